@@ -1,0 +1,50 @@
+# punktfunk developer entry points. `make` alone lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# Extra arguments for `make run`, e.g. make run ARGS="--gamestream"
+ARGS ?=
+# Property-test cases per proptest (override: make test PROPTEST_CASES=4096)
+PROPTEST_CASES ?= 256
+export PROPTEST_CASES
+# Seconds per fuzz target for `make fuzz`
+FUZZ_SECONDS ?= 60
+export FUZZ_SECONDS
+
+# nextest profile from .config/nextest.toml: `ci` when running under CI.
+ifneq ($(filter true 1,$(CI)),)
+NEXTEST_PROFILE ?= ci
+else
+NEXTEST_PROFILE ?= default
+endif
+
+.PHONY: help setup build run test lint bench fuzz
+
+help: ## list targets
+	@echo "punktfunk make targets:"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z]+:.*## / { printf "  %-7s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+setup: ## install system packages, check Rust, install cargo-nextest
+	@bash scripts/setup.sh
+
+build: ## release build of the whole workspace
+	$(CARGO) build --release --workspace
+
+run: setup ## build and run: punktfunk-host serve $(ARGS)
+	$(CARGO) build --release -p punktfunk-host
+	target/release/punktfunk-host serve $(ARGS)
+
+test: setup ## all tests with nextest (PROPTEST_CASES, default 256), then doc tests
+	$(CARGO) nextest run --workspace --all-targets --no-fail-fast --profile $(NEXTEST_PROFILE)
+	$(CARGO) test --workspace --doc
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: ## criterion benchmarks of punktfunk-core
+	$(CARGO) bench -p punktfunk-core
+
+fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60) s; needs nightly
+	@bash scripts/fuzz.sh

@@ -1,0 +1,135 @@
+//! Adaptive FEC: how much parity the next frames need, from what the receiver reported.
+//!
+//! Losses are modelled as bursts: with a loss fraction `p` and mean burst length `L`, a block of `n`
+//! packets sees about Binomial(n, p / L) bursts of `L` packets each. The policy picks the smallest
+//! recovery count `m` for a block of `k` data shards such that the chance of more than `m / L` bursts
+//! hitting the block stays below `target_block_failure`, then expresses it as a percentage. With
+//! `L = 1` this is the plain binomial bound for independent losses.
+
+use crate::packetize::LossStats;
+
+/// Tuning of [`recommend_parity`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FecPolicy {
+    pub min_percent: u16,
+    pub max_percent: u16,
+    /// Acceptable probability that a block cannot be recovered.
+    pub target_block_failure: f64,
+    /// Multiplier on the measured loss fraction (the next window is rarely exactly like the last).
+    pub safety: f64,
+}
+
+impl Default for FecPolicy {
+    fn default() -> Self {
+        FecPolicy { min_percent: 10, max_percent: 100, target_block_failure: 1e-4, safety: 1.25 }
+    }
+}
+
+/// Parity percentage for blocks of `block_data_shards` data shards, given recent loss windows
+/// (newest last). The worst recent window decides, so the policy rises at once and relaxes only as
+/// bad windows age out of `history`.
+pub fn recommend_parity(history: &[LossStats], block_data_shards: u32, policy: &FecPolicy) -> u16 {
+    let k = block_data_shards.max(1);
+    let worst = history
+        .iter()
+        .filter(|w| w.packets_expected > 0)
+        .max_by(|a, b| a.loss_fraction().total_cmp(&b.loss_fraction()));
+    let Some(worst) = worst else { return policy.min_percent };
+    let p = (worst.loss_fraction() * policy.safety).min(0.9);
+    if p <= 0.0 {
+        return policy.min_percent;
+    }
+    let burst = worst.mean_burst().max(1.0);
+    let max_m = (u64::from(k) * u64::from(policy.max_percent)).div_ceil(100) as u32;
+    let mut chosen = max_m;
+    for m in 0..=max_m {
+        let n = k + m;
+        let tolerable_bursts = (f64::from(m) / burst).floor() as u32;
+        if binomial_tail(n, p / burst, tolerable_bursts) <= policy.target_block_failure {
+            chosen = m;
+            break;
+        }
+    }
+    let percent = (u64::from(chosen) * 100).div_ceil(u64::from(k)) as u16;
+    percent.clamp(policy.min_percent, policy.max_percent)
+}
+
+/// P(X > t) for X ~ Binomial(n, p).
+fn binomial_tail(n: u32, p: f64, t: u32) -> f64 {
+    if t >= n {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    // Sum the pmf up to t in log space (n can be in the thousands), then take the complement.
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let mut log_choose = 0.0f64;
+    let mut cdf = 0.0f64;
+    for x in 0..=t {
+        if x > 0 {
+            log_choose += f64::from(n - x + 1).ln() - f64::from(x).ln();
+        }
+        cdf += (log_choose + f64::from(x) * lp + f64::from(n - x) * lq).exp();
+    }
+    (1.0 - cdf).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(expected: u64, lost: u64, bursts: u64) -> LossStats {
+        LossStats { packets_expected: expected, packets_received: expected - lost, bursts, ..LossStats::default() }
+    }
+
+    #[test]
+    fn binomial_tail_matches_closed_forms() {
+        assert!((binomial_tail(10, 0.5, 0) - (1.0 - 0.5f64.powi(10))).abs() < 1e-12);
+        assert!((binomial_tail(3, 0.1, 2) - 0.001).abs() < 1e-12);
+        assert_eq!(binomial_tail(5, 0.3, 5), 0.0);
+    }
+
+    #[test]
+    fn no_feedback_or_no_loss_gives_the_floor() {
+        let p = FecPolicy::default();
+        assert_eq!(recommend_parity(&[], 32, &p), p.min_percent);
+        assert_eq!(recommend_parity(&[window(1000, 0, 0)], 32, &p), p.min_percent);
+    }
+
+    #[test]
+    fn more_loss_never_means_less_parity() {
+        let p = FecPolicy::default();
+        let mut last = 0;
+        for lost in [0, 5, 10, 20, 50, 100, 200, 300] {
+            let pct = recommend_parity(&[window(1000, lost, lost)], 32, &p);
+            assert!(pct >= last, "{lost}: {pct} < {last}");
+            last = pct;
+        }
+        assert_eq!(recommend_parity(&[window(1000, 600, 600)], 32, &p), p.max_percent);
+    }
+
+    #[test]
+    fn five_percent_iid_on_a_1080p_frame_needs_about_a_third() {
+        // 31 data shards ≈ one 1080p60 frame at 20 Mbps; at 5 % iid loss the bound wants 9–12 shards.
+        let pct = recommend_parity(&[window(10_000, 500, 500)], 31, &FecPolicy::default());
+        assert!((29..=40).contains(&pct), "{pct}");
+    }
+
+    #[test]
+    fn bursty_loss_needs_more_parity_than_iid_loss() {
+        let p = FecPolicy::default();
+        let iid = recommend_parity(&[window(10_000, 300, 300)], 64, &p);
+        let bursty = recommend_parity(&[window(10_000, 300, 75)], 64, &p);
+        assert!(bursty > iid, "bursty {bursty} vs iid {iid}");
+    }
+
+    #[test]
+    fn worst_recent_window_decides() {
+        let p = FecPolicy::default();
+        let calm = window(1000, 0, 0);
+        let bad = window(1000, 100, 100);
+        let pct = recommend_parity(&[bad, calm, calm], 32, &p);
+        assert_eq!(pct, recommend_parity(&[bad], 32, &p));
+    }
+}

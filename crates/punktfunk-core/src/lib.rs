@@ -1,0 +1,18 @@
+//! punktfunk-core: the sans-IO heart of punktfunk/1.
+//!
+//! Nothing in here touches a socket, a thread or a clock: callers pass bytes and `Instant`s in and take
+//! bytes and events out, which is what makes every piece fuzzable, simulatable and fast to test.
+//!
+//! - [`wire`]: the data-plane packet header (explicit little-endian, every field validated).
+//! - [`fec`]: GF(2⁸) Cauchy and GF(2¹⁶) Leopard Reed–Solomon behind one interface.
+//! - [`crypto`]: AES-128-GCM per datagram, nonce construction, replay window, key schedule.
+//! - [`packetize`]: frame → shards → blocks → sealed datagrams, and reassembly with recovery.
+//! - [`abr`]: the adaptive FEC policy (a pure function of loss statistics).
+//! - [`reject`]: why an input was dropped, counted by reason.
+
+pub mod abr;
+pub mod crypto;
+pub mod fec;
+pub mod packetize;
+pub mod reject;
+pub mod wire;

@@ -1,0 +1,66 @@
+//! Sender-side knobs: datagram size and FEC strength.
+
+use crate::crypto::TAG_LEN;
+use crate::wire::{HEADER_LEN, StreamKind};
+
+/// FEC strength and block geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FecConfig {
+    /// Recovery shards per block as a percentage of its data shards (rounded up).
+    pub parity_percent: u16,
+    /// Floor on recovery shards per block (so one- and two-shard frames still survive a loss).
+    pub min_parity: u16,
+    /// Upper bound on data shards per block; larger frames are split into several blocks.
+    pub max_data_per_block: u16,
+    /// Blocks with at most this many data shards (and ≤ 255 shards in all) use GF(2⁸) Cauchy;
+    /// larger ones use Leopard GF(2¹⁶). The default is the crossover measured in `benches/fec.rs`.
+    pub gf8_max_data: u16,
+}
+
+impl Default for FecConfig {
+    fn default() -> Self {
+        FecConfig { parity_percent: 20, min_parity: 2, max_data_per_block: 1024, gf8_max_data: 128 }
+    }
+}
+
+impl FecConfig {
+    /// No recovery shards at all.
+    pub fn disabled() -> Self {
+        FecConfig { parity_percent: 0, min_parity: 0, ..Self::default() }
+    }
+
+    /// Recovery shards for a block of `data` data shards.
+    pub fn recovery_for(&self, data: u32) -> u32 {
+        let pct = (data * u32::from(self.parity_percent)).div_ceil(100);
+        let m = pct.max(u32::from(self.min_parity));
+        // Keep every block within the wire limit of 32 768 shards.
+        m.min(crate::wire::MAX_BLOCK_SHARDS - data)
+    }
+}
+
+/// Everything the packetizer needs to know about its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketizerConfig {
+    pub kind: StreamKind,
+    pub session_id: u32,
+    /// Largest UDP payload to produce. 1452 fits a 1500-byte MTU over IPv6 (and IPv4);
+    /// up to 65 507 for jumbo frames or loopback.
+    pub max_datagram: usize,
+    pub fec: FecConfig,
+}
+
+/// UDP payload that fits a 1500-byte MTU on IPv6 (1500 − 40 IPv6 − 8 UDP).
+pub const MTU_1500_DATAGRAM: usize = 1452;
+
+impl PacketizerConfig {
+    pub fn new(kind: StreamKind, session_id: u32) -> Self {
+        PacketizerConfig { kind, session_id, max_datagram: MTU_1500_DATAGRAM, fec: FecConfig::default() }
+    }
+
+    /// Largest shard payload: what is left of a datagram after header and tag, rounded down to even
+    /// (Leopard needs even shard sizes) and capped by the 16-bit shard-size field.
+    pub fn max_shard_bytes(&self) -> usize {
+        let room = self.max_datagram.saturating_sub(HEADER_LEN + TAG_LEN).min(usize::from(u16::MAX));
+        room & !1
+    }
+}
