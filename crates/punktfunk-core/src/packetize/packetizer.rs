@@ -37,7 +37,9 @@ pub enum PacketizeError {
     FrameSize(usize),
     #[error("datagram size {0} leaves no room for a shard")]
     DatagramTooSmall(usize),
-    #[error("frame needs more than 65 535 FEC blocks; raise max_data_per_block or the datagram size")]
+    #[error(
+        "frame needs more than 65 535 FEC blocks; raise max_data_per_block or the datagram size"
+    )]
     TooManyBlocks,
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -133,7 +135,11 @@ impl Packetizer {
     }
 
     /// Packetizes, protects and seals one frame into `out` (replacing its contents).
-    pub fn packetize(&mut self, frame: FrameInput<'_>, out: &mut DatagramBatch) -> Result<FrameSummary, PacketizeError> {
+    pub fn packetize(
+        &mut self,
+        frame: FrameInput<'_>,
+        out: &mut DatagramBatch,
+    ) -> Result<FrameSummary, PacketizeError> {
         let len = frame.data.len();
         if len == 0 || len > MAX_FRAME_LEN as usize {
             return Err(PacketizeError::FrameSize(len));
@@ -159,7 +165,8 @@ impl Packetizer {
         // The last shard is zero-padded; keep a padded copy for the FEC encoder.
         let tail_start = (total as usize - 1) * s;
         self.padded_tail.clear();
-        self.padded_tail.extend_from_slice(&frame.data[tail_start..]);
+        self.padded_tail
+            .extend_from_slice(&frame.data[tail_start..]);
         self.padded_tail.resize(s, 0);
 
         let frame_index = self.next_frame;
@@ -211,8 +218,11 @@ impl Packetizer {
             }
             if m > 0 {
                 self.recovery.resize(m * s, 0);
-                let shards: Vec<&[u8]> = (first..first + k).map(|i| data_shard(frame.data, tail, i, s)).collect();
-                self.fec.encode(scheme, &shards, &mut self.recovery[..m * s], s)?;
+                let shards: Vec<&[u8]> = (first..first + k)
+                    .map(|i| data_shard(frame.data, tail, i, s))
+                    .collect();
+                self.fec
+                    .encode(scheme, &shards, &mut self.recovery[..m * s], s)?;
                 for (j, parity) in self.recovery[..m * s].chunks_exact(s).enumerate() {
                     header.shard_index = (k + j) as u16;
                     write_sealed(&mut self.sealer, out.slot(slot), &mut header, parity)?;
@@ -232,16 +242,24 @@ impl Packetizer {
             shard_bytes: s,
         })
     }
-
 }
 
 /// Data shard `index` of a frame: a slice of the frame itself, or the zero-padded copy of its tail.
 fn data_shard<'a>(frame: &'a [u8], padded_tail: &'a [u8], index: usize, s: usize) -> &'a [u8] {
     let start = index * s;
-    if start + s <= frame.len() { &frame[start..start + s] } else { padded_tail }
+    if start + s <= frame.len() {
+        &frame[start..start + s]
+    } else {
+        padded_tail
+    }
 }
 
-fn write_sealed(sealer: &mut Sealer, slot: &mut [u8], header: &mut PacketHeader, payload: &[u8]) -> Result<(), CryptoError> {
+fn write_sealed(
+    sealer: &mut Sealer,
+    slot: &mut [u8],
+    header: &mut PacketHeader,
+    payload: &[u8],
+) -> Result<(), CryptoError> {
     header.seq = sealer.next_seq()?;
     header.encode(slot);
     slot[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);

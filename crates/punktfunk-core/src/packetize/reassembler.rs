@@ -69,7 +69,10 @@ pub struct CompletedFrame {
 pub enum Event {
     Frame(CompletedFrame),
     /// Frames `first .. first + count` (wrapping) will never be delivered: ask for a keyframe.
-    Lost { first: u32, count: u32 },
+    Lost {
+        first: u32,
+        count: u32,
+    },
 }
 
 struct BlockState {
@@ -125,7 +128,12 @@ pub struct Reassembler {
     loss: LossTracker,
     rejects: RejectCounters,
     redundant: u64,
+    /// Whether each of the last [`HISTORY`] frames behind the head was delivered (bit `index % HISTORY`),
+    /// so that a late shard of a delivered frame counts as redundant rather than late.
+    delivered_history: [u64; HISTORY as usize / 64],
 }
+
+const HISTORY: u32 = 256;
 
 /// Distance from `from` to `to` in wrapping frame-index space, if `to` is not behind `from`.
 fn ahead(from: u32, to: u32) -> Option<u32> {
@@ -146,6 +154,7 @@ impl Reassembler {
             loss: LossTracker::new(),
             rejects: RejectCounters::default(),
             redundant: 0,
+            delivered_history: [0; HISTORY as usize / 64],
         }
     }
 
@@ -175,13 +184,23 @@ impl Reassembler {
 
     /// Opens a sealed datagram with `opener` and feeds it in. Rejections are counted where they happen
     /// (the opener's or this reassembler's counters) and returned.
-    pub fn receive(&mut self, now: Instant, opener: &mut Opener, datagram: &mut [u8]) -> Result<(), Reject> {
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        opener: &mut Opener,
+        datagram: &mut [u8],
+    ) -> Result<(), Reject> {
         let (header, payload) = opener.open(datagram)?;
         self.push(now, &header, payload)
     }
 
     /// Feeds one authenticated shard.
-    pub fn push(&mut self, now: Instant, header: &PacketHeader, payload: &[u8]) -> Result<(), Reject> {
+    pub fn push(
+        &mut self,
+        now: Instant,
+        header: &PacketHeader,
+        payload: &[u8],
+    ) -> Result<(), Reject> {
         self.loss.on_packet(header.seq);
         let result = self.place(now, header, payload);
         if let Err(reason) = result {
@@ -211,7 +230,14 @@ impl Reassembler {
             self.started = true;
             self.head = h.frame_index;
         }
-        let d = ahead(self.head, h.frame_index).ok_or(Reject::Late)?;
+        let Some(d) = ahead(self.head, h.frame_index) else {
+            let behind = self.head.wrapping_sub(h.frame_index);
+            if behind <= HISTORY && self.was_delivered(h.frame_index) {
+                self.redundant += 1;
+                return Ok(());
+            }
+            return Err(Reject::Late);
+        };
         let max = self.config.max_frames_in_flight.max(1);
         if d >= max {
             self.slide_to(h.frame_index.wrapping_sub(max - 1));
@@ -232,8 +258,17 @@ impl Reassembler {
             }
             Slot::Partial(_) => {}
         }
-        let Slot::Partial(a) = &mut self.window[d] else { unreachable!("slot was just made partial") };
-        let outcome = add_shard(a, h, payload, &mut self.used, self.config.memory_budget, &mut self.decoder)?;
+        let Slot::Partial(a) = &mut self.window[d] else {
+            unreachable!("slot was just made partial")
+        };
+        let outcome = add_shard(
+            a,
+            h,
+            payload,
+            &mut self.used,
+            self.config.memory_budget,
+            &mut self.decoder,
+        )?;
         a.packets += 1;
         match outcome {
             ShardOutcome::Stored => {}
@@ -242,7 +277,8 @@ impl Reassembler {
                 a.recovered += recovered;
                 self.loss.on_recovered(u64::from(recovered));
                 if a.blocks_done == a.block_count {
-                    let Slot::Partial(a) = std::mem::replace(&mut self.window[d], Slot::Empty) else {
+                    let Slot::Partial(a) = std::mem::replace(&mut self.window[d], Slot::Empty)
+                    else {
                         unreachable!()
                     };
                     self.used -= a.charged;
@@ -255,7 +291,12 @@ impl Reassembler {
     }
 
     /// Allocates the frame buffer for a new frame, evicting older incomplete frames if the budget needs it.
-    fn start_frame(&mut self, now: Instant, h: &PacketHeader, d: usize) -> Result<Box<Assembly>, Reject> {
+    fn start_frame(
+        &mut self,
+        now: Instant,
+        h: &PacketHeader,
+        d: usize,
+    ) -> Result<Box<Assembly>, Reject> {
         let s = usize::from(h.shard_bytes);
         let total = (h.frame_len as usize).div_ceil(s);
         let bytes = total * s;
@@ -300,7 +341,9 @@ impl Reassembler {
 
     /// Moves the head forward to `new_head`, giving up every frame it passes that is not complete.
     fn slide_to(&mut self, new_head: u32) {
-        let Some(distance) = ahead(self.head, new_head) else { return };
+        let Some(distance) = ahead(self.head, new_head) else {
+            return;
+        };
         let mut passed = 0u32;
         while passed < distance {
             match self.window.pop_front() {
@@ -308,6 +351,7 @@ impl Reassembler {
                 None => {
                     // Frames the window never saw: report them as one range.
                     self.push_lost(self.head, distance - passed);
+                    self.delivered_history = [0; HISTORY as usize / 64];
                     self.head = new_head;
                     return;
                 }
@@ -318,6 +362,7 @@ impl Reassembler {
 
     /// Pops the head slot and reports it.
     fn emit(&mut self, slot: Slot) {
+        let delivered = matches!(slot, Slot::Complete(_));
         match slot {
             Slot::Complete(frame) => self.events.push_back(Event::Frame(frame)),
             Slot::Partial(a) => {
@@ -326,7 +371,23 @@ impl Reassembler {
             }
             Slot::Empty | Slot::Lost => self.push_lost(self.head, 1),
         }
+        self.remember(self.head, delivered);
         self.head = self.head.wrapping_add(1);
+    }
+
+    fn remember(&mut self, frame_index: u32, delivered: bool) {
+        let bit = frame_index % HISTORY;
+        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+        if delivered {
+            self.delivered_history[word] |= mask;
+        } else {
+            self.delivered_history[word] &= !mask;
+        }
+    }
+
+    fn was_delivered(&self, frame_index: u32) -> bool {
+        let bit = frame_index % HISTORY;
+        self.delivered_history[(bit / 64) as usize] & (1u64 << (bit % 64)) != 0
     }
 
     fn push_lost(&mut self, first: u32, count: u32) {
@@ -407,7 +468,10 @@ fn add_shard(
     let b = usize::from(h.block_index);
     let block = match &mut a.blocks[b] {
         Some(block) => {
-            if block.scheme != h.fec || block.data_shards != h.data_shards || block.recovery_shards != h.recovery_shards {
+            if block.scheme != h.fec
+                || block.data_shards != h.data_shards
+                || block.recovery_shards != h.recovery_shards
+            {
                 return Err(Reject::Inconsistent);
             }
             block
@@ -471,7 +535,9 @@ fn add_shard(
         };
         // A block that cannot be rebuilt despite enough shards means the sender lied about its
         // contents; the frame then times out as lost.
-        recovered = decoder.reconstruct(block.scheme, received).map_err(|_| Reject::Inconsistent)? as u32;
+        recovered = decoder
+            .reconstruct(block.scheme, received)
+            .map_err(|_| Reject::Inconsistent)? as u32;
     }
     block.done = true;
     let freed = block.recovery.len();
@@ -492,6 +558,11 @@ fn finish(a: Assembly, frame_index: u32, now: Instant) -> CompletedFrame {
         keyframe: a.frame_flags.contains(Flags::KEYFRAME),
         recovery_point: a.frame_flags.contains(Flags::RECOVERY_POINT),
         data,
-        timing: FrameTiming { first_packet: a.first_packet, completed: now, packets: a.packets + 1, recovered_shards: a.recovered },
+        timing: FrameTiming {
+            first_packet: a.first_packet,
+            completed: now,
+            packets: a.packets + 1,
+            recovered_shards: a.recovered,
+        },
     }
 }

@@ -32,7 +32,11 @@ impl LossStats {
 
     /// Mean length of a loss burst (1.0 for independent losses).
     pub fn mean_burst(&self) -> f64 {
-        if self.bursts == 0 { 0.0 } else { self.packets_lost() as f64 / self.bursts as f64 }
+        if self.bursts == 0 {
+            0.0
+        } else {
+            self.packets_lost() as f64 / self.bursts as f64
+        }
     }
 }
 

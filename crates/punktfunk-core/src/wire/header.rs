@@ -184,7 +184,9 @@ impl PacketHeader {
     /// Reads only the sequence number, for the replay check that runs before decryption.
     pub fn peek_seq(datagram: &[u8]) -> Result<u64, WireError> {
         let bytes = datagram.get(16..24).ok_or(WireError::TooShort)?;
-        Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| WireError::TooShort)?))
+        Ok(u64::from_le_bytes(
+            bytes.try_into().map_err(|_| WireError::TooShort)?,
+        ))
     }
 
     /// Decodes and validates a header from the start of `buf`.
@@ -254,7 +256,7 @@ impl PacketHeader {
             FecScheme::Gf8Cauchy if self.block_shards() > 255 => {
                 return Err(Invalid("GF(2^8) block larger than 255 shards"));
             }
-            FecScheme::Gf16Leopard if self.shard_bytes % 2 != 0 => {
+            FecScheme::Gf16Leopard if !self.shard_bytes.is_multiple_of(2) => {
                 return Err(Invalid("GF(2^16) shard size must be even"));
             }
             FecScheme::Gf8Cauchy | FecScheme::Gf16Leopard if self.recovery_shards == 0 => {

@@ -15,13 +15,19 @@ impl BlockLayout {
     /// `count` must be in `1..=total`; callers validate that before asking.
     pub fn new(total: u32, count: u16) -> Self {
         debug_assert!(count >= 1 && u32::from(count) <= total);
-        BlockLayout { total, count: u32::from(count).max(1) }
+        BlockLayout {
+            total,
+            count: u32::from(count).max(1),
+        }
     }
 
     /// The fewest blocks that keep every block at or below `max_per_block` data shards.
     pub fn for_max_block(total: u32, max_per_block: u32) -> Option<Self> {
         let count = total.div_ceil(max_per_block.max(1));
-        Some(BlockLayout { total, count: u16::try_from(count).ok()?.into() })
+        Some(BlockLayout {
+            total,
+            count: u16::try_from(count).ok()?.into(),
+        })
     }
 
     pub fn block_count(&self) -> u16 {
