@@ -1,0 +1,5 @@
+//! punktfunk native client library: loss models, the data-plane loss sweep, and (with the
+//! punktfunk/1 control plane) the code behind `punktfunk-probe`.
+
+pub mod impair;
+pub mod loss_sweep;

@@ -30,18 +30,25 @@ impl Default for FecPolicy {
     }
 }
 
-/// Parity percentage for blocks of `block_data_shards` data shards, given recent loss windows
-/// (newest last). The worst recent window decides, so the policy rises at once and relaxes only as
-/// bad windows age out of `history`.
+/// How many of the newest reports form the short-term estimate.
+const RECENT: usize = 3;
+
+/// Parity percentage for blocks of `block_data_shards` data shards, given recent loss reports
+/// (newest last). Loss is pooled over all of `history` and over its newest few reports, and the worse
+/// of the two decides: the policy rises within a report or two of loss starting and relaxes only as the
+/// bad reports age out of `history`, while pooling keeps small, noisy reports from over-reacting.
 pub fn recommend_parity(history: &[LossStats], block_data_shards: u32, policy: &FecPolicy) -> u16 {
     let k = block_data_shards.max(1);
-    let worst = history
-        .iter()
-        .filter(|w| w.packets_expected > 0)
-        .max_by(|a, b| a.loss_fraction().total_cmp(&b.loss_fraction()));
-    let Some(worst) = worst else {
-        return policy.min_percent;
+    let recent = &history[history.len().saturating_sub(RECENT)..];
+    let (all, newest) = (pooled(history), pooled(recent));
+    let worst = if newest.loss_fraction() > all.loss_fraction() {
+        newest
+    } else {
+        all
     };
+    if worst.packets_expected == 0 {
+        return policy.min_percent;
+    }
     let p = (worst.loss_fraction() * policy.safety).min(0.9);
     if p <= 0.0 {
         return policy.min_percent;
@@ -59,6 +66,21 @@ pub fn recommend_parity(history: &[LossStats], block_data_shards: u32, policy: &
     }
     let percent = (u64::from(chosen) * 100).div_ceil(u64::from(k)) as u16;
     percent.clamp(policy.min_percent, policy.max_percent)
+}
+
+/// The reports added together.
+fn pooled(reports: &[LossStats]) -> LossStats {
+    reports
+        .iter()
+        .fold(LossStats::default(), |acc, w| LossStats {
+            packets_expected: acc.packets_expected + w.packets_expected,
+            packets_received: acc.packets_received + w.packets_received.min(w.packets_expected),
+            bursts: acc.bursts + w.bursts,
+            max_burst: acc.max_burst.max(w.max_burst),
+            shards_recovered: acc.shards_recovered + w.shards_recovered,
+            frames_complete: acc.frames_complete + w.frames_complete,
+            frames_lost: acc.frames_lost + w.frames_lost,
+        })
 }
 
 /// P(X > t) for X ~ Binomial(n, p).
@@ -143,11 +165,21 @@ mod tests {
     }
 
     #[test]
-    fn worst_recent_window_decides() {
+    fn fresh_loss_raises_parity_at_once_and_old_loss_fades() {
         let p = FecPolicy::default();
         let calm = window(1000, 0, 0);
         let bad = window(1000, 100, 100);
-        let pct = recommend_parity(&[bad, calm, calm], 32, &p);
-        assert_eq!(pct, recommend_parity(&[bad], 32, &p));
+        let mut history = vec![calm; 9];
+        history.push(bad);
+        // The newest report alone decides while it is worse than the pooled history.
+        assert_eq!(
+            recommend_parity(&history, 32, &p),
+            recommend_parity(&[bad], 32, &p)
+        );
+        // Once it is older than the short-term reports, it only counts pooled with the calm ones.
+        history.extend([calm; 3]);
+        let later = recommend_parity(&history[history.len() - 10..], 32, &p);
+        assert!(later < recommend_parity(&[bad], 32, &p));
+        assert!(later > p.min_percent);
     }
 }
