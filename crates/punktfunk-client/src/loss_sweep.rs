@@ -88,7 +88,7 @@ pub struct SweepResult {
 /// Frame sizes a real encoder produces: P-frames around the mean, a keyframe of 4× every 5 s.
 fn frame_size(profile: &Profile, index: u32, rng: &mut Rng) -> usize {
     let mean = profile.bitrate_bps as f64 / 8.0 / f64::from(profile.fps);
-    let scale = if index % (profile.fps * 5) == 0 {
+    let scale = if index.is_multiple_of(profile.fps * 5) {
         4.0
     } else {
         0.7 + 0.6 * rng.unit()
