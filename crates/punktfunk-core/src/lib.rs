@@ -11,8 +11,10 @@
 //! - [`reject`]: why an input was dropped, counted by reason.
 
 pub mod abr;
+pub mod control;
 pub mod crypto;
 pub mod fec;
 pub mod packetize;
 pub mod reject;
+pub mod testsrc;
 pub mod wire;

@@ -1,0 +1,315 @@
+//! punktfunk/1 control messages and their field tags.
+
+use super::ControlError;
+use super::codec::{FieldReader, FieldWriter};
+use crate::packetize::LossStats;
+
+/// Video codecs, in the order a client lists its preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Codec {
+    /// Synthetic access units the probe byte-checks (the virtual test source without an encoder).
+    RawTest = 0,
+    H264 = 1,
+    Hevc = 2,
+    Av1 = 3,
+}
+
+impl Codec {
+    pub fn from_u8(v: u8) -> Option<Codec> {
+        [Codec::RawTest, Codec::H264, Codec::Hevc, Codec::Av1]
+            .get(usize::from(v))
+            .copied()
+    }
+}
+
+/// Client capability bits in [`Hello::caps`].
+pub mod caps {
+    pub const TEN_BIT: u32 = 1 << 0;
+    pub const HDR: u32 = 1 << 1;
+    pub const YUV444: u32 = 1 << 2;
+}
+
+/// Longest client name kept (longer names are cut at a character boundary).
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Client → host, first message: what the client wants and can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub client_name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Refresh rate in millihertz (59 940 = 59.94 Hz).
+    pub refresh_mhz: u32,
+    /// Codecs the client decodes, most preferred first.
+    pub codecs: Vec<Codec>,
+    pub bitrate_kbps: u32,
+    pub caps: u32,
+    pub audio_channels: u8,
+    /// Largest UDP payload the client's path carries.
+    pub max_datagram: u16,
+}
+
+/// Host → client: the session as the host set it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Welcome {
+    pub session_id: u32,
+    pub codec: Codec,
+    /// 0 = 8-bit 4:2:0 SDR, 1 = 10-bit 4:2:0, 2 = 8-bit 4:4:4, 3 = 10-bit 4:4:4.
+    pub color_format: u8,
+    pub width: u32,
+    pub height: u32,
+    pub refresh_mhz: u32,
+    pub bitrate_kbps: u32,
+    pub parity_percent: u16,
+    pub max_datagram: u16,
+    /// UDP port of the host's data plane (same address as the QUIC connection).
+    pub data_port: u16,
+}
+
+/// What the client's receiver saw during one feedback window.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Feedback {
+    pub window_ms: u32,
+    pub loss: LossStats,
+    /// Frames that completed later than the client's latency budget.
+    pub late_frames: u32,
+    /// One-way delay trend over the window, µs of delay change per second (positive = queues growing).
+    pub delay_gradient_us_per_s: i64,
+    /// Median one-way delay in µs over the window, when the clocks are synchronised (else 0).
+    pub one_way_delay_us: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    /// Client → host: data plane registered, start streaming.
+    Start,
+    Feedback(Feedback),
+    /// Client → host: the picture is broken from `first_lost_frame` on; send a keyframe.
+    KeyframeRequest {
+        first_lost_frame: u32,
+    },
+    /// Client → host clock probe: client send time (client clock, µs).
+    ClockPing {
+        client_send_us: u64,
+    },
+    /// Host → client: the ping's client time, host receive and host send times (host clock, µs).
+    ClockPong {
+        client_send_us: u64,
+        host_recv_us: u64,
+        host_send_us: u64,
+    },
+    /// Host → client: the host changed the encoder bitrate or FEC.
+    RateUpdate {
+        bitrate_kbps: u32,
+        parity_percent: u16,
+    },
+    /// Either side, before closing: why.
+    Goodbye {
+        reason: String,
+    },
+}
+
+mod tag {
+    pub const MSG_HELLO: u16 = 1;
+    pub const MSG_WELCOME: u16 = 2;
+    pub const MSG_START: u16 = 3;
+    pub const MSG_FEEDBACK: u16 = 4;
+    pub const MSG_KEYFRAME: u16 = 5;
+    pub const MSG_PING: u16 = 6;
+    pub const MSG_PONG: u16 = 7;
+    pub const MSG_RATE: u16 = 8;
+    pub const MSG_GOODBYE: u16 = 9;
+
+    pub const NAME: u16 = 1;
+    pub const WIDTH: u16 = 2;
+    pub const HEIGHT: u16 = 3;
+    pub const REFRESH: u16 = 4;
+    pub const CODECS: u16 = 5;
+    pub const BITRATE: u16 = 6;
+    pub const CAPS: u16 = 7;
+    pub const AUDIO: u16 = 8;
+    pub const MAX_DATAGRAM: u16 = 9;
+    pub const SESSION: u16 = 10;
+    pub const CODEC: u16 = 11;
+    pub const COLOR: u16 = 12;
+    pub const PARITY: u16 = 13;
+    pub const DATA_PORT: u16 = 14;
+    pub const WINDOW: u16 = 20;
+    pub const EXPECTED: u16 = 21;
+    pub const RECEIVED: u16 = 22;
+    pub const BURSTS: u16 = 23;
+    pub const MAX_BURST: u16 = 24;
+    pub const RECOVERED: u16 = 25;
+    pub const COMPLETE: u16 = 26;
+    pub const LOST: u16 = 27;
+    pub const LATE: u16 = 28;
+    pub const GRADIENT: u16 = 29;
+    pub const OWD: u16 = 30;
+    pub const FIRST_LOST: u16 = 40;
+    pub const T1: u16 = 41;
+    pub const T2: u16 = 42;
+    pub const T3: u16 = 43;
+    pub const REASON: u16 = 50;
+}
+
+fn cut(name: &str) -> &str {
+    if name.len() <= MAX_NAME_LEN {
+        return name;
+    }
+    let mut end = MAX_NAME_LEN;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+impl Message {
+    pub fn encode(&self) -> Vec<u8> {
+        use tag::*;
+        match self {
+            Message::Hello(h) => {
+                let codecs: Vec<u8> = h.codecs.iter().map(|c| *c as u8).collect();
+                FieldWriter::new(MSG_HELLO)
+                    .str(NAME, cut(&h.client_name))
+                    .u32(WIDTH, h.width)
+                    .u32(HEIGHT, h.height)
+                    .u32(REFRESH, h.refresh_mhz)
+                    .bytes(CODECS, &codecs)
+                    .u32(BITRATE, h.bitrate_kbps)
+                    .u32(CAPS, h.caps)
+                    .u8(AUDIO, h.audio_channels)
+                    .u16(MAX_DATAGRAM, h.max_datagram)
+                    .finish()
+            }
+            Message::Welcome(w) => FieldWriter::new(MSG_WELCOME)
+                .u32(SESSION, w.session_id)
+                .u8(CODEC, w.codec as u8)
+                .u8(COLOR, w.color_format)
+                .u32(WIDTH, w.width)
+                .u32(HEIGHT, w.height)
+                .u32(REFRESH, w.refresh_mhz)
+                .u32(BITRATE, w.bitrate_kbps)
+                .u16(PARITY, w.parity_percent)
+                .u16(MAX_DATAGRAM, w.max_datagram)
+                .u16(DATA_PORT, w.data_port)
+                .finish(),
+            Message::Start => FieldWriter::new(MSG_START).finish(),
+            Message::Feedback(f) => FieldWriter::new(MSG_FEEDBACK)
+                .u32(WINDOW, f.window_ms)
+                .u64(EXPECTED, f.loss.packets_expected)
+                .u64(RECEIVED, f.loss.packets_received)
+                .u64(BURSTS, f.loss.bursts)
+                .u64(MAX_BURST, f.loss.max_burst)
+                .u64(RECOVERED, f.loss.shards_recovered)
+                .u64(COMPLETE, f.loss.frames_complete)
+                .u64(LOST, f.loss.frames_lost)
+                .u32(LATE, f.late_frames)
+                .i64(GRADIENT, f.delay_gradient_us_per_s)
+                .u64(OWD, f.one_way_delay_us)
+                .finish(),
+            Message::KeyframeRequest { first_lost_frame } => FieldWriter::new(MSG_KEYFRAME)
+                .u32(FIRST_LOST, *first_lost_frame)
+                .finish(),
+            Message::ClockPing { client_send_us } => {
+                FieldWriter::new(MSG_PING).u64(T1, *client_send_us).finish()
+            }
+            Message::ClockPong {
+                client_send_us,
+                host_recv_us,
+                host_send_us,
+            } => FieldWriter::new(MSG_PONG)
+                .u64(T1, *client_send_us)
+                .u64(T2, *host_recv_us)
+                .u64(T3, *host_send_us)
+                .finish(),
+            Message::RateUpdate {
+                bitrate_kbps,
+                parity_percent,
+            } => FieldWriter::new(MSG_RATE)
+                .u32(BITRATE, *bitrate_kbps)
+                .u16(PARITY, *parity_percent)
+                .finish(),
+            Message::Goodbye { reason } => FieldWriter::new(MSG_GOODBYE)
+                .str(REASON, cut(reason))
+                .finish(),
+        }
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Message, ControlError> {
+        use tag::*;
+        let r = FieldReader::parse(body)?;
+        Ok(match r.message_type {
+            MSG_HELLO => {
+                let codecs = r
+                    .bytes(CODECS, "codecs")?
+                    .iter()
+                    .filter_map(|c| Codec::from_u8(*c))
+                    .collect::<Vec<_>>();
+                let mut client_name = r.string(NAME, "client name")?;
+                client_name.truncate(cut(&client_name).len());
+                Message::Hello(Hello {
+                    client_name,
+                    width: r.u32(WIDTH, "width")?,
+                    height: r.u32(HEIGHT, "height")?,
+                    refresh_mhz: r.u32(REFRESH, "refresh")?,
+                    codecs,
+                    bitrate_kbps: r.u32(BITRATE, "bitrate")?,
+                    caps: r.opt_u32(CAPS, "caps")?.unwrap_or(0),
+                    audio_channels: r.opt_u8(AUDIO, "audio channels")?.unwrap_or(2),
+                    max_datagram: r.u16(MAX_DATAGRAM, "max datagram")?,
+                })
+            }
+            MSG_WELCOME => Message::Welcome(Welcome {
+                session_id: r.u32(SESSION, "session id")?,
+                codec: Codec::from_u8(r.u8(CODEC, "codec")?)
+                    .ok_or(ControlError::BadField("codec"))?,
+                color_format: r.u8(COLOR, "color format")?,
+                width: r.u32(WIDTH, "width")?,
+                height: r.u32(HEIGHT, "height")?,
+                refresh_mhz: r.u32(REFRESH, "refresh")?,
+                bitrate_kbps: r.u32(BITRATE, "bitrate")?,
+                parity_percent: r.u16(PARITY, "parity")?,
+                max_datagram: r.u16(MAX_DATAGRAM, "max datagram")?,
+                data_port: r.u16(DATA_PORT, "data port")?,
+            }),
+            MSG_START => Message::Start,
+            MSG_FEEDBACK => Message::Feedback(Feedback {
+                window_ms: r.u32(WINDOW, "window")?,
+                loss: LossStats {
+                    packets_expected: r.u64(EXPECTED, "expected")?,
+                    packets_received: r.u64(RECEIVED, "received")?,
+                    bursts: r.opt_u64(BURSTS, "bursts")?.unwrap_or(0),
+                    max_burst: r.opt_u64(MAX_BURST, "max burst")?.unwrap_or(0),
+                    shards_recovered: r.opt_u64(RECOVERED, "recovered")?.unwrap_or(0),
+                    frames_complete: r.opt_u64(COMPLETE, "complete")?.unwrap_or(0),
+                    frames_lost: r.opt_u64(LOST, "lost")?.unwrap_or(0),
+                },
+                late_frames: r.opt_u32(LATE, "late")?.unwrap_or(0),
+                delay_gradient_us_per_s: r.i64(GRADIENT, "gradient").unwrap_or(0),
+                one_way_delay_us: r.opt_u64(OWD, "one-way delay")?.unwrap_or(0),
+            }),
+            MSG_KEYFRAME => Message::KeyframeRequest {
+                first_lost_frame: r.u32(FIRST_LOST, "first lost frame")?,
+            },
+            MSG_PING => Message::ClockPing {
+                client_send_us: r.u64(T1, "t1")?,
+            },
+            MSG_PONG => Message::ClockPong {
+                client_send_us: r.u64(T1, "t1")?,
+                host_recv_us: r.u64(T2, "t2")?,
+                host_send_us: r.u64(T3, "t3")?,
+            },
+            MSG_RATE => Message::RateUpdate {
+                bitrate_kbps: r.u32(BITRATE, "bitrate")?,
+                parity_percent: r.u16(PARITY, "parity")?,
+            },
+            MSG_GOODBYE => Message::Goodbye {
+                reason: r.string(REASON, "reason").unwrap_or_default(),
+            },
+            other => return Err(ControlError::UnknownMessage(other)),
+        })
+    }
+}

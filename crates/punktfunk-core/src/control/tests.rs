@@ -1,0 +1,165 @@
+use super::*;
+use crate::packetize::LossStats;
+use proptest::prelude::*;
+
+fn samples() -> Vec<Message> {
+    vec![
+        Message::Hello(Hello {
+            client_name: "probe ✓".into(),
+            width: 1280,
+            height: 720,
+            refresh_mhz: 60_000,
+            codecs: vec![Codec::Hevc, Codec::H264, Codec::RawTest],
+            bitrate_kbps: 20_000,
+            caps: caps::TEN_BIT | caps::HDR,
+            audio_channels: 2,
+            max_datagram: 1452,
+        }),
+        Message::Welcome(Welcome {
+            session_id: 7,
+            codec: Codec::RawTest,
+            color_format: 0,
+            width: 1280,
+            height: 720,
+            refresh_mhz: 60_000,
+            bitrate_kbps: 20_000,
+            parity_percent: 20,
+            max_datagram: 1452,
+            data_port: 50_000,
+        }),
+        Message::Start,
+        Message::Feedback(Feedback {
+            window_ms: 100,
+            loss: LossStats {
+                packets_expected: 1000,
+                packets_received: 950,
+                bursts: 40,
+                max_burst: 3,
+                shards_recovered: 50,
+                frames_complete: 6,
+                frames_lost: 0,
+            },
+            late_frames: 1,
+            delay_gradient_us_per_s: -1500,
+            one_way_delay_us: 1234,
+        }),
+        Message::KeyframeRequest {
+            first_lost_frame: 99,
+        },
+        Message::ClockPing { client_send_us: 1 },
+        Message::ClockPong {
+            client_send_us: 1,
+            host_recv_us: 2,
+            host_send_us: 3,
+        },
+        Message::RateUpdate {
+            bitrate_kbps: 10_000,
+            parity_percent: 35,
+        },
+        Message::Goodbye {
+            reason: "bye".into(),
+        },
+    ]
+}
+
+#[test]
+fn every_message_round_trips() {
+    for m in samples() {
+        assert_eq!(Message::decode(&m.encode()), Ok(m.clone()));
+    }
+}
+
+#[test]
+fn unknown_fields_are_skipped_and_missing_ones_named() {
+    let mut body = Message::KeyframeRequest {
+        first_lost_frame: 5,
+    }
+    .encode();
+    body.extend_from_slice(&[0xEE, 0xEE, 3, 0, 1, 2, 3]); // tag 0xEEEE, 3 bytes
+    assert_eq!(
+        Message::decode(&body),
+        Ok(Message::KeyframeRequest {
+            first_lost_frame: 5
+        })
+    );
+    let empty = FieldWriter::new(5).finish();
+    assert_eq!(
+        Message::decode(&empty),
+        Err(ControlError::Missing("first lost frame"))
+    );
+    assert_eq!(Message::decode(&[2, 5, 0]), Err(ControlError::Version(2)));
+    assert_eq!(
+        Message::decode(&[1, 0xFF, 0xFF]),
+        Err(ControlError::UnknownMessage(0xFFFF))
+    );
+}
+
+#[test]
+fn long_names_are_cut_on_a_char_boundary() {
+    let name = "ü".repeat(100);
+    let Message::Hello(h) = &samples()[0] else {
+        unreachable!()
+    };
+    let m = Message::Hello(Hello {
+        client_name: name,
+        ..h.clone()
+    });
+    let Ok(Message::Hello(back)) = Message::decode(&m.encode()) else {
+        panic!()
+    };
+    assert!(back.client_name.len() <= MAX_NAME_LEN);
+    assert!(back.client_name.chars().all(|c| c == 'ü'));
+}
+
+#[test]
+fn stream_framing_reassembles_split_bodies() {
+    let bodies: Vec<Vec<u8>> = samples().iter().map(Message::encode).collect();
+    let stream: Vec<u8> = bodies.iter().flat_map(|b| frame(b)).collect();
+    let mut fb = FrameBuffer::new();
+    let mut out = Vec::new();
+    for chunk in stream.chunks(3) {
+        fb.extend(chunk);
+        while let Some(b) = fb.next_body().unwrap() {
+            out.push(b);
+        }
+    }
+    assert_eq!(out, bodies);
+    let mut fb = FrameBuffer::new();
+    fb.extend(&(MAX_MESSAGE_LEN as u32 + 1).to_le_bytes());
+    assert!(fb.next_body().is_err());
+}
+
+#[test]
+fn clock_offset_from_symmetric_exchange() {
+    // Host clock runs 5 000 µs ahead; 200 µs each way; host holds the ping for 50 µs.
+    let s = ClockSample::from_times(1_000, 6_200, 6_250, 1_450);
+    assert_eq!(
+        s,
+        ClockSample {
+            rtt_us: 400,
+            offset_us: 5_000
+        }
+    );
+    let mut sync = ClockSync::new();
+    sync.add(ClockSample {
+        rtt_us: 5_000,
+        offset_us: 9_999,
+    });
+    sync.add(s);
+    assert_eq!(sync.host_to_client_us(10_000), Some(5_000));
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Message::decode(&body);
+    }
+
+    #[test]
+    fn mutated_messages_never_panic(which in 0usize..9, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut body = samples()[which].encode();
+        let i = pos.index(body.len());
+        body[i] = byte;
+        let _ = Message::decode(&body);
+    }
+}
