@@ -171,11 +171,10 @@ mod tests {
         let bad = window(1000, 100, 100);
         let mut history = vec![calm; 9];
         history.push(bad);
-        // The newest report alone decides while it is worse than the pooled history.
-        assert_eq!(
-            recommend_parity(&history, 32, &p),
-            recommend_parity(&[bad], 32, &p)
-        );
+        // The newest few reports decide while they are worse than the pooled history.
+        let now = recommend_parity(&history, 32, &p);
+        assert_eq!(now, recommend_parity(&[calm, calm, bad], 32, &p));
+        assert!(now > recommend_parity(&[calm; 10], 32, &p));
         // Once it is older than the short-term reports, it only counts pooled with the calm ones.
         history.extend([calm; 3]);
         let later = recommend_parity(&history[history.len() - 10..], 32, &p);
