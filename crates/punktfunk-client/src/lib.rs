@@ -3,3 +3,4 @@
 
 pub mod impair;
 pub mod loss_sweep;
+pub mod netem;

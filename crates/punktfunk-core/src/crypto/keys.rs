@@ -2,6 +2,7 @@
 //! secret (on punktfunk/1, the QUIC connection's TLS keying-material exporter), so no key crosses the wire.
 
 use super::CryptoError;
+use crate::wire::StreamKind;
 use aws_lc_rs::hkdf;
 
 /// Key and nonce salt for one direction of one session.
@@ -35,13 +36,35 @@ impl hkdf::KeyType for Len {
 
 impl SessionKeys {
     /// Derives both directions' keys for `session_id` from `secret` (at least 16 bytes of entropy).
+    ///
+    /// These are the video stream's keys (`derive_stream(secret, session_id, StreamKind::Video)`);
+    /// client registrations travel under its client → host key.
     pub fn derive(secret: &[u8], session_id: u32) -> Result<SessionKeys, CryptoError> {
+        Self::derive_stream(secret, session_id, StreamKind::Video)
+    }
+
+    /// Derives both directions' keys of one stream. Every stream has its own keys because every
+    /// sender numbers its packets (the nonce counter) from zero: two streams under one key would
+    /// reuse nonces and trip each other's replay windows.
+    pub fn derive_stream(
+        secret: &[u8],
+        session_id: u32,
+        stream: StreamKind,
+    ) -> Result<SessionKeys, CryptoError> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, EXTRACT_SALT).extract(secret);
         let direction = |label: &[u8]| -> Result<DirectionKey, CryptoError> {
             let sid = session_id.to_le_bytes();
-            let info: [&[u8]; 2] = [label, &sid];
+            let kind = [stream as u8];
+            let video: [&[u8]; 2] = [label, &sid];
+            let other: [&[u8]; 3] = [label, &sid, &kind];
+            // Video's info is `label ‖ session id`; other streams append their kind byte.
+            let info: &[&[u8]] = if stream == StreamKind::Video {
+                &video
+            } else {
+                &other
+            };
             let mut okm = [0u8; 20];
-            prk.expand(&info, Len(okm.len()))
+            prk.expand(info, Len(okm.len()))
                 .and_then(|o| o.fill(&mut okm))
                 .map_err(|_| CryptoError::KeyDerivation)?;
             let mut key = [0u8; 16];
@@ -69,5 +92,8 @@ mod tests {
         assert_eq!(a, again);
         assert_ne!(a.host_to_client, a.client_to_host);
         assert_ne!(a.host_to_client, b.host_to_client);
+        let audio =
+            SessionKeys::derive_stream(b"0123456789abcdef0123456789abcdef", 1, StreamKind::Audio);
+        assert_ne!(audio.unwrap().host_to_client, a.host_to_client);
     }
 }

@@ -8,7 +8,7 @@ mod aead;
 mod keys;
 mod replay;
 
-pub use aead::{Opener, Sealer, TAG_LEN};
+pub use aead::{MAX_DATAGRAM, Opener, Sealer, TAG_LEN};
 pub use keys::{DirectionKey, SessionKeys};
 pub use replay::ReplayWindow;
 

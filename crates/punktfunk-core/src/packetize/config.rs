@@ -43,9 +43,13 @@ impl FecConfig {
         let pct = (data * u32::from(self.parity_percent)).div_ceil(100);
         let m = pct.max(u32::from(self.min_parity));
         // Keep every block within the wire limit of 32 768 shards.
-        m.min(crate::wire::MAX_BLOCK_SHARDS - data)
+        m.min(crate::wire::MAX_BLOCK_SHARDS.saturating_sub(data))
     }
 }
+
+/// Largest data-shard count per block: half the wire's 32 768-shard block limit, leaving the other
+/// half for recovery shards. Larger `max_data_per_block` values are treated as this.
+pub const MAX_DATA_PER_BLOCK: u16 = 16_384;
 
 /// Everything the packetizer needs to know about its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +78,8 @@ impl PacketizerConfig {
     /// Largest shard payload: what is left of a datagram after header and tag, rounded down to even
     /// (Leopard needs even shard sizes) and capped by the 16-bit shard-size field.
     pub fn max_shard_bytes(&self) -> usize {
-        let room = self
-            .max_datagram
+        let datagram = self.max_datagram.min(crate::crypto::MAX_DATAGRAM);
+        let room = datagram
             .saturating_sub(HEADER_LEN + TAG_LEN)
             .min(usize::from(u16::MAX));
         room & !1

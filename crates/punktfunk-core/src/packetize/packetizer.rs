@@ -151,8 +151,14 @@ impl Packetizer {
         let s = shard_bytes_for(len, max_shard);
         let total = len.div_ceil(s) as u32;
         let fec = self.config.fec;
-        let layout = BlockLayout::for_max_block(total, u32::from(fec.max_data_per_block))
-            .ok_or(PacketizeError::TooManyBlocks)?;
+        let layout = BlockLayout::for_max_block(
+            total,
+            u32::from(
+                fec.max_data_per_block
+                    .clamp(1, super::config::MAX_DATA_PER_BLOCK),
+            ),
+        )
+        .ok_or(PacketizeError::TooManyBlocks)?;
         let datagram_len = HEADER_LEN + s + TAG_LEN;
         let datagrams: usize = (0..layout.block_count())
             .map(|b| {

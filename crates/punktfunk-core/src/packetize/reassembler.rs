@@ -110,7 +110,8 @@ enum Slot {
     /// No packet of this frame has arrived yet.
     Empty,
     Partial(Box<Assembly>),
-    Complete(CompletedFrame),
+    /// A whole frame waiting for older ones; still charged to the budget (the second field).
+    Complete(CompletedFrame, usize),
     Lost,
 }
 
@@ -158,7 +159,7 @@ impl Reassembler {
         }
     }
 
-    /// Bytes currently held for undelivered frames (never above the budget).
+    /// Bytes held for frames not yet handed out as events, complete or not (never above the budget).
     pub fn memory_used(&self) -> usize {
         self.used
     }
@@ -247,7 +248,7 @@ impl Reassembler {
             self.window.push_back(Slot::Empty);
         }
         match &self.window[d] {
-            Slot::Complete(_) => {
+            Slot::Complete(..) => {
                 self.redundant += 1;
                 return Ok(());
             }
@@ -281,9 +282,9 @@ impl Reassembler {
                     else {
                         unreachable!()
                     };
-                    self.used -= a.charged;
                     self.loss.on_frame_complete();
-                    self.window[d] = Slot::Complete(finish(*a, h.frame_index, now));
+                    let charged = a.charged;
+                    self.window[d] = Slot::Complete(finish(*a, h.frame_index, now), charged);
                 }
             }
         }
@@ -362,9 +363,12 @@ impl Reassembler {
 
     /// Pops the head slot and reports it.
     fn emit(&mut self, slot: Slot) {
-        let delivered = matches!(slot, Slot::Complete(_));
+        let delivered = matches!(slot, Slot::Complete(..));
         match slot {
-            Slot::Complete(frame) => self.events.push_back(Event::Frame(frame)),
+            Slot::Complete(frame, charged) => {
+                self.used -= charged;
+                self.events.push_back(Event::Frame(frame));
+            }
             Slot::Partial(a) => {
                 self.used -= a.charged;
                 self.push_lost(self.head, 1);
@@ -403,7 +407,7 @@ impl Reassembler {
 
     /// Delivers complete and given-up frames at the head.
     fn deliver(&mut self) {
-        while matches!(self.window.front(), Some(Slot::Complete(_) | Slot::Lost)) {
+        while matches!(self.window.front(), Some(Slot::Complete(..) | Slot::Lost)) {
             if let Some(slot) = self.window.pop_front() {
                 self.emit(slot);
             }
@@ -416,7 +420,7 @@ impl Reassembler {
         let mut consider = |t: Instant| deadline = Some(deadline.map_or(t, |d| d.min(t)));
         for slot in &self.window {
             match slot {
-                Slot::Complete(f) => consider(f.timing.completed + self.config.reorder_grace),
+                Slot::Complete(f, _) => consider(f.timing.completed + self.config.reorder_grace),
                 Slot::Partial(a) => consider(a.first_packet + self.config.max_frame_age),
                 Slot::Empty | Slot::Lost => {}
             }
@@ -561,7 +565,7 @@ fn finish(a: Assembly, frame_index: u32, now: Instant) -> CompletedFrame {
         timing: FrameTiming {
             first_packet: a.first_packet,
             completed: now,
-            packets: a.packets + 1,
+            packets: a.packets,
             recovered_shards: a.recovered,
         },
     }

@@ -59,7 +59,7 @@ impl LossTracker {
         match self.next {
             None => {
                 self.window.packets_expected += 1;
-                self.next = Some(seq + 1);
+                self.next = Some(seq.saturating_add(1));
             }
             Some(next) if seq >= next => {
                 let gap = seq - next;
@@ -68,7 +68,7 @@ impl LossTracker {
                     self.window.max_burst = self.window.max_burst.max(gap);
                 }
                 self.window.packets_expected += gap + 1;
-                self.next = Some(seq + 1);
+                self.next = Some(seq.saturating_add(1));
             }
             // A reordered packet fills a gap counted earlier (possibly in an earlier window, in which
             // case this window reports slightly less loss than happened in it — never more).
