@@ -1,1 +1,135 @@
-fn main() {}
+//! `punktfunk-host`: the streaming host.
+
+mod config_dir;
+mod identity;
+mod punktfunk1;
+mod source;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use punktfunk1::{DEFAULT_PORT, ListenerConfig, SourceKind};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "punktfunk-host", version, about = "punktfunk streaming host")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host. Today this serves punktfunk/1 clients from the virtual test source; capture,
+    /// encoding, the management API and GameStream join it as they land.
+    Serve(ListenArgs),
+    /// Run only the punktfunk/1 native listener with the given frame source.
+    #[command(name = "punktfunk1-host")]
+    Punktfunk1Host {
+        /// Frame source for every session.
+        #[arg(long, value_enum, default_value_t = SourceKind::Virtual)]
+        source: SourceKind,
+        #[command(flatten)]
+        listen: ListenArgs,
+    },
+    /// Print the host identity's certificate fingerprint (what clients pin), creating it if needed.
+    Fingerprint,
+}
+
+#[derive(Args, Clone)]
+struct ListenArgs {
+    /// Address to listen on (both QUIC and the data plane). `::` also accepts IPv4.
+    #[arg(long, default_value_t = IpAddr::V6(Ipv6Addr::UNSPECIFIED))]
+    bind: IpAddr,
+    /// QUIC control port; 0 picks a free port (printed on the READY line).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// UDP data-plane port; defaults to the QUIC port + 1.
+    #[arg(long)]
+    data_port: Option<u16>,
+    /// Most concurrent sessions; further clients are refused with a reason.
+    #[arg(long, default_value_t = 4)]
+    max_sessions: usize,
+    /// Seconds without client feedback after which a session is torn down.
+    #[arg(long, default_value_t = 5.0)]
+    feedback_timeout: f64,
+}
+
+impl ListenArgs {
+    fn config(&self, source: SourceKind) -> Result<ListenerConfig> {
+        anyhow::ensure!(
+            self.feedback_timeout.is_finite() && self.feedback_timeout > 0.0,
+            "--feedback-timeout must be a positive number of seconds"
+        );
+        anyhow::ensure!(self.max_sessions > 0, "--max-sessions must be at least 1");
+        Ok(ListenerConfig {
+            bind: SocketAddr::new(self.bind, self.port),
+            data_port: self.data_port,
+            max_sessions: self.max_sessions,
+            source,
+            feedback_timeout: Duration::from_secs_f64(self.feedback_timeout),
+        })
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = config_dir::config_dir()?;
+    match cli.command {
+        Command::Serve(listen) => {
+            tracing::info!("source: virtual test pattern (no capture pipeline in this build)");
+            let identity = identity::HostIdentity::load_or_create(&dir)?;
+            let config = listen.config(SourceKind::Virtual)?;
+            runtime.block_on(punktfunk1::run_listener(
+                config,
+                &identity,
+                shutdown_signal(),
+            ))
+        }
+        Command::Punktfunk1Host { source, listen } => {
+            let identity = identity::HostIdentity::load_or_create(&dir)?;
+            let config = listen.config(source)?;
+            runtime.block_on(punktfunk1::run_listener(
+                config,
+                &identity,
+                shutdown_signal(),
+            ))
+        }
+        Command::Fingerprint => {
+            println!(
+                "{}",
+                identity::HostIdentity::load_or_create(&dir)?.fingerprint()
+            );
+            Ok(())
+        }
+    }
+}

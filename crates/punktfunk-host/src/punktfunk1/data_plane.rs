@@ -1,0 +1,343 @@
+//! The punktfunk/1 data plane on native threads: one shared UDP socket, a receiver thread that learns
+//! each session's client address from its authenticated registration datagrams, and one sender thread
+//! per session that runs the frame loop (source → packetize/FEC/seal → pace → send), each stage timed.
+
+use crate::source::VirtualSource;
+use anyhow::{Context, Result};
+use punktfunk_core::crypto::{Opener, SessionKeys};
+use punktfunk_core::packetize::{
+    DatagramBatch, FecConfig, FrameInput, Packetizer, PacketizerConfig,
+};
+use punktfunk_core::wire::{HEADER_LEN, PacketHeader, StreamKind};
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// DSCP AF41 (interactive video) in the IP TOS byte.
+const TOS_AF41: u32 = 0x88;
+/// Fraction of a frame interval over which a frame's packets are spread.
+const PACING_FRACTION: f64 = 0.5;
+/// Bursts a frame's packets are paced in.
+const PACING_BURSTS: usize = 8;
+
+/// What the control plane changes while a session runs; the sender reads it once per frame.
+pub struct SessionControl {
+    pub bitrate_kbps: AtomicU32,
+    pub parity_percent: AtomicU32,
+    pub keyframe_requested: AtomicBool,
+    pub stop: AtomicBool,
+    /// Client data address, learned from its registration datagrams.
+    pub client_addr: Mutex<Option<SocketAddr>>,
+    pub frames_sent: AtomicU64,
+    pub datagrams_sent: AtomicU64,
+}
+
+impl SessionControl {
+    pub fn new(bitrate_kbps: u32, parity_percent: u16) -> Arc<Self> {
+        Arc::new(SessionControl {
+            bitrate_kbps: AtomicU32::new(bitrate_kbps),
+            parity_percent: AtomicU32::new(u32::from(parity_percent)),
+            keyframe_requested: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            client_addr: Mutex::new(None),
+            frames_sent: AtomicU64::new(0),
+            datagrams_sent: AtomicU64::new(0),
+        })
+    }
+}
+
+struct Registration {
+    opener: Opener,
+    control: Arc<SessionControl>,
+}
+
+/// The shared data socket and the table of sessions it serves.
+pub struct DataPlane {
+    socket: Arc<UdpSocket>,
+    sessions: Arc<Mutex<HashMap<u32, Registration>>>,
+    stop: Arc<AtomicBool>,
+    receiver: Option<JoinHandle<()>>,
+}
+
+fn enlarge(socket: &UdpSocket) -> Result<()> {
+    let s = socket2::SockRef::from(socket);
+    // Best effort: the kernel caps these at net.core.[rw]mem_max.
+    let _ = s.set_send_buffer_size(8 << 20);
+    let _ = s.set_recv_buffer_size(8 << 20);
+    if socket.local_addr()?.is_ipv4() {
+        let _ = s.set_tos_v4(TOS_AF41);
+    } else {
+        let _ = s.set_tclass_v6(TOS_AF41);
+    }
+    Ok(())
+}
+
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl DataPlane {
+    pub fn bind(addr: SocketAddr) -> Result<DataPlane> {
+        let socket =
+            UdpSocket::bind(addr).with_context(|| format!("binding the data port {addr}"))?;
+        enlarge(&socket)?;
+        socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let socket = Arc::new(socket);
+        let sessions: Arc<Mutex<HashMap<u32, Registration>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let receiver = {
+            let (socket, sessions, stop) = (socket.clone(), sessions.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("pkf1-data-rx".into())
+                .spawn(move || receive_loop(&socket, &sessions, &stop))?
+        };
+        Ok(DataPlane {
+            socket,
+            sessions,
+            stop,
+            receiver: Some(receiver),
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    /// Registers a session so its client can announce its address, and starts its sender thread.
+    pub fn start_session(
+        &self,
+        session_id: u32,
+        keys: &SessionKeys,
+        mut source: VirtualSource,
+        fps_mhz: u32,
+        max_datagram: usize,
+        control: Arc<SessionControl>,
+    ) -> Result<JoinHandle<()>> {
+        let opener = Opener::new(&keys.client_to_host, session_id)?;
+        self.lock().insert(
+            session_id,
+            Registration {
+                opener,
+                control: control.clone(),
+            },
+        );
+        let mut config = PacketizerConfig::new(StreamKind::Video, session_id);
+        config.max_datagram = max_datagram;
+        config.fec = FecConfig {
+            parity_percent: control.parity_percent.load(Ordering::Relaxed) as u16,
+            ..FecConfig::default()
+        };
+        let packetizer = Packetizer::new(config, &keys.host_to_client)?;
+        let socket = self.socket.clone();
+        let interval = Duration::from_secs_f64(1000.0 / f64::from(fps_mhz.max(1000)));
+        Ok(std::thread::Builder::new()
+            .name(format!("pkf1-tx-{session_id:08x}"))
+            .spawn(move || {
+                frame_loop(&socket, packetizer, &mut source, interval, &control);
+            })?)
+    }
+
+    /// Forgets a session: its datagrams are no longer accepted.
+    pub fn end_session(&self, session_id: u32) {
+        self.lock().remove(&session_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Registration>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.receiver.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Accepts authenticated datagrams from clients; today these are registrations/keepalives that tell
+/// the host where to send. Everything else is counted and dropped.
+fn receive_loop(
+    socket: &UdpSocket,
+    sessions: &Mutex<HashMap<u32, Registration>>,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0u8; 65_536];
+    let mut rejected = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "data socket receive error");
+                continue;
+            }
+        };
+        let datagram = &mut buf[..len];
+        let Ok(header) = PacketHeader::decode(datagram) else {
+            rejected += 1;
+            if rejected.is_power_of_two() {
+                tracing::debug!(rejected, %from, "dropping malformed datagrams on the data port");
+            }
+            continue;
+        };
+        let mut table = sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(reg) = table.get_mut(&header.session_id) else {
+            continue;
+        };
+        match reg.opener.open(datagram) {
+            Ok((h, _)) if h.kind == StreamKind::Probe => {
+                let mut addr = reg
+                    .control
+                    .client_addr
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if *addr != Some(from) {
+                    tracing::info!(session = format!("{:08x}", h.session_id), %from, "client data address");
+                    *addr = Some(from);
+                }
+            }
+            Ok(_) => {}
+            Err(reason) => tracing::trace!(%reason, %from, "rejected data-plane datagram"),
+        }
+    }
+    let _ = HEADER_LEN;
+}
+
+/// The per-session frame loop: one frame per interval, sent as paced bursts.
+fn frame_loop(
+    socket: &UdpSocket,
+    mut packetizer: Packetizer,
+    source: &mut VirtualSource,
+    interval: Duration,
+    control: &SessionControl,
+) {
+    let mut batch = DatagramBatch::new();
+    let mut frame = Vec::new();
+    let mut next = Instant::now();
+    let mut number = 0u64;
+    let mut stage = StageTimes::default();
+    while !control.stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep(next - now);
+        }
+        next += interval;
+        // If the loop fell behind (a stall), skip ahead instead of bursting to catch up.
+        if Instant::now() > next + interval * 4 {
+            next = Instant::now() + interval;
+        }
+        let Some(dest) = *control
+            .client_addr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        else {
+            continue;
+        };
+
+        let t0 = Instant::now();
+        let keyframe = control.keyframe_requested.swap(false, Ordering::Relaxed);
+        let bitrate = control.bitrate_kbps.load(Ordering::Relaxed);
+        source.frame(
+            number,
+            crate::punktfunk1::data_plane::now_us(),
+            keyframe,
+            bitrate,
+            &mut frame,
+        );
+        let t1 = Instant::now();
+        let parity = control.parity_percent.load(Ordering::Relaxed) as u16;
+        if parity != packetizer.config().fec.parity_percent {
+            packetizer.set_fec(FecConfig {
+                parity_percent: parity,
+                ..packetizer.config().fec
+            });
+        }
+        let input = FrameInput {
+            data: &frame,
+            pts_us: number,
+            keyframe,
+            recovery_point: false,
+        };
+        if let Err(e) = packetizer.packetize(input, &mut batch) {
+            tracing::error!(error = %e, "packetizing failed; ending session");
+            break;
+        }
+        let t2 = Instant::now();
+        send_paced(socket, &batch, dest, interval.mul_f64(PACING_FRACTION));
+        let t3 = Instant::now();
+        control.frames_sent.fetch_add(1, Ordering::Relaxed);
+        control
+            .datagrams_sent
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stage.add(t1 - t0, t2 - t1, t3 - t2);
+        number += 1;
+    }
+    stage.log();
+}
+
+/// Sends the batch in [`PACING_BURSTS`] bursts spread over `span`.
+fn send_paced(socket: &UdpSocket, batch: &DatagramBatch, dest: SocketAddr, span: Duration) {
+    let per_burst = batch.len().div_ceil(PACING_BURSTS).max(1);
+    let gap = span / PACING_BURSTS as u32;
+    let start = Instant::now();
+    for (i, datagram) in batch.iter().enumerate() {
+        if i > 0 && i % per_burst == 0 {
+            let due = start + gap * (i / per_burst) as u32;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        // Full socket buffers drop the packet, like the network would; FEC and keyframes recover.
+        let _ = socket.send_to(datagram, dest);
+    }
+}
+
+#[derive(Default)]
+struct StageTimes {
+    frames: u32,
+    source: Duration,
+    packetize: Duration,
+    send: Duration,
+}
+
+impl StageTimes {
+    fn add(&mut self, source: Duration, packetize: Duration, send: Duration) {
+        self.frames += 1;
+        self.source += source;
+        self.packetize += packetize;
+        self.send += send;
+        if self.frames == 600 {
+            self.log();
+            *self = StageTimes::default();
+        }
+    }
+    fn log(&self) {
+        if self.frames == 0 {
+            return;
+        }
+        let avg = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(self.frames);
+        tracing::debug!(
+            frames = self.frames,
+            source_us = format!("{:.0}", avg(self.source)),
+            packetize_us = format!("{:.0}", avg(self.packetize)),
+            send_us = format!("{:.0}", avg(self.send)),
+            "frame loop stage times (mean)"
+        );
+    }
+}

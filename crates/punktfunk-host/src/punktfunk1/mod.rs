@@ -1,0 +1,121 @@
+//! The punktfunk/1 host: QUIC control plane (quinn, ALPN `pkf1`) plus the native-thread data plane.
+
+pub mod data_plane;
+mod session;
+
+use crate::identity::HostIdentity;
+use anyhow::{Context, Result};
+use data_plane::DataPlane;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Default QUIC port of punktfunk/1; the data plane listens on the next port.
+pub const DEFAULT_PORT: u16 = 47800;
+
+/// Where frames come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    /// A synthetic test pattern at the client's mode and bitrate (no capture, no encoder).
+    Virtual,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub bind: SocketAddr,
+    /// Data-plane port; `None` = QUIC port + 1 (or any free port when the QUIC port is 0).
+    pub data_port: Option<u16>,
+    pub max_sessions: usize,
+    pub source: SourceKind,
+    /// A session whose client sends no feedback for this long is torn down.
+    pub feedback_timeout: Duration,
+}
+
+/// Live sessions, shared with whoever reports status.
+#[derive(Default)]
+pub struct SessionCounter(AtomicUsize);
+
+impl SessionCounter {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the punktfunk/1 listener until `shutdown` resolves.
+pub async fn run_listener(
+    config: ListenerConfig,
+    identity: &HostIdentity,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let endpoint = quinn::Endpoint::server(server_config(identity)?, config.bind)
+        .with_context(|| format!("binding the QUIC port {}", config.bind))?;
+    let quic_addr = endpoint.local_addr()?;
+    let data_port = match config.data_port {
+        Some(p) => p,
+        None if config.bind.port() == 0 => 0,
+        None => quic_addr
+            .port()
+            .checked_add(1)
+            .context("QUIC port 65535 leaves no room for the data port")?,
+    };
+    let data = Arc::new(DataPlane::bind(SocketAddr::new(
+        config.bind.ip(),
+        data_port,
+    ))?);
+    let data_port = data.local_addr()?.port();
+    tracing::info!(
+        quic = %quic_addr, data_port, source = ?config.source, max_sessions = config.max_sessions,
+        fingerprint = %identity.fingerprint(), "punktfunk/1 listening"
+    );
+    // Machine-readable line for scripts and tests.
+    println!(
+        "READY quic={quic_addr} data_port={data_port} fingerprint={}",
+        identity.fingerprint()
+    );
+
+    let sessions = Arc::new(SessionCounter::default());
+    let shared = Arc::new(session::Shared {
+        data,
+        data_port,
+        config: config.clone(),
+        sessions,
+    });
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let remote = incoming.remote_address();
+                    if let Err(e) = session::serve_connection(incoming, shared).await {
+                        tracing::info!(%remote, "session ended: {e:#}");
+                    }
+                });
+            }
+        }
+    }
+    endpoint.close(0u32.into(), b"host shutting down");
+    endpoint.wait_idle().await;
+    Ok(())
+}
+
+fn server_config(identity: &HostIdentity) -> Result<quinn::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.cert.clone()], identity.key_der())?;
+    tls.alpn_protocols = vec![punktfunk_core::control::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_idle_timeout(Some(Duration::from_secs(10).try_into()?));
+    transport.keep_alive_interval(Some(Duration::from_secs(1)));
+    transport.max_concurrent_bidi_streams(4u32.into());
+    transport.max_concurrent_uni_streams(4u32.into());
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}

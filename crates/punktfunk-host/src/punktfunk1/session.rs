@@ -1,0 +1,312 @@
+//! One client's punktfunk/1 session: handshake on the control stream, then feedback-driven FEC and
+//! bitrate, keyframe requests and clock pings until the client leaves or goes silent.
+
+use super::data_plane::{DataPlane, SessionControl, now_us};
+use super::{ListenerConfig, SessionCounter, SourceKind};
+use crate::source::VirtualSource;
+use anyhow::{Context, Result, bail};
+use punktfunk_core::abr::{BitrateConfig, FecPolicy, next_bitrate, recommend_parity};
+use punktfunk_core::control::{
+    Codec, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message, Welcome, frame,
+};
+use punktfunk_core::crypto::SessionKeys;
+use punktfunk_core::packetize::{FecConfig, LossStats, MTU_1500_DATAGRAM};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub(super) struct Shared {
+    pub data: Arc<DataPlane>,
+    pub data_port: u16,
+    pub config: ListenerConfig,
+    pub sessions: Arc<SessionCounter>,
+}
+
+/// Counts a session for as long as it lives.
+struct SessionSlot(Arc<SessionCounter>);
+
+impl SessionSlot {
+    fn claim(counter: &Arc<SessionCounter>, max: usize) -> Option<SessionSlot> {
+        counter
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SessionSlot(counter.clone()))
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let left = self.0.0.fetch_sub(1, Ordering::SeqCst) - 1;
+        tracing::info!(sessions = left, "session closed");
+    }
+}
+
+/// Reads control messages from a QUIC receive stream.
+struct ControlReader {
+    recv: quinn::RecvStream,
+    buf: FrameBuffer,
+}
+
+impl ControlReader {
+    /// The next message, or `None` when the peer finished the stream.
+    async fn next(&mut self) -> Result<Option<Message>> {
+        loop {
+            if let Some(body) = self.buf.next_body()? {
+                return Ok(Some(Message::decode(&body)?));
+            }
+            let mut chunk = [0u8; 4096];
+            match self.recv.read(&mut chunk).await? {
+                Some(n) => self.buf.extend(&chunk[..n]),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+async fn send(stream: &mut quinn::SendStream, message: &Message) -> Result<()> {
+    stream.write_all(&frame(&message.encode())).await?;
+    Ok(())
+}
+
+async fn refuse(
+    mut send_stream: quinn::SendStream,
+    conn: &quinn::Connection,
+    reason: String,
+) -> Result<()> {
+    tracing::info!(remote = %conn.remote_address(), %reason, "refusing session");
+    let _ = send(
+        &mut send_stream,
+        &Message::Goodbye {
+            reason: reason.clone(),
+        },
+    )
+    .await;
+    let _ = send_stream.finish();
+    // Give the goodbye a moment to arrive before the close overtakes it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    conn.close(1u32.into(), reason.as_bytes());
+    bail!(reason)
+}
+
+/// What a Hello may ask for; anything outside is refused with the reason.
+fn check_hello(h: &Hello) -> std::result::Result<(), String> {
+    if !(16..=16_384).contains(&h.width) || !(16..=16_384).contains(&h.height) {
+        return Err(format!("unsupported mode {}x{}", h.width, h.height));
+    }
+    if !(1_000..=500_000).contains(&h.refresh_mhz) {
+        return Err(format!("unsupported refresh rate {} mHz", h.refresh_mhz));
+    }
+    if !(512..=65_507).contains(&h.max_datagram) {
+        return Err(format!(
+            "max datagram {} outside 512..=65507",
+            h.max_datagram
+        ));
+    }
+    if !(100..=5_000_000).contains(&h.bitrate_kbps) {
+        return Err(format!(
+            "bitrate {} kbps outside 100..=5000000",
+            h.bitrate_kbps
+        ));
+    }
+    if !h.codecs.contains(&Codec::RawTest) {
+        return Err("no common codec: the virtual source sends raw test frames".into());
+    }
+    Ok(())
+}
+
+pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shared>) -> Result<()> {
+    let conn = incoming.await.context("QUIC handshake")?;
+    let remote = conn.remote_address();
+    let (mut tx, rx) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
+        .await
+        .context("client opened no control stream within 5 s")??;
+    let mut reader = ControlReader {
+        recv: rx,
+        buf: FrameBuffer::new(),
+    };
+    let hello = match tokio::time::timeout(Duration::from_secs(5), reader.next()).await {
+        Ok(Ok(Some(Message::Hello(h)))) => h,
+        Ok(Ok(other)) => return refuse(tx, &conn, format!("expected Hello, got {other:?}")).await,
+        Ok(Err(e)) => return refuse(tx, &conn, format!("bad Hello: {e:#}")).await,
+        Err(_) => return refuse(tx, &conn, "no Hello within 5 s".into()).await,
+    };
+    if let Err(reason) = check_hello(&hello) {
+        return refuse(tx, &conn, reason).await;
+    }
+    let Some(_slot) = SessionSlot::claim(&shared.sessions, shared.config.max_sessions) else {
+        let reason = format!(
+            "host is at its session limit ({})",
+            shared.config.max_sessions
+        );
+        return refuse(tx, &conn, reason).await;
+    };
+
+    let session_id = loop {
+        let id: u32 = rand::random();
+        if id != 0 {
+            break id;
+        }
+    };
+    let mut secret = [0u8; EXPORTER_LEN];
+    conn.export_keying_material(&mut secret, EXPORTER_LABEL, &session_id.to_le_bytes())
+        .map_err(|_| anyhow::anyhow!("TLS exporter unavailable"))?;
+    let keys = SessionKeys::derive(&secret, session_id)?;
+    let parity = FecConfig::default().parity_percent;
+    let max_datagram = hello.max_datagram.min(MTU_1500_DATAGRAM as u16).max(512);
+    let welcome = Welcome {
+        session_id,
+        codec: Codec::RawTest,
+        color_format: 0,
+        width: hello.width,
+        height: hello.height,
+        refresh_mhz: hello.refresh_mhz,
+        bitrate_kbps: hello.bitrate_kbps,
+        parity_percent: parity,
+        max_datagram,
+        data_port: shared.data_port,
+    };
+    send(&mut tx, &Message::Welcome(welcome)).await?;
+    let sid = format!("{session_id:08x}");
+    tracing::info!(
+        session = %sid, %remote, client = %hello.client_name,
+        mode = format!("{}x{}@{:.2}", hello.width, hello.height, f64::from(hello.refresh_mhz) / 1000.0),
+        bitrate_kbps = hello.bitrate_kbps, sessions = shared.sessions.get(), "session opened"
+    );
+
+    match tokio::time::timeout(Duration::from_secs(10), reader.next()).await {
+        Ok(Ok(Some(Message::Start))) => {}
+        Ok(Ok(other)) => return refuse(tx, &conn, format!("expected Start, got {other:?}")).await,
+        Ok(Err(e)) => return refuse(tx, &conn, format!("bad Start: {e:#}")).await,
+        Err(_) => return refuse(tx, &conn, "no Start within 10 s".into()).await,
+    }
+
+    let control = SessionControl::new(hello.bitrate_kbps, parity);
+    let source = match shared.config.source {
+        SourceKind::Virtual => VirtualSource::new(hello.width, hello.height, hello.refresh_mhz),
+    };
+    let sender = shared.data.start_session(
+        session_id,
+        &keys,
+        source,
+        hello.refresh_mhz,
+        usize::from(max_datagram),
+        control.clone(),
+    )?;
+    let result = run_session(
+        &mut reader,
+        &mut tx,
+        &control,
+        &hello,
+        shared.config.feedback_timeout,
+    )
+    .await;
+
+    // Teardown: stop the sender, forget the session's data-plane registration, close the connection.
+    control.stop.store(true, Ordering::Relaxed);
+    shared.data.end_session(session_id);
+    let _ = tokio::task::spawn_blocking(move || sender.join()).await;
+    let reason = match &result {
+        Ok(reason) => reason.clone(),
+        Err(e) => format!("{e:#}"),
+    };
+    let _ = send(
+        &mut tx,
+        &Message::Goodbye {
+            reason: reason.clone(),
+        },
+    )
+    .await;
+    let _ = tx.finish();
+    conn.close(0u32.into(), b"session over");
+    tracing::info!(
+        session = %sid, %reason, frames = control.frames_sent.load(Ordering::Relaxed),
+        datagrams = control.datagrams_sent.load(Ordering::Relaxed), "session over"
+    );
+    Ok(())
+}
+
+/// Feedback history the FEC policy looks at (≈ 1 s of 100 ms reports).
+const HISTORY: usize = 10;
+
+/// Serves control messages until the client leaves; returns why the session ended.
+async fn run_session(
+    reader: &mut ControlReader,
+    tx: &mut quinn::SendStream,
+    control: &SessionControl,
+    hello: &Hello,
+    feedback_timeout: Duration,
+) -> Result<String> {
+    let policy = FecPolicy::default();
+    let rate_cfg = BitrateConfig::for_client(hello.bitrate_kbps);
+    let mut history: VecDeque<LossStats> = VecDeque::with_capacity(HISTORY);
+    let mut last_feedback = Instant::now();
+    loop {
+        let remaining = feedback_timeout.saturating_sub(last_feedback.elapsed());
+        let message = match tokio::time::timeout(remaining, reader.next()).await {
+            Err(_) => {
+                return Ok(format!(
+                    "no feedback for {} s",
+                    feedback_timeout.as_secs_f64()
+                ));
+            }
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(None)) => return Ok("client closed the control stream".into()),
+            Ok(Ok(Some(m))) => m,
+        };
+        match message {
+            Message::Feedback(fb) => {
+                last_feedback = Instant::now();
+                if history.len() == HISTORY {
+                    history.pop_front();
+                }
+                history.push_back(fb.loss);
+                let block = largest_block_estimate(control, hello);
+                let parity = recommend_parity(history.make_contiguous(), block, &policy);
+                let old_rate = control.bitrate_kbps.load(Ordering::Relaxed);
+                let rate = next_bitrate(old_rate, &fb, &rate_cfg);
+                let old_parity = control
+                    .parity_percent
+                    .swap(u32::from(parity), Ordering::Relaxed);
+                control.bitrate_kbps.store(rate, Ordering::Relaxed);
+                if old_parity != u32::from(parity) || old_rate != rate {
+                    send(
+                        tx,
+                        &Message::RateUpdate {
+                            bitrate_kbps: rate,
+                            parity_percent: parity,
+                        },
+                    )
+                    .await?;
+                }
+            }
+            Message::KeyframeRequest { first_lost_frame } => {
+                tracing::debug!(first_lost_frame, "keyframe requested");
+                control.keyframe_requested.store(true, Ordering::Relaxed);
+            }
+            Message::ClockPing { client_send_us } => {
+                let host_recv_us = now_us();
+                let pong = Message::ClockPong {
+                    client_send_us,
+                    host_recv_us,
+                    host_send_us: now_us(),
+                };
+                send(tx, &pong).await?;
+            }
+            Message::Goodbye { reason } => return Ok(format!("client said goodbye: {reason}")),
+            other => tracing::debug!(?other, "ignoring unexpected control message"),
+        }
+    }
+}
+
+/// Data shards in a typical block at the current bitrate: what the FEC policy sizes parity for.
+fn largest_block_estimate(control: &SessionControl, hello: &Hello) -> u32 {
+    let fps = f64::from(hello.refresh_mhz.max(1000)) / 1000.0;
+    let frame_bytes = f64::from(control.bitrate_kbps.load(Ordering::Relaxed)) * 1000.0 / 8.0 / fps;
+    let shard = f64::from(hello.max_datagram.min(MTU_1500_DATAGRAM as u16)) - 64.0;
+    let shards = (frame_bytes / shard.max(64.0)).ceil() as u32;
+    shards.clamp(1, u32::from(FecConfig::default().max_data_per_block))
+}
