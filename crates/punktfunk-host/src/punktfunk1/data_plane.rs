@@ -8,7 +8,7 @@ use punktfunk_core::crypto::{Opener, SessionKeys};
 use punktfunk_core::packetize::{
     DatagramBatch, FecConfig, FrameInput, Packetizer, PacketizerConfig,
 };
-use punktfunk_core::wire::{HEADER_LEN, PacketHeader, StreamKind};
+use punktfunk_core::wire::{PacketHeader, StreamKind};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -57,6 +57,8 @@ struct Registration {
 /// The shared data socket and the table of sessions it serves.
 pub struct DataPlane {
     socket: Arc<UdpSocket>,
+    /// Segmentation offload state: one `sendmsg` carries up to `max_gso_segments()` datagrams.
+    udp: Arc<quinn_udp::UdpSocketState>,
     sessions: Arc<Mutex<HashMap<u32, Registration>>>,
     stop: Arc<AtomicBool>,
     receiver: Option<JoinHandle<()>>,
@@ -87,7 +89,20 @@ impl DataPlane {
         let socket =
             UdpSocket::bind(addr).with_context(|| format!("binding the data port {addr}"))?;
         enlarge(&socket)?;
+        let udp = Arc::new(quinn_udp::UdpSocketState::new((&socket).into())?);
+        // quinn-udp switches the socket to non-blocking; the data-plane threads want blocking sends
+        // (back-pressure instead of drops) and a timed receive.
+        socket.set_nonblocking(false)?;
         socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        match udp.max_gso_segments() {
+            1 => tracing::info!(
+                "data plane: no UDP segmentation offload here; one send per datagram"
+            ),
+            n => tracing::info!(
+                segments = n,
+                "data plane: UDP GSO, up to {n} datagrams per send"
+            ),
+        }
         let socket = Arc::new(socket);
         let sessions: Arc<Mutex<HashMap<u32, Registration>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
@@ -99,6 +114,7 @@ impl DataPlane {
         };
         Ok(DataPlane {
             socket,
+            udp,
             sessions,
             stop,
             receiver: Some(receiver),
@@ -134,12 +150,15 @@ impl DataPlane {
             ..FecConfig::default()
         };
         let packetizer = Packetizer::new(config, &keys.host_to_client)?;
-        let socket = self.socket.clone();
+        let sender = Sender {
+            socket: self.socket.clone(),
+            udp: self.udp.clone(),
+        };
         let interval = Duration::from_secs_f64(1000.0 / f64::from(fps_mhz.max(1000)));
         Ok(std::thread::Builder::new()
             .name(format!("pkf1-tx-{session_id:08x}"))
             .spawn(move || {
-                frame_loop(&socket, packetizer, &mut source, interval, &control);
+                frame_loop(&sender, packetizer, &mut source, interval, &control);
             })?)
     }
 
@@ -215,12 +234,11 @@ fn receive_loop(
             Err(reason) => tracing::trace!(%reason, %from, "rejected data-plane datagram"),
         }
     }
-    let _ = HEADER_LEN;
 }
 
 /// The per-session frame loop: one frame per interval, sent as paced bursts.
 fn frame_loop(
-    socket: &UdpSocket,
+    sender: &Sender,
     mut packetizer: Packetizer,
     source: &mut VirtualSource,
     interval: Duration,
@@ -252,13 +270,7 @@ fn frame_loop(
         let t0 = Instant::now();
         let keyframe = control.keyframe_requested.swap(false, Ordering::Relaxed);
         let bitrate = control.bitrate_kbps.load(Ordering::Relaxed);
-        source.frame(
-            number,
-            crate::punktfunk1::data_plane::now_us(),
-            keyframe,
-            bitrate,
-            &mut frame,
-        );
+        source.frame(number, now_us(), keyframe, bitrate, &mut frame);
         let t1 = Instant::now();
         let parity = control.parity_percent.load(Ordering::Relaxed) as u16;
         if parity != packetizer.config().fec.parity_percent {
@@ -278,7 +290,7 @@ fn frame_loop(
             break;
         }
         let t2 = Instant::now();
-        send_paced(socket, &batch, dest, interval.mul_f64(PACING_FRACTION));
+        sender.send_paced(&batch, dest, interval.mul_f64(PACING_FRACTION));
         let t3 = Instant::now();
         control.frames_sent.fetch_add(1, Ordering::Relaxed);
         control
@@ -290,21 +302,41 @@ fn frame_loop(
     stage.log();
 }
 
-/// Sends the batch in [`PACING_BURSTS`] bursts spread over `span`.
-fn send_paced(socket: &UdpSocket, batch: &DatagramBatch, dest: SocketAddr, span: Duration) {
-    let per_burst = batch.len().div_ceil(PACING_BURSTS).max(1);
-    let gap = span / PACING_BURSTS as u32;
-    let start = Instant::now();
-    for (i, datagram) in batch.iter().enumerate() {
-        if i > 0 && i % per_burst == 0 {
-            let due = start + gap * (i / per_burst) as u32;
+/// One session's handle on the shared socket.
+struct Sender {
+    socket: Arc<UdpSocket>,
+    udp: Arc<quinn_udp::UdpSocketState>,
+}
+
+impl Sender {
+    /// Sends the batch in [`PACING_BURSTS`] bursts spread over `span`; each burst goes out in as
+    /// few GSO sends as the kernel allows.
+    fn send_paced(&self, batch: &DatagramBatch, dest: SocketAddr, span: Duration) {
+        let len = batch.datagram_len();
+        let per_burst = batch.len().div_ceil(PACING_BURSTS).max(1);
+        let gap = span / PACING_BURSTS as u32;
+        let per_send = self.udp.max_gso_segments().max(1);
+        let start = Instant::now();
+        for (burst, datagrams) in batch.as_bytes().chunks(per_burst * len).enumerate() {
+            let due = start + gap * burst as u32;
             let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);
             }
+            for contents in datagrams.chunks(per_send * len) {
+                let transmit = quinn_udp::Transmit {
+                    destination: dest,
+                    ecn: None,
+                    contents,
+                    segment_size: (contents.len() > len).then_some(len),
+                    src_ip: None,
+                };
+                // A failed send loses these datagrams like the network would; FEC and keyframes recover.
+                if let Err(e) = self.udp.send((&*self.socket).into(), &transmit) {
+                    tracing::trace!(error = %e, "data-plane send failed");
+                }
+            }
         }
-        // Full socket buffers drop the packet, like the network would; FEC and keyframes recover.
-        let _ = socket.send_to(datagram, dest);
     }
 }
 
