@@ -6,7 +6,7 @@ mod packetizer;
 mod reassembler;
 mod stats;
 
-pub use config::{FecConfig, PacketizerConfig};
+pub use config::{FecConfig, MAX_DATA_PER_BLOCK, MTU_1500_DATAGRAM, PacketizerConfig};
 pub use packetizer::{DatagramBatch, FrameInput, FrameSummary, PacketizeError, Packetizer};
 pub use reassembler::{CompletedFrame, Event, FrameTiming, Reassembler, ReassemblerConfig};
 pub use stats::{LossStats, LossTracker};
