@@ -34,15 +34,24 @@ impl SessionSlot {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| SessionSlot(counter.clone()))
+            .map(|n| {
+                announce_sessions(n + 1);
+                SessionSlot(counter.clone())
+            })
     }
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        let left = self.0.0.fetch_sub(1, Ordering::SeqCst) - 1;
+                let left = self.0.0.fetch_sub(1, Ordering::SeqCst) - 1;
         tracing::info!(sessions = left, "session closed");
+        announce_sessions(left);
     }
+}
+
+/// Machine-readable session count on stdout (next to the READY line) for scripts and tests.
+fn announce_sessions(count: usize) {
+    println!("SESSIONS {count}");
 }
 
 /// Reads control messages from a QUIC receive stream.
