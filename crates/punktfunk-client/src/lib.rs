@@ -4,3 +4,5 @@
 pub mod impair;
 pub mod loss_sweep;
 pub mod netem;
+pub mod session;
+pub mod tls;

@@ -4,6 +4,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use punktfunk_client::loss_sweep::{render_table, run_case, sweep_cases};
+use punktfunk_client::session::{Mode, SessionOptions, parse_duration, run_session};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +34,37 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Connect to a punktfunk/1 host, stream its virtual test source, byte-check every frame and
+    /// report frame rate, loss, recovery, latency and bitrate. Exit status: 0 = ran the full duration,
+    /// 1 = error or the session ended early, 2 = host certificate fingerprint mismatch.
+    Connect {
+        /// HOST or HOST:PORT (default port 47800); IPv6 as [ADDR]:PORT.
+        host: String,
+        /// Display mode to ask for, WIDTHxHEIGHT@HZ.
+        #[arg(long, default_value = "1280x720@60")]
+        mode: Mode,
+        /// How long to stream (e.g. 10s, 500ms, 2m).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Bitrate to ask for, kbit/s.
+        #[arg(long, default_value_t = 20_000)]
+        bitrate_kbps: u32,
+        /// Expected SHA-256 fingerprint of the host certificate (hex; colons and case ignored).
+        /// Without it the host is trusted on first use and its fingerprint printed to stderr.
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Largest UDP payload the path carries.
+        #[arg(long, default_value_t = 1452)]
+        max_datagram: u16,
+        /// Client name sent to the host.
+        #[arg(long, default_value = "probe")]
+        name: String,
+    },
+    /// Userspace UDP impairment relay (loss, delay, jitter, reordering, duplication, rate limit).
+    Netem(punktfunk_client::netem::NetemArgs),
 }
 
 fn main() -> Result<()> {
@@ -54,6 +88,53 @@ fn main() -> Result<()> {
                 print!("{}", render_table(&results));
             }
         }
+        Command::Connect {
+            host,
+            mode,
+            duration,
+            bitrate_kbps,
+            fingerprint,
+            json,
+            max_datagram,
+            name,
+        } => {
+            let tofu = fingerprint.is_none();
+            let opts = SessionOptions {
+                bitrate_kbps,
+                fingerprint,
+                max_datagram,
+                name,
+                on_host_fingerprint: Some(Arc::new(move |fp: &str| {
+                    if tofu {
+                        eprintln!("host fingerprint: {fp}");
+                    }
+                })),
+                ..SessionOptions::new(host, mode, duration)
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let result = runtime.block_on(run_session(opts));
+            drop(runtime);
+            match result {
+                Ok(report) => {
+                    if json {
+                        println!("{}", serde_json::to_string(&report)?);
+                    } else {
+                        print!("{}", report.text());
+                    }
+                    if report.ended_early.is_some() {
+                        std::process::exit(1);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(e.exit_code());
+                }
+            }
+        }
+        Command::Netem(args) => punktfunk_client::netem::run(args)?,
     }
     Ok(())
 }

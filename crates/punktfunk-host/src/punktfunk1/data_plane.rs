@@ -18,8 +18,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// DSCP AF41 (interactive video) in the IP TOS byte.
 const TOS_AF41: u32 = 0x88;
-/// Fraction of a frame interval over which a frame's packets are spread.
+/// Longest a frame's packets are spread over, as a fraction of the frame interval.
 const PACING_FRACTION: f64 = 0.5;
+/// Frames are paced at this multiple of the stream's bitrate (so an average frame takes a third of its
+/// interval to leave), but never slower than [`PACING_FLOOR_BPS`]: pacing smooths bursts into router
+/// queues without adding more latency than the link needs.
+const PACING_BITRATE_MULTIPLE: f64 = 3.0;
+const PACING_FLOOR_BPS: f64 = 500e6;
 /// Bursts a frame's packets are paced in.
 const PACING_BURSTS: usize = 8;
 
@@ -125,8 +130,22 @@ impl DataPlane {
         Ok(self.socket.local_addr()?)
     }
 
-    /// Registers a session so its client can announce its address, and starts its sender thread.
-    pub fn start_session(
+    /// Registers a session so its client can announce its data address (before the Welcome goes
+    /// out: the client registers as soon as it has the session id).
+    pub fn register(
+        &self,
+        session_id: u32,
+        keys: &SessionKeys,
+        control: Arc<SessionControl>,
+    ) -> Result<()> {
+        let opener = Opener::new(&keys.client_to_host, session_id)?;
+        self.lock()
+            .insert(session_id, Registration { opener, control });
+        Ok(())
+    }
+
+    /// Starts a registered session's sender thread.
+    pub fn start_sender(
         &self,
         session_id: u32,
         keys: &SessionKeys,
@@ -135,14 +154,6 @@ impl DataPlane {
         max_datagram: usize,
         control: Arc<SessionControl>,
     ) -> Result<JoinHandle<()>> {
-        let opener = Opener::new(&keys.client_to_host, session_id)?;
-        self.lock().insert(
-            session_id,
-            Registration {
-                opener,
-                control: control.clone(),
-            },
-        );
         let mut config = PacketizerConfig::new(StreamKind::Video, session_id);
         config.max_datagram = max_datagram;
         config.fec = FecConfig {
@@ -290,7 +301,9 @@ fn frame_loop(
             break;
         }
         let t2 = Instant::now();
-        sender.send_paced(&batch, dest, interval.mul_f64(PACING_FRACTION));
+        let rate = (f64::from(bitrate) * 1000.0 * PACING_BITRATE_MULTIPLE).max(PACING_FLOOR_BPS);
+        let span = Duration::from_secs_f64(batch.as_bytes().len() as f64 * 8.0 / rate);
+        sender.send_paced(&batch, dest, span.min(interval.mul_f64(PACING_FRACTION)));
         let t3 = Instant::now();
         control.frames_sent.fetch_add(1, Ordering::Relaxed);
         control

@@ -43,7 +43,7 @@ impl SessionSlot {
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-                let left = self.0.0.fetch_sub(1, Ordering::SeqCst) - 1;
+        let left = self.0.0.fetch_sub(1, Ordering::SeqCst) - 1;
         tracing::info!(sessions = left, "session closed");
         announce_sessions(left);
     }
@@ -178,6 +178,13 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         max_datagram,
         data_port: shared.data_port,
     };
+    let control = SessionControl::new(hello.bitrate_kbps, parity);
+    shared.data.register(session_id, &keys, control.clone())?;
+    // From here on the registration must be undone however the session ends.
+    let _registration = Registration {
+        data: &shared.data,
+        session_id,
+    };
     send(&mut tx, &Message::Welcome(welcome)).await?;
     let sid = format!("{session_id:08x}");
     tracing::info!(
@@ -186,18 +193,26 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         bitrate_kbps = hello.bitrate_kbps, sessions = shared.sessions.get(), "session opened"
     );
 
-    match tokio::time::timeout(Duration::from_secs(10), reader.next()).await {
-        Ok(Ok(Some(Message::Start))) => {}
-        Ok(Ok(other)) => return refuse(tx, &conn, format!("expected Start, got {other:?}")).await,
-        Ok(Err(e)) => return refuse(tx, &conn, format!("bad Start: {e:#}")).await,
-        Err(_) => return refuse(tx, &conn, "no Start within 10 s".into()).await,
+    // Wait for Start; clock pings may come first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, reader.next()).await {
+            Ok(Ok(Some(Message::Start))) => break,
+            Ok(Ok(Some(Message::ClockPing { client_send_us }))) => {
+                answer_ping(&mut tx, client_send_us).await?
+            }
+            Ok(Ok(other)) => {
+                return refuse(tx, &conn, format!("expected Start, got {other:?}")).await;
+            }
+            Ok(Err(e)) => return refuse(tx, &conn, format!("bad Start: {e:#}")).await,
+            Err(_) => return refuse(tx, &conn, "no Start within 10 s".into()).await,
+        }
     }
 
-    let control = SessionControl::new(hello.bitrate_kbps, parity);
     let source = match shared.config.source {
         SourceKind::Virtual => VirtualSource::new(hello.width, hello.height, hello.refresh_mhz),
     };
-    let sender = shared.data.start_session(
+    let sender = shared.data.start_sender(
         session_id,
         &keys,
         source,
@@ -216,7 +231,6 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
 
     // Teardown: stop the sender, forget the session's data-plane registration, close the connection.
     control.stop.store(true, Ordering::Relaxed);
-    shared.data.end_session(session_id);
     let _ = tokio::task::spawn_blocking(move || sender.join()).await;
     let reason = match &result {
         Ok(reason) => reason.clone(),
@@ -236,6 +250,32 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         datagrams = control.datagrams_sent.load(Ordering::Relaxed), "session over"
     );
     Ok(())
+}
+
+/// Removes a session's data-plane registration when dropped.
+struct Registration<'a> {
+    data: &'a DataPlane,
+    session_id: u32,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.data.end_session(self.session_id);
+    }
+}
+
+async fn answer_ping(tx: &mut quinn::SendStream, client_send_us: u64) -> Result<()> {
+    // The receive time is taken when the message is decoded; the send time just before writing.
+    let host_recv_us = now_us();
+    send(
+        tx,
+        &Message::ClockPong {
+            client_send_us,
+            host_recv_us,
+            host_send_us: now_us(),
+        },
+    )
+    .await
 }
 
 /// Feedback history the FEC policy looks at (≈ 1 s of 100 ms reports).
@@ -296,15 +336,7 @@ async fn run_session(
                 tracing::debug!(first_lost_frame, "keyframe requested");
                 control.keyframe_requested.store(true, Ordering::Relaxed);
             }
-            Message::ClockPing { client_send_us } => {
-                let host_recv_us = now_us();
-                let pong = Message::ClockPong {
-                    client_send_us,
-                    host_recv_us,
-                    host_send_us: now_us(),
-                };
-                send(tx, &pong).await?;
-            }
+            Message::ClockPing { client_send_us } => answer_ping(tx, client_send_us).await?,
             Message::Goodbye { reason } => return Ok(format!("client said goodbye: {reason}")),
             other => tracing::debug!(?other, "ignoring unexpected control message"),
         }
