@@ -1,8 +1,10 @@
-//! Bitrate control from receiver feedback: loss-based and delay-gradient-based, as one pure step.
+//! Bitrate control from receiver feedback: loss-based and delay-based, one pure step per report.
 //!
-//! Multiplicative decrease when packets are being lost beyond what FEC is meant to absorb, when frames
-//! are lost, or when one-way delay is growing (a queue is building before loss shows); gentle
-//! multiplicative increase back towards the client's requested rate when the path is clean.
+//! Random loss is FEC's job; only loss beyond what FEC is sized for, lost frames, or a queue building
+//! up count as congestion. A queue shows as one-way delay above the lowest delay seen on the path
+//! *and* still growing — jitter alone moves neither the median delay nor its trend for long. On
+//! congestion the rate is cut multiplicatively; on a clean path it grows back towards the client's
+//! requested rate.
 
 use crate::control::Feedback;
 
@@ -15,7 +17,10 @@ pub struct BitrateConfig {
     pub loss_cut: f64,
     /// Packet loss fraction below which the rate may grow.
     pub loss_clean: f64,
-    /// Delay growth (µs per s) that counts as congestion.
+    /// Queueing delay (median one-way delay above the path's minimum) that, while still growing,
+    /// counts as congestion.
+    pub queue_cut_us: u64,
+    /// Delay growth (µs per s) that counts as "still growing".
     pub gradient_cut_us_per_s: i64,
     pub decrease: f64,
     pub increase: f64,
@@ -27,30 +32,62 @@ impl BitrateConfig {
             min_kbps: 500.min(requested_kbps),
             max_kbps: requested_kbps,
             loss_cut: 0.10,
-            loss_clean: 0.02,
+            loss_clean: 0.10,
+            queue_cut_us: 25_000,
             gradient_cut_us_per_s: 5_000,
             decrease: 0.85,
-            increase: 1.05,
+            increase: 1.08,
         }
     }
 }
 
-/// The bitrate for the next window given the current one and the latest feedback.
-pub fn next_bitrate(current_kbps: u32, feedback: &Feedback, cfg: &BitrateConfig) -> u32 {
-    let loss = feedback.loss.loss_fraction();
-    let congested = loss > cfg.loss_cut
-        || feedback.loss.frames_lost > 0
-        || feedback.delay_gradient_us_per_s > cfg.gradient_cut_us_per_s;
-    let next = if congested {
-        f64::from(current_kbps) * cfg.decrease
-    } else if loss < cfg.loss_clean
-        && feedback.delay_gradient_us_per_s <= cfg.gradient_cut_us_per_s / 5
-    {
-        f64::from(current_kbps) * cfg.increase
-    } else {
-        f64::from(current_kbps)
-    };
-    (next as u32).clamp(cfg.min_kbps, cfg.max_kbps)
+/// The controller's state: the current rate and the lowest one-way delay seen (the path's baseline).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BitrateController {
+    pub config: BitrateConfig,
+    current_kbps: u32,
+    min_delay_us: Option<u64>,
+}
+
+impl BitrateController {
+    pub fn new(config: BitrateConfig) -> Self {
+        BitrateController {
+            config,
+            current_kbps: config.max_kbps,
+            min_delay_us: None,
+        }
+    }
+
+    pub fn current_kbps(&self) -> u32 {
+        self.current_kbps
+    }
+
+    /// Takes one feedback report and returns the bitrate for the next window.
+    pub fn on_feedback(&mut self, feedback: &Feedback) -> u32 {
+        let cfg = &self.config;
+        let loss = feedback.loss.loss_fraction();
+        let delay = feedback.one_way_delay_us;
+        // 0 means "clocks not synchronised yet": no delay information.
+        let queue_us = if delay > 0 {
+            let min = self.min_delay_us.map_or(delay, |m| m.min(delay));
+            self.min_delay_us = Some(min);
+            delay - min
+        } else {
+            0
+        };
+        let queue_building = queue_us > cfg.queue_cut_us
+            && feedback.delay_gradient_us_per_s > cfg.gradient_cut_us_per_s;
+        let congested = loss > cfg.loss_cut || feedback.loss.frames_lost > 0 || queue_building;
+        let next = if congested {
+            f64::from(self.current_kbps) * cfg.decrease
+        } else if loss < cfg.loss_clean && queue_us <= cfg.queue_cut_us {
+            f64::from(self.current_kbps) * cfg.increase
+        } else {
+            f64::from(self.current_kbps)
+        };
+        self.current_kbps = (next as u32).clamp(cfg.min_kbps, cfg.max_kbps);
+        self.current_kbps
+    }
 }
 
 #[cfg(test)]
@@ -58,29 +95,63 @@ mod tests {
     use super::*;
     use crate::packetize::LossStats;
 
-    fn fb(expected: u64, lost: u64, frames_lost: u64, gradient: i64) -> Feedback {
+    fn fb(lost_per_1000: u64, frames_lost: u64, delay_us: u64, gradient: i64) -> Feedback {
         Feedback {
             window_ms: 100,
             loss: LossStats {
-                packets_expected: expected,
-                packets_received: expected - lost,
+                packets_expected: 1000,
+                packets_received: 1000 - lost_per_1000,
                 frames_lost,
                 ..LossStats::default()
             },
+            one_way_delay_us: delay_us,
             delay_gradient_us_per_s: gradient,
             ..Feedback::default()
         }
     }
 
     #[test]
-    fn reacts_to_loss_delay_and_recovers() {
-        let cfg = BitrateConfig::for_client(20_000);
-        assert_eq!(next_bitrate(20_000, &fb(1000, 0, 0, 0), &cfg), 20_000);
-        assert_eq!(next_bitrate(10_000, &fb(1000, 0, 0, 0), &cfg), 10_500);
-        assert_eq!(next_bitrate(20_000, &fb(1000, 200, 0, 0), &cfg), 17_000);
-        assert_eq!(next_bitrate(20_000, &fb(1000, 0, 1, 0), &cfg), 17_000);
-        assert_eq!(next_bitrate(20_000, &fb(1000, 0, 0, 20_000), &cfg), 17_000);
-        assert_eq!(next_bitrate(20_000, &fb(1000, 50, 0, 0), &cfg), 20_000);
-        assert_eq!(next_bitrate(400, &fb(1000, 500, 3, 0), &cfg), 500);
+    fn holds_the_requested_rate_on_a_clean_or_randomly_lossy_path() {
+        let mut c = BitrateController::new(BitrateConfig::for_client(20_000));
+        for i in 0..50 {
+            // 5 % random loss and ±5 ms jitter on 20 ms: FEC's problem, not congestion.
+            let jitter = if i % 2 == 0 { 25_000 } else { 15_000 };
+            assert_eq!(
+                c.on_feedback(&fb(
+                    50,
+                    0,
+                    jitter,
+                    if i % 2 == 0 { 40_000 } else { -40_000 }
+                )),
+                20_000
+            );
+        }
+    }
+
+    #[test]
+    fn cuts_on_heavy_loss_lost_frames_or_a_growing_queue_and_recovers() {
+        let mut c = BitrateController::new(BitrateConfig::for_client(20_000));
+        c.on_feedback(&fb(0, 0, 10_000, 0));
+        assert_eq!(c.on_feedback(&fb(200, 0, 10_000, 0)), 17_000);
+        assert_eq!(c.on_feedback(&fb(0, 1, 10_000, 0)), 14_450);
+        // 40 ms above the 10 ms baseline and growing: a queue.
+        assert_eq!(c.on_feedback(&fb(0, 0, 50_000, 20_000)), 12_282);
+        // High but draining: hold.
+        assert_eq!(c.on_feedback(&fb(0, 0, 50_000, -20_000)), 12_282);
+        // Clean again: grow back, never above the request.
+        let mut rate = 0;
+        for _ in 0..20 {
+            rate = c.on_feedback(&fb(0, 0, 10_000, 0));
+        }
+        assert_eq!(rate, 20_000);
+    }
+
+    #[test]
+    fn never_below_the_floor() {
+        let mut c = BitrateController::new(BitrateConfig::for_client(20_000));
+        for _ in 0..100 {
+            c.on_feedback(&fb(500, 3, 0, 0));
+        }
+        assert_eq!(c.current_kbps(), 500);
     }
 }

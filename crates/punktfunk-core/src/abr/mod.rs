@@ -3,5 +3,5 @@
 mod bitrate;
 mod fec_policy;
 
-pub use bitrate::{BitrateConfig, next_bitrate};
+pub use bitrate::{BitrateConfig, BitrateController};
 pub use fec_policy::{FecPolicy, recommend_parity};

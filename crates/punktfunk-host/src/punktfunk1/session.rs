@@ -5,7 +5,7 @@ use super::data_plane::{DataPlane, SessionControl, now_us};
 use super::{ListenerConfig, SessionCounter, SourceKind};
 use crate::source::VirtualSource;
 use anyhow::{Context, Result, bail};
-use punktfunk_core::abr::{BitrateConfig, FecPolicy, next_bitrate, recommend_parity};
+use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
 use punktfunk_core::control::{
     Codec, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message, Welcome, frame,
 };
@@ -290,7 +290,7 @@ async fn run_session(
     feedback_timeout: Duration,
 ) -> Result<String> {
     let policy = FecPolicy::default();
-    let rate_cfg = BitrateConfig::for_client(hello.bitrate_kbps);
+    let mut rate_control = BitrateController::new(BitrateConfig::for_client(hello.bitrate_kbps));
     let mut history: VecDeque<LossStats> = VecDeque::with_capacity(HISTORY);
     let mut last_feedback = Instant::now();
     loop {
@@ -316,7 +316,7 @@ async fn run_session(
                 let block = largest_block_estimate(control, hello);
                 let parity = recommend_parity(history.make_contiguous(), block, &policy);
                 let old_rate = control.bitrate_kbps.load(Ordering::Relaxed);
-                let rate = next_bitrate(old_rate, &fb, &rate_cfg);
+                let rate = rate_control.on_feedback(&fb);
                 let old_parity = control
                     .parity_percent
                     .swap(u32::from(parity), Ordering::Relaxed);

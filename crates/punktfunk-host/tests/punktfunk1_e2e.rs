@@ -1,0 +1,420 @@
+//! punktfunk/1 end to end: the real `punktfunk-host` binary against the real probe (binary or library),
+//! over loopback, through the userspace impairment relay where a test needs a bad network.
+
+use punktfunk_client::impair::LossModel;
+use punktfunk_client::netem::{Impairment, Relay, RelayHandle};
+use punktfunk_client::session::{Mode, SessionOptions, SessionReport, run_session};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A running host process; killed when dropped.
+struct Host {
+    child: Child,
+    quic: SocketAddr,
+    data_port: u16,
+    fingerprint: String,
+    lines: Receiver<String>,
+    _config: TempDir,
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("pf-e2e-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+impl Host {
+    fn start(tag: &str, extra: &[&str]) -> Host {
+        let config = temp_dir(tag);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .args([
+                "punktfunk1-host",
+                "--source",
+                "virtual",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ])
+            .args(extra)
+            .env("PUNKTFUNK_CONFIG_DIR", &config.0)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start punktfunk-host");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let ready = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("host printed no READY line");
+        let field = |name: &str| {
+            ready
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+                .unwrap_or_else(|| panic!("READY line without {name}: {ready}"))
+        };
+        Host {
+            quic: field("quic").parse().unwrap(),
+            data_port: field("data_port").parse().unwrap(),
+            fingerprint: field("fingerprint"),
+            child,
+            lines,
+            _config: config,
+        }
+    }
+
+    /// Waits until the host announces `count` live sessions; returns how long that took.
+    fn wait_sessions(&self, count: usize, timeout: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let want = format!("SESSIONS {count}");
+        loop {
+            let left = timeout.checked_sub(start.elapsed())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line == want => return Some(start.elapsed()),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn probe_bin() -> PathBuf {
+    let host = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
+    let probe = host.with_file_name("punktfunk-probe");
+    assert!(
+        probe.exists(),
+        "{} missing: build the workspace (cargo build --workspace)",
+        probe.display()
+    );
+    probe
+}
+
+fn probe_json(output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "probe printed no JSON ({e}): stdout {stdout} stderr {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn complete_fraction(report: &serde_json::Value) -> f64 {
+    let ok = report["frames_ok"].as_f64().unwrap();
+    let lost = report["frames_lost"].as_f64().unwrap();
+    let corrupt = report["integrity_failures"].as_f64().unwrap();
+    ok / (ok + lost + corrupt).max(1.0)
+}
+
+fn session(addr: SocketAddr, fingerprint: &str, seconds: u64) -> SessionOptions {
+    let mode = Mode {
+        width: 1280,
+        height: 720,
+        refresh_mhz: 60_000,
+    };
+    let mut opts = SessionOptions::new(addr.to_string(), mode, Duration::from_secs(seconds));
+    opts.fingerprint = Some(fingerprint.to_owned());
+    opts
+}
+
+fn run_in_process(opts: SessionOptions) -> SessionReport {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run_session(opts)).expect("session runs")
+}
+
+/// Relays on 127.0.0.2 in front of both host ports (same port numbers), so the probe's data plane —
+/// which goes to the control address's IP and the Welcome's data port — passes the impaired relay.
+fn relays(host: &Host, data: Impairment) -> (RelayHandle, RelayHandle, SocketAddr) {
+    let quic = Relay::start(
+        SocketAddr::new("127.0.0.2".parse().unwrap(), host.quic.port()),
+        host.quic,
+        Impairment::default(),
+        Impairment::default(),
+    )
+    .expect("control relay");
+    let data_relay = Relay::start(
+        SocketAddr::new("127.0.0.2".parse().unwrap(), host.data_port),
+        SocketAddr::new(host.quic.ip(), host.data_port),
+        data,
+        data,
+    )
+    .expect("data relay");
+    let addr = quic.local_addr();
+    (quic, data_relay, addr)
+}
+
+#[test]
+fn loopback_10s_720p60_is_whole_and_byte_exact() {
+    let host = Host::start("loopback", &[]);
+    let out = Command::new(probe_bin())
+        .args([
+            "connect",
+            &host.quic.to_string(),
+            "--mode",
+            "1280x720@60",
+            "--duration",
+            "10s",
+            "--json",
+        ])
+        .args(["--fingerprint", &host.fingerprint])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = probe_json(&out);
+    assert_eq!(r["integrity_failures"], 0, "{r}");
+    assert!(complete_fraction(&r) >= 0.995, "{r}");
+    assert!(r["frames_ok"].as_u64().unwrap() >= 590, "{r}");
+    assert!(r["latency_ms"]["p99"].as_f64().unwrap() < 50.0, "{r}");
+}
+
+#[test]
+fn five_percent_loss_with_delay_needs_no_keyframe() {
+    let host = Host::start("netem5", &[]);
+    let impairment = Impairment {
+        loss: LossModel::Iid { p: 0.05 },
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        seed: 5,
+        ..Impairment::default()
+    };
+    let (_q, data, addr) = relays(&host, impairment);
+    let r = run_in_process(session(addr, &host.fingerprint, 10));
+    let stats = data.stats();
+    eprintln!("{}\nrelay: {stats:?}", r.text());
+    let total = (r.frames_ok + r.frames_lost + r.integrity_failures).max(1) as f64;
+    assert_eq!(r.integrity_failures, 0);
+    assert!(r.frames_ok as f64 / total >= 0.99, "{}", r.text());
+    assert_eq!(r.keyframe_requests, 0, "{}", r.text());
+    assert!(
+        r.frames_recovered > 0,
+        "the relay dropped nothing? {}",
+        r.text()
+    );
+}
+
+#[test]
+fn heavy_loss_then_clean_is_whole_within_500ms() {
+    let host = Host::start("burst", &[]);
+    let (_q, data, addr) = relays(&host, Impairment::default());
+    let opts = session(addr, &host.fingerprint, 7);
+    let switcher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        let lossy = Impairment {
+            loss: LossModel::Iid { p: 0.30 },
+            seed: 30,
+            ..Impairment::default()
+        };
+        data.set_impairment_both(lossy);
+        std::thread::sleep(Duration::from_secs(2));
+        let cleared = SystemTime::now();
+        data.set_impairment_both(Impairment::default());
+        (cleared, data)
+    });
+    let r = run_in_process(opts);
+    let (cleared, _data) = switcher.join().unwrap();
+    let cleared_us = cleared.duration_since(UNIX_EPOCH).unwrap().as_micros() as u64;
+    let since_start = Duration::from_micros(cleared_us.saturating_sub(r.stream_start_unix_us));
+    let whole_after = r
+        .whole_again_after(since_start)
+        .expect("the stream never became whole again");
+    eprintln!(
+        "{}\nwhole again {whole_after:?} after the loss stopped",
+        r.text()
+    );
+    assert!(
+        r.frames_lost > 0,
+        "30 % loss should cost some frames: {}",
+        r.text()
+    );
+    assert!(
+        whole_after <= Duration::from_millis(500),
+        "whole again only after {whole_after:?}"
+    );
+}
+
+fn count_threads(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with(prefix))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn count_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_sessions_are_independent_and_a_killed_client_is_freed() {
+    let host = Host::start("kill", &["--max-sessions", "4"]);
+    let fds_idle = count_fds(host.pid());
+    let spawn = |seconds: &str| {
+        Command::new(probe_bin())
+            .args([
+                "connect",
+                &host.quic.to_string(),
+                "--mode",
+                "1280x720@60",
+                "--duration",
+                seconds,
+                "--json",
+            ])
+            .args(["--fingerprint", &host.fingerprint])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut victim = spawn("60s");
+    let survivor = spawn("12s");
+    assert!(
+        host.wait_sessions(2, Duration::from_secs(20)).is_some(),
+        "two sessions never ran at once"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        count_threads(host.pid(), "pkf1-tx-"),
+        2,
+        "one sender thread per session"
+    );
+
+    victim.kill().unwrap();
+    let _ = victim.wait();
+    let freed = host
+        .wait_sessions(1, Duration::from_secs(8))
+        .expect("killed client's session was never freed");
+    assert!(
+        freed <= Duration::from_secs(6),
+        "freed only after {freed:?}"
+    );
+    assert_eq!(count_threads(host.pid(), "pkf1-tx-"), 1);
+
+    let out = survivor.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let r = probe_json(&out);
+    assert!(
+        complete_fraction(&r) >= 0.995,
+        "the other session suffered: {r}"
+    );
+    assert!(host.wait_sessions(0, Duration::from_secs(5)).is_some());
+    assert_eq!(count_threads(host.pid(), "pkf1-tx-"), 0);
+    // Sockets are shared, so a finished session leaves no descriptors behind.
+    assert!(
+        count_fds(host.pid()) <= fds_idle + 1,
+        "fds {} vs {fds_idle} idle",
+        count_fds(host.pid())
+    );
+}
+
+#[test]
+fn wrong_fingerprint_is_refused_with_a_clear_error() {
+    let host = Host::start("pin", &[]);
+    let wrong: String = host.fingerprint.chars().rev().collect();
+    let out = Command::new(probe_bin())
+        .args([
+            "connect",
+            &host.quic.to_string(),
+            "--duration",
+            "2s",
+            "--fingerprint",
+            &wrong,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("fingerprint mismatch") && stderr.contains(&host.fingerprint),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn garbage_at_the_data_port_does_not_hurt_a_live_session() {
+    let host = Host::start("spray", &[]);
+    let target = SocketAddr::new(host.quic.ip(), host.data_port);
+    let sprayer = std::thread::spawn(move || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = vec![0u8; 1500];
+        let start = Instant::now();
+        let mut sent = 0u32;
+        while start.elapsed() < Duration::from_secs(5) && sent < 100_000 {
+            for b in buf.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            let len = (x % 1500) as usize;
+            // Every other datagram looks like a punktfunk/1 header so it gets past the magic check.
+            if sent.is_multiple_of(2) && len >= 48 {
+                buf[..3].copy_from_slice(b"PF\x01");
+                buf[3..6].fill(0);
+            }
+            let _ = socket.send_to(&buf[..len], target);
+            sent += 1;
+            if sent.is_multiple_of(200) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        sent
+    });
+    let r = run_in_process(session(host.quic, &host.fingerprint, 6));
+    let sent = sprayer.join().unwrap();
+    eprintln!("{}\nsprayed {sent} datagrams", r.text());
+    assert!(sent > 10_000);
+    let total = (r.frames_ok + r.frames_lost + r.integrity_failures).max(1) as f64;
+    assert_eq!(r.integrity_failures, 0);
+    assert!(r.frames_ok as f64 / total >= 0.995, "{}", r.text());
+}
