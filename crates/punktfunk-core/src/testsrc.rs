@@ -32,8 +32,17 @@ pub enum TestFrameError {
     Corrupt(usize),
 }
 
-fn pattern(frame_number: u64, out: &mut [u8]) {
-    let mut x = frame_number.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+/// `len` pattern bytes from `seed` (see [`fill_pattern`]).
+pub fn pattern_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0; len];
+    fill_pattern(seed, &mut v);
+    v
+}
+
+/// Fills `out` with deterministic, incompressible bytes derived from `seed` (xorshift64). Test frames
+/// use it with the frame number as seed; tests and benchmarks use it for payloads.
+pub fn fill_pattern(seed: u64, out: &mut [u8]) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for chunk in out.chunks_mut(8) {
         x ^= x << 13;
         x ^= x >> 7;
@@ -57,7 +66,7 @@ impl TestFrame {
         out[14..22].copy_from_slice(&self.frame_number.to_le_bytes());
         out[22..30].copy_from_slice(&self.capture_us.to_le_bytes());
         out[30..34].copy_from_slice(&(len as u32).to_le_bytes());
-        pattern(self.frame_number, &mut out[PREFIX_LEN..]);
+        fill_pattern(self.frame_number, &mut out[PREFIX_LEN..]);
     }
 
     /// Checks every byte of `data` and returns what the frame says about itself.
@@ -88,7 +97,7 @@ impl TestFrame {
             });
         }
         let mut expect = vec![0u8; data.len() - PREFIX_LEN];
-        pattern(frame.frame_number, &mut expect);
+        fill_pattern(frame.frame_number, &mut expect);
         if let Some(i) = expect
             .iter()
             .zip(&data[PREFIX_LEN..])

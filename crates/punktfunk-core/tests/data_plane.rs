@@ -32,15 +32,7 @@ fn receiver() -> (Opener, Reassembler) {
 }
 
 fn frame_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    punktfunk_core::testsrc::pattern_bytes(seed, len)
 }
 
 fn headers(batch: &DatagramBatch) -> Vec<PacketHeader> {
@@ -440,4 +432,40 @@ fn frame_size_limits() {
         .unwrap();
     assert!(s.blocks > 1);
     assert!(batch.iter().all(|d| d.len() <= 1452));
+}
+
+/// Lost ranges that together exceed u32 stay separate events instead of overflowing.
+#[test]
+fn lost_ranges_never_overflow() {
+    let mut rx = Reassembler::new(ReassemblerConfig::default());
+    let now = Instant::now();
+    for (seq, frame_index) in [0u32, 2_147_483_448, 4_294_966_896].into_iter().enumerate() {
+        let h = PacketHeader {
+            kind: StreamKind::Video,
+            flags: punktfunk_core::wire::Flags::START_OF_FRAME
+                | punktfunk_core::wire::Flags::END_OF_FRAME,
+            fec: punktfunk_core::wire::FecScheme::None,
+            shard_bytes: 4,
+            session_id: SESSION,
+            frame_index,
+            seq: seq as u64,
+            pts_us: 0,
+            frame_len: 8,
+            block_index: 0,
+            block_count: 1,
+            data_shards: 2,
+            recovery_shards: 0,
+            shard_index: 0,
+        };
+        h.validate().unwrap();
+        let _ = rx.push(now, &h, &[0; 4]);
+    }
+    let lost: u64 = drain(&mut rx)
+        .iter()
+        .map(|e| match e {
+            Event::Lost { count, .. } => u64::from(*count),
+            Event::Frame(_) => 0,
+        })
+        .sum();
+    assert!(lost > u64::from(u32::MAX) / 2, "{lost}");
 }

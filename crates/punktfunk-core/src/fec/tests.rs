@@ -2,18 +2,8 @@ use super::*;
 use proptest::prelude::*;
 
 fn random_shards(k: usize, s: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut x = seed | 1;
-    (0..k)
-        .map(|_| {
-            (0..s)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        })
+    (0..k as u64)
+        .map(|i| crate::testsrc::pattern_bytes(seed ^ i, s))
         .collect()
 }
 

@@ -396,10 +396,12 @@ impl Reassembler {
 
     fn push_lost(&mut self, first: u32, count: u32) {
         self.loss.on_frames_lost(u64::from(count));
+        // Extend the previous range when this one continues it (and the count still fits).
         if let Some(Event::Lost { first: f, count: c }) = self.events.back_mut()
             && f.wrapping_add(*c) == first
+            && let Some(sum) = c.checked_add(count)
         {
-            *c += count;
+            *c = sum;
             return;
         }
         self.events.push_back(Event::Lost { first, count });
