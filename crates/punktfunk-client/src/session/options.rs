@@ -1,0 +1,202 @@
+//! What a session should do: the display [`Mode`], the [`SessionOptions`], and parsing of the
+//! command-line spellings of modes, durations and `HOST[:PORT]`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default UDP port of a host's punktfunk/1 QUIC endpoint.
+pub const DEFAULT_PORT: u16 = 47800;
+
+/// A display mode: `WIDTHxHEIGHT@HZ` (fractional rates such as `59.94` allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub width: u32,
+    pub height: u32,
+    pub refresh_mhz: u32,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        let bad = || format!("mode {s:?} is not WIDTHxHEIGHT@HZ (e.g. 1280x720@60)");
+        let (size, hz) = s.trim().split_once('@').ok_or_else(bad)?;
+        let (w, h) = size.split_once(['x', 'X']).ok_or_else(bad)?;
+        let width: u32 = w.trim().parse().map_err(|_| bad())?;
+        let height: u32 = h.trim().parse().map_err(|_| bad())?;
+        let hz: f64 = hz.trim().parse().map_err(|_| bad())?;
+        if width == 0 || height == 0 || !(hz > 0.0 && hz <= 1000.0) {
+            return Err(bad());
+        }
+        Ok(Mode {
+            width,
+            height,
+            refresh_mhz: (hz * 1000.0).round() as u32,
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}@", self.width, self.height)?;
+        if self.refresh_mhz.is_multiple_of(1000) {
+            write!(f, "{}", self.refresh_mhz / 1000)
+        } else {
+            let hz = format!("{:.3}", f64::from(self.refresh_mhz) / 1000.0);
+            f.write_str(hz.trim_end_matches('0'))
+        }
+    }
+}
+
+/// Parses durations such as `10s`, `500ms`, `2m`, `1.5s`, `1h`; a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let bad = || format!("duration {s:?} is not a number with a unit (ms, s, m, h), e.g. 10s");
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" | "sec" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// Splits `HOST`, `HOST:PORT`, `[V6]:PORT`, `[V6]` or a bare IPv6 address into host and port.
+pub fn split_host_port(s: &str) -> Result<(String, u16), String> {
+    let s = s.trim();
+    let bad_port = |p: &str| format!("port {p:?} in {s:?} is not a number from 1 to 65535");
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(bad_port(p)),
+    };
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{s:?} lacks the closing ']'"))?;
+        return match after {
+            "" => Ok((host.to_string(), DEFAULT_PORT)),
+            p => Ok((
+                host.to_string(),
+                port(p.strip_prefix(':').ok_or_else(|| bad_port(p))?)?,
+            )),
+        };
+    }
+    if s.is_empty() {
+        return Err("empty host".into());
+    }
+    match s.rsplit_once(':') {
+        // More than one colon without brackets: a bare IPv6 address.
+        Some((host, _)) if host.contains(':') => Ok((s.to_string(), DEFAULT_PORT)),
+        Some((host, p)) => Ok((host.to_string(), port(p)?)),
+        None => Ok((s.to_string(), DEFAULT_PORT)),
+    }
+}
+
+/// Receives the host's certificate fingerprint right after the handshake.
+pub type FingerprintCallback = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What `run_session` needs to know.
+#[derive(Clone)]
+pub struct SessionOptions {
+    /// `HOST[:PORT]` (default port [`DEFAULT_PORT`]).
+    pub host: String,
+    pub mode: Mode,
+    /// How long to stream before saying goodbye.
+    pub duration: Duration,
+    pub bitrate_kbps: u32,
+    /// Expected host certificate fingerprint (any common spelling); `None` = trust on first use.
+    pub fingerprint: Option<String>,
+    /// Largest UDP payload this client's path carries.
+    pub max_datagram: u16,
+    pub name: String,
+    /// Called with the host's fingerprint once the handshake succeeded (the CLI prints it for TOFU).
+    pub on_host_fingerprint: Option<FingerprintCallback>,
+}
+
+impl SessionOptions {
+    pub fn new(host: impl Into<String>, mode: Mode, duration: Duration) -> Self {
+        SessionOptions {
+            host: host.into(),
+            mode,
+            duration,
+            bitrate_kbps: 20_000,
+            fingerprint: None,
+            max_datagram: 1452,
+            name: "probe".into(),
+            on_host_fingerprint: None,
+        }
+    }
+}
+
+impl fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("host", &self.host)
+            .field("mode", &self.mode)
+            .field("duration", &self.duration)
+            .field("bitrate_kbps", &self.bitrate_kbps)
+            .field("fingerprint", &self.fingerprint)
+            .field("max_datagram", &self.max_datagram)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "s", "abc", "5x", "-1s", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn modes_parse_and_print() {
+        let m: Mode = "1280x720@60".parse().unwrap();
+        assert_eq!(
+            m,
+            Mode {
+                width: 1280,
+                height: 720,
+                refresh_mhz: 60_000
+            }
+        );
+        assert_eq!(m.to_string(), "1280x720@60");
+        let m: Mode = "1920X1080@59.94".parse().unwrap();
+        assert_eq!(m.refresh_mhz, 59_940);
+        assert_eq!(m.to_string(), "1920x1080@59.94");
+        for bad in ["1280x720", "1280@60", "0x720@60", "1280x720@0", "ax720@60"] {
+            assert!(bad.parse::<Mode>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_split() {
+        let ok = |h: &str, p: u16| Ok((h.to_string(), p));
+        assert_eq!(split_host_port("127.0.0.1"), ok("127.0.0.1", DEFAULT_PORT));
+        assert_eq!(split_host_port("127.0.0.1:5000"), ok("127.0.0.1", 5000));
+        assert_eq!(split_host_port("example.org:1"), ok("example.org", 1));
+        assert_eq!(split_host_port("[::1]:5000"), ok("::1", 5000));
+        assert_eq!(split_host_port("[::1]"), ok("::1", DEFAULT_PORT));
+        assert_eq!(split_host_port("::1"), ok("::1", DEFAULT_PORT));
+        for bad in ["", "host:0", "host:x", "[::1", "[::1]5000", "h:70000"] {
+            assert!(split_host_port(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The [`SessionReport`]: what a session delivered, its timeline, and its text form.
+
+use super::options::{Mode, SessionOptions};
+use super::receiver::DataStats;
+use punktfunk_core::control::{ClockSample, Welcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// What happened to a frame (or a run of lost frames) and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameStatus {
+    Ok,
+    /// Complete and byte-exact after FEC rebuilt some shards.
+    Recovered,
+    /// Complete but failed verification (or carried the wrong frame number).
+    Corrupt,
+    Lost,
+}
+
+impl FrameStatus {
+    pub fn is_whole(self) -> bool {
+        matches!(self, FrameStatus::Ok | FrameStatus::Recovered)
+    }
+}
+
+/// One entry of the frame timeline: `count` frames from `first_index` on, settled at `at_ms` after the
+/// stream started (completion time for delivered frames, the moment they were given up for lost ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameRecord {
+    pub at_ms: u32,
+    pub first_index: u32,
+    pub count: u32,
+    pub status: FrameStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyMs {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// Frames with a latency measurement (those completed after the first clock sync).
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClockReport {
+    /// Host clock − client clock, µs.
+    pub offset_us: i64,
+    /// Round trip of the exchange the offset came from, µs.
+    pub rtt_us: i64,
+}
+
+/// The summary of one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    /// Mode as the host set it up (`Welcome`).
+    pub mode: String,
+    pub requested_mode: String,
+    pub codec: String,
+    pub session_id: u32,
+    pub host_fingerprint: String,
+    /// Seconds from the data plane's start to the goodbye.
+    pub duration_s: f64,
+    /// Frames complete and byte-exact (including recovered ones).
+    pub frames_ok: u64,
+    /// Of `frames_ok`, those that needed FEC.
+    pub frames_recovered: u64,
+    pub frames_lost: u64,
+    pub integrity_failures: u64,
+    pub keyframe_requests: u64,
+    /// `frames_ok / duration_s`.
+    pub fps: f64,
+    /// Host capture → frame complete on this client (clock-offset corrected).
+    pub latency_ms: Option<LatencyMs>,
+    /// Payload bytes of complete frames per second, Mbit/s.
+    pub bitrate_mbps: f64,
+    /// Recovery shards received / data shards received × 100 (the parity the host spent, as seen here).
+    pub fec_overhead_percent: f64,
+    /// (Shard payload bytes of accepted video datagrams − bytes of complete frames) / bytes of complete
+    /// frames × 100: parity plus shard padding plus shards of frames that were not completed.
+    pub wire_overhead_percent: f64,
+    /// Rejected datagrams and shards by reason (opener and reassembler).
+    pub rejects: BTreeMap<&'static str, u64>,
+    pub datagrams_received: u64,
+    /// Authenticated datagrams of other stream kinds (not reassembled here).
+    pub other_kind_datagrams: u64,
+    /// Shards of already complete frames (normal when FEC made them unnecessary).
+    pub redundant_shards: u64,
+    pub feedback_sent: u64,
+    pub clock: Option<ClockReport>,
+    /// Last bitrate and parity the host announced (`Welcome`, then `RateUpdate`).
+    pub host_bitrate_kbps: u32,
+    pub host_parity_percent: u16,
+    pub rate_updates: u64,
+    /// Milliseconds from the data plane's start to the first authenticated video datagram.
+    pub first_datagram_ms: Option<f64>,
+    /// Why the session ended before the requested duration, if it did.
+    pub ended_early: Option<String>,
+    /// Wall-clock time (µs since the UNIX epoch) the timeline's `at_ms` counts from.
+    pub stream_start_unix_us: u64,
+    /// Frames given up, per 100 ms of the session.
+    pub lost_frames_per_100ms: Vec<u32>,
+    /// Every frame's fate, in order of settlement.
+    #[serde(skip)]
+    pub timeline: Vec<FrameRecord>,
+}
+
+impl SessionReport {
+    /// How long after `t` (since the stream start) the stream was whole again: the time from `t` to the
+    /// last lost or corrupt entry settled at or after `t` (zero if there was none), provided a whole
+    /// frame followed it. `None` if the stream never recovered.
+    pub fn whole_again_after(&self, t: Duration) -> Option<Duration> {
+        let t_ms = t.as_millis().min(u128::from(u32::MAX)) as u32;
+        let last_bad = self
+            .timeline
+            .iter()
+            .rposition(|r| !r.status.is_whole() && r.at_ms >= t_ms);
+        match last_bad {
+            None => Some(Duration::ZERO),
+            Some(i) => self.timeline[i + 1..]
+                .iter()
+                .any(|r| r.status.is_whole())
+                .then(|| Duration::from_millis(u64::from(self.timeline[i].at_ms - t_ms))),
+        }
+    }
+
+    /// The human-readable summary `punktfunk-probe connect` prints.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "mode: {} ({}), session {:#010x}, requested {}",
+            self.mode, self.codec, self.session_id, self.requested_mode
+        );
+        let _ = writeln!(s, "host fingerprint: {}", self.host_fingerprint);
+        let _ = writeln!(s, "duration: {:.2} s", self.duration_s);
+        let _ = writeln!(s, "fps: {:.2} (frames ok / seconds)", self.fps);
+        let _ = writeln!(
+            s,
+            "frames: ok {} / recovered {} / lost {} / integrity failures {}",
+            self.frames_ok, self.frames_recovered, self.frames_lost, self.integrity_failures
+        );
+        let _ = writeln!(s, "keyframe requests sent: {}", self.keyframe_requests);
+        match &self.latency_ms {
+            Some(l) => {
+                let _ = writeln!(
+                    s,
+                    "latency (host capture → frame complete): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} frames)",
+                    l.p50, l.p95, l.p99, l.max, l.samples
+                );
+            }
+            None => {
+                let _ = writeln!(s, "latency: no clock sync, not measured");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "received bitrate: {:.2} Mbps (payload bytes of complete frames)",
+            self.bitrate_mbps
+        );
+        let _ = writeln!(
+            s,
+            "FEC overhead: {:.1} % (recovery shards / data shards received); wire overhead {:.1} % (shard bytes received over frame bytes)",
+            self.fec_overhead_percent, self.wire_overhead_percent
+        );
+        let nonzero: Vec<String> = self
+            .rejects
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "rejected datagrams: {}",
+            if nonzero.is_empty() {
+                "none".to_string()
+            } else {
+                nonzero.join(", ")
+            }
+        );
+        if let Some(c) = &self.clock {
+            let _ = writeln!(
+                s,
+                "clock: host − client offset {} µs (rtt {} µs)",
+                c.offset_us, c.rtt_us
+            );
+        }
+        let _ = writeln!(
+            s,
+            "host rate: {} kbps, parity {} % ({} rate updates)",
+            self.host_bitrate_kbps, self.host_parity_percent, self.rate_updates
+        );
+        if let Some(why) = &self.ended_early {
+            let _ = writeln!(s, "ended early: {why}");
+        }
+        s
+    }
+}
+
+/// Nearest-rank percentile of already sorted values (`p` in 0..=100).
+pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p.clamp(0.0, 100.0) / 100.0 * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+pub(super) struct ReportInputs<'a> {
+    pub(super) stats: DataStats,
+    pub(super) opts: &'a SessionOptions,
+    pub(super) welcome: &'a Welcome,
+    pub(super) host_fingerprint: String,
+    pub(super) elapsed: Duration,
+    pub(super) clock: Option<ClockSample>,
+    pub(super) stream_start_unix_us: u64,
+    pub(super) host_bitrate: u32,
+    pub(super) host_parity: u16,
+    pub(super) rate_updates: u64,
+    pub(super) ended_early: Option<String>,
+}
+
+pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
+    let mut s = r.stats;
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    s.latencies_us.sort_unstable();
+    let ms = |p: f64| percentile(&s.latencies_us, p).map_or(0.0, |us| us as f64 / 1000.0);
+    let latency_ms = (!s.latencies_us.is_empty()).then(|| LatencyMs {
+        p50: ms(50.0),
+        p95: ms(95.0),
+        p99: ms(99.0),
+        max: ms(100.0),
+        samples: s.latencies_us.len(),
+    });
+    let buckets = (r.elapsed.as_millis() / 100) as usize + 1;
+    let mut lost_per_100ms = vec![0u32; buckets];
+    for rec in s.timeline.iter().filter(|r| r.status == FrameStatus::Lost) {
+        let b = (rec.at_ms / 100) as usize;
+        if b >= lost_per_100ms.len() {
+            lost_per_100ms.resize(b + 1, 0);
+        }
+        lost_per_100ms[b] = lost_per_100ms[b].saturating_add(rec.count);
+    }
+    let w = r.welcome;
+    SessionReport {
+        mode: Mode {
+            width: w.width,
+            height: w.height,
+            refresh_mhz: w.refresh_mhz,
+        }
+        .to_string(),
+        requested_mode: r.opts.mode.to_string(),
+        codec: format!("{:?}", w.codec),
+        session_id: w.session_id,
+        host_fingerprint: r.host_fingerprint,
+        duration_s: secs,
+        frames_ok: s.frames_ok,
+        frames_recovered: s.frames_recovered,
+        frames_lost: s.frames_lost,
+        integrity_failures: s.integrity_failures,
+        keyframe_requests: s.keyframe_requests,
+        fps: s.frames_ok as f64 / secs,
+        latency_ms,
+        bitrate_mbps: s.frame_bytes as f64 * 8.0 / secs / 1e6,
+        fec_overhead_percent: 100.0 * s.recovery_shards as f64 / s.data_shards.max(1) as f64,
+        wire_overhead_percent: 100.0 * s.shard_bytes.saturating_sub(s.frame_bytes) as f64
+            / s.frame_bytes.max(1) as f64,
+        rejects: s.rejects,
+        datagrams_received: s.datagrams_received,
+        other_kind_datagrams: s.other_kind,
+        redundant_shards: s.redundant_shards,
+        feedback_sent: s.feedback_sent,
+        clock: r.clock.map(|c| ClockReport {
+            offset_us: c.offset_us,
+            rtt_us: c.rtt_us,
+        }),
+        host_bitrate_kbps: r.host_bitrate,
+        host_parity_percent: r.host_parity,
+        rate_updates: r.rate_updates,
+        first_datagram_ms: s.first_datagram.map(|d| d.as_secs_f64() * 1000.0),
+        ended_early: r.ended_early,
+        stream_start_unix_us: r.stream_start_unix_us,
+        lost_frames_per_100ms: lost_per_100ms,
+        timeline: s.timeline,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 95.0), Some(95));
+        assert_eq!(percentile(&v, 99.0), Some(99));
+        assert_eq!(percentile(&v, 100.0), Some(100));
+        assert_eq!(percentile(&v, 0.0), Some(1));
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn report_with(timeline: Vec<FrameRecord>) -> SessionReport {
+        SessionReport {
+            mode: String::new(),
+            requested_mode: String::new(),
+            codec: String::new(),
+            session_id: 0,
+            host_fingerprint: String::new(),
+            duration_s: 1.0,
+            frames_ok: 0,
+            frames_recovered: 0,
+            frames_lost: 0,
+            integrity_failures: 0,
+            keyframe_requests: 0,
+            fps: 0.0,
+            latency_ms: None,
+            bitrate_mbps: 0.0,
+            fec_overhead_percent: 0.0,
+            wire_overhead_percent: 0.0,
+            rejects: BTreeMap::new(),
+            datagrams_received: 0,
+            other_kind_datagrams: 0,
+            redundant_shards: 0,
+            feedback_sent: 0,
+            clock: None,
+            host_bitrate_kbps: 0,
+            host_parity_percent: 0,
+            rate_updates: 0,
+            first_datagram_ms: None,
+            ended_early: None,
+            stream_start_unix_us: 0,
+            lost_frames_per_100ms: Vec::new(),
+            timeline,
+        }
+    }
+
+    #[test]
+    fn whole_again_after_finds_the_last_bad_frame() {
+        let rec = |at_ms, status| FrameRecord {
+            at_ms,
+            first_index: 0,
+            count: 1,
+            status,
+        };
+        let r = report_with(vec![
+            rec(100, FrameStatus::Ok),
+            rec(200, FrameStatus::Lost),
+            rec(450, FrameStatus::Lost),
+            rec(460, FrameStatus::Recovered),
+            rec(480, FrameStatus::Ok),
+        ]);
+        assert_eq!(
+            r.whole_again_after(Duration::from_millis(300)),
+            Some(Duration::from_millis(150))
+        );
+        assert_eq!(
+            r.whole_again_after(Duration::from_millis(470)),
+            Some(Duration::ZERO)
+        );
+        let never = report_with(vec![
+            rec(100, FrameStatus::Ok),
+            rec(200, FrameStatus::Corrupt),
+        ]);
+        assert_eq!(never.whole_again_after(Duration::from_millis(50)), None);
+    }
+}
