@@ -38,7 +38,7 @@ enum Command {
     /// report frame rate, loss, recovery, latency and bitrate. Exit status: 0 = ran the full duration,
     /// 1 = error or the session ended early, 2 = host certificate fingerprint mismatch.
     Connect {
-        /// HOST or HOST:PORT (default port 47800); IPv6 as [ADDR]:PORT.
+        /// HOST or HOST:PORT (default port 47800); IPv6 as `[ADDR]:PORT`.
         host: String,
         /// Display mode to ask for, WIDTHxHEIGHT@HZ.
         #[arg(long, default_value = "1280x720@60")]
