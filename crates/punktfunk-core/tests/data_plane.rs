@@ -144,11 +144,15 @@ proptest! {
         let drop = droppable(&hs, sc.drop_fraction, sc.seed);
 
         let mut order: Vec<usize> = (0..batch.len()).filter(|&i| !drop[i]).collect();
-        if sc.shuffle {
+                if sc.shuffle {
+            // Any order within windows of 2048 packets: reordering deeper than the 4096-packet replay
+            // window is (by design) rejected as too old.
             let mut x = sc.seed | 1;
-            for i in (1..order.len()).rev() {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-                order.swap(i, (x % (i as u64 + 1)) as usize);
+            for window in order.chunks_mut(2048) {
+                for i in (1..window.len()).rev() {
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                    window.swap(i, (x % (i as u64 + 1)) as usize);
+                }
             }
         }
         let (mut opener, mut rx) = receiver();
@@ -222,7 +226,7 @@ proptest! {
             let h = PacketHeader {
                 kind: StreamKind::Video, flags, fec, shard_bytes, session_id: SESSION, frame_index: frame_index % 300,
                 seq: seq as u64, pts_us: 0, frame_len, block_index, block_count, data_shards, recovery_shards: recovery,
-                shard_index: shard_index % (data_shards + recovery),
+                shard_index: (u32::from(shard_index) % (u32::from(data_shards) + u32::from(recovery))) as u16,
             };
             if h.validate().is_err() { continue; }
             let payload = vec![0u8; usize::from(shard_bytes)];
