@@ -21,15 +21,17 @@ run() { # mode kbps
     --bitrate-kbps "$2" --duration "${secs}s" --json
 }
 row() { # mode kbps json
-  python3 -c '
+  python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
 mode, kbps, r = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 total = r["frames_ok"] + r["frames_lost"] + r["integrity_failures"]
 lost = 100.0 * (r["frames_lost"] + r["integrity_failures"]) / max(total, 1)
 lat = r.get("latency_ms") or {}
-print(f"| {mode} | {kbps/1000:g} | {r[\"bitrate_mbps\"]:.1f} | {r[\"fps\"]:.1f} | {lost:.2f} | "
-      f"{lat.get(\"p50\", float(\"nan\")):.2f} | {lat.get(\"p99\", float(\"nan\")):.2f} | {r[\"host_bitrate_kbps\"]/1000:g} |")
-' "$1" "$2" "$3"
+nan = float("nan")
+print("| %s | %g | %.1f | %.1f | %.2f | %.2f | %.2f | %g |" % (
+    mode, kbps / 1000, r["bitrate_mbps"], r["fps"], lost,
+    lat.get("p50", nan), lat.get("p99", nan), r["host_bitrate_kbps"] / 1000))
+PY
 }
 echo "| mode | requested Mbps | received Mbps | fps | frames lost % | latency p50 ms | latency p99 ms | host rate at end Mbps |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"

@@ -25,6 +25,8 @@ const PACING_FRACTION: f64 = 0.5;
 /// queues without adding more latency than the link needs.
 const PACING_BITRATE_MULTIPLE: f64 = 3.0;
 const PACING_FLOOR_BPS: f64 = 500e6;
+/// Largest payload of one segmentation-offload send (the UDP length field's limit, less headers).
+const MAX_GSO_PAYLOAD: usize = 65_000;
 /// Bursts a frame's packets are paced in.
 const PACING_BURSTS: usize = 8;
 
@@ -328,7 +330,9 @@ impl Sender {
         let len = batch.datagram_len();
         let per_burst = batch.len().div_ceil(PACING_BURSTS).max(1);
         let gap = span / PACING_BURSTS as u32;
-        let per_send = self.udp.max_gso_segments().max(1);
+        // One GSO send carries at most 64 KiB of payload in all; the kernel refuses larger ones (and
+        // quinn-udp reports that refusal as success).
+        let per_send = self.udp.max_gso_segments().min(MAX_GSO_PAYLOAD / len.max(1)).max(1);
         let start = Instant::now();
         for (burst, datagrams) in batch.as_bytes().chunks(per_burst * len).enumerate() {
             let due = start + gap * burst as u32;
