@@ -36,6 +36,6 @@ PY
 echo "| mode | requested Mbps | received Mbps | fps | frames lost % | latency p50 ms | latency p99 ms | host rate at end Mbps |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 row 1280x720@60 20000 "$(run 1280x720@60 20000)"
-for kbps in 50000 100000 200000 400000 800000; do
+for kbps in 50000 100000 200000 400000 800000 1600000 3200000; do
   row 3840x2160@120 "$kbps" "$(run 3840x2160@120 "$kbps")"
 done
