@@ -11,8 +11,18 @@ PACKAGES=(
     ca-certificates
     git
     curl
-    python3
+        python3
     python3-venv
+    # Video encode/decode (ffmpeg-next builds its bindings with bindgen → clang).
+    clang
+    libclang-dev
+    libavcodec-dev
+    libavformat-dev
+    libavutil-dev
+    libswscale-dev
+    libavfilter-dev
+    libavdevice-dev
+    ffmpeg
 )
 
 # Oldest rustc that understands edition 2024.

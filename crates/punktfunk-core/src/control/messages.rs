@@ -155,11 +155,17 @@ mod tag {
     pub const REASON: u16 = 50;
 }
 
-fn cut(name: &str) -> &str {
-    if name.len() <= MAX_NAME_LEN {
-        return name;
+/// Longest goodbye reason kept.
+pub const MAX_REASON_LEN: usize = 1024;
+
+/// `text` cut to at most `max` bytes at a character boundary. Applied when encoding and when
+/// decoding, so a decoded message always re-encodes to itself.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
     }
-    let mut end = MAX_NAME_LEN;
+    let name = text;
+    let mut end = max;
     while !name.is_char_boundary(end) {
         end -= 1;
     }
@@ -173,7 +179,7 @@ impl Message {
             Message::Hello(h) => {
                 let codecs: Vec<u8> = h.codecs.iter().map(|c| *c as u8).collect();
                 FieldWriter::new(MSG_HELLO)
-                    .str(NAME, cut(&h.client_name))
+                    .str(NAME, cut(&h.client_name, MAX_NAME_LEN))
                     .u32(WIDTH, h.width)
                     .u32(HEIGHT, h.height)
                     .u32(REFRESH, h.refresh_mhz)
@@ -233,7 +239,7 @@ impl Message {
                 .u16(PARITY, *parity_percent)
                 .finish(),
             Message::Goodbye { reason } => FieldWriter::new(MSG_GOODBYE)
-                .str(REASON, cut(reason))
+                .str(REASON, cut(reason, MAX_REASON_LEN))
                 .finish(),
         }
     }
@@ -249,7 +255,7 @@ impl Message {
                     .filter_map(|c| Codec::from_u8(*c))
                     .collect::<Vec<_>>();
                 let mut client_name = r.string(NAME, "client name")?;
-                client_name.truncate(cut(&client_name).len());
+                client_name.truncate(cut(&client_name, MAX_NAME_LEN).len());
                 Message::Hello(Hello {
                     client_name,
                     width: r.u32(WIDTH, "width")?,
@@ -306,9 +312,11 @@ impl Message {
                 bitrate_kbps: r.u32(BITRATE, "bitrate")?,
                 parity_percent: r.u16(PARITY, "parity")?,
             },
-            MSG_GOODBYE => Message::Goodbye {
-                reason: r.string(REASON, "reason").unwrap_or_default(),
-            },
+            MSG_GOODBYE => {
+                let mut reason = r.string(REASON, "reason").unwrap_or_default();
+                reason.truncate(cut(&reason, MAX_REASON_LEN).len());
+                Message::Goodbye { reason }
+            }
             other => return Err(ControlError::UnknownMessage(other)),
         })
     }

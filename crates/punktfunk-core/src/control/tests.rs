@@ -163,3 +163,15 @@ proptest! {
         let _ = Message::decode(&body);
     }
 }
+
+#[test]
+fn long_goodbye_reasons_round_trip() {
+    // Found by the control_message fuzz target: decode kept what encode would cut.
+    let body = FieldWriter::new(9).str(50, &"x".repeat(5000)).finish();
+    let decoded = Message::decode(&body).unwrap();
+    assert_eq!(Message::decode(&decoded.encode()), Ok(decoded.clone()));
+    let Message::Goodbye { reason } = decoded else {
+        panic!()
+    };
+    assert_eq!(reason.len(), MAX_REASON_LEN);
+}
