@@ -23,6 +23,10 @@ PACKAGES=(
     libavfilter-dev
     libavdevice-dev
     ffmpeg
+    # Virtual displays on wlroots: the host (and its tests) start a private headless sway
+    # (pixman renderer, no GPU); swaybg paints the displays' default background.
+    sway
+    swaybg
 )
 
 # Oldest rustc that understands edition 2024.

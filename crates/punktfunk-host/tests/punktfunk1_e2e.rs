@@ -418,3 +418,21 @@ fn garbage_at_the_data_port_does_not_hurt_a_live_session() {
     assert_eq!(r.integrity_failures, 0);
     assert!(r.frames_ok as f64 / total >= 0.995, "{}", r.text());
 }
+
+/// The virtual source encoded with the media layer: the probe decodes every frame and reads the
+/// frame number and capture time back out of the picture.
+#[test]
+fn h264_test_pattern_decodes_with_every_stamp_intact() {
+    let host = Host::start("h264", &[]);
+    let mut opts = session(host.quic, &host.fingerprint, 4);
+    opts.mode = Mode { width: 640, height: 360, refresh_mhz: 30_000 };
+    opts.bitrate_kbps = 4_000;
+    opts.codec = punktfunk_core::control::Codec::H264;
+    let r = run_in_process(opts);
+    eprintln!("{}", r.text());
+    assert_eq!(r.codec, "H264");
+    assert_eq!(r.integrity_failures, 0, "{}", r.text());
+    assert!(r.frames_ok >= 110, "{}", r.text());
+    let latency = r.latency_ms.as_ref().expect("latency measured");
+    assert!(latency.p50 < 100.0, "{}", r.text());
+}

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use punktfunk_client::loss_sweep::{render_table, run_case, sweep_cases};
 use punktfunk_client::session::{Mode, SessionOptions, parse_duration, run_session};
+use punktfunk_core::control::Codec;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,9 +63,23 @@ enum Command {
         /// Client name sent to the host.
         #[arg(long, default_value = "probe")]
         name: String,
+        /// Stream to ask for: `raw` test frames (every byte checked) or an encoded test pattern
+        /// (`h264`, `hevc`, `av1`) that is decoded and whose stamp is read back.
+        #[arg(long, default_value = "raw", value_parser = parse_codec)]
+        codec: Codec,
     },
     /// Userspace UDP impairment relay (loss, delay, jitter, reordering, duplication, rate limit).
     Netem(punktfunk_client::netem::NetemArgs),
+}
+
+fn parse_codec(s: &str) -> Result<Codec, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "raw" => Ok(Codec::RawTest),
+        "h264" | "avc" => Ok(Codec::H264),
+        "hevc" | "h265" => Ok(Codec::Hevc),
+        "av1" => Ok(Codec::Av1),
+        other => Err(format!("unknown codec {other:?} (raw, h264, hevc, av1)")),
+    }
 }
 
 fn main() -> Result<()> {
@@ -97,6 +112,7 @@ fn main() -> Result<()> {
             json,
             max_datagram,
             name,
+            codec,
         } => {
             let tofu = fingerprint.is_none();
             let opts = SessionOptions {
@@ -104,6 +120,7 @@ fn main() -> Result<()> {
                 fingerprint,
                 max_datagram,
                 name,
+                codec,
                 on_host_fingerprint: Some(Arc::new(move |fp: &str| {
                     if tofu {
                         eprintln!("host fingerprint: {fp}");

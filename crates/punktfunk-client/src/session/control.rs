@@ -9,7 +9,7 @@ use super::options::{SessionOptions, split_host_port};
 use super::report::{ReportInputs, SessionReport, build_report};
 use crate::tls::{self, PinnedVerifier};
 use punktfunk_core::control::{
-    self, ClockSample, ClockSync, Codec, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message,
+    self, ClockSample, ClockSync, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message,
     Welcome,
 };
 use punktfunk_core::crypto::SessionKeys;
@@ -181,7 +181,7 @@ async fn drive(
         width: opts.mode.width,
         height: opts.mode.height,
         refresh_mhz: opts.mode.refresh_mhz,
-        codecs: vec![Codec::RawTest],
+        codecs: vec![opts.codec],
         bitrate_kbps: opts.bitrate_kbps,
         caps: 0,
         audio_channels: 2,
@@ -192,8 +192,11 @@ async fn drive(
         .await
         .map_err(|_| SessionError::Other("host did not answer Hello within 10 s".into()))??;
     tracing::info!(?welcome, "welcome");
-    if welcome.codec != Codec::RawTest {
-        tracing::warn!(codec = ?welcome.codec, "host chose a codec the probe cannot verify");
+    if welcome.codec != opts.codec {
+        return Err(SessionError::Other(format!(
+            "asked for {:?}, host chose {:?}",
+            opts.codec, welcome.codec
+        )));
     }
 
     let mut secret = [0u8; EXPORTER_LEN];
@@ -219,6 +222,7 @@ async fn drive(
         max_datagram: opts.max_datagram,
         clock,
         start,
+        codec: welcome.codec,
     };
     let data_thread = std::thread::Builder::new()
         .name("pkf1-data".into())

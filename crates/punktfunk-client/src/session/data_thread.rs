@@ -5,6 +5,7 @@
 use super::clock::WallClock;
 use super::error::{SessionError, other};
 use super::receiver::{DataStats, StreamReceiver};
+use punktfunk_core::control::Codec;
 use punktfunk_core::control::{ClockSample, Feedback};
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{
@@ -51,6 +52,7 @@ pub(super) struct DataParams {
     pub(super) max_datagram: u16,
     pub(super) clock: WallClock,
     pub(super) start: Instant,
+    pub(super) codec: Codec,
 }
 
 fn bind_data_socket(host: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -106,7 +108,7 @@ fn data_loop(
     let mut registrar = Packetizer::new(reg_config, &p.keys.client_to_host)
         .map_err(|e| other("data-plane key", e))?;
     let mut reg_batch = DatagramBatch::new();
-    let mut rx = StreamReceiver::new(p.start, p.clock, &p.keys, p.session_id);
+    let mut rx = StreamReceiver::new(p.start, p.clock, &p.keys, p.session_id, p.codec)?;
     let mut buf = vec![0u8; 65_536];
     let mut registered = false;
     let mut next_register = Instant::now();

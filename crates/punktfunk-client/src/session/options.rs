@@ -1,6 +1,7 @@
 //! What a session should do: the display [`Mode`], the [`SessionOptions`], and parsing of the
 //! command-line spellings of modes, durations and `HOST[:PORT]`.
 
+use punktfunk_core::control::Codec;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -116,6 +117,8 @@ pub struct SessionOptions {
     /// Largest UDP payload this client's path carries.
     pub max_datagram: u16,
     pub name: String,
+    /// Codec to ask for: raw test frames (byte-checked) or H.264/HEVC/AV1 (decoded, stamp read back).
+    pub codec: Codec,
     /// Called with the host's fingerprint once the handshake succeeded (the CLI prints it for TOFU).
     pub on_host_fingerprint: Option<FingerprintCallback>,
 }
@@ -130,6 +133,7 @@ impl SessionOptions {
             fingerprint: None,
             max_datagram: 1452,
             name: "probe".into(),
+            codec: Codec::RawTest,
             on_host_fingerprint: None,
         }
     }

@@ -2,13 +2,17 @@
 //! verifies and measures the host's video stream and produces feedback and keyframe requests.
 
 use super::clock::WallClock;
+use super::error::SessionError;
 use super::report::{FrameRecord, FrameStatus};
+use punktfunk_core::control::Codec;
 use punktfunk_core::control::{ClockSync, Feedback};
 use punktfunk_core::crypto::{Opener, SessionKeys};
 use punktfunk_core::packetize::{CompletedFrame, Event, Reassembler, ReassemblerConfig};
 use punktfunk_core::reject::RejectCounters;
 use punktfunk_core::testsrc::TestFrame;
 use punktfunk_core::wire::StreamKind;
+use punktfunk_media::decode::Decoder;
+use punktfunk_media::pattern::read_stamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -101,6 +105,8 @@ pub(super) struct DataStats {
     pub(super) timeline: Vec<FrameRecord>,
     pub(super) rejects: BTreeMap<&'static str, u64>,
     pub(super) redundant_shards: u64,
+    /// Frames that arrived whole after a loss but could not be decoded before the next keyframe.
+    pub(super) frames_skipped: u64,
 }
 
 /// Opens, reassembles, verifies and measures the host's video stream.
@@ -121,6 +127,102 @@ pub(super) struct StreamReceiver {
     late_in_window: u32,
     pending_keyframe: Option<u32>,
     last_keyframe_request: Option<Instant>,
+    verifier: Verifier,
+}
+
+/// How a complete frame is checked.
+enum Verifier {
+    /// Raw test frames: every byte is checked.
+    Raw,
+    /// An encoded test pattern: decoded, and the stamp in the picture read back. After a lost frame
+    /// the following pictures reference data that never arrived, so they are skipped until a keyframe.
+    Decoded {
+        decoder: Box<Decoder>,
+        awaiting_keyframe: bool,
+    },
+}
+
+/// What checking a frame found: its frame number and capture time, and when the check finished
+/// (decoding takes time that belongs in the latency).
+struct Verified {
+    frame_number: u64,
+    capture_us: u64,
+    done: Instant,
+}
+
+impl Verifier {
+    fn for_codec(codec: Codec) -> Result<Verifier, SessionError> {
+        let media = match codec {
+            Codec::RawTest => return Ok(Verifier::Raw),
+            Codec::H264 => punktfunk_media::VideoCodec::H264,
+            Codec::Hevc => punktfunk_media::VideoCodec::Hevc,
+            Codec::Av1 => punktfunk_media::VideoCodec::Av1,
+        };
+        let decoder = Decoder::new(media)
+            .map_err(|e| SessionError::Other(format!("no {codec:?} decoder: {e}")))?;
+        Ok(Verifier::Decoded {
+            decoder: Box::new(decoder),
+            awaiting_keyframe: false,
+        })
+    }
+
+    /// `Ok(None)`: skipped (waiting for a keyframe after a loss).
+    fn check(&mut self, frame: &CompletedFrame) -> Result<Option<Verified>, String> {
+        match self {
+            Verifier::Raw => {
+                let tf = TestFrame::verify(&frame.data).map_err(|e| e.to_string())?;
+                let done = frame.timing.completed;
+                Ok(Some(Verified {
+                    frame_number: tf.frame_number,
+                    capture_us: tf.capture_us,
+                    done,
+                }))
+            }
+            Verifier::Decoded {
+                decoder,
+                awaiting_keyframe,
+            } => {
+                if *awaiting_keyframe && !frame.keyframe {
+                    return Ok(None);
+                }
+                *awaiting_keyframe = false;
+                let picture = decoder
+                    .decode(&frame.data)
+                    .map_err(|e| format!("decode failed: {e}"))?
+                    .ok_or("the decoder returned no picture for a whole access unit")?;
+                let done = Instant::now();
+                let stamp = read_stamp(
+                    &picture.rgb,
+                    picture.width,
+                    picture.height,
+                    picture.width as usize * 3,
+                )
+                .ok_or("no readable stamp in the decoded picture")?;
+                if stamp.timestamp_us_low != frame.pts_us as u32 {
+                    return Err(format!(
+                        "stamp time {} disagrees with the packet's capture time {}",
+                        stamp.timestamp_us_low, frame.pts_us as u32
+                    ));
+                }
+                // The stamp carries the low 32 bits; the packet header carries the whole values.
+                let frame_number = u64::from(stamp.frame_number);
+                Ok(Some(Verified {
+                    frame_number,
+                    capture_us: frame.pts_us,
+                    done,
+                }))
+            }
+        }
+    }
+
+    fn on_loss(&mut self) {
+        if let Verifier::Decoded {
+            awaiting_keyframe, ..
+        } = self
+        {
+            *awaiting_keyframe = true;
+        }
+    }
 }
 
 impl StreamReceiver {
@@ -129,10 +231,12 @@ impl StreamReceiver {
         clock: WallClock,
         keys: &SessionKeys,
         session_id: u32,
-    ) -> Self {
+        codec: Codec,
+    ) -> Result<Self, SessionError> {
         // `Opener::new` only fails on a key AES rejects, which a derived 16-byte key never is.
         let opener = Opener::new(&keys.host_to_client, session_id);
-        StreamReceiver {
+        Ok(StreamReceiver {
+            verifier: Verifier::for_codec(codec)?,
             start,
             clock,
             opener: opener.unwrap_or_else(|e| unreachable!("derived key rejected: {e}")),
@@ -145,7 +249,7 @@ impl StreamReceiver {
             late_in_window: 0,
             pending_keyframe: None,
             last_keyframe_request: None,
-        }
+        })
     }
 
     pub(super) fn got_video(&self) -> bool {
@@ -197,9 +301,12 @@ impl StreamReceiver {
 
     fn on_frame(&mut self, frame: CompletedFrame) {
         let at_ms = self.ms_since_start(frame.timing.completed);
-        let verified = TestFrame::verify(&frame.data);
-        let status = match verified {
-            Ok(tf) if tf.frame_number as u32 == frame.frame_index => {
+        let status = match self.verifier.check(&frame) {
+            Ok(None) => {
+                self.stats.frames_skipped += 1;
+                FrameStatus::Skipped
+            }
+            Ok(Some(tf)) if tf.frame_number as u32 == frame.frame_index => {
                 self.stats.frames_ok += 1;
                 self.stats.frame_bytes += frame.data.len() as u64;
                 // One-way delay is taken at the frame's first packet, so that it does not vary with
@@ -210,7 +317,7 @@ impl StreamReceiver {
                 self.delay_history
                     .push_back((t, first_us - tf.capture_us as i64));
                 if let Some(capture_us) = self.sync.host_to_client_us(tf.capture_us) {
-                    let completed_us = self.clock.at_us(frame.timing.completed) as i64;
+                    let completed_us = self.clock.at_us(tf.done) as i64;
                     let latency = completed_us - capture_us;
                     self.stats.latencies_us.push(latency);
                     self.window_owd.push(first_us - capture_us);
@@ -225,7 +332,7 @@ impl StreamReceiver {
                     FrameStatus::Ok
                 }
             }
-            Ok(tf) => {
+            Ok(Some(tf)) => {
                 tracing::warn!(
                     frame_index = frame.frame_index,
                     frame_number = tf.frame_number,
@@ -253,6 +360,7 @@ impl StreamReceiver {
 
     fn on_lost(&mut self, now: Instant, first: u32, count: u32) {
         tracing::debug!(first, count, "frames lost");
+        self.verifier.on_loss();
         self.stats.frames_lost += u64::from(count);
         self.stats.timeline.push(FrameRecord {
             at_ms: self.ms_since_start(now),
@@ -347,7 +455,7 @@ mod tests {
         let keys = SessionKeys::derive(&[7u8; 32], session).unwrap();
         let start = Instant::now();
         let clock = WallClock::new();
-        let mut rx = StreamReceiver::new(start, clock, &keys, session);
+        let mut rx = StreamReceiver::new(start, clock, &keys, session, Codec::RawTest).unwrap();
         // Host clock 1 s ahead of ours; a perfect exchange.
         rx.sync.add(ClockSample {
             rtt_us: 0,

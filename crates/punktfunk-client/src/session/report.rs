@@ -18,6 +18,8 @@ pub enum FrameStatus {
     /// Complete but failed verification (or carried the wrong frame number).
     Corrupt,
     Lost,
+    /// Arrived whole, but after a loss and before the next keyframe, so not decodable.
+    Skipped,
 }
 
 impl FrameStatus {
@@ -70,6 +72,8 @@ pub struct SessionReport {
     /// Of `frames_ok`, those that needed FEC.
     pub frames_recovered: u64,
     pub frames_lost: u64,
+    /// Encoded streams only: frames that arrived whole after a loss but before the next keyframe.
+    pub frames_skipped: u64,
     pub integrity_failures: u64,
     pub keyframe_requests: u64,
     /// `frames_ok / duration_s`.
@@ -141,8 +145,12 @@ impl SessionReport {
         let _ = writeln!(s, "fps: {:.2} (frames ok / seconds)", self.fps);
         let _ = writeln!(
             s,
-            "frames: ok {} / recovered {} / lost {} / integrity failures {}",
-            self.frames_ok, self.frames_recovered, self.frames_lost, self.integrity_failures
+            "frames: ok {} / recovered {} / lost {} / skipped until keyframe {} / integrity failures {}",
+            self.frames_ok,
+            self.frames_recovered,
+            self.frames_lost,
+            self.frames_skipped,
+            self.integrity_failures
         );
         let _ = writeln!(s, "keyframe requests sent: {}", self.keyframe_requests);
         match &self.latency_ms {
@@ -261,6 +269,7 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         frames_ok: s.frames_ok,
         frames_recovered: s.frames_recovered,
         frames_lost: s.frames_lost,
+        frames_skipped: s.frames_skipped,
         integrity_failures: s.integrity_failures,
         keyframe_requests: s.keyframe_requests,
         fps: s.frames_ok as f64 / secs,
@@ -316,6 +325,7 @@ mod tests {
             frames_ok: 0,
             frames_recovered: 0,
             frames_lost: 0,
+            frames_skipped: 0,
             integrity_failures: 0,
             keyframe_requests: 0,
             fps: 0.0,

@@ -2,7 +2,7 @@
 //! each session's client address from its authenticated registration datagrams, and one sender thread
 //! per session that runs the frame loop (source → packetize/FEC/seal → pace → send), each stage timed.
 
-use crate::source::VirtualSource;
+use crate::source::FrameSource;
 use anyhow::{Context, Result};
 use punktfunk_core::crypto::{Opener, SessionKeys};
 use punktfunk_core::packetize::{
@@ -151,7 +151,7 @@ impl DataPlane {
         &self,
         session_id: u32,
         keys: &SessionKeys,
-        mut source: VirtualSource,
+        mut source: Box<dyn FrameSource>,
         fps_mhz: u32,
         max_datagram: usize,
         control: Arc<SessionControl>,
@@ -171,7 +171,7 @@ impl DataPlane {
         Ok(std::thread::Builder::new()
             .name(format!("pkf1-tx-{session_id:08x}"))
             .spawn(move || {
-                frame_loop(&sender, packetizer, &mut source, interval, &control);
+                frame_loop(&sender, packetizer, source.as_mut(), interval, &control);
             })?)
     }
 
@@ -253,7 +253,7 @@ fn receive_loop(
 fn frame_loop(
     sender: &Sender,
     mut packetizer: Packetizer,
-    source: &mut VirtualSource,
+    source: &mut dyn FrameSource,
     interval: Duration,
     control: &SessionControl,
 ) {
@@ -283,7 +283,15 @@ fn frame_loop(
         let t0 = Instant::now();
         let keyframe = control.keyframe_requested.swap(false, Ordering::Relaxed);
         let bitrate = control.bitrate_kbps.load(Ordering::Relaxed);
-        source.frame(number, now_us(), keyframe, bitrate, &mut frame);
+        // The capture time travels in the packets' pts so the client can measure latency.
+        let capture_us = now_us();
+        let keyframe = match source.next_frame(number, capture_us, keyframe, bitrate, &mut frame) {
+            Ok(keyframe) => keyframe,
+            Err(e) => {
+                tracing::error!("frame source failed: {e:#}; ending session");
+                break;
+            }
+        };
         let t1 = Instant::now();
         let parity = control.parity_percent.load(Ordering::Relaxed) as u16;
         if parity != packetizer.config().fec.parity_percent {
@@ -294,7 +302,7 @@ fn frame_loop(
         }
         let input = FrameInput {
             data: &frame,
-            pts_us: number,
+            pts_us: capture_us,
             keyframe,
             recovery_point: false,
         };
@@ -332,7 +340,11 @@ impl Sender {
         let gap = span / PACING_BURSTS as u32;
         // One GSO send carries at most 64 KiB of payload in all; the kernel refuses larger ones (and
         // quinn-udp reports that refusal as success).
-        let per_send = self.udp.max_gso_segments().min(MAX_GSO_PAYLOAD / len.max(1)).max(1);
+        let per_send = self
+            .udp
+            .max_gso_segments()
+            .min(MAX_GSO_PAYLOAD / len.max(1))
+            .max(1);
         let start = Instant::now();
         for (burst, datagrams) in batch.as_bytes().chunks(per_burst * len).enumerate() {
             let due = start + gap * burst as u32;

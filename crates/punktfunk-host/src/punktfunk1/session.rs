@@ -3,7 +3,7 @@
 
 use super::data_plane::{DataPlane, SessionControl, now_us};
 use super::{ListenerConfig, SessionCounter, SourceKind};
-use crate::source::VirtualSource;
+use crate::source::{EncodedPattern, FrameSource, VirtualSource};
 use anyhow::{Context, Result, bail};
 use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
 use punktfunk_core::control::{
@@ -121,10 +121,43 @@ fn check_hello(h: &Hello) -> std::result::Result<(), String> {
             h.bitrate_kbps
         ));
     }
-    if !h.codecs.contains(&Codec::RawTest) {
-        return Err("no common codec: the virtual source sends raw test frames".into());
+    if h.codecs.is_empty() {
+        return Err("the client offered no codec this host knows".into());
     }
     Ok(())
+}
+
+/// Opens the session's source for the first codec in the client's preference order that this host
+/// can produce: raw test frames always, H.264/HEVC/AV1 when an encoder opens. Runs blocking work
+/// (encoder probing), so call it off the async runtime.
+fn open_source(
+    kind: SourceKind,
+    hello: &Hello,
+) -> std::result::Result<(Codec, Box<dyn FrameSource>), String> {
+    let mut tried = Vec::new();
+    for &codec in &hello.codecs {
+        let media = match codec {
+            Codec::RawTest => {
+                let SourceKind::Virtual = kind;
+                let source = VirtualSource::new(hello.width, hello.height, hello.refresh_mhz);
+                return Ok((codec, Box::new(source)));
+            }
+            Codec::H264 => punktfunk_media::VideoCodec::H264,
+            Codec::Hevc => punktfunk_media::VideoCodec::Hevc,
+            Codec::Av1 => punktfunk_media::VideoCodec::Av1,
+        };
+        match EncodedPattern::open(
+            media,
+            hello.width,
+            hello.height,
+            hello.refresh_mhz,
+            hello.bitrate_kbps,
+        ) {
+            Ok(source) => return Ok((codec, Box::new(source))),
+            Err(e) => tried.push(format!("{codec:?}: {e:#}")),
+        }
+    }
+    Err(format!("no common codec ({})", tried.join("; ")))
 }
 
 pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shared>) -> Result<()> {
@@ -154,6 +187,16 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         return refuse(tx, &conn, reason).await;
     };
 
+    let source_kind = shared.config.source;
+    let hello_for_source = hello.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || open_source(source_kind, &hello_for_source)).await?;
+    let (codec, source) = match opened {
+        Ok(opened) => opened,
+        Err(reason) => return refuse(tx, &conn, reason).await,
+    };
+    tracing::info!(codec = ?codec, source = %source.describe(), "session source");
+
     let session_id = loop {
         let id: u32 = rand::random();
         if id != 0 {
@@ -168,7 +211,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     let max_datagram = hello.max_datagram.min(MTU_1500_DATAGRAM as u16).max(512);
     let welcome = Welcome {
         session_id,
-        codec: Codec::RawTest,
+        codec,
         color_format: 0,
         width: hello.width,
         height: hello.height,
@@ -209,9 +252,6 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         }
     }
 
-    let source = match shared.config.source {
-        SourceKind::Virtual => VirtualSource::new(hello.width, hello.height, hello.refresh_mhz),
-    };
     let sender = shared.data.start_sender(
         session_id,
         &keys,

@@ -1,5 +1,26 @@
-//! Where frames come from. Until capture and encode land, the virtual test source.
+//! Where a session's access units come from. Until capture lands, two virtual sources: raw test frames
+//! the client byte-checks, and a moving test pattern encoded by the media layer that the client
+//! decodes and reads back.
 
+mod encoded_pattern;
 mod virtual_source;
 
+pub use encoded_pattern::EncodedPattern;
 pub use virtual_source::VirtualSource;
+
+/// Produces one access unit per frame interval.
+pub trait FrameSource: Send {
+    /// Short description for logs (e.g. `raw test frames`, `libx264 test pattern`).
+    fn describe(&self) -> String;
+
+    /// Builds frame `number`, captured at `capture_us`, into `out`. `keyframe` asks for a keyframe;
+    /// `bitrate_kbps` is the current target. Returns whether the access unit is a keyframe.
+    fn next_frame(
+        &mut self,
+        number: u64,
+        capture_us: u64,
+        keyframe: bool,
+        bitrate_kbps: u32,
+        out: &mut Vec<u8>,
+    ) -> anyhow::Result<bool>;
+}

@@ -2,6 +2,7 @@
 //! [`TestFrame`] carrying its frame number and capture time so the client can check every byte and
 //! measure latency. Sizes follow the bitrate (keyframes four times a P-frame, ±20 % variation).
 
+use super::FrameSource;
 use punktfunk_core::testsrc::TestFrame;
 
 pub struct VirtualSource {
@@ -48,5 +49,23 @@ impl VirtualSource {
             len,
         }
         .build(out);
+    }
+}
+
+impl FrameSource for VirtualSource {
+    fn describe(&self) -> String {
+        "raw test frames".into()
+    }
+
+    fn next_frame(
+        &mut self,
+        number: u64,
+        capture_us: u64,
+        keyframe: bool,
+        bitrate_kbps: u32,
+        out: &mut Vec<u8>,
+    ) -> anyhow::Result<bool> {
+        self.frame(number, capture_us, keyframe, bitrate_kbps, out);
+        Ok(keyframe)
     }
 }

@@ -1,0 +1,682 @@
+//! Colour conversion from what capture delivers (32-bit BGRx / RGBx in shm) to the YUV layouts encoders
+//! take, on swscale with its own slice threads.
+//!
+//! A [`Converter`] keeps one `SwsContext` for its lifetime (rebuilt only if the source format or size
+//! changes) and converts straight out of the caller's buffer — any row stride — without an intermediate
+//! copy: the captured bytes are lent to swscale for the duration of one call.
+//!
+//! The matrix (BT.709 or BT.2020 non-constant luminance) and the output range (limited or full) follow the
+//! stream's [`ColorSpace`] and `full_range`. Transfer functions are not touched: the RGB values are taken to
+//! be already encoded for the stream's transfer (sRGB/BT.709 for SDR, PQ for HDR10).
+
+use std::ffi::{CStr, c_int, c_void};
+use std::ptr::{self, NonNull};
+
+use ffmpeg_next::ffi;
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::frame;
+
+use crate::{ChromaFormat, ColorSpace, MediaError, PixelFormat, RawFrame};
+
+/// YUV layouts the encoders consume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum YuvLayout {
+    /// 8-bit 4:2:0, Y plane + interleaved UV plane (hardware encoders).
+    Nv12,
+    /// 8-bit 4:2:0, three planes (x264, x265, SVT-AV1).
+    Yuv420p,
+    /// 10-bit 4:2:0 in the high bits of 16-bit words, Y + interleaved UV (hardware encoders).
+    P010,
+    /// 10-bit 4:2:0, three planes of 16-bit little-endian words (x264, x265, SVT-AV1).
+    Yuv420p10,
+    /// 8-bit 4:4:4, three planes.
+    Yuv444p,
+}
+
+impl YuvLayout {
+    /// The FFmpeg pixel format of this layout.
+    pub fn pixel(self) -> Pixel {
+        match self {
+            Self::Nv12 => Pixel::NV12,
+            Self::Yuv420p => Pixel::YUV420P,
+            Self::P010 => Pixel::P010LE,
+            Self::Yuv420p10 => Pixel::YUV420P10LE,
+            Self::Yuv444p => Pixel::YUV444P,
+        }
+    }
+
+    /// The planar layout software encoders take for a chroma format.
+    pub fn planar_for(chroma: ChromaFormat) -> Self {
+        match chroma {
+            ChromaFormat::Yuv420 => Self::Yuv420p,
+            ChromaFormat::Yuv420TenBit => Self::Yuv420p10,
+            ChromaFormat::Yuv444 => Self::Yuv444p,
+        }
+    }
+
+    /// The semi-planar layout hardware encoders prefer (4:4:4 stays planar: there is no semi-planar 4:4:4
+    /// format every driver takes).
+    pub fn semi_planar_for(chroma: ChromaFormat) -> Self {
+        match chroma {
+            ChromaFormat::Yuv420 => Self::Nv12,
+            ChromaFormat::Yuv420TenBit => Self::P010,
+            ChromaFormat::Yuv444 => Self::Yuv444p,
+        }
+    }
+}
+
+fn source_pixel(format: PixelFormat) -> ffi::AVPixelFormat {
+    match format {
+        // Memory order B, G, R, X is FFmpeg's "bgr0"; R, G, B, X is "rgb0".
+        PixelFormat::Bgrx => ffi::AVPixelFormat::AV_PIX_FMT_BGR0,
+        PixelFormat::Rgbx => ffi::AVPixelFormat::AV_PIX_FMT_RGB0,
+    }
+}
+
+/// Threads worth giving swscale: the machine's parallelism, capped (beyond ~8 the slices get too thin to
+/// pay for the hand-off).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+}
+
+/// Checks that `frame` holds a complete `width`×`height` picture.
+pub fn validate_frame(frame: &RawFrame<'_>, width: u32, height: u32) -> Result<(), MediaError> {
+    if frame.width != width || frame.height != height {
+        return Err(MediaError::FrameSize {
+            got_w: frame.width,
+            got_h: frame.height,
+            want_w: width,
+            want_h: height,
+        });
+    }
+    let row = frame.width as usize * 4;
+    let needed = match frame.height as usize {
+        0 => 0,
+        h => frame
+            .stride
+            .checked_mul(h - 1)
+            .and_then(|n| n.checked_add(row))
+            .unwrap_or(usize::MAX),
+    };
+    if frame.stride < row || frame.data.len() < needed {
+        return Err(MediaError::BufferTooSmall {
+            width: frame.width,
+            height: frame.height,
+            stride: frame.stride,
+        });
+    }
+    Ok(())
+}
+
+/// A reusable BGRx/RGBx → YUV converter.
+pub struct Converter {
+    sws: NonNull<ffi::SwsContext>,
+    source: PixelFormat,
+    layout: YuvLayout,
+    width: u32,
+    height: u32,
+    color: ColorSpace,
+    full_range: bool,
+    threads: usize,
+}
+
+// SAFETY: the SwsContext is owned exclusively by this Converter and only used through `&mut self`; swscale
+// contexts carry no thread affinity (its worker threads are internal and joined per call).
+unsafe impl Send for Converter {}
+
+impl Converter {
+    /// Builds a converter. `threads` = 0 picks [`default_threads`].
+    pub fn new(
+        source: PixelFormat,
+        layout: YuvLayout,
+        width: u32,
+        height: u32,
+        color: ColorSpace,
+        full_range: bool,
+        threads: usize,
+    ) -> Result<Self, MediaError> {
+        crate::init()?;
+        if width == 0 || height == 0 || width > 16384 || height > 16384 {
+            return Err(MediaError::Unsupported(format!(
+                "conversion of a {width}x{height} picture"
+            )));
+        }
+        let threads = if threads == 0 {
+            default_threads()
+        } else {
+            threads
+        };
+        let sws = build_context(source, layout, width, height, color, full_range, threads)?;
+        tracing::debug!(
+            ?source,
+            ?layout,
+            width,
+            height,
+            ?color,
+            full_range,
+            threads,
+            "swscale converter ready"
+        );
+        Ok(Self {
+            sws,
+            source,
+            layout,
+            width,
+            height,
+            color,
+            full_range,
+            threads,
+        })
+    }
+
+    pub fn layout(&self) -> YuvLayout {
+        self.layout
+    }
+
+    /// Allocates an output picture of the right format and size for [`convert`](Self::convert).
+    pub fn new_output(&self) -> frame::Video {
+        frame::Video::new(self.layout.pixel(), self.width, self.height)
+    }
+
+    /// Converts `input` into `out`. `out` is (re)allocated if it does not have this converter's format and
+    /// size, and made writable first if an encoder still holds a reference to its buffers. If the capture
+    /// switched between BGRx and RGBx, the swscale context is rebuilt.
+    pub fn convert(
+        &mut self,
+        input: &RawFrame<'_>,
+        out: &mut frame::Video,
+    ) -> Result<(), MediaError> {
+        validate_frame(input, self.width, self.height)?;
+        if input.format != self.source {
+            tracing::debug!(from = ?self.source, to = ?input.format, "capture format changed; rebuilding swscale context");
+            let sws = build_context(
+                input.format,
+                self.layout,
+                self.width,
+                self.height,
+                self.color,
+                self.full_range,
+                self.threads,
+            )?;
+            // SAFETY: the old context is ours, not used by anything else, and replaced right after.
+            unsafe { ffi::sws_freeContext(self.sws.as_ptr()) };
+            self.sws = sws;
+            self.source = input.format;
+        }
+        if out.format() != self.layout.pixel()
+            || out.width() != self.width
+            || out.height() != self.height
+        {
+            *out = self.new_output();
+        }
+        // SAFETY: `out` is a valid, allocated AVFrame; make_writable copies the buffer if it is shared.
+        let ret = unsafe { ffi::av_frame_make_writable(out.as_mut_ptr()) };
+        if ret < 0 {
+            return Err(ffmpeg_next::Error::from(ret).into());
+        }
+        self.scale(input, out)
+    }
+
+    /// Converts `input` into a newly allocated picture.
+    pub fn convert_new(&mut self, input: &RawFrame<'_>) -> Result<frame::Video, MediaError> {
+        let mut out = self.new_output();
+        self.convert(input, &mut out)?;
+        Ok(out)
+    }
+
+    fn scale(&mut self, input: &RawFrame<'_>, out: &mut frame::Video) -> Result<(), MediaError> {
+        let len = input.stride * (input.height as usize - 1) + input.width as usize * 4;
+        // SAFETY: this block lends `input.data` (a live shared borrow for the whole function) to swscale
+        // for one synchronous call:
+        // - the AVBufferRef wraps the bytes with a no-op free callback, so FFmpeg never frees or writes
+        //   them (READONLY flag; swscale only reads its source);
+        // - `sws_scale_frame` finishes all slice threads before returning, and `sws_frame_end` (called again
+        //   here in case the first call bailed out early) drops swscale's own reference;
+        // - `av_frame_free` drops the last reference before `input.data`'s borrow ends;
+        // - `validate_frame` established that `len` bytes are in bounds.
+        unsafe {
+            let buf = ffi::av_buffer_create(
+                input.data.as_ptr().cast_mut(),
+                len,
+                Some(borrowed_buffer_free),
+                ptr::null_mut(),
+                ffi::AV_BUFFER_FLAG_READONLY,
+            );
+            if buf.is_null() {
+                return Err(out_of_memory());
+            }
+            let mut src = ffi::av_frame_alloc();
+            if src.is_null() {
+                ffi::av_buffer_unref(&mut { buf });
+                return Err(out_of_memory());
+            }
+            (*src).buf[0] = buf;
+            (*src).data[0] = input.data.as_ptr().cast_mut();
+            (*src).linesize[0] = input.stride as c_int;
+            (*src).width = input.width as c_int;
+            (*src).height = input.height as c_int;
+            (*src).format = source_pixel(input.format) as c_int;
+            let ret = ffi::sws_scale_frame(self.sws.as_ptr(), out.as_mut_ptr(), src);
+            ffi::sws_frame_end(self.sws.as_ptr());
+            ffi::av_frame_free(&mut src);
+            if ret < 0 {
+                return Err(ffmpeg_next::Error::from(ret).into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Converter {
+    fn drop(&mut self) {
+        // SAFETY: the context is owned by us and freed exactly once.
+        unsafe { ffi::sws_freeContext(self.sws.as_ptr()) };
+    }
+}
+
+impl std::fmt::Debug for Converter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Converter")
+            .field("source", &self.source)
+            .field("layout", &self.layout)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("color", &self.color)
+            .field("full_range", &self.full_range)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+/// No scaling happens, so the filter only shapes 4:2:0 chroma down-sampling. Full-resolution chroma input
+/// (`FULL_CHR_H_INP`) then a bilinear horizontal filter measured about twice as fast as the default path
+/// here (1.8 vs 3.6 ms for 1080p BGRx → YUV420P on one thread) and filters chroma properly.
+const SWS_FLAGS: c_int = ffi::SWS_BILINEAR | ffi::SWS_FULL_CHR_H_INP;
+
+/// Free callback for lent buffers: the bytes belong to the caller, so there is nothing to free.
+unsafe extern "C" fn borrowed_buffer_free(_opaque: *mut c_void, _data: *mut u8) {}
+
+fn out_of_memory() -> MediaError {
+    ffmpeg_next::Error::Other {
+        errno: ffmpeg_next::util::error::ENOMEM,
+    }
+    .into()
+}
+
+fn build_context(
+    source: PixelFormat,
+    layout: YuvLayout,
+    width: u32,
+    height: u32,
+    color: ColorSpace,
+    full_range: bool,
+    threads: usize,
+) -> Result<NonNull<ffi::SwsContext>, MediaError> {
+    let fail = |what: &str| {
+        MediaError::Unsupported(format!(
+            "swscale {source:?} -> {layout:?} {width}x{height}: {what}"
+        ))
+    };
+    // SAFETY: plain allocation; checked for null below.
+    let sws = NonNull::new(unsafe { ffi::sws_alloc_context() })
+        .ok_or_else(|| fail("allocation failed"))?;
+    let set = |name: &CStr, value: i64| -> Result<(), MediaError> {
+        // SAFETY: `sws` is a valid SwsContext (an AVClass-enabled object) and `name` is NUL-terminated.
+        let ret = unsafe { ffi::av_opt_set_int(sws.as_ptr().cast(), name.as_ptr(), value, 0) };
+        if ret < 0 {
+            Err(fail(&format!(
+                "option {name:?}: {}",
+                ffmpeg_next::Error::from(ret)
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let configure = || -> Result<(), MediaError> {
+        set(c"srcw", i64::from(width))?;
+        set(c"srch", i64::from(height))?;
+        set(c"src_format", source_pixel(source) as i64)?;
+        set(c"dstw", i64::from(width))?;
+        set(c"dsth", i64::from(height))?;
+        set(
+            c"dst_format",
+            ffi::AVPixelFormat::from(layout.pixel()) as i64,
+        )?;
+        set(c"sws_flags", i64::from(SWS_FLAGS))?;
+        set(c"threads", threads as i64)?;
+        set(c"src_range", 1)?;
+        set(c"dst_range", i64::from(full_range))?;
+        // SAFETY: `sws` is valid and fully configured; no filters are passed.
+        let ret = unsafe { ffi::sws_init_context(sws.as_ptr(), ptr::null_mut(), ptr::null_mut()) };
+        if ret < 0 {
+            return Err(fail(&format!("init: {}", ffmpeg_next::Error::from(ret))));
+        }
+        let matrix = match color {
+            ColorSpace::Bt709 => ffi::SWS_CS_ITU709,
+            ColorSpace::Bt2020Pq => ffi::SWS_CS_BT2020,
+        };
+        // SAFETY: `sws` is initialised; sws_getCoefficients returns pointers to static tables. Brightness 0,
+        // contrast and saturation 1.0 in 16.16 fixed point.
+        let ret = unsafe {
+            let table = ffi::sws_getCoefficients(matrix);
+            ffi::sws_setColorspaceDetails(
+                sws.as_ptr(),
+                table,
+                1,
+                table,
+                c_int::from(full_range),
+                0,
+                1 << 16,
+                1 << 16,
+            )
+        };
+        if ret < 0 {
+            return Err(fail("this conversion does not take a colour matrix"));
+        }
+        Ok(())
+    };
+    match configure() {
+        Ok(()) => Ok(sws),
+        Err(e) => {
+            // SAFETY: the context is ours and not referenced anywhere else.
+            unsafe { ffi::sws_freeContext(sws.as_ptr()) };
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(format: PixelFormat, w: u32, h: u32, stride: usize, rgb: [u8; 3]) -> Vec<u8> {
+        let mut data = vec![0xAA; stride * h as usize];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let p = &mut data[y * stride + x * 4..y * stride + x * 4 + 4];
+                match format {
+                    PixelFormat::Bgrx => p.copy_from_slice(&[rgb[2], rgb[1], rgb[0], 0]),
+                    PixelFormat::Rgbx => p.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 0]),
+                }
+            }
+        }
+        data
+    }
+
+    fn convert_one(
+        format: PixelFormat,
+        layout: YuvLayout,
+        color: ColorSpace,
+        full: bool,
+        rgb: [u8; 3],
+    ) -> frame::Video {
+        let (w, h) = (64, 48);
+        let stride = w as usize * 4 + 96; // padded rows
+        let data = solid(format, w, h, stride, rgb);
+        let mut conv = Converter::new(format, layout, w, h, color, full, 2).expect("converter");
+        let frame = RawFrame {
+            format,
+            width: w,
+            height: h,
+            stride,
+            data: &data,
+            pts_us: 0,
+        };
+        conv.convert_new(&frame).expect("convert")
+    }
+
+    #[test]
+    fn bt709_limited_red_and_white() {
+        // BT.709 limited: Y(red) = 16 + 219 × 0.2126 ≈ 62.6; BT.601 would give 81.
+        let out = convert_one(
+            PixelFormat::Bgrx,
+            YuvLayout::Yuv420p,
+            ColorSpace::Bt709,
+            false,
+            [255, 0, 0],
+        );
+        let y = out.data(0)[out.stride(0) * 10 + 10];
+        assert!((61..=64).contains(&y), "Y of red = {y}");
+        let v = out.data(2)[out.stride(2) * 5 + 5];
+        assert!(v >= 238, "Cr of red = {v}");
+        let out = convert_one(
+            PixelFormat::Rgbx,
+            YuvLayout::Nv12,
+            ColorSpace::Bt709,
+            false,
+            [255, 255, 255],
+        );
+        assert_eq!(out.data(0)[0], 235);
+        let uv = out.data(1);
+        assert!(
+            (127..=129).contains(&uv[0]) && (127..=129).contains(&uv[1]),
+            "UV of white = {:?}",
+            &uv[..2]
+        );
+    }
+
+    /// Chroma of a left-half-red / right-half-blue picture: each output sample averages its own pixel pair
+    /// (no bleeding across the edge, which falls on an even column), and a 2×2 block is averaged.
+    #[test]
+    fn chroma_is_subsampled_in_place() {
+        let (w, h) = (64u32, 16u32);
+        let stride = w as usize * 4;
+        let mut data = vec![0u8; stride * h as usize];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let px = if x < 32 {
+                    [0, 0, 255, 0]
+                } else {
+                    [255, 0, 0, 0]
+                }; // BGRx red | blue
+                data[y * stride + x * 4..y * stride + x * 4 + 4].copy_from_slice(&px);
+            }
+        }
+        let mut conv = Converter::new(
+            PixelFormat::Bgrx,
+            YuvLayout::Yuv420p,
+            w,
+            h,
+            ColorSpace::Bt709,
+            false,
+            2,
+        )
+        .expect("converter");
+        let frame = RawFrame {
+            format: PixelFormat::Bgrx,
+            width: w,
+            height: h,
+            stride,
+            data: &data,
+            pts_us: 0,
+        };
+        let out = conv.convert_new(&frame).expect("convert");
+        let (cb, cr) = (out.data(1), out.data(2));
+        let row = out.stride(1) * 4;
+        // Red: Cb ≈ 102, Cr = 240; blue: Cb = 240, Cr ≈ 118 (BT.709 limited). Samples 2 away from the edge.
+        assert!(
+            (cb[row + 13] as i32 - 102).abs() <= 3 && cr[row + 13] >= 236,
+            "red {} {}",
+            cb[row + 13],
+            cr[row + 13]
+        );
+        assert!(
+            cb[row + 18] >= 236 && (cr[row + 18] as i32 - 118).abs() <= 3,
+            "blue {} {}",
+            cb[row + 18],
+            cr[row + 18]
+        );
+    }
+
+    #[test]
+    fn full_range_white_is_255() {
+        let out = convert_one(
+            PixelFormat::Bgrx,
+            YuvLayout::Yuv444p,
+            ColorSpace::Bt709,
+            true,
+            [255, 255, 255],
+        );
+        assert_eq!(out.data(0)[out.stride(0) * 47 + 63], 255);
+    }
+
+    #[test]
+    fn bt2020_ten_bit_layouts() {
+        // BT.2020 limited, 10-bit: Y(green) = 64 + 876 × 0.6780 ≈ 658.
+        for layout in [YuvLayout::P010, YuvLayout::Yuv420p10] {
+            let out = convert_one(
+                PixelFormat::Rgbx,
+                layout,
+                ColorSpace::Bt2020Pq,
+                false,
+                [0, 255, 0],
+            );
+            let plane = out.data(0);
+            let word = u16::from_le_bytes([plane[0], plane[1]]);
+            let y = if layout == YuvLayout::P010 {
+                word >> 6
+            } else {
+                word
+            };
+            assert!((650..=666).contains(&y), "{layout:?}: Y(green) = {y}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_frames() {
+        let mut conv = Converter::new(
+            PixelFormat::Bgrx,
+            YuvLayout::Nv12,
+            64,
+            32,
+            ColorSpace::Bt709,
+            false,
+            1,
+        )
+        .expect("converter");
+        let data = vec![0u8; 64 * 4 * 32 - 1];
+        let short = RawFrame {
+            format: PixelFormat::Bgrx,
+            width: 64,
+            height: 32,
+            stride: 256,
+            data: &data,
+            pts_us: 0,
+        };
+        assert!(matches!(
+            conv.convert_new(&short),
+            Err(MediaError::BufferTooSmall { .. })
+        ));
+        let narrow = RawFrame {
+            stride: 200,
+            ..short
+        };
+        assert!(matches!(
+            conv.convert_new(&narrow),
+            Err(MediaError::BufferTooSmall { .. })
+        ));
+        let big = vec![0u8; 64 * 4 * 40];
+        let wrong = RawFrame {
+            height: 40,
+            data: &big,
+            ..short
+        };
+        assert!(matches!(
+            conv.convert_new(&wrong),
+            Err(MediaError::FrameSize { .. })
+        ));
+    }
+
+    #[test]
+    fn switches_source_format_and_reuses_output() {
+        let (w, h) = (32, 16);
+        let mut conv = Converter::new(
+            PixelFormat::Bgrx,
+            YuvLayout::Yuv420p,
+            w,
+            h,
+            ColorSpace::Bt709,
+            true,
+            2,
+        )
+        .expect("converter");
+        let mut out = conv.new_output();
+        let blue_bgrx = solid(PixelFormat::Bgrx, w, h, 128, [0, 0, 255]);
+        let blue_rgbx = solid(PixelFormat::Rgbx, w, h, 128, [0, 0, 255]);
+        let a = RawFrame {
+            format: PixelFormat::Bgrx,
+            width: w,
+            height: h,
+            stride: 128,
+            data: &blue_bgrx,
+            pts_us: 0,
+        };
+        conv.convert(&a, &mut out).expect("bgrx");
+        let y_a = out.data(0)[0];
+        let b = RawFrame {
+            format: PixelFormat::Rgbx,
+            data: &blue_rgbx,
+            ..a
+        };
+        conv.convert(&b, &mut out).expect("rgbx");
+        assert_eq!(out.data(0)[0], y_a);
+        // Full-range BT.709 blue: Y = 255 × 0.0722 ≈ 18.
+        assert!((17..=20).contains(&y_a), "Y of blue = {y_a}");
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// Conversion speed at 1080p per layout and thread count.
+    #[test]
+    #[ignore = "timing; run with: cargo test -p punktfunk-media --release --lib -- --ignored convert_speed --nocapture"]
+    fn convert_speed() {
+        let (w, h) = (1920u32, 1080u32);
+        let data: Vec<u8> = (0..w as usize * h as usize * 4)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let frame = RawFrame {
+            format: PixelFormat::Bgrx,
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            data: &data,
+            pts_us: 0,
+        };
+        for layout in [
+            YuvLayout::Yuv420p,
+            YuvLayout::Nv12,
+            YuvLayout::Yuv420p10,
+            YuvLayout::P010,
+            YuvLayout::Yuv444p,
+        ] {
+            for threads in [1, 2] {
+                let mut conv = Converter::new(
+                    PixelFormat::Bgrx,
+                    layout,
+                    w,
+                    h,
+                    ColorSpace::Bt709,
+                    false,
+                    threads,
+                )
+                .expect("conv");
+                let mut out = conv.new_output();
+                conv.convert(&frame, &mut out).expect("warm-up");
+                let n = 60;
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    conv.convert(&frame, &mut out).expect("convert");
+                }
+                println!(
+                    "{layout:?} threads={threads}: {:.2} ms/frame",
+                    t.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
+                );
+            }
+        }
+    }
+}
