@@ -425,7 +425,11 @@ fn garbage_at_the_data_port_does_not_hurt_a_live_session() {
 fn h264_test_pattern_decodes_with_every_stamp_intact() {
     let host = Host::start("h264", &[]);
     let mut opts = session(host.quic, &host.fingerprint, 4);
-    opts.mode = Mode { width: 640, height: 360, refresh_mhz: 30_000 };
+    opts.mode = Mode {
+        width: 640,
+        height: 360,
+        refresh_mhz: 30_000,
+    };
     opts.bitrate_kbps = 4_000;
     opts.codec = punktfunk_core::control::Codec::H264;
     let r = run_in_process(opts);
