@@ -1,9 +1,11 @@
 //! `punktfunk-host`: the streaming host.
 
+mod capture;
 mod config_dir;
 mod identity;
 mod punktfunk1;
 mod source;
+mod vdisplay;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +39,14 @@ enum Command {
     /// List the video encoders FFmpeg offers, which of ours really open on this machine, and the
     /// fps of each over 120 frames of a 1080p60 test pattern at 20 Mbit/s.
     EncodeSelftest,
+    /// Detect the compositor, create a 1280x720@60 virtual display, capture one frame from it, and
+    /// report the time each step took — or exactly why it cannot.
+    CompositorProbe {
+        /// Use this compositor instead of detecting one: sway, headless (our own private sway),
+        /// mutter, kwin, gamescope.
+        #[arg(long)]
+        compositor: Option<String>,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -127,6 +137,10 @@ fn main() -> Result<()> {
                 &identity,
                 shutdown_signal(),
             ))
+        }
+        Command::CompositorProbe { compositor } => {
+            println!("{}", vdisplay::compositor_probe(compositor.as_deref())?);
+            Ok(())
         }
         Command::EncodeSelftest => {
             punktfunk_media::init()?;

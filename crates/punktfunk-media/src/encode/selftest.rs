@@ -314,7 +314,7 @@ mod tests {
 
     /// The real self-test; prints the table. Slow in debug builds.
     #[test]
-    #[ignore = "several seconds; run with: cargo test -p punktfunk-media --release --lib -- --ignored full_selftest --nocapture"]
+    // A few seconds: it opens every backend and encodes 120 1080p frames with each that opens.
     fn full_selftest() {
         let rows = encode_selftest();
         println!("{}", render_selftest_table(&rows));

@@ -1,0 +1,209 @@
+//! Per-client virtual displays: one compositor output per client at exactly its WxH@Hz.
+//!
+//! [`VirtualDisplay`] is one compositor backend (sway today; Mutter, KWin and gamescope are
+//! [`CompositorKind`]s that detection already recognises, with backends still to come). It creates
+//! [`DisplayHandle`]s; each names its output and says where to capture it ([`CaptureSource`]).
+//! [`open`] detects the session's compositor (or takes `--compositor`), logs what it chose and
+//! why, and starts a private headless sway when there is no desktop session at all.
+//!
+//! Until the serve pipeline and `compositor-probe` are wired in `main.rs`, parts of this module
+//! are only used by its tests.
+#![allow(dead_code)]
+
+mod detect;
+pub mod headless;
+mod probe;
+pub mod sway;
+pub mod sway_ipc;
+#[cfg(test)]
+mod sway_tests;
+
+pub use detect::{CompositorKind, Detection, SessionEnv, detect};
+#[allow(unused_imports)] // main.rs wires `compositor-probe` to it
+pub use probe::compositor_probe;
+
+use crate::capture::CaptureSource;
+use anyhow::Result;
+use std::fmt;
+
+/// A display mode. `refresh_mhz` is in millihertz (60 Hz = 60000), as Wayland reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mode {
+    pub width: u32,
+    pub height: u32,
+    pub refresh_mhz: u32,
+}
+
+impl Mode {
+    pub const fn new(width: u32, height: u32, refresh_hz: u32) -> Self {
+        Self {
+            width,
+            height,
+            refresh_mhz: refresh_hz * 1000,
+        }
+    }
+
+    /// Parses `WxH@Hz` (`1920x1080@120`, `2560x1440@59.951`; a trailing `Hz` is allowed).
+    pub fn parse(s: &str) -> Result<Self> {
+        let err = || anyhow::anyhow!("mode {s:?} is not WIDTHxHEIGHT@HZ (e.g. 1920x1080@60)");
+        let (size, hz) = s.split_once('@').ok_or_else(err)?;
+        let (w, h) = size.split_once(['x', 'X']).ok_or_else(err)?;
+        let hz = hz.trim_end_matches("Hz").trim_end_matches("hz");
+        let width: u32 = w.parse().map_err(|_| err())?;
+        let height: u32 = h.parse().map_err(|_| err())?;
+        let hz: f64 = hz.parse().map_err(|_| err())?;
+        anyhow::ensure!(
+            (1..=16384).contains(&width) && (1..=16384).contains(&height),
+            "mode {s:?}: width and height must be 1..=16384"
+        );
+        anyhow::ensure!(
+            hz.is_finite() && (1.0..=1000.0).contains(&hz),
+            "mode {s:?}: refresh must be 1..=1000 Hz"
+        );
+        Ok(Self {
+            width,
+            height,
+            refresh_mhz: (hz * 1000.0).round() as u32,
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (int, frac) = (self.refresh_mhz / 1000, self.refresh_mhz % 1000);
+        if frac == 0 {
+            write!(f, "{}x{}@{int}", self.width, self.height)
+        } else {
+            write!(f, "{}x{}@{int}.{frac:03}", self.width, self.height)
+        }
+    }
+}
+
+/// An sRGB colour, for display backgrounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rgb(pub u8, pub u8, pub u8);
+
+impl Rgb {
+    pub fn hex(self) -> String {
+        format!("#{:02x}{:02x}{:02x}", self.0, self.1, self.2)
+    }
+}
+
+/// The default background of displays on our own compositor: a calm blue, never black (real
+/// clients wait for a non-black frame before they show anything).
+pub const DEFAULT_BACKGROUND: Rgb = Rgb(0x3a, 0x6e, 0xa5);
+
+/// What a backend can do, for logs and `compositor-probe`.
+#[derive(Clone, Debug, Default)]
+pub struct Capabilities {
+    /// Creates outputs at arbitrary custom modes.
+    pub custom_modes: bool,
+    /// Removes outputs it created (otherwise they are pooled and reused).
+    pub removes_outputs: bool,
+    /// Capture methods, best first (e.g. "wlr-screencopy v3 (shm)").
+    pub capture: Vec<String>,
+    /// Anything else worth knowing (input protocols, limitations).
+    pub notes: Vec<String>,
+}
+
+/// Who the backend talks to.
+#[derive(Clone, Debug)]
+pub struct CompositorInfo {
+    pub kind: CompositorKind,
+    /// e.g. "sway 1.7"
+    pub version: String,
+    /// True when punktfunk started this compositor itself (no desktop session was found).
+    pub private: bool,
+    pub capabilities: Capabilities,
+}
+
+/// A compositor backend that creates per-client displays. Shared by all sessions.
+pub trait VirtualDisplay: Send + Sync {
+    fn info(&self) -> CompositorInfo;
+
+    /// Creates a display at exactly `mode`. `label` names the client in logs.
+    fn create(&self, mode: Mode, label: &str) -> Result<Box<dyn DisplayHandle>>;
+}
+
+/// One client's display. Dropping it releases it too (errors are then only logged); call
+/// [`DisplayHandle::destroy`] to see them.
+pub trait DisplayHandle: Send {
+    /// The compositor's name for the output, e.g. "HEADLESS-3".
+    fn name(&self) -> &str;
+
+    fn mode(&self) -> Mode;
+
+    /// Changes the mode in place (the client changed its resolution or rate).
+    fn set_mode(&mut self, mode: Mode) -> Result<()>;
+
+    /// Paints the display's background.
+    fn set_background(&mut self, colour: Rgb) -> Result<()> {
+        let _ = colour;
+        anyhow::bail!("this compositor backend cannot paint display backgrounds")
+    }
+
+    /// Where frames of this display come from.
+    fn capture_source(&self) -> CaptureSource;
+
+    /// Releases the display and everything it took.
+    fn destroy(self: Box<Self>) -> Result<()>;
+}
+
+/// Detects the compositor (or uses `force`, the `--compositor` value) and opens its backend.
+pub fn open(force: Option<&str>) -> Result<Box<dyn VirtualDisplay>> {
+    let env = SessionEnv::from_process();
+    let detection = match force {
+        Some(name) => Detection::forced(CompositorKind::parse(name)?),
+        None => detect(&env),
+    };
+    tracing::info!(
+        compositor = %detection.kind,
+        reason = %detection.reason,
+        "virtual displays: chose compositor"
+    );
+    open_detected(&detection, &env)
+}
+
+/// Opens the backend for an already made detection.
+pub fn open_detected(detection: &Detection, env: &SessionEnv) -> Result<Box<dyn VirtualDisplay>> {
+    match detection.kind {
+        CompositorKind::Sway => Ok(Box::new(sway::SwayBackend::connect_session(env)?)),
+        CompositorKind::PrivateSway => Ok(Box::new(sway::SwayBackend::start_private()?)),
+        other => anyhow::bail!(
+            "{other} was detected ({}), but this build has no {other} backend yet \
+             (only sway/wlroots; use --compositor headless to run a private headless sway)",
+            detection.reason
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_parse_and_display() {
+        let m = Mode::parse("1920x1080@120").expect("parse");
+        assert_eq!(m, Mode::new(1920, 1080, 120));
+        assert_eq!(m.to_string(), "1920x1080@120");
+        let m = Mode::parse("2560x1440@59.951Hz").expect("parse");
+        assert_eq!(m.refresh_mhz, 59951);
+        assert_eq!(m.to_string(), "2560x1440@59.951");
+        for bad in [
+            "",
+            "1920x1080",
+            "1920@60",
+            "0x10@60",
+            "10x10@0",
+            "axb@c",
+            "10x10@nan",
+        ] {
+            assert!(Mode::parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn rgb_hex() {
+        assert_eq!(DEFAULT_BACKGROUND.hex(), "#3a6ea5");
+    }
+}
