@@ -155,9 +155,15 @@ impl SessionReport {
         let _ = writeln!(s, "keyframe requests sent: {}", self.keyframe_requests);
         match &self.latency_ms {
             Some(l) => {
+                // Raw test frames are checked when complete; encoded ones once decoded.
+                let end = if self.codec == "RawTest" {
+                    "frame complete"
+                } else {
+                    "decoded"
+                };
                 let _ = writeln!(
                     s,
-                    "latency (host capture → frame complete): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} frames)",
+                    "latency (host capture → {end}): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} frames)",
                     l.p50, l.p95, l.p99, l.max, l.samples
                 );
             }
