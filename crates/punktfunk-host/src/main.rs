@@ -11,6 +11,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use punktfunk1::{DEFAULT_PORT, ListenerConfig, SourceKind};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -22,8 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the host. Today this serves punktfunk/1 clients from the virtual test source; capture,
-    /// encoding, the management API and GameStream join it as they land.
+    /// Run the host: every punktfunk/1 client gets its own virtual display at its mode, captured and
+    /// encoded (our own headless sway when there is no desktop session). Without any usable compositor
+    /// it serves the test sources instead and says why. The management API and GameStream join later.
     Serve(ListenArgs),
     /// Run only the punktfunk/1 native listener with the given frame source.
     #[command(name = "punktfunk1-host")]
@@ -51,6 +53,10 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct ListenArgs {
+    /// Compositor for virtual displays instead of detecting one: sway, headless, mutter, kwin,
+    /// gamescope (`--source display` and `serve`).
+    #[arg(long)]
+    compositor: Option<String>,
     /// Address to listen on (both QUIC and the data plane). `::` also accepts IPv4.
     #[arg(long, default_value_t = IpAddr::V6(Ipv6Addr::UNSPECIFIED))]
     bind: IpAddr,
@@ -120,20 +126,39 @@ fn main() -> Result<()> {
     let dir = config_dir::config_dir()?;
     match cli.command {
         Command::Serve(listen) => {
-            tracing::info!("source: virtual test pattern (no capture pipeline in this build)");
             let identity = identity::HostIdentity::load_or_create(&dir)?;
-            let config = listen.config(SourceKind::Virtual)?;
+            let displays = match vdisplay::open(listen.compositor.as_deref()) {
+                Ok(backend) => Some(Arc::from(backend)),
+                Err(e) => {
+                    tracing::warn!("no virtual displays ({e:#}); serving the test sources instead");
+                    None
+                }
+            };
+            let kind = if displays.is_some() {
+                SourceKind::Display
+            } else {
+                SourceKind::Virtual
+            };
+            let config = listen.config(kind)?;
             runtime.block_on(punktfunk1::run_listener(
                 config,
+                displays,
                 &identity,
                 shutdown_signal(),
             ))
         }
         Command::Punktfunk1Host { source, listen } => {
             let identity = identity::HostIdentity::load_or_create(&dir)?;
+            let displays = match source {
+                SourceKind::Display => {
+                    Some(Arc::from(vdisplay::open(listen.compositor.as_deref())?))
+                }
+                SourceKind::Virtual => None,
+            };
             let config = listen.config(source)?;
             runtime.block_on(punktfunk1::run_listener(
                 config,
+                displays,
                 &identity,
                 shutdown_signal(),
             ))

@@ -42,15 +42,7 @@ impl Host {
     fn start(tag: &str, extra: &[&str]) -> Host {
         let config = temp_dir(tag);
         let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
-            .args([
-                "punktfunk1-host",
-                "--source",
-                "virtual",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-            ])
+            .args(["punktfunk1-host", "--bind", "127.0.0.1", "--port", "0"])
             .args(extra)
             .env("PUNKTFUNK_CONFIG_DIR", &config.0)
             .env("RUST_LOG", "info")
@@ -439,4 +431,33 @@ fn h264_test_pattern_decodes_with_every_stamp_intact() {
     assert!(r.frames_ok >= 110, "{}", r.text());
     let latency = r.latency_ms.as_ref().expect("latency measured");
     assert!(latency.p50 < 100.0, "{}", r.text());
+}
+
+/// The real frame path: the client gets its own virtual display (our private headless sway, since the
+/// test has no desktop session), captured with wlr-screencopy, encoded with x264 and decoded by the
+/// probe — which sees the display's default background at the client's exact mode.
+#[test]
+fn display_source_streams_the_clients_own_display() {
+    let host = Host::start("display", &["--source", "display"]);
+    let mut opts = session(host.quic, &host.fingerprint, 3);
+    opts.mode = Mode {
+        width: 640,
+        height: 360,
+        refresh_mhz: 30_000,
+    };
+    opts.bitrate_kbps = 2_000;
+    opts.codec = punktfunk_core::control::Codec::H264;
+    opts.expect_stamps = false;
+    let r = run_in_process(opts);
+    eprintln!("{}", r.text());
+    assert_eq!(r.mode, "640x360@30");
+    assert_eq!(r.integrity_failures, 0, "{}", r.text());
+    assert!(r.frames_ok >= 75, "{}", r.text());
+    // The default background, #3a6ea5, through 4:2:0 and a lossy codec.
+    let [red, green, blue] = r.centre_rgb.expect("a decoded picture");
+    let near = |a: u8, b: u8| a.abs_diff(b) <= 8;
+    assert!(
+        near(red, 0x3a) && near(green, 0x6e) && near(blue, 0xa5),
+        "centre {red},{green},{blue}"
+    );
 }

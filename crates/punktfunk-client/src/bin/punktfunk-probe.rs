@@ -67,6 +67,10 @@ enum Command {
         /// (`h264`, `hevc`, `av1`) that is decoded and whose stamp is read back.
         #[arg(long, default_value = "raw", value_parser = parse_codec)]
         codec: Codec,
+        /// With an encoded codec: the host streams a real display, not the stamped test pattern —
+        /// check picture sizes only and report the centre colour.
+        #[arg(long)]
+        no_stamps: bool,
     },
     /// Userspace UDP impairment relay (loss, delay, jitter, reordering, duplication, rate limit).
     Netem(punktfunk_client::netem::NetemArgs),
@@ -113,6 +117,7 @@ fn main() -> Result<()> {
             max_datagram,
             name,
             codec,
+            no_stamps,
         } => {
             let tofu = fingerprint.is_none();
             let opts = SessionOptions {
@@ -121,6 +126,7 @@ fn main() -> Result<()> {
                 max_datagram,
                 name,
                 codec,
+                expect_stamps: !no_stamps,
                 on_host_fingerprint: Some(Arc::new(move |fp: &str| {
                     if tofu {
                         eprintln!("host fingerprint: {fp}");

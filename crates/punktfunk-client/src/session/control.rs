@@ -223,6 +223,8 @@ async fn drive(
         clock,
         start,
         codec: welcome.codec,
+        expect_stamps: opts.expect_stamps,
+        size: (welcome.width, welcome.height),
     };
     let data_thread = std::thread::Builder::new()
         .name("pkf1-data".into())

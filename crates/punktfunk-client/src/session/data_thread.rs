@@ -53,6 +53,8 @@ pub(super) struct DataParams {
     pub(super) clock: WallClock,
     pub(super) start: Instant,
     pub(super) codec: Codec,
+    pub(super) expect_stamps: bool,
+    pub(super) size: (u32, u32),
 }
 
 fn bind_data_socket(host: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -108,7 +110,15 @@ fn data_loop(
     let mut registrar = Packetizer::new(reg_config, &p.keys.client_to_host)
         .map_err(|e| other("data-plane key", e))?;
     let mut reg_batch = DatagramBatch::new();
-    let mut rx = StreamReceiver::new(p.start, p.clock, &p.keys, p.session_id, p.codec)?;
+    let mut rx = StreamReceiver::new(
+        p.start,
+        p.clock,
+        &p.keys,
+        p.session_id,
+        p.codec,
+        p.expect_stamps,
+        p.size,
+    )?;
     let mut buf = vec![0u8; 65_536];
     let mut registered = false;
     let mut next_register = Instant::now();

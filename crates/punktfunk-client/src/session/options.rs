@@ -119,6 +119,9 @@ pub struct SessionOptions {
     pub name: String,
     /// Codec to ask for: raw test frames (byte-checked) or H.264/HEVC/AV1 (decoded, stamp read back).
     pub codec: Codec,
+    /// Encoded streams: expect the test pattern's stamps (a host streaming a real display has none;
+    /// then only the picture size is checked and the centre colour reported).
+    pub expect_stamps: bool,
     /// Called with the host's fingerprint once the handshake succeeded (the CLI prints it for TOFU).
     pub on_host_fingerprint: Option<FingerprintCallback>,
 }
@@ -134,6 +137,7 @@ impl SessionOptions {
             max_datagram: 1452,
             name: "probe".into(),
             codec: Codec::RawTest,
+            expect_stamps: true,
             on_host_fingerprint: None,
         }
     }

@@ -107,6 +107,8 @@ pub(super) struct DataStats {
     pub(super) redundant_shards: u64,
     /// Frames that arrived whole after a loss but could not be decoded before the next keyframe.
     pub(super) frames_skipped: u64,
+    /// Centre colour of the last decoded picture.
+    pub(super) centre_rgb: Option<[u8; 3]>,
 }
 
 /// Opens, reassembles, verifies and measures the host's video stream.
@@ -139,6 +141,10 @@ enum Verifier {
     Decoded {
         decoder: Box<Decoder>,
         awaiting_keyframe: bool,
+        /// The test pattern carries stamps; a real desktop does not, so then only the picture's size
+        /// is checked and its centre colour recorded.
+        expect_stamps: bool,
+        size: (u32, u32),
     },
 }
 
@@ -148,10 +154,16 @@ struct Verified {
     frame_number: u64,
     capture_us: u64,
     done: Instant,
+    /// Colour at the centre of a decoded picture.
+    centre: Option<[u8; 3]>,
 }
 
 impl Verifier {
-    fn for_codec(codec: Codec) -> Result<Verifier, SessionError> {
+    fn for_codec(
+        codec: Codec,
+        expect_stamps: bool,
+        size: (u32, u32),
+    ) -> Result<Verifier, SessionError> {
         let media = match codec {
             Codec::RawTest => return Ok(Verifier::Raw),
             Codec::H264 => punktfunk_media::VideoCodec::H264,
@@ -163,6 +175,8 @@ impl Verifier {
         Ok(Verifier::Decoded {
             decoder: Box::new(decoder),
             awaiting_keyframe: false,
+            expect_stamps,
+            size,
         })
     }
 
@@ -176,11 +190,14 @@ impl Verifier {
                     frame_number: tf.frame_number,
                     capture_us: tf.capture_us,
                     done,
+                    centre: None,
                 }))
             }
             Verifier::Decoded {
                 decoder,
                 awaiting_keyframe,
+                expect_stamps,
+                size,
             } => {
                 if *awaiting_keyframe && !frame.keyframe {
                     return Ok(None);
@@ -191,6 +208,24 @@ impl Verifier {
                     .map_err(|e| format!("decode failed: {e}"))?
                     .ok_or("the decoder returned no picture for a whole access unit")?;
                 let done = Instant::now();
+                if (picture.width, picture.height) != *size {
+                    return Err(format!(
+                        "decoded {}x{}, expected {}x{}",
+                        picture.width, picture.height, size.0, size.1
+                    ));
+                }
+                let c = (picture.height as usize / 2 * picture.width as usize
+                    + picture.width as usize / 2)
+                    * 3;
+                let centre = picture.rgb.get(c..c + 3).map(|p| [p[0], p[1], p[2]]);
+                if !*expect_stamps {
+                    return Ok(Some(Verified {
+                        frame_number: u64::from(frame.frame_index),
+                        capture_us: frame.pts_us,
+                        done,
+                        centre,
+                    }));
+                }
                 let stamp = read_stamp(
                     &picture.rgb,
                     picture.width,
@@ -210,6 +245,7 @@ impl Verifier {
                     frame_number,
                     capture_us: frame.pts_us,
                     done,
+                    centre,
                 }))
             }
         }
@@ -232,11 +268,13 @@ impl StreamReceiver {
         keys: &SessionKeys,
         session_id: u32,
         codec: Codec,
+        expect_stamps: bool,
+        size: (u32, u32),
     ) -> Result<Self, SessionError> {
         // `Opener::new` only fails on a key AES rejects, which a derived 16-byte key never is.
         let opener = Opener::new(&keys.host_to_client, session_id);
         Ok(StreamReceiver {
-            verifier: Verifier::for_codec(codec)?,
+            verifier: Verifier::for_codec(codec, expect_stamps, size)?,
             start,
             clock,
             opener: opener.unwrap_or_else(|e| unreachable!("derived key rejected: {e}")),
@@ -307,6 +345,9 @@ impl StreamReceiver {
                 FrameStatus::Skipped
             }
             Ok(Some(tf)) if tf.frame_number as u32 == frame.frame_index => {
+                if tf.centre.is_some() {
+                    self.stats.centre_rgb = tf.centre;
+                }
                 self.stats.frames_ok += 1;
                 self.stats.frame_bytes += frame.data.len() as u64;
                 // One-way delay is taken at the frame's first packet, so that it does not vary with
@@ -455,7 +496,9 @@ mod tests {
         let keys = SessionKeys::derive(&[7u8; 32], session).unwrap();
         let start = Instant::now();
         let clock = WallClock::new();
-        let mut rx = StreamReceiver::new(start, clock, &keys, session, Codec::RawTest).unwrap();
+        let mut rx =
+            StreamReceiver::new(start, clock, &keys, session, Codec::RawTest, true, (0, 0))
+                .unwrap();
         // Host clock 1 s ahead of ours; a perfect exchange.
         rx.sync.add(ClockSample {
             rtt_us: 0,

@@ -74,6 +74,8 @@ pub struct SessionReport {
     pub frames_lost: u64,
     /// Encoded streams only: frames that arrived whole after a loss but before the next keyframe.
     pub frames_skipped: u64,
+    /// Encoded streams: the centre colour of the last decoded picture.
+    pub centre_rgb: Option<[u8; 3]>,
     pub integrity_failures: u64,
     pub keyframe_requests: u64,
     /// `frames_ok / duration_s`.
@@ -276,6 +278,7 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         frames_recovered: s.frames_recovered,
         frames_lost: s.frames_lost,
         frames_skipped: s.frames_skipped,
+        centre_rgb: s.centre_rgb,
         integrity_failures: s.integrity_failures,
         keyframe_requests: s.keyframe_requests,
         fps: s.frames_ok as f64 / secs,
@@ -332,6 +335,7 @@ mod tests {
             frames_recovered: 0,
             frames_lost: 0,
             frames_skipped: 0,
+            centre_rgb: None,
             integrity_failures: 0,
             keyframe_requests: 0,
             fps: 0.0,

@@ -17,8 +17,12 @@ pub const DEFAULT_PORT: u16 = 47800;
 /// Where frames come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceKind {
-    /// A synthetic test pattern at the client's mode and bitrate (no capture, no encoder).
+    /// Test sources at the client's mode and bitrate: raw test frames, or a moving pattern encoded
+    /// with the client's codec (no compositor needed).
     Virtual,
+    /// Each client's own virtual display on the detected compositor (or our own headless sway),
+    /// captured and encoded.
+    Display,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +49,7 @@ impl SessionCounter {
 /// Runs the punktfunk/1 listener until `shutdown` resolves.
 pub async fn run_listener(
     config: ListenerConfig,
+    displays: Option<Arc<dyn crate::vdisplay::VirtualDisplay>>,
     identity: &HostIdentity,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -79,6 +84,7 @@ pub async fn run_listener(
         data,
         data_port,
         config: config.clone(),
+        displays,
         sessions,
     });
     tokio::pin!(shutdown);

@@ -2,8 +2,9 @@
 //! bitrate, keyframe requests and clock pings until the client leaves or goes silent.
 
 use super::data_plane::{DataPlane, SessionControl, now_us};
-use super::{ListenerConfig, SessionCounter, SourceKind};
-use crate::source::{EncodedPattern, FrameSource, VirtualSource};
+use super::{ListenerConfig, SessionCounter};
+use crate::source::{DisplaySource, EncodedPattern, FrameSource, VirtualSource};
+use crate::vdisplay::VirtualDisplay;
 use anyhow::{Context, Result, bail};
 use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
 use punktfunk_core::control::{
@@ -21,6 +22,8 @@ pub(super) struct Shared {
     pub data_port: u16,
     pub config: ListenerConfig,
     pub sessions: Arc<SessionCounter>,
+    /// The compositor backend that creates each client's display (`--source display`).
+    pub displays: Option<Arc<dyn VirtualDisplay>>,
 }
 
 /// Counts a session for as long as it lives.
@@ -128,17 +131,21 @@ fn check_hello(h: &Hello) -> std::result::Result<(), String> {
 }
 
 /// Opens the session's source for the first codec in the client's preference order that this host
-/// can produce: raw test frames always, H.264/HEVC/AV1 when an encoder opens. Runs blocking work
-/// (encoder probing), so call it off the async runtime.
+/// can produce. With a display backend: the client's own display, captured and encoded. Otherwise
+/// raw test frames, or the test pattern through an encoder. Blocking (compositor IPC, encoder
+/// probing): call it off the async runtime.
 fn open_source(
-    kind: SourceKind,
+    displays: Option<&dyn VirtualDisplay>,
     hello: &Hello,
 ) -> std::result::Result<(Codec, Box<dyn FrameSource>), String> {
     let mut tried = Vec::new();
     for &codec in &hello.codecs {
         let media = match codec {
+            Codec::RawTest if displays.is_some() => {
+                tried.push("RawTest: this host streams its displays; raw test frames need --source virtual".into());
+                continue;
+            }
             Codec::RawTest => {
-                let SourceKind::Virtual = kind;
                 let source = VirtualSource::new(hello.width, hello.height, hello.refresh_mhz);
                 return Ok((codec, Box::new(source)));
             }
@@ -146,14 +153,26 @@ fn open_source(
             Codec::Hevc => punktfunk_media::VideoCodec::Hevc,
             Codec::Av1 => punktfunk_media::VideoCodec::Av1,
         };
-        match EncodedPattern::open(
-            media,
+        let (w, h, hz, kbps) = (
             hello.width,
             hello.height,
             hello.refresh_mhz,
             hello.bitrate_kbps,
-        ) {
-            Ok(source) => return Ok((codec, Box::new(source))),
+        );
+        let opened: anyhow::Result<Box<dyn FrameSource>> = match displays {
+            Some(backend) => {
+                let mode = crate::vdisplay::Mode {
+                    width: w,
+                    height: h,
+                    refresh_mhz: hz,
+                };
+                DisplaySource::open(backend, media, mode, kbps, &hello.client_name)
+                    .map(|s| Box::new(s) as _)
+            }
+            None => EncodedPattern::open(media, w, h, hz, kbps).map(|s| Box::new(s) as _),
+        };
+        match opened {
+            Ok(source) => return Ok((codec, source)),
             Err(e) => tried.push(format!("{codec:?}: {e:#}")),
         }
     }
@@ -187,10 +206,11 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         return refuse(tx, &conn, reason).await;
     };
 
-    let source_kind = shared.config.source;
+    let displays = shared.displays.clone();
     let hello_for_source = hello.clone();
     let opened =
-        tokio::task::spawn_blocking(move || open_source(source_kind, &hello_for_source)).await?;
+        tokio::task::spawn_blocking(move || open_source(displays.as_deref(), &hello_for_source))
+            .await?;
     let (codec, source) = match opened {
         Ok(opened) => opened,
         Err(reason) => return refuse(tx, &conn, reason).await,

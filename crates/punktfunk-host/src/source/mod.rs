@@ -1,10 +1,12 @@
-//! Where a session's access units come from. Until capture lands, two virtual sources: raw test frames
-//! the client byte-checks, and a moving test pattern encoded by the media layer that the client
-//! decodes and reads back.
+//! Where a session's access units come from: the client's own virtual display, captured and encoded
+//! ([`DisplaySource`]), or one of two test sources — raw test frames the client byte-checks, and a
+//! moving test pattern encoded by the media layer that the client decodes and reads back.
 
+mod display;
 mod encoded_pattern;
 mod virtual_source;
 
+pub use display::DisplaySource;
 pub use encoded_pattern::EncodedPattern;
 pub use virtual_source::VirtualSource;
 
