@@ -32,8 +32,7 @@ build: ## release build of the whole workspace
 	$(CARGO) build --release --workspace
 
 run: setup ## build and run: punktfunk-host serve $(ARGS)
-	$(CARGO) build --release -p punktfunk-host
-	target/release/punktfunk-host serve $(ARGS)
+	$(CARGO) run --release -p punktfunk-host -- serve $(ARGS)
 
 test: setup ## all tests with nextest (PROPTEST_CASES, default 256), then doc tests
 	$(CARGO) nextest run --workspace --all-targets --no-fail-fast --profile $(NEXTEST_PROFILE)
