@@ -27,6 +27,17 @@ PACKAGES=(
     # (pixman renderer, no GPU); swaybg paints the displays' default background.
     sway
     swaybg
+    # Virtual displays on GNOME: the Mutter backend (and its tests) run headless mutter inside a
+    # private D-Bus session with PipeWire + WirePlumber; frames arrive over PipeWire.
+    mutter
+    pipewire
+    wireplumber
+    dbus
+    libpipewire-0.3-dev
+    libspa-0.2-dev
+    # KWin and gamescope backends: probed as far as they run here.
+    kwin-wayland
+    gamescope
 )
 
 # Oldest rustc that understands edition 2024.

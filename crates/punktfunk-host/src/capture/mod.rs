@@ -8,8 +8,11 @@
 //! Until the serve pipeline uses capture, parts of this module are only used by tests.
 #![allow(dead_code)]
 
+pub mod pipewire;
 #[cfg(test)]
 pub mod test_animator;
+#[cfg(test)]
+pub mod test_window;
 pub mod wlr_screencopy;
 
 use anyhow::Result;
@@ -25,6 +28,15 @@ pub enum CaptureSource {
         wayland_socket: PathBuf,
         /// The output's name (wl_output.name), e.g. "HEADLESS-2".
         output: String,
+    },
+    /// A PipeWire video node (Mutter's RecordVirtual stream, KWin, gamescope).
+    PipeWire {
+        /// Path of the PipeWire daemon's socket (`$XDG_RUNTIME_DIR/pipewire-0`).
+        socket: PathBuf,
+        node_id: u32,
+        /// The size to negotiate (a virtual monitor takes the size its consumer asks for).
+        width: u32,
+        height: u32,
     },
 }
 
@@ -144,6 +156,14 @@ pub fn open(source: &CaptureSource, options: CaptureOptions) -> Result<Box<dyn C
             wayland_socket,
             output,
             options,
+        )?)),
+        CaptureSource::PipeWire {
+            socket,
+            node_id,
+            width,
+            height,
+        } => Ok(Box::new(pipewire::PipeWireCapture::connect(
+            socket, *node_id, *width, *height,
         )?)),
     }
 }

@@ -85,9 +85,15 @@ pub fn compositor_probe(force: Option<&str>) -> Result<String> {
     );
 
     let source = display.capture_source();
-    let CaptureSource::WlrOutput { wayland_socket, .. } = &source;
-    match capture::wlr_screencopy::list_globals(wayland_socket) {
-        Ok(globals) => {
+    let globals = match &source {
+        CaptureSource::WlrOutput { wayland_socket, .. } => {
+            Some(capture::wlr_screencopy::list_globals(wayland_socket))
+        }
+        CaptureSource::PipeWire { .. } => None,
+    };
+    match globals {
+        None => r.line(format!("capture source: {source:?}")),
+        Some(Ok(globals)) => {
             let mut have = Vec::new();
             for (name, what) in INTERESTING_GLOBALS {
                 let versions: Vec<String> = globals
@@ -106,7 +112,7 @@ pub fn compositor_probe(force: Option<&str>) -> Result<String> {
                 r.line(format!("  {h}"));
             }
         }
-        Err(e) => r.line(format!("wayland globals: cannot list: {e:#}")),
+        Some(Err(e)) => r.line(format!("wayland globals: cannot list: {e:#}")),
     }
 
     let t = Instant::now();

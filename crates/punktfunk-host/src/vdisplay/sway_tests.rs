@@ -323,7 +323,9 @@ fn sway_capture_rate_and_cost_on_animated_display() {
         (Mode::new(1920, 1080, 60), false, None),
     ] {
         let display = backend.create(mode, "rate").expect("create");
-        let CaptureSource::WlrOutput { wayland_socket, .. } = display.capture_source();
+        let CaptureSource::WlrOutput { wayland_socket, .. } = display.capture_source() else {
+            panic!("sway displays are captured with wlr-screencopy");
+        };
         let animator = Animator::start(&wayland_socket, display.name()).expect("animator");
         let mut cap = capturer(display.as_ref(), damage);
         // Warm up: first (full) frame and a few more.
