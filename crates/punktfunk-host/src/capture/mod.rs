@@ -10,9 +10,8 @@
 
 pub mod pipewire;
 #[cfg(test)]
-pub mod test_animator;
-#[cfg(test)]
-pub mod test_window;
+pub mod test_client;
+pub mod wayland;
 pub mod wlr_screencopy;
 
 use anyhow::Result;

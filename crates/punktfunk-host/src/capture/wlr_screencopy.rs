@@ -8,9 +8,9 @@
 //! the changed rows. dmabuf (v3 `linux_dmabuf`) is noted but not used yet: shm works everywhere,
 //! and these machines have no GPU.
 
+use super::wayland::{Outputs, dispatch_until};
 use super::{CaptureOptions, CaptureStats, CapturedFrame, Capturer, PixelFormat, Rect};
 use anyhow::{Context, Result};
-use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::MemfdFlags;
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -18,8 +18,8 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
-use wayland_client::protocol::{wl_buffer, wl_output, wl_registry, wl_shm, wl_shm_pool};
+use wayland_client::globals::registry_queue_init;
+use wayland_client::protocol::{wl_buffer, wl_output, wl_shm, wl_shm_pool};
 use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum, delegate_noop};
 use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_frame_v1::{self, ZwlrScreencopyFrameV1},
@@ -52,16 +52,19 @@ struct FrameEvents {
     failed: bool,
 }
 
-struct OutputEntry {
-    output: wl_output::WlOutput,
-    name: Option<String>,
-}
-
 #[derive(Default)]
 struct State {
-    outputs: Vec<OutputEntry>,
+    outputs: Outputs,
     frame: FrameEvents,
 }
+
+impl AsMut<Outputs> for State {
+    fn as_mut(&mut self) -> &mut Outputs {
+        &mut self.outputs
+    }
+}
+
+crate::delegate_outputs!(State);
 
 /// A wl_shm buffer in a memfd, reused while the compositor keeps asking for the same layout.
 struct ShmBuffer {
@@ -121,44 +124,27 @@ impl WlrScreencopy {
             .bind(&qh, 1..=1, ())
             .map_err(|e| anyhow::anyhow!("the compositor has no wl_shm ({e})"))?;
         let mut state = State::default();
-        let mut old_outputs = 0;
-        globals.contents().with_list(|list| {
-            for g in list.iter().filter(|g| g.interface == "wl_output") {
-                if g.version < 4 {
-                    old_outputs += 1;
-                    continue;
-                }
-                let output =
-                    globals
-                        .registry()
-                        .bind::<wl_output::WlOutput, _, _>(g.name, 4, &qh, ());
-                state.outputs.push(OutputEntry { output, name: None });
-            }
-        });
+        let old_outputs = state.outputs.bind(&globals, &qh, 4, 4);
         queue
             .roundtrip(&mut state)
             .context("Wayland round trip for output names")?;
-        let entry = state
-            .outputs
-            .iter()
-            .find(|o| o.name.as_deref() == Some(output))
-            .ok_or_else(|| {
-                let names: Vec<&str> = state
-                    .outputs
-                    .iter()
-                    .filter_map(|o| o.name.as_deref())
-                    .collect();
-                anyhow::anyhow!(
-                    "no output {output:?} on {} (outputs: {names:?}{})",
-                    wayland_socket.display(),
-                    if old_outputs > 0 {
-                        format!("; {old_outputs} wl_output(s) older than v4 have no name")
-                    } else {
-                        String::new()
-                    }
-                )
-            })?;
-        let output_proxy = entry.output.clone();
+        let output_proxy = state.outputs.by_name(output).cloned().ok_or_else(|| {
+            let names: Vec<&str> = state
+                .outputs
+                .list
+                .iter()
+                .filter_map(|o| o.name.as_deref())
+                .collect();
+            anyhow::anyhow!(
+                "no output {output:?} on {} (outputs: {names:?}{})",
+                wayland_socket.display(),
+                if old_outputs > 0 {
+                    format!("; {old_outputs} wl_output(s) older than v4 have no name")
+                } else {
+                    String::new()
+                }
+            )
+        })?;
         Ok(Self {
             conn,
             queue,
@@ -393,55 +379,13 @@ impl Drop for WlrScreencopy {
             f.frame.destroy();
         }
         self.buffer = None;
-        for o in &self.state.outputs {
+        for o in &self.state.outputs.list {
             if o.output.version() >= 3 {
                 o.output.release();
             }
         }
         self.manager.destroy();
         let _ = self.conn.flush();
-    }
-}
-
-/// Dispatches events of `queue` until `done` holds or `deadline` passes; returns whether `done`
-/// held.
-pub(super) fn dispatch_until<S>(
-    queue: &mut EventQueue<S>,
-    state: &mut S,
-    deadline: Instant,
-    done: impl Fn(&S) -> bool,
-) -> Result<bool> {
-    loop {
-        queue.dispatch_pending(state).context("Wayland dispatch")?;
-        if done(state) {
-            return Ok(true);
-        }
-        queue.flush().context("Wayland flush")?;
-        let Some(guard) = queue.prepare_read() else {
-            continue; // events already queued: dispatch them first
-        };
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        let left = deadline - now;
-        let timeout = Timespec {
-            tv_sec: left.as_secs() as _,
-            tv_nsec: left.subsec_nanos() as _,
-        };
-        let fd = guard.connection_fd();
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(e).context("polling the Wayland socket"),
-        }
-        match guard.read() {
-            Ok(_) => {}
-            Err(wayland_client::backend::WaylandError::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e).context("reading from the Wayland socket"),
-        }
     }
 }
 
@@ -488,36 +432,6 @@ pub fn list_globals(wayland_socket: &Path) -> Result<Vec<(String, u32)>> {
             .map(|g| (g.interface.clone(), g.version))
             .collect()
     }))
-}
-
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        // Outputs appearing later are not ours to capture; removals surface as failed frames.
-    }
-}
-
-impl Dispatch<wl_output::WlOutput, ()> for State {
-    fn event(
-        state: &mut Self,
-        output: &wl_output::WlOutput,
-        event: wl_output::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let wl_output::Event::Name { name } = event
-            && let Some(entry) = state.outputs.iter_mut().find(|o| &o.output == output)
-        {
-            entry.name = Some(name);
-        }
-    }
 }
 
 impl Dispatch<ZwlrScreencopyFrameV1, ()> for State {

@@ -11,6 +11,7 @@
 //! sway runs in a process group of its own, which its helpers (swaybg) inherit; stopping it
 //! signals the whole group and waits until no member is left, then removes the runtime directory.
 
+use super::process_group;
 use super::sway_ipc::SwayIpc;
 use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal};
@@ -195,9 +196,7 @@ impl HeadlessSway {
 
     /// The last `lines` lines of sway's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = fs::read_to_string(self.dir.join("sway.log")).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        process_group::log_tail(&self.dir.join("sway.log"), lines)
     }
 
     /// Stops sway and every process of its group, then removes the runtime directory.
@@ -223,22 +222,7 @@ impl HeadlessSway {
             self.child.wait()?;
         }
         // Helpers sway started (swaybg) are in the same group; make sure none outlives it.
-        let deadline = Instant::now() + STOP_GRACE;
-        let mut signal = Signal::TERM;
-        loop {
-            let left = live_group_members(pgid.as_raw_nonzero().get());
-            if left.is_empty() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                if signal == Signal::KILL {
-                    anyhow::bail!("processes of the private sway survive SIGKILL: {left:?}");
-                }
-                signal = Signal::KILL;
-            }
-            let _ = rustix::process::kill_process_group(pgid, signal);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        process_group::empty_group(pgid, STOP_GRACE, "the private sway", || {})?;
         fs::remove_dir_all(&self.dir)
             .with_context(|| format!("removing {}", self.dir.display()))?;
         tracing::info!("stopped the private headless sway");
@@ -288,21 +272,10 @@ fn make_runtime_dir(run_as: Option<&RunAs>) -> Result<PathBuf> {
             .with_context(|| format!("creating {}", base.display()))?;
         base
     } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_dir())
-            .unwrap_or_else(std::env::temp_dir)
+        process_group::default_runtime_base()
     };
     let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
-    let dir = base.join(format!("punktfunk-sway-{}-{n}", std::process::id()));
-    if dir.exists() {
-        // Left over from an earlier process with our pid.
-        fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
-    }
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    let dir = process_group::fresh_runtime_dir(&base, "punktfunk-sway", n)?;
     if let Some(user) = run_as {
         std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid))
             .with_context(|| format!("giving {} to {}", dir.display(), user.name))?;

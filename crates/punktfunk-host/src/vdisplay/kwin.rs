@@ -14,15 +14,14 @@
 use super::mutter_session::MutterSession;
 use super::{Capabilities, CompositorInfo, CompositorKind, DisplayHandle, Mode, VirtualDisplay};
 use crate::capture::CaptureSource;
+use crate::capture::wayland::{Outputs, dispatch_until};
 use anyhow::{Context, Result};
-use rustix::event::{PollFd, PollFlags, Timespec};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
-use wayland_client::protocol::{wl_output, wl_registry};
+use wayland_client::globals::registry_queue_init;
 use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
 use wayland_protocols_plasma::screencast::v1::client::{
     zkde_screencast_stream_unstable_v1::{self, ZkdeScreencastStreamUnstableV1},
@@ -45,8 +44,16 @@ struct State {
     /// Events per stream, by the stream's protocol id.
     events: Vec<(u32, StreamEvent)>,
     /// KWin's outputs with their current mode size.
-    outputs: Vec<(wl_output::WlOutput, Option<(i32, i32)>)>,
+    outputs: Outputs,
 }
+
+impl AsMut<Outputs> for State {
+    fn as_mut(&mut self) -> &mut Outputs {
+        &mut self.outputs
+    }
+}
+
+crate::delegate_outputs!(State);
 
 struct Inner {
     queue: EventQueue<State>,
@@ -81,17 +88,7 @@ impl KwinBackend {
         let (globals, mut queue) = registry_queue_init::<State>(&conn)?;
         let qh = queue.handle();
         let mut state = State::default();
-        globals.contents().with_list(|list| {
-            for g in list.iter().filter(|g| g.interface == "wl_output") {
-                let o = globals.registry().bind::<wl_output::WlOutput, _, _>(
-                    g.name,
-                    g.version.min(2),
-                    &qh,
-                    (),
-                );
-                state.outputs.push((o, None));
-            }
-        });
+        state.outputs.bind(&globals, &qh, 1, 2);
         queue.roundtrip(&mut state)?;
         let screencast: ZkdeScreencastUnstableV1 = globals.bind(&qh, 2..=4, ()).context(
             "KWin does not offer zkde_screencast_unstable_v1 v2+ (stream_virtual_output) to us",
@@ -206,13 +203,7 @@ impl VirtualDisplay for KwinBackend {
             // when it already has the requested size.
             stream.close();
             let want = (mode.width as i32, mode.height as i32);
-            let Some(output) = inner
-                .state
-                .outputs
-                .iter()
-                .find(|(_, m)| *m == Some(want))
-                .map(|(o, _)| o.clone())
-            else {
+            let Some(output) = inner.state.outputs.by_mode(want).cloned() else {
                 anyhow::bail!(
                     "KWin refused stream_virtual_output {name} ({mode}): {e} (KWin 5.27 makes \
                      virtual outputs only on its DRM backend), and none of its outputs is \
@@ -326,77 +317,6 @@ fn wait_stream(
         .iter()
         .position(|(i, _)| *i == id)
         .map(|at| inner.state.events.remove(at).1))
-}
-
-/// Dispatches until `done` or `deadline`; false on timeout.
-fn dispatch_until(
-    queue: &mut EventQueue<State>,
-    state: &mut State,
-    deadline: Instant,
-    done: impl Fn(&State) -> bool,
-) -> Result<bool> {
-    loop {
-        queue.dispatch_pending(state).context("Wayland dispatch")?;
-        if done(state) {
-            return Ok(true);
-        }
-        queue.flush().context("Wayland flush")?;
-        let Some(guard) = queue.prepare_read() else {
-            continue;
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        let timeout = Timespec {
-            tv_sec: left.as_secs() as _,
-            tv_nsec: left.subsec_nanos() as _,
-        };
-        let fd = guard.connection_fd();
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e).context("poll on the Wayland socket"),
-        }
-        if fds[0].revents().contains(PollFlags::IN) {
-            guard.read().context("Wayland read")?;
-        }
-    }
-}
-
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<wl_output::WlOutput, ()> for State {
-    fn event(
-        state: &mut Self,
-        output: &wl_output::WlOutput,
-        event: wl_output::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let wl_output::Event::Mode {
-            flags: wayland_client::WEnum::Value(flags),
-            width,
-            height,
-            ..
-        } = event
-            && flags.contains(wl_output::Mode::Current)
-            && let Some(entry) = state.outputs.iter_mut().find(|(o, _)| o == output)
-        {
-            entry.1 = Some((width, height));
-        }
-    }
 }
 
 impl Dispatch<ZkdeScreencastUnstableV1, ()> for State {

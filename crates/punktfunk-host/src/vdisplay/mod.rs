@@ -19,6 +19,7 @@ pub mod mutter_session;
 #[cfg(test)]
 mod mutter_tests;
 mod probe;
+mod process_group;
 pub mod sway;
 pub mod sway_ipc;
 #[cfg(test)]

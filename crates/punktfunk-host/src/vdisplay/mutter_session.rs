@@ -7,11 +7,11 @@
 //! because Mutter wants one monitor at start; client displays are `RecordVirtual` monitors.
 //! Stopping signals the whole group, waits until no member is left, then removes the directory.
 
-use super::headless::{find_in_path, live_group_members};
+use super::headless::find_in_path;
+use super::process_group;
 use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal};
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -271,9 +271,7 @@ impl MutterSession {
     /// The last `lines` lines of one helper's log ("compositor", "pipewire", "wireplumber",
     /// "dbus").
     pub fn log_tail(&self, name: &str, lines: usize) -> String {
-        let text = fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        process_group::log_tail(&self.dir.join(format!("{name}.log")), lines)
     }
 
     pub fn stop(mut self) -> Result<()> {
@@ -288,27 +286,12 @@ impl MutterSession {
         if self.pgid > 0 {
             let pgid =
                 Pid::from_raw(self.pgid).ok_or_else(|| anyhow::anyhow!("invalid process group"))?;
-            let deadline = Instant::now() + STOP_GRACE;
-            let mut signal = Signal::TERM;
-            loop {
-                let _ = rustix::process::kill_process_group(pgid, signal);
+            let _ = rustix::process::kill_process_group(pgid, Signal::TERM);
+            process_group::empty_group(pgid, STOP_GRACE, "the private Mutter", || {
                 for child in &mut self.children {
                     let _ = child.try_wait();
                 }
-                if live_group_members(self.pgid).is_empty() {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    if signal == Signal::KILL {
-                        anyhow::bail!(
-                            "processes of the private Mutter survive SIGKILL: {:?}",
-                            live_group_members(self.pgid)
-                        );
-                    }
-                    signal = Signal::KILL;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            })?;
             for child in &mut self.children {
                 let _ = child.wait();
             }
@@ -347,18 +330,10 @@ fn wait_for(path: &Path, what: &str, session: &mut MutterSession) -> Result<()> 
 
 /// `<XDG_RUNTIME_DIR or /run/punktfunk or tmp>/punktfunk-mutter-<pid>-<n>`, mode 0700.
 fn make_dir() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
     let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
-    let dir = base.join(format!("punktfunk-mutter-{}-{n}", std::process::id()));
-    if dir.exists() {
-        fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
-    }
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    process_group::fresh_runtime_dir(
+        &process_group::default_runtime_base(),
+        "punktfunk-mutter",
+        n,
+    )
 }

@@ -4,7 +4,7 @@
 use super::mutter::MutterBackend;
 use super::mutter_session::MutterSession;
 use super::{Mode, Rgb, VirtualDisplay};
-use crate::capture::test_window::SolidWindow;
+use crate::capture::test_client::SolidWindow;
 use crate::capture::{self, CaptureOptions, CapturedFrame, Capturer};
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 use super::headless::{find_in_path, live_group_members};
 use super::sway::{PARK_MODE, Release, SwayBackend};
 use super::{DEFAULT_BACKGROUND, DisplayHandle, Mode, Rgb, VirtualDisplay};
-use crate::capture::test_animator::Animator;
+use crate::capture::test_client::Animator;
 use crate::capture::{self, CaptureOptions, CaptureSource, CapturedFrame, Capturer};
 use std::time::{Duration, Instant};
 
