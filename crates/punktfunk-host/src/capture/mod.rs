@@ -5,7 +5,8 @@
 //! trait. The caller paces calls at the client's rate; with damage tracking a display whose
 //! content did not change yields no frame at all (and costs no copy).
 //!
-//! Until the serve pipeline uses capture, parts of this module are only used by tests.
+//! `serve` uses the capturers; statistics and some accessors are so far only read by tests and
+//! `compositor-probe`'s report paths, hence the allowance below.
 #![allow(dead_code)]
 
 pub mod pipewire;

@@ -6,8 +6,9 @@
 //! [`open`] detects the session's compositor (or takes `--compositor`), logs what it chose and
 //! why, and starts a private headless sway when there is no desktop session at all.
 //!
-//! Until the serve pipeline and `compositor-probe` are wired in `main.rs`, parts of this module
-//! are only used by its tests.
+//! `serve` and `compositor-probe` use these backends; mode changes in place, backgrounds and some
+//! accessors are so far only exercised by tests (clients cannot change mode mid-session yet), hence
+//! the allowance below.
 #![allow(dead_code)]
 
 mod detect;
