@@ -2,24 +2,24 @@
 //! at exactly the client's mode when the session starts and released when the source is dropped.
 
 use super::FrameSource;
+use super::stream_encoder::StreamEncoder;
 use crate::capture::{self, CaptureOptions, Capturer, PixelFormat as CapturedFormat};
 use crate::vdisplay::{DisplayHandle, Mode, VirtualDisplay};
 use anyhow::{Context, Result};
-use punktfunk_media::encode::Encoder;
-use punktfunk_media::{ChromaFormat, ColorSpace, EncoderConfig, PixelFormat, RawFrame, VideoCodec};
+use punktfunk_media::{PixelFormat, RawFrame, VideoCodec};
 use std::time::Duration;
 
 pub struct DisplaySource {
     display: Option<Box<dyn DisplayHandle>>,
     capturer: Box<dyn Capturer>,
-    encoder: Box<dyn Encoder>,
+    encoder: StreamEncoder,
     /// The latest picture: unchanged displays (damage tracking) are sent again from here.
     picture: Vec<u8>,
     stride: usize,
     format: PixelFormat,
     /// How long to wait for new content before re-sending the last picture.
     wait: Duration,
-    bitrate_kbps: u32,
+    mode: Mode,
 }
 
 fn media_format(format: CapturedFormat) -> PixelFormat {
@@ -44,20 +44,13 @@ impl DisplaySource {
             .with_context(|| format!("creating a {mode} display"))?;
         let capturer = capture::open(&output.capture_source(), CaptureOptions::default())
             .with_context(|| format!("capturing {}", output.name()))?;
-        let config = EncoderConfig {
+        let encoder = StreamEncoder::open(
             codec,
-            width: mode.width,
-            height: mode.height,
-            fps_num: mode.refresh_mhz,
-            fps_den: 1000,
+            mode.width,
+            mode.height,
+            mode.refresh_mhz,
             bitrate_kbps,
-            chroma: ChromaFormat::Yuv420,
-            color: ColorSpace::Bt709,
-            full_range: false,
-            hdr: None,
-            intra_refresh: false,
-        };
-        let encoder = punktfunk_media::encode::open_encoder(&config, None)?;
+        )?;
         tracing::info!(output = output.name(), %mode, encoder = encoder.name(), "display source ready");
         let interval = Duration::from_secs_f64(1000.0 / f64::from(mode.refresh_mhz.max(1000)));
         Ok(DisplaySource {
@@ -68,7 +61,7 @@ impl DisplaySource {
             stride: 0,
             format: PixelFormat::Bgrx,
             wait: interval / 2,
-            bitrate_kbps,
+            mode,
         })
     }
 
@@ -113,26 +106,15 @@ impl FrameSource for DisplaySource {
             !self.picture.is_empty(),
             "the compositor delivered no first frame within 2 s"
         );
-        if bitrate_kbps != self.bitrate_kbps {
-            self.encoder.set_bitrate(bitrate_kbps)?;
-            self.bitrate_kbps = bitrate_kbps;
-        }
-        if keyframe {
-            self.encoder.request_keyframe();
-        }
-        let config = self.encoder.config();
         let frame = RawFrame {
             format: self.format,
-            width: config.width,
-            height: config.height,
+            width: self.mode.width,
+            height: self.mode.height,
             stride: self.stride,
             data: &self.picture,
             pts_us: capture_us,
         };
-        let au = self.encoder.encode(&frame)?;
-        out.clear();
-        out.extend_from_slice(&au.data);
-        Ok(au.keyframe)
+        self.encoder.encode(&frame, keyframe, bitrate_kbps, out)
     }
 }
 

@@ -2,20 +2,17 @@
 //! picture carrying its frame number and capture time in a stamp the client reads back after decoding.
 
 use super::FrameSource;
-use anyhow::Context;
-use punktfunk_media::encode::Encoder;
+use super::stream_encoder::StreamEncoder;
 use punktfunk_media::pattern::TestPattern;
-use punktfunk_media::{ChromaFormat, ColorSpace, EncoderConfig, PixelFormat, RawFrame, VideoCodec};
+use punktfunk_media::{PixelFormat, RawFrame, VideoCodec};
 
 pub struct EncodedPattern {
     pattern: TestPattern,
-    encoder: Box<dyn Encoder>,
+    encoder: StreamEncoder,
     pixels: Vec<u8>,
-    bitrate_kbps: u32,
 }
 
 impl EncodedPattern {
-    /// Opens an encoder for `codec` at the client's mode (auto-selected backend, software as the floor).
     pub fn open(
         codec: VideoCodec,
         width: u32,
@@ -23,27 +20,10 @@ impl EncodedPattern {
         refresh_mhz: u32,
         bitrate_kbps: u32,
     ) -> anyhow::Result<Self> {
-        punktfunk_media::init()?;
-        let config = EncoderConfig {
-            codec,
-            width,
-            height,
-            fps_num: refresh_mhz,
-            fps_den: 1000,
-            bitrate_kbps,
-            chroma: ChromaFormat::Yuv420,
-            color: ColorSpace::Bt709,
-            full_range: false,
-            hdr: None,
-            intra_refresh: false,
-        };
-        let encoder = punktfunk_media::encode::open_encoder(&config, None)
-            .with_context(|| format!("opening a {codec:?} encoder at {width}x{height}"))?;
         Ok(EncodedPattern {
             pattern: TestPattern::new(width, height),
-            encoder,
+            encoder: StreamEncoder::open(codec, width, height, refresh_mhz, bitrate_kbps)?,
             pixels: Vec::new(),
-            bitrate_kbps,
         })
     }
 }
@@ -61,28 +41,17 @@ impl FrameSource for EncodedPattern {
         bitrate_kbps: u32,
         out: &mut Vec<u8>,
     ) -> anyhow::Result<bool> {
-        if bitrate_kbps != self.bitrate_kbps {
-            self.encoder.set_bitrate(bitrate_kbps)?;
-            self.bitrate_kbps = bitrate_kbps;
-        }
-        if keyframe {
-            self.encoder.request_keyframe();
-        }
         let stride = self
             .pattern
             .render(number, capture_us, PixelFormat::Bgrx, &mut self.pixels);
-        let config = self.encoder.config();
         let frame = RawFrame {
             format: PixelFormat::Bgrx,
-            width: config.width,
-            height: config.height,
+            width: self.pattern.width,
+            height: self.pattern.height,
             stride,
             data: &self.pixels,
             pts_us: capture_us,
         };
-        let au = self.encoder.encode(&frame)?;
-        out.clear();
-        out.extend_from_slice(&au.data);
-        Ok(au.keyframe)
+        self.encoder.encode(&frame, keyframe, bitrate_kbps, out)
     }
 }

@@ -4,6 +4,7 @@
 
 mod display;
 mod encoded_pattern;
+mod stream_encoder;
 mod virtual_source;
 
 pub use display::DisplaySource;
