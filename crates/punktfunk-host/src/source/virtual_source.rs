@@ -21,16 +21,21 @@ impl VirtualSource {
             variation: 0x1234_5678,
         }
     }
+}
 
-    /// Builds frame `number` into `out`.
-    pub fn frame(
+impl FrameSource for VirtualSource {
+    fn describe(&self) -> String {
+        "raw test frames".into()
+    }
+
+    fn next_frame(
         &mut self,
         number: u64,
         capture_us: u64,
         keyframe: bool,
         bitrate_kbps: u32,
         out: &mut Vec<u8>,
-    ) {
+    ) -> anyhow::Result<bool> {
         let fps = f64::from(self.refresh_mhz.max(1000)) / 1000.0;
         let mean = f64::from(bitrate_kbps) * 1000.0 / 8.0 / fps;
         self.variation ^= self.variation << 13;
@@ -49,23 +54,6 @@ impl VirtualSource {
             len,
         }
         .build(out);
-    }
-}
-
-impl FrameSource for VirtualSource {
-    fn describe(&self) -> String {
-        "raw test frames".into()
-    }
-
-    fn next_frame(
-        &mut self,
-        number: u64,
-        capture_us: u64,
-        keyframe: bool,
-        bitrate_kbps: u32,
-        out: &mut Vec<u8>,
-    ) -> anyhow::Result<bool> {
-        self.frame(number, capture_us, keyframe, bitrate_kbps, out);
         Ok(keyframe)
     }
 }
