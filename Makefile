@@ -35,6 +35,8 @@ run: setup ## build and run: punktfunk-host serve $(ARGS)
 	$(CARGO) run --release -p punktfunk-host -- serve $(ARGS)
 
 test: setup ## all tests with nextest (PROPTEST_CASES, default 256), then doc tests
+	@# End-to-end tests run binaries from other packages (punktfunk-probe); nextest only builds test targets.
+	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --all-targets --no-fail-fast --profile $(NEXTEST_PROFILE)
 	$(CARGO) test --workspace --doc
 
