@@ -8,6 +8,7 @@
 //! - [`crypto`]: AES-128-GCM per datagram, nonce construction, replay window, key schedule.
 //! - [`packetize`]: frame → shards → blocks → sealed datagrams, and reassembly with recovery.
 //! - [`abr`]: the adaptive FEC policy (a pure function of loss statistics).
+//! - [`pairing`]: the one-time PIN gate and the SPAKE2 pairing exchange.
 //! - [`reject`]: why an input was dropped, counted by reason.
 
 pub mod abr;
@@ -15,6 +16,7 @@ pub mod control;
 pub mod crypto;
 pub mod fec;
 pub mod packetize;
+pub mod pairing;
 pub mod reject;
 pub mod testsrc;
 pub mod wire;

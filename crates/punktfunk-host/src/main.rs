@@ -3,6 +3,8 @@
 mod capture;
 mod config_dir;
 mod identity;
+mod native_pairing;
+mod paired;
 mod punktfunk1;
 mod source;
 mod vdisplay;
