@@ -1,0 +1,235 @@
+// Dashboard: the host's status and every live session, with bitrate / fps / latency graphs fed by
+// the event stream (or by polling while the stream is down), and the stop and keyframe buttons.
+
+import { api } from './api.js';
+import { busy, confirmAction, dateTime, duration, h, label, mode, plain, replace, toast } from './dom.js';
+import { Sparkline } from './sparkline.js';
+
+const REFRESH_MS = 5000;
+const POLL_MS = 2000;
+
+const formatBitrate = (kbps) =>
+  kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbit/s` : `${Math.round(kbps)} kbit/s`;
+const formatFps = (fps) => `${fps.toFixed(fps < 10 ? 1 : 0)} fps`;
+const formatLatency = (ms) => `${ms.toFixed(1)} ms`;
+
+export function mountDashboard(root, { events }) {
+  const facts = h('dl', { class: 'facts', 'aria-label': 'Host status' });
+  const tbody = h('tbody');
+  const empty = h('p', { class: 'empty' }, 'No one is streaming right now.');
+  const count = h('span', { class: 'count' });
+  const table = h(
+    'table',
+    { class: 'sessions', 'aria-labelledby': 'sessions-title' },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        h('th', { scope: 'col' }, 'Client'),
+        h('th', { scope: 'col' }, 'Stream'),
+        h('th', { scope: 'col' }, 'Display'),
+        h('th', { scope: 'col' }, 'Performance'),
+        h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+      ),
+    ),
+    tbody,
+  );
+  root.replaceChildren(
+    h('h1', null, 'Dashboard'),
+    h('section', { class: 'card', 'aria-labelledby': 'status-title' },
+      h('h2', { id: 'status-title' }, 'Host'), facts),
+    h('section', { class: 'card', 'aria-labelledby': 'sessions-title' },
+      h('h2', { id: 'sessions-title' }, 'Live sessions ', count),
+      h('div', { class: 'table-scroll' }, table), empty),
+  );
+
+  /** id → { row, info, graphs, since } */
+  const sessions = new Map();
+  let status = null;
+  let statusAt = 0;
+
+  function renderStatus() {
+    if (!status) return;
+    const uptime = (status.uptime_secs ?? 0) + (Date.now() - statusAt) / 1000;
+    const shown = {
+      host_name: status.host_name,
+      version: status.version,
+      uptime: duration(uptime),
+      fingerprint: status.fingerprint,
+    };
+    for (const [key, value] of Object.entries(status)) {
+      if (!(key in shown) && key !== 'uptime_secs' && key !== 'sessions') shown[key] = value;
+    }
+    replace(
+      facts,
+      Object.entries(shown).map(([key, value]) =>
+        h('div', { class: key === 'fingerprint' ? 'fact wide' : 'fact' },
+          h('dt', null, label(key)),
+          h('dd', { class: key === 'fingerprint' ? 'mono' : null }, plain(value)))),
+    );
+  }
+
+  function renderCount() {
+    const n = sessions.size;
+    count.textContent = `(${n})`;
+    table.hidden = n === 0;
+    empty.hidden = n !== 0;
+  }
+
+  function displayCell(display) {
+    if (!display) return h('td', { class: 'muted' }, 'test source (no display)');
+    const env = Object.entries(display.env ?? {});
+    const exports = env.map(([k, v]) => `${k}=${v}`).join(' ');
+    return h(
+      'td',
+      null,
+      h('div', null, `${display.compositor} ${display.output}`),
+      h('div', { class: 'muted' }, mode(display.width, display.height, display.refresh_mhz)),
+      env.length
+        ? h('details', null,
+          h('summary', null, 'Environment'),
+          h('dl', { class: 'env' }, env.map(([k, v]) =>
+            h('div', null, h('dt', null, k), h('dd', { class: 'mono' }, v)))),
+          h('button', {
+            type: 'button',
+            class: 'ghost small',
+            onclick: () => navigator.clipboard.writeText(exports).then(
+              () => toast('Environment copied'),
+              () => toast('Copying needs clipboard access', 'error'),
+            ),
+          }, 'Copy as shell variables'))
+        : null,
+    );
+  }
+
+  function addSession(info) {
+    if (sessions.has(info.id)) return;
+    const graphs = {
+      bitrate: new Sparkline('Bitrate', formatBitrate),
+      fps: new Sparkline('Frame rate', formatFps),
+      latency: new Sparkline('Latency', formatLatency),
+    };
+    const since = h('div', { class: 'muted' });
+    const who = info.client_name || 'unnamed client';
+    const keyframe = h('button', {
+      type: 'button',
+      class: 'ghost',
+      'aria-label': `Force a keyframe for ${who}`,
+    }, 'Keyframe');
+    keyframe.addEventListener('click', () => busy(keyframe, async () => {
+      await api('POST', `/sessions/${encodeURIComponent(info.id)}/keyframe`);
+      toast(`Keyframe requested for ${who}`);
+    }));
+    const stop = h('button', { type: 'button', class: 'danger', 'aria-label': `Stop the session of ${who}` }, 'Stop');
+    stop.addEventListener('click', async () => {
+      const ok = await confirmAction(
+        'Stop this session?',
+        `${who} (${info.remote}) is disconnected and its display is closed.`,
+        'Stop session',
+      );
+      if (ok) {
+        await busy(stop, () => api('DELETE', `/sessions/${encodeURIComponent(info.id)}`));
+      }
+    });
+    const row = h(
+      'tr',
+      { dataset: { sessionId: info.id } },
+      h('td', null,
+        h('div', { class: 'strong' }, who),
+        h('div', { class: 'muted' }, info.remote),
+        h('span', { class: 'badge' }, info.protocol)),
+      h('td', null,
+        h('div', null, mode(info.width, info.height, info.refresh_mhz)),
+        h('div', { class: 'muted' }, info.codec),
+        since),
+      displayCell(info.display),
+      h('td', null, h('div', { class: 'graphs' }, graphs.bitrate.element, graphs.fps.element, graphs.latency.element)),
+      h('td', { class: 'actions' }, keyframe, stop),
+    );
+    row.setAttribute('aria-label', `Session of ${who}`);
+    tbody.append(row);
+    const entry = { row, info, graphs, since };
+    sessions.set(info.id, entry);
+    renderSince(entry);
+    pushStats(entry, info.stats);
+    renderCount();
+  }
+
+  function renderSince(entry) {
+    const started = entry.info.started_unix;
+    entry.since.textContent = started
+      ? `for ${duration(Date.now() / 1000 - started)}`
+      : '';
+    entry.since.title = `since ${dateTime(started)}`;
+  }
+
+  function pushStats(entry, stats) {
+    if (!stats) return;
+    entry.graphs.bitrate.push(stats.bitrate_kbps);
+    entry.graphs.fps.push(stats.fps);
+    entry.graphs.latency.push(stats.latency_ms);
+  }
+
+  function removeSession(id) {
+    const entry = sessions.get(id);
+    if (!entry) return;
+    entry.row.remove();
+    sessions.delete(id);
+    renderCount();
+  }
+
+  async function refresh(feedStats) {
+    try {
+      const [st, list] = await Promise.all([api('GET', '/status'), api('GET', '/sessions')]);
+      status = st;
+      statusAt = Date.now();
+      renderStatus();
+      const live = new Set(list.map((s) => s.id));
+      for (const id of [...sessions.keys()]) if (!live.has(id)) removeSession(id);
+      for (const info of list) {
+        const entry = sessions.get(info.id);
+        if (!entry) addSession(info);
+        else if (feedStats) pushStats(entry, info.stats);
+      }
+    } catch (e) {
+      if (e.status !== 401) toast(e.message, 'error');
+    }
+  }
+
+  const unsubscribe = events.on({
+    session_started: (e) => addSession(e.session),
+    session_ended: (e) => {
+      const entry = sessions.get(e.id);
+      if (entry) toast(`${entry.info.client_name || 'A client'} left: ${e.reason}`);
+      removeSession(e.id);
+    },
+    session_stats: (e) => {
+      const entry = sessions.get(e.id);
+      if (entry) pushStats(entry, e.stats);
+    },
+  });
+
+  renderCount();
+  refresh(false);
+  let lastRefresh = Date.now();
+  const timer = setInterval(() => {
+    for (const entry of sessions.values()) renderSince(entry);
+    renderStatus();
+    // Without the event stream the graphs live on polling.
+    const every = events.connected ? REFRESH_MS : POLL_MS;
+    if (Date.now() - lastRefresh >= every) {
+      lastRefresh = Date.now();
+      refresh(!events.connected);
+    }
+  }, 1000);
+  const redraw = () => sessions.forEach((e) => Object.values(e.graphs).forEach((g) => g.draw()));
+  window.addEventListener('resize', redraw);
+
+  return () => {
+    clearInterval(timer);
+    unsubscribe();
+    window.removeEventListener('resize', redraw);
+  };
+}
