@@ -2,19 +2,24 @@
 
 mod capture;
 mod config_dir;
+mod events;
+mod host_context;
 mod identity;
+mod mdns;
 mod native_pairing;
 mod paired;
 mod punktfunk1;
+mod serve;
+mod serve_args;
+mod sessions;
+mod settings;
 mod source;
 mod vdisplay;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-use punktfunk1::{DEFAULT_PORT, ListenerConfig, SourceKind};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use clap::{Parser, Subcommand};
+use punktfunk1::SourceKind;
+use serve_args::ListenArgs;
 
 #[derive(Parser)]
 #[command(name = "punktfunk-host", version, about = "punktfunk streaming host")]
@@ -27,7 +32,8 @@ struct Cli {
 enum Command {
     /// Run the host: every punktfunk/1 client gets its own virtual display at its mode, captured and
     /// encoded (our own headless sway when there is no desktop session). Without any usable compositor
-    /// it serves the test sources instead and says why. The management API and GameStream join later.
+    /// it serves the test sources instead and says why. Settings come from config.toml in the config
+    /// dir ($PUNKTFUNK_CONFIG_DIR, else ~/.config/punktfunk); each flag below overrides its setting.
     Serve(ListenArgs),
     /// Run only the punktfunk/1 native listener with the given frame source.
     #[command(name = "punktfunk1-host")]
@@ -53,65 +59,6 @@ enum Command {
     },
 }
 
-#[derive(Args, Clone)]
-struct ListenArgs {
-    /// Compositor for virtual displays instead of detecting one: sway, headless, mutter, kwin,
-    /// gamescope (`--source display` and `serve`).
-    #[arg(long)]
-    compositor: Option<String>,
-    /// Address to listen on (both QUIC and the data plane). `::` also accepts IPv4.
-    #[arg(long, default_value_t = IpAddr::V6(Ipv6Addr::UNSPECIFIED))]
-    bind: IpAddr,
-    /// QUIC control port; 0 picks a free port (printed on the READY line).
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    port: u16,
-    /// UDP data-plane port; defaults to the QUIC port + 1.
-    #[arg(long)]
-    data_port: Option<u16>,
-    /// Most concurrent sessions; further clients are refused with a reason.
-    #[arg(long, default_value_t = 4)]
-    max_sessions: usize,
-    /// Seconds without client feedback after which a session is torn down.
-    #[arg(long, default_value_t = 5.0)]
-    feedback_timeout: f64,
-}
-
-impl ListenArgs {
-    fn config(&self, source: SourceKind) -> Result<ListenerConfig> {
-        anyhow::ensure!(
-            self.feedback_timeout.is_finite() && self.feedback_timeout > 0.0,
-            "--feedback-timeout must be a positive number of seconds"
-        );
-        anyhow::ensure!(self.max_sessions > 0, "--max-sessions must be at least 1");
-        Ok(ListenerConfig {
-            bind: SocketAddr::new(self.bind, self.port),
-            data_port: self.data_port,
-            max_sessions: self.max_sessions,
-            source,
-            feedback_timeout: Duration::from_secs_f64(self.feedback_timeout),
-        })
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
-}
-
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -127,43 +74,9 @@ fn main() -> Result<()> {
         .build()?;
     let dir = config_dir::config_dir()?;
     match cli.command {
-        Command::Serve(listen) => {
-            let identity = identity::HostIdentity::load_or_create(&dir)?;
-            let displays = match vdisplay::open(listen.compositor.as_deref()) {
-                Ok(backend) => Some(Arc::from(backend)),
-                Err(e) => {
-                    tracing::warn!("no virtual displays ({e:#}); serving the test sources instead");
-                    None
-                }
-            };
-            let kind = if displays.is_some() {
-                SourceKind::Display
-            } else {
-                SourceKind::Virtual
-            };
-            let config = listen.config(kind)?;
-            runtime.block_on(punktfunk1::run_listener(
-                config,
-                displays,
-                &identity,
-                shutdown_signal(),
-            ))
-        }
+        Command::Serve(listen) => serve::run(&runtime, &dir, &listen, serve::Sources::Auto),
         Command::Punktfunk1Host { source, listen } => {
-            let identity = identity::HostIdentity::load_or_create(&dir)?;
-            let displays = match source {
-                SourceKind::Display => {
-                    Some(Arc::from(vdisplay::open(listen.compositor.as_deref())?))
-                }
-                SourceKind::Virtual => None,
-            };
-            let config = listen.config(source)?;
-            runtime.block_on(punktfunk1::run_listener(
-                config,
-                displays,
-                &identity,
-                shutdown_signal(),
-            ))
+            serve::run(&runtime, &dir, &listen, serve::Sources::Only(source))
         }
         Command::CompositorProbe { compositor } => {
             println!("{}", vdisplay::compositor_probe(compositor.as_deref())?);

@@ -72,6 +72,15 @@ enum Command {
         #[arg(long)]
         no_stamps: bool,
     },
+    /// Look for punktfunk hosts on the local network (mDNS) and list what they announce.
+    Discover {
+        /// How long to listen for answers (e.g. 3s).
+        #[arg(long, default_value = "3s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Print one JSON object per host instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Userspace UDP impairment relay (loss, delay, jitter, reordering, duplication, rate limit).
     Netem(punktfunk_client::netem::NetemArgs),
 }
@@ -158,6 +167,26 @@ fn main() -> Result<()> {
             }
         }
         Command::Netem(args) => punktfunk_client::netem::run(args)?,
+        Command::Discover { timeout, json } => {
+            let hosts = punktfunk_client::discover::discover(timeout)?;
+            for host in &hosts {
+                if json {
+                    println!("{}", serde_json::to_string(host)?);
+                } else {
+                    println!(
+                        "{}  {}  port {}  fingerprint {}",
+                        host.name,
+                        host.addresses.join(","),
+                        host.port,
+                        host.fingerprint().unwrap_or("-")
+                    );
+                }
+            }
+            if hosts.is_empty() {
+                eprintln!("no punktfunk hosts answered within {timeout:?}");
+                std::process::exit(1);
+            }
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod data_plane;
 mod session;
 
+use crate::host_context::HostContext;
 use crate::identity::HostIdentity;
 use anyhow::{Context, Result};
 use data_plane::DataPlane;
@@ -34,6 +35,8 @@ pub struct ListenerConfig {
     pub source: SourceKind,
     /// A session whose client sends no feedback for this long is torn down.
     pub feedback_timeout: Duration,
+    /// Trust on first use: unpaired clients are accepted (and remembered) instead of refused.
+    pub open: bool,
 }
 
 /// Live sessions, shared with whoever reports status.
@@ -46,66 +49,83 @@ impl SessionCounter {
     }
 }
 
-/// Runs the punktfunk/1 listener until `shutdown` resolves.
-pub async fn run_listener(
-    config: ListenerConfig,
-    displays: Option<Arc<dyn crate::vdisplay::VirtualDisplay>>,
-    identity: &HostIdentity,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<()> {
-    let endpoint = quinn::Endpoint::server(server_config(identity)?, config.bind)
-        .with_context(|| format!("binding the QUIC port {}", config.bind))?;
-    let quic_addr = endpoint.local_addr()?;
-    let data_port = match config.data_port {
-        Some(p) => p,
-        None if config.bind.port() == 0 => 0,
-        None => quic_addr
-            .port()
-            .checked_add(1)
-            .context("QUIC port 65535 leaves no room for the data port")?,
-    };
-    let data = Arc::new(DataPlane::bind(SocketAddr::new(
-        config.bind.ip(),
-        data_port,
-    ))?);
-    let data_port = data.local_addr()?.port();
-    tracing::info!(
-        quic = %quic_addr, data_port, source = ?config.source, max_sessions = config.max_sessions,
-        fingerprint = %identity.fingerprint(), "punktfunk/1 listening"
-    );
-    // Machine-readable line for scripts and tests.
-    println!(
-        "READY quic={quic_addr} data_port={data_port} fingerprint={}",
-        identity.fingerprint()
-    );
+/// A bound punktfunk/1 listener: both sockets are open, nothing is served yet.
+pub struct Listener {
+    endpoint: quinn::Endpoint,
+    shared: Arc<session::Shared>,
+    pub quic_addr: SocketAddr,
+    pub data_port: u16,
+}
 
-    let sessions = Arc::new(SessionCounter::default());
-    let shared = Arc::new(session::Shared {
-        data,
-        data_port,
-        config: config.clone(),
-        displays,
-        sessions,
-    });
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            incoming = endpoint.accept() => {
-                let Some(incoming) = incoming else { break };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let remote = incoming.remote_address();
-                    if let Err(e) = session::serve_connection(incoming, shared).await {
-                        tracing::info!(%remote, "session ended: {e:#}");
-                    }
-                });
+impl Listener {
+    /// Binds the QUIC endpoint and the data-plane socket.
+    pub fn bind(config: ListenerConfig, host: Arc<HostContext>) -> Result<Listener> {
+        let identity = &host.identity;
+        let endpoint = quinn::Endpoint::server(server_config(identity)?, config.bind)
+            .with_context(|| format!("binding the QUIC port {}", config.bind))?;
+        let quic_addr = endpoint.local_addr()?;
+        let data_port = match config.data_port {
+            Some(p) => p,
+            None if config.bind.port() == 0 => 0,
+            None => quic_addr
+                .port()
+                .checked_add(1)
+                .context("QUIC port 65535 leaves no room for the data port")?,
+        };
+        let data = Arc::new(DataPlane::bind(SocketAddr::new(
+            config.bind.ip(),
+            data_port,
+        ))?);
+        let data_port = data.local_addr()?.port();
+        tracing::info!(
+            quic = %quic_addr, data_port, source = ?config.source, max_sessions = config.max_sessions,
+            fingerprint = %identity.fingerprint(), "punktfunk/1 listening"
+        );
+        // Machine-readable line for scripts and tests.
+        println!(
+            "READY quic={quic_addr} data_port={data_port} fingerprint={}",
+            identity.fingerprint()
+        );
+        let shared = Arc::new(session::Shared {
+            data,
+            data_port,
+            config,
+            sessions: Arc::new(SessionCounter::default()),
+            host,
+        });
+        Ok(Listener {
+            endpoint,
+            shared,
+            quic_addr,
+            data_port,
+        })
+    }
+
+    /// Serves clients until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let Listener {
+            endpoint, shared, ..
+        } = self;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                incoming = endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let remote = incoming.remote_address();
+                        if let Err(e) = session::serve_connection(incoming, shared).await {
+                            tracing::info!(%remote, "session ended: {e:#}");
+                        }
+                    });
+                }
             }
         }
+        endpoint.close(0u32.into(), b"host shutting down");
+        endpoint.wait_idle().await;
+        Ok(())
     }
-    endpoint.close(0u32.into(), b"host shutting down");
-    endpoint.wait_idle().await;
-    Ok(())
 }
 
 fn server_config(identity: &HostIdentity) -> Result<quinn::ServerConfig> {

@@ -3,6 +3,8 @@
 
 use super::data_plane::{DataPlane, SessionControl, now_us};
 use super::{ListenerConfig, SessionCounter};
+use crate::host_context::HostContext;
+use crate::sessions::{SessionControls, SessionInfo, SessionStats};
 use crate::source::{DisplaySource, EncodedPattern, FrameSource, VirtualSource};
 use crate::vdisplay::VirtualDisplay;
 use anyhow::{Context, Result, bail};
@@ -22,8 +24,8 @@ pub(super) struct Shared {
     pub data_port: u16,
     pub config: ListenerConfig,
     pub sessions: Arc<SessionCounter>,
-    /// The compositor backend that creates each client's display (`--source display`).
-    pub displays: Option<Arc<dyn VirtualDisplay>>,
+    /// Identity, trust stores, the session registry and the compositor backend (`--source display`).
+    pub host: Arc<HostContext>,
 }
 
 /// Counts a session for as long as it lives.
@@ -206,7 +208,10 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         return refuse(tx, &conn, reason).await;
     };
 
-    let displays = shared.displays.clone();
+    let displays = match shared.config.source {
+        super::SourceKind::Display => shared.host.displays.clone(),
+        super::SourceKind::Virtual => None,
+    };
     let hello_for_source = hello.clone();
     let opened =
         tokio::task::spawn_blocking(move || open_source(displays.as_deref(), &hello_for_source))
@@ -216,6 +221,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         Err(reason) => return refuse(tx, &conn, reason).await,
     };
     tracing::info!(codec = ?codec, source = %source.describe(), "session source");
+    let display_info = source.display();
 
     let session_id = loop {
         let id: u32 = rand::random();
@@ -255,6 +261,31 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         mode = format!("{}x{}@{:.2}", hello.width, hello.height, f64::from(hello.refresh_mhz) / 1000.0),
         bitrate_kbps = hello.bitrate_kbps, sessions = shared.sessions.get(), "session opened"
     );
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(None);
+    let listed = shared.host.sessions.register(
+        SessionInfo {
+            id: sid.clone(),
+            protocol: "punktfunk1".into(),
+            client_name: hello.client_name.clone(),
+            client_id: client_id(&conn),
+            remote: remote.to_string(),
+            width: hello.width,
+            height: hello.height,
+            refresh_mhz: hello.refresh_mhz,
+            codec: format!("{codec:?}"),
+            started_unix: crate::paired::now_unix(),
+            display: display_info,
+            stats: SessionStats {
+                bitrate_kbps: hello.bitrate_kbps,
+                fec_parity_percent: u32::from(parity),
+                ..SessionStats::default()
+            },
+        },
+        Arc::new(OperatorControls {
+            control: control.clone(),
+            stop: stop_tx,
+        }),
+    );
 
     // Wait for Start; clock pings may come first.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -286,6 +317,9 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         &control,
         &hello,
         shared.config.feedback_timeout,
+        &mut stop_rx,
+        &shared.host,
+        &sid,
     )
     .await;
 
@@ -296,6 +330,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         Ok(reason) => reason.clone(),
         Err(e) => format!("{e:#}"),
     };
+    listed.set_end_reason(&reason);
     let _ = send(
         &mut tx,
         &Message::Goodbye {
@@ -342,33 +377,47 @@ async fn answer_ping(tx: &mut quinn::SendStream, client_send_us: u64) -> Result<
 const HISTORY: usize = 10;
 
 /// Serves control messages until the client leaves; returns why the session ended.
+#[allow(clippy::too_many_arguments)]
 async fn run_session(
     reader: &mut ControlReader,
     tx: &mut quinn::SendStream,
     control: &SessionControl,
     hello: &Hello,
     feedback_timeout: Duration,
+    stop: &mut tokio::sync::watch::Receiver<Option<String>>,
+    host: &HostContext,
+    session: &str,
 ) -> Result<String> {
     let policy = FecPolicy::default();
     let mut rate_control = BitrateController::new(BitrateConfig::for_client(hello.bitrate_kbps));
     let mut history: VecDeque<LossStats> = VecDeque::with_capacity(HISTORY);
     let mut last_feedback = Instant::now();
+    let mut report = StatsReport::new(control);
     loop {
         let remaining = feedback_timeout.saturating_sub(last_feedback.elapsed());
-        let message = match tokio::time::timeout(remaining, reader.next()).await {
-            Err(_) => {
-                return Ok(format!(
-                    "no feedback for {} s",
-                    feedback_timeout.as_secs_f64()
-                ));
+        let message = tokio::select! {
+            next = tokio::time::timeout(remaining, reader.next()) => match next {
+                Err(_) => {
+                    return Ok(format!(
+                        "no feedback for {} s",
+                        feedback_timeout.as_secs_f64()
+                    ));
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(None)) => return Ok("client closed the control stream".into()),
+                Ok(Ok(Some(m))) => m,
+            },
+            changed = stop.changed() => {
+                let reason = changed.ok().and_then(|_| stop.borrow().clone());
+                return Ok(reason.unwrap_or_else(|| "stopped by the host".into()));
             }
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(None)) => return Ok("client closed the control stream".into()),
-            Ok(Ok(Some(m))) => m,
         };
         match message {
             Message::Feedback(fb) => {
                 last_feedback = Instant::now();
+                if let Some(stats) = report.on_feedback(control, &fb) {
+                    host.sessions.update_stats(session, stats);
+                }
                 if history.len() == HISTORY {
                     history.pop_front();
                 }
@@ -400,6 +449,86 @@ async fn run_session(
             Message::Goodbye { reason } => return Ok(format!("client said goodbye: {reason}")),
             other => tracing::debug!(?other, "ignoring unexpected control message"),
         }
+    }
+}
+
+/// The identity of a client that presented a certificate: its fingerprint.
+fn client_id(conn: &quinn::Connection) -> Option<String> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    certs.first().map(|c| crate::identity::fingerprint(c))
+}
+
+/// What the management API may do to a punktfunk/1 session.
+struct OperatorControls {
+    control: Arc<SessionControl>,
+    stop: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl SessionControls for OperatorControls {
+    fn stop(&self, reason: &str) {
+        let _ = self.stop.send(Some(reason.to_string()));
+    }
+
+    fn request_keyframe(&self) {
+        self.control
+            .keyframe_requested
+            .store(true, Ordering::Relaxed);
+    }
+}
+
+/// Turns the client's 100 ms feedback into about one stats report per second.
+struct StatsReport {
+    since: Instant,
+    frames_at_start: u64,
+    loss: LossStats,
+    delays_us: Vec<u64>,
+}
+
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+impl StatsReport {
+    fn new(control: &SessionControl) -> Self {
+        StatsReport {
+            since: Instant::now(),
+            frames_at_start: control.frames_sent.load(Ordering::Relaxed),
+            loss: LossStats::default(),
+            delays_us: Vec::new(),
+        }
+    }
+
+    fn on_feedback(
+        &mut self,
+        control: &SessionControl,
+        fb: &punktfunk_core::control::Feedback,
+    ) -> Option<SessionStats> {
+        self.loss.packets_expected += fb.loss.packets_expected;
+        self.loss.packets_received += fb.loss.packets_received;
+        if fb.one_way_delay_us > 0 {
+            self.delays_us.push(fb.one_way_delay_us);
+        }
+        let elapsed = self.since.elapsed();
+        if elapsed < STATS_INTERVAL {
+            return None;
+        }
+        let frames = control.frames_sent.load(Ordering::Relaxed);
+        self.delays_us.sort_unstable();
+        let latency_ms = self
+            .delays_us
+            .get(self.delays_us.len() / 2)
+            .map(|&us| us as f64 / 1000.0);
+        let stats = SessionStats {
+            bitrate_kbps: control.bitrate_kbps.load(Ordering::Relaxed),
+            fps: frames.saturating_sub(self.frames_at_start) as f64 / elapsed.as_secs_f64(),
+            frames_sent: frames,
+            loss_percent: self.loss.loss_fraction() * 100.0,
+            fec_parity_percent: control.parity_percent.load(Ordering::Relaxed),
+            latency_ms,
+        };
+        *self = StatsReport::new(control);
+        Some(stats)
     }
 }
 

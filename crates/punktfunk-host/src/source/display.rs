@@ -20,6 +20,8 @@ pub struct DisplaySource {
     /// How long to wait for new content before re-sending the last picture.
     wait: Duration,
     mode: Mode,
+    /// Which compositor made the display (for status reports).
+    compositor: String,
 }
 
 fn media_format(format: CapturedFormat) -> PixelFormat {
@@ -62,6 +64,7 @@ impl DisplaySource {
             format: PixelFormat::Bgrx,
             wait: interval / 2,
             mode,
+            compositor: backend.info().kind.to_string(),
         })
     }
 
@@ -115,6 +118,19 @@ impl FrameSource for DisplaySource {
             pts_us: capture_us,
         };
         self.encoder.encode(&frame, keyframe, bitrate_kbps, out)
+    }
+
+    fn display(&self) -> Option<crate::sessions::DisplayInfo> {
+        let display = self.display.as_ref()?;
+        let mode = display.mode();
+        Some(crate::sessions::DisplayInfo {
+            compositor: self.compositor.clone(),
+            output: display.name().to_string(),
+            width: mode.width,
+            height: mode.height,
+            refresh_mhz: mode.refresh_mhz,
+            env: display.app_env(),
+        })
     }
 }
 

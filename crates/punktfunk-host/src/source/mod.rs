@@ -26,4 +26,9 @@ pub trait FrameSource: Send {
         bitrate_kbps: u32,
         out: &mut Vec<u8>,
     ) -> anyhow::Result<bool>;
+
+    /// The virtual display this source captures, if it is one.
+    fn display(&self) -> Option<crate::sessions::DisplayInfo> {
+        None
+    }
 }

@@ -32,6 +32,7 @@ pub use probe::compositor_probe;
 
 use crate::capture::CaptureSource;
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A display mode. `refresh_mhz` is in millihertz (60 Hz = 60000), as Wayland reports it.
@@ -153,8 +154,35 @@ pub trait DisplayHandle: Send {
     /// Where frames of this display come from.
     fn capture_source(&self) -> CaptureSource;
 
+    /// Environment an app needs to connect to this display's compositor (the app still has to be
+    /// placed on this output, which is compositor specific).
+    fn app_env(&self) -> BTreeMap<String, String>;
+
     /// Releases the display and everything it took.
     fn destroy(self: Box<Self>) -> Result<()>;
+}
+
+/// `WAYLAND_DISPLAY` (an absolute socket path, which libwayland accepts) and its runtime dir.
+pub fn wayland_app_env(socket: &std::path::Path) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("WAYLAND_DISPLAY".to_string(), socket.display().to_string());
+    if let Some(dir) = socket.parent() {
+        env.insert("XDG_RUNTIME_DIR".to_string(), dir.display().to_string());
+    }
+    env
+}
+
+/// For a compositor of the user's own session: what this process inherited from it.
+pub fn inherited_app_env() -> BTreeMap<String, String> {
+    [
+        "WAYLAND_DISPLAY",
+        "XDG_RUNTIME_DIR",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "DISPLAY",
+    ]
+    .into_iter()
+    .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+    .collect()
 }
 
 /// Detects the compositor (or uses `force`, the `--compositor` value) and opens its backend.

@@ -296,6 +296,13 @@ impl DisplayHandle for MutterDisplay {
         )
     }
 
+    fn app_env(&self) -> std::collections::BTreeMap<String, String> {
+        match &self.shared.private {
+            Some(session) => session.app_env(),
+            None => super::inherited_app_env(),
+        }
+    }
+
     fn capture_source(&self) -> CaptureSource {
         CaptureSource::PipeWire {
             socket: self.shared.pipewire_socket.clone(),

@@ -260,6 +260,16 @@ impl MutterSession {
     }
 
     /// Process ids of the bus, PipeWire, WirePlumber and Mutter.
+    /// What an app needs to show up in this session: its Wayland socket and its D-Bus.
+    pub fn app_env(&self) -> std::collections::BTreeMap<String, String> {
+        let mut env = super::wayland_app_env(&self.wayland_socket());
+        env.insert(
+            "DBUS_SESSION_BUS_ADDRESS".to_string(),
+            self.bus_address().to_string(),
+        );
+        env
+    }
+
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().map(Child::id).collect()
     }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::capture::CaptureSource;
 use anyhow::{Context, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -291,6 +291,15 @@ impl DisplayHandle for SwayDisplay {
             wayland_socket: self.shared.wayland_socket.clone(),
             output: self.name.clone(),
         }
+    }
+
+    fn app_env(&self) -> BTreeMap<String, String> {
+        let mut env = super::wayland_app_env(&self.shared.wayland_socket);
+        env.insert(
+            "SWAYSOCK".to_string(),
+            self.shared.ipc_socket.display().to_string(),
+        );
+        env
     }
 
     fn destroy(mut self: Box<Self>) -> Result<()> {

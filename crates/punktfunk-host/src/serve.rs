@@ -1,0 +1,106 @@
+//! `punktfunk-host serve` (and `punktfunk1-host`): settings → compositor backend → host context →
+//! punktfunk/1 listener, management API and mDNS, all stopped together on SIGINT/SIGTERM.
+
+use crate::host_context::HostContext;
+use crate::punktfunk1::{Listener, SourceKind};
+use crate::serve_args::{ListenArgs, listener_config};
+use crate::settings::SettingsStore;
+use crate::vdisplay;
+use anyhow::Result;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Which frames sessions get.
+pub enum Sources {
+    /// Each client's own display when a compositor backend opens; the test sources otherwise.
+    Auto,
+    /// Exactly this source; `Display` fails when no compositor backend opens.
+    Only(SourceKind),
+}
+
+pub fn run(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    args: &ListenArgs,
+    sources: Sources,
+) -> Result<()> {
+    let settings = SettingsStore::load(dir, args.overrides())?;
+    let effective = settings.get();
+    let compositor = effective.compositor.as_deref();
+    let (kind, displays) = match sources {
+        Sources::Only(SourceKind::Virtual) => (SourceKind::Virtual, None),
+        Sources::Only(SourceKind::Display) => (
+            SourceKind::Display,
+            Some(Arc::from(vdisplay::open(compositor)?)),
+        ),
+        Sources::Auto => match vdisplay::open(compositor) {
+            Ok(backend) => (SourceKind::Display, Some(Arc::from(backend))),
+            Err(e) => {
+                tracing::warn!("no virtual displays ({e:#}); serving the test sources instead");
+                (SourceKind::Virtual, None)
+            }
+        },
+    };
+    let host = HostContext::load(dir, settings, displays)?;
+    runtime.block_on(serve(host, kind))
+}
+
+async fn serve(host: Arc<HostContext>, kind: SourceKind) -> Result<()> {
+    let settings = host.settings.get();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
+
+    let _mdns = if settings.mdns {
+        let fingerprint = host.identity.fingerprint();
+        let announcement = crate::mdns::Announcement {
+            name: &settings.host_name,
+            fingerprint: &fingerprint,
+            quic_port: listener.quic_addr.port(),
+            data_port: listener.data_port,
+            api_port: None,
+            gamestream_port: None,
+        };
+        match crate::mdns::Advertiser::start(&announcement) {
+            Ok(advertiser) => Some(advertiser),
+            Err(e) => {
+                // Discovery is a convenience: clients can still connect by address.
+                tracing::warn!("not announcing on mDNS: {e:#}");
+                None
+            }
+        }
+    } else {
+        tracing::info!("mDNS announcements are off");
+        None
+    };
+
+    let native = tokio::spawn(listener.run(stopped(stop_rx.clone())));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    native.await??;
+    Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&s| s).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,270 @@
+//! Every live streaming session of either protocol, as the management API and the console see them:
+//! who is connected, at which mode, on which display, how it is going — and the two things an operator
+//! can do to a session (stop it, force a keyframe).
+
+use crate::events::{EventBus, HostEvent};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The virtual display a session streams, and how to start an app on it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema, PartialEq)]
+pub struct DisplayInfo {
+    /// Compositor kind, e.g. `sway`, `mutter`.
+    pub compositor: String,
+    /// The compositor's name for the output, e.g. `HEADLESS-2`.
+    pub output: String,
+    pub width: u32,
+    pub height: u32,
+    pub refresh_mhz: u32,
+    /// Environment an app needs to appear on this display (`WAYLAND_DISPLAY`, `SWAYSOCK`, …).
+    pub env: BTreeMap<String, String>,
+}
+
+/// A session's recent performance, refreshed about once a second.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema, PartialEq)]
+pub struct SessionStats {
+    /// Target bitrate the rate controller currently allows.
+    pub bitrate_kbps: u32,
+    /// Frames sent per second over the last interval.
+    pub fps: f64,
+    pub frames_sent: u64,
+    /// Packet loss the client reported over the last interval, 0–100.
+    pub loss_percent: f64,
+    pub fec_parity_percent: u32,
+    /// Median one-way delay host → client when the clocks are synchronised, else null.
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema, PartialEq)]
+pub struct SessionInfo {
+    /// Session id (hex), stable for the session's lifetime.
+    pub id: String,
+    /// `punktfunk1` or `gamestream`.
+    pub protocol: String,
+    pub client_name: String,
+    /// The client's certificate fingerprint when it has one (its paired-device id).
+    pub client_id: Option<String>,
+    /// The client's address.
+    pub remote: String,
+    pub width: u32,
+    pub height: u32,
+    pub refresh_mhz: u32,
+    pub codec: String,
+    pub started_unix: u64,
+    pub display: Option<DisplayInfo>,
+    pub stats: SessionStats,
+}
+
+/// What an operator can do to a running session; each protocol implements it for its sessions.
+pub trait SessionControls: Send + Sync {
+    /// Ends the session; the client is told `reason`.
+    fn stop(&self, reason: &str);
+    fn request_keyframe(&self);
+}
+
+struct Entry {
+    info: SessionInfo,
+    controls: Arc<dyn SessionControls>,
+}
+
+#[derive(Default)]
+pub struct SessionRegistry {
+    sessions: Mutex<HashMap<String, Entry>>,
+    events: EventBus,
+}
+
+impl SessionRegistry {
+    pub fn new(events: EventBus) -> Arc<SessionRegistry> {
+        Arc::new(SessionRegistry {
+            sessions: Mutex::default(),
+            events,
+        })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic elsewhere while holding the lock cannot leave the map half-updated (every
+        // operation is a single insert/remove/field store), so the data is still good.
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lists a session until the returned guard is dropped (its end reason can be set on the guard).
+    pub fn register(
+        self: &Arc<Self>,
+        info: SessionInfo,
+        controls: Arc<dyn SessionControls>,
+    ) -> SessionGuard {
+        let id = info.id.clone();
+        self.events.publish(HostEvent::SessionStarted {
+            session: info.clone(),
+        });
+        self.table().insert(id.clone(), Entry { info, controls });
+        SessionGuard {
+            registry: self.clone(),
+            id,
+            reason: Mutex::new("session ended".into()),
+        }
+    }
+
+    /// Sessions ordered by start time (then id), oldest first.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        let mut all: Vec<SessionInfo> = self.table().values().map(|e| e.info.clone()).collect();
+        all.sort_by(|a, b| (a.started_unix, &a.id).cmp(&(b.started_unix, &b.id)));
+        all
+    }
+
+    pub fn get(&self, id: &str) -> Option<SessionInfo> {
+        self.table().get(id).map(|e| e.info.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.table().len()
+    }
+
+    /// Asks a session to end; false when there is no such session.
+    pub fn stop(&self, id: &str, reason: &str) -> bool {
+        // Call out without holding the lock: a protocol may deregister synchronously.
+        let controls = self.table().get(id).map(|e| e.controls.clone());
+        controls.map(|c| c.stop(reason)).is_some()
+    }
+
+    /// Forces a keyframe on a session; false when there is no such session.
+    pub fn request_keyframe(&self, id: &str) -> bool {
+        let controls = self.table().get(id).map(|e| e.controls.clone());
+        controls.map(|c| c.request_keyframe()).is_some()
+    }
+
+    /// Records a session's latest stats and publishes them.
+    pub fn update_stats(&self, id: &str, stats: SessionStats) {
+        if let Some(entry) = self.table().get_mut(id) {
+            entry.info.stats = stats.clone();
+        } else {
+            return;
+        }
+        self.events.publish(HostEvent::SessionStats {
+            id: id.to_string(),
+            stats,
+        });
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+}
+
+/// Keeps a session listed; dropping it removes the session and publishes its end.
+pub struct SessionGuard {
+    registry: Arc<SessionRegistry>,
+    id: String,
+    reason: Mutex<String>,
+}
+
+impl SessionGuard {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Why the session ended, reported when the guard drops.
+    pub fn set_end_reason(&self, reason: &str) {
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = reason.to_string();
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.registry.table().remove(&self.id);
+        let reason =
+            std::mem::take(&mut *self.reason.lock().unwrap_or_else(PoisonError::into_inner));
+        self.registry.events.publish(HostEvent::SessionEnded {
+            id: self.id.clone(),
+            reason,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Default)]
+    struct Recorder {
+        stops: AtomicU32,
+        keyframes: AtomicU32,
+    }
+
+    impl SessionControls for Recorder {
+        fn stop(&self, _reason: &str) {
+            self.stops.fetch_add(1, Ordering::SeqCst);
+        }
+        fn request_keyframe(&self) {
+            self.keyframes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn info(id: &str, started: u64) -> SessionInfo {
+        SessionInfo {
+            id: id.into(),
+            protocol: "punktfunk1".into(),
+            client_name: "probe".into(),
+            client_id: None,
+            remote: "127.0.0.1:5000".into(),
+            width: 1280,
+            height: 720,
+            refresh_mhz: 60_000,
+            codec: "H264".into(),
+            started_unix: started,
+            display: None,
+            stats: SessionStats::default(),
+        }
+    }
+
+    #[test]
+    fn register_list_control_and_drop() {
+        let registry = SessionRegistry::new(EventBus::default());
+        let mut events = registry.events().subscribe();
+        let controls = Arc::new(Recorder::default());
+        let b = registry.register(info("b", 2), controls.clone());
+        let a = registry.register(info("a", 1), controls.clone());
+        let ids: Vec<String> = registry.list().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["a", "b"], "oldest first");
+
+        assert!(registry.stop("a", "operator"));
+        assert!(registry.request_keyframe("b"));
+        assert!(!registry.stop("nope", "operator"));
+        assert_eq!(controls.stops.load(Ordering::SeqCst), 1);
+        assert_eq!(controls.keyframes.load(Ordering::SeqCst), 1);
+
+        registry.update_stats(
+            "b",
+            SessionStats {
+                fps: 60.0,
+                ..Default::default()
+            },
+        );
+        assert_eq!(registry.get("b").unwrap().stats.fps, 60.0);
+
+        a.set_end_reason("operator stopped it");
+        drop(a);
+        drop(b);
+        assert_eq!(registry.len(), 0);
+        let kinds: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "session_started",
+                "session_started",
+                "session_stats",
+                "session_ended",
+                "session_ended"
+            ]
+        );
+    }
+}
