@@ -38,6 +38,10 @@ PACKAGES=(
     # KWin and gamescope backends: probed as far as they run here.
     kwin-wayland
     gamescope
+    # Web console browser test: headless Chromium driven by playwright-core from npm
+    # (scripts/browser-test-setup.sh installs that into tests/browser/node_modules).
+    chromium
+    nodejs
 )
 
 # Oldest rustc that understands edition 2024.

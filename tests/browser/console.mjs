@@ -1,0 +1,248 @@
+// Drives the web console of a running punktfunk host in headless Chromium, the way a person would:
+// signs in, watches the live session and its graphs, changes a setting, arms a pairing PIN, stops
+// the session. Started by crates/punktfunk-host/tests/console_browser.rs, which runs the host and a
+// streaming probe; this script only talks to the host through the console and its API.
+//
+// Environment:
+//   PF_CONSOLE_URL      https://127.0.0.1:PORT/ (the host's self-signed certificate is accepted)
+//   PF_ADMIN_TOKEN      the host's admin token: sets the console password (the one thing done
+//                       outside the browser, as an operator would with the CLI)
+//   PF_CHROMIUM         Chromium executable (default /usr/bin/chromium)
+//   PF_ARTIFACTS        directory for screenshots (console.png, console-*.png)
+// Prints one JSON summary line on stdout; exits non-zero on the first failed check.
+
+import { chromium } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+const url = must('PF_CONSOLE_URL');
+const token = must('PF_ADMIN_TOKEN');
+const executablePath = process.env.PF_CHROMIUM || '/usr/bin/chromium';
+const artifacts = must('PF_ARTIFACTS');
+const origin = new URL(url).origin;
+const password = `pf-${randomBytes(12).toString('hex')}`;
+const summary = { screenshots: [], steps: [] };
+const problems = [];
+
+function must(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+const started = Date.now();
+async function step(name, action) {
+  const t0 = Date.now();
+  process.stderr.write(`console-test: ${name} …\n`);
+  const result = await action();
+  const ms = Date.now() - t0;
+  summary.steps.push({ name, ms });
+  process.stderr.write(`console-test: ${name} ok (${ms} ms)\n`);
+  return result;
+}
+
+async function shot(page, name) {
+  const path = join(artifacts, name);
+  await page.screenshot({ path, fullPage: true });
+  summary.screenshots.push(path);
+  return path;
+}
+
+/** The API as an operator's script sees it: bearer token, no cookies. */
+async function adminRequest(request, method, path, body) {
+  const response = await request.fetch(`${origin}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}` },
+    data: body,
+  });
+  return response;
+}
+
+/** The API with the browser's own session cookie (what the page itself may do). */
+async function pageApi(page, path) {
+  const response = await page.request.get(`${origin}/api/v1${path}`);
+  check(response.ok(), `GET ${path} with the console cookie answered ${response.status()}`);
+  return response.json();
+}
+
+async function main() {
+  await mkdir(artifacts, { recursive: true });
+  const browser = await chromium.launch({ executablePath, headless: true });
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1440, height: 900 },
+    colorScheme: 'light',
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // A CSP violation means the console broke the host's policy (inline script or style, eval).
+    if (/Content Security Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+
+  try {
+    await step('set the console password with the admin token', async () => {
+      const r = await adminRequest(context.request, 'PUT', '/auth/password', { password });
+      check(r.ok(), `PUT /auth/password answered ${r.status()}: ${await r.text()}`);
+    });
+
+    await step('the console asks for the password', async () => {
+      await page.goto(url);
+      await page.getByLabel('Password').waitFor();
+      await page.getByLabel('Password').fill('not the password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor();
+    });
+
+    await step('sign in', async () => {
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+      const me = await pageApi(page, '/auth/me');
+      summary.auth_method = me.method;
+    });
+
+    const session = await step('the live session shows up', async () => {
+      const row = page.getByRole('row', { name: /^Session of / }).first();
+      await row.waitFor({ timeout: 45_000 });
+      const id = await row.getAttribute('data-session-id');
+      const listed = await pageApi(page, '/sessions');
+      const info = listed.find((s) => s.id === id);
+      check(info, `row ${id} is not among the API's sessions ${JSON.stringify(listed.map((s) => s.id))}`);
+      await row.getByText(info.client_name, { exact: true }).waitFor();
+      await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+      summary.session = { id, client_name: info.client_name, display: info.display };
+      return { row, info };
+    });
+
+    await step('its graphs update from the live stats', async () => {
+      const graph = session.row.getByRole('img', { name: /^Bitrate graph/ });
+      const samples = async () => Number(await graph.getAttribute('data-samples'));
+      const pixels = () => graph.evaluate((c) => c.toDataURL());
+      // Wait for a couple of samples so there is a line to compare.
+      await page.waitForFunction(
+        (el) => Number(el.dataset.samples) >= 2,
+        await graph.elementHandle(),
+        { timeout: 15_000 },
+      );
+      const before = { n: await samples(), png: await pixels() };
+      await page.waitForFunction(
+        ([el, n]) => Number(el.dataset.samples) >= n + 2,
+        [await graph.elementHandle(), before.n],
+        { timeout: 15_000 },
+      );
+      const after = { n: await samples(), png: await pixels() };
+      check(after.png !== before.png, 'the bitrate graph did not change between samples');
+      for (const name of [/^Frame rate graph/, /^Latency graph/]) {
+        const n = Number(await session.row.getByRole('img', { name }).getAttribute('data-samples'));
+        check(n >= after.n - 1, `${name} has ${n} samples, the bitrate graph ${after.n}`);
+      }
+      summary.graph_samples = { before: before.n, after: after.n };
+      summary.graph_label = await graph.getAttribute('aria-label');
+    });
+
+    await step('dashboard screenshot', async () => {
+      // The host facts are in too, so the picture shows a complete dashboard.
+      await page.getByRole('region', { name: 'Host' }).getByText('Fingerprint', { exact: true }).waitFor();
+      summary.screenshot = await shot(page, 'console.png');
+    });
+
+    await step('arm a pairing PIN', async () => {
+      await page.getByRole('link', { name: 'Pairing' }).click();
+      await page.getByRole('heading', { name: 'Pairing', level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'Arm a PIN' }).click();
+      const pin = page.getByLabel('Pairing PIN');
+      await page.waitForFunction((el) => /^\d+$/.test(el.textContent), await pin.elementHandle());
+      const digits = (await pin.textContent()).trim();
+      check(/^\d{6}$/.test(digits), `the PIN on the page is ${JSON.stringify(digits)}, not 6 digits`);
+      const status = await pageApi(page, '/pairing');
+      check(status.native && status.native.armed === true,
+        `the API does not say a PIN is armed: ${JSON.stringify(status)}`);
+      await page.getByText(/^Expires in \d:\d\d$/).waitFor();
+      summary.pin = digits;
+      summary.pairing = status.native;
+      await shot(page, 'console-pairing.png');
+    });
+
+    await step('a Moonlight PIN is refused with the host\'s reason', async () => {
+      const status = await pageApi(page, '/status');
+      await page.getByLabel('Moonlight PIN').fill('1234');
+      await page.getByRole('button', { name: 'Send PIN' }).click();
+      if (status.gamestream === true || status.gamestream?.enabled === true) {
+        summary.moonlight = 'gamestream on: PIN accepted for delivery';
+      } else {
+        const alert = page.getByRole('alert').filter({ hasText: /GameStream/ });
+        await alert.waitFor();
+        summary.moonlight = (await alert.textContent()).trim();
+      }
+    });
+
+    await step('settings: a change is saved, an invalid one shows the reason', async () => {
+      await page.getByRole('link', { name: 'Settings' }).click();
+      await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+      const before = await pageApi(page, '/settings');
+      const maxSessions = page.getByLabel('Max sessions', { exact: true });
+      await maxSessions.waitFor();
+      // Every setting the API returned has a control.
+      const controls = await page.locator('form.settings [id^="setting-"]').count();
+      check(controls === Object.keys(before).length,
+        `${controls} controls for ${Object.keys(before).length} settings`);
+      const wanted = before.max_sessions === 7 ? 6 : 7;
+      await maxSessions.fill(String(wanted));
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('Saved Max sessions').waitFor();
+      const after = await pageApi(page, '/settings');
+      check(after.max_sessions === wanted, `max_sessions is ${after.max_sessions}, wanted ${wanted}`);
+      await page.getByLabel('Host name', { exact: true }).fill('   ');
+      await page.getByRole('button', { name: 'Save' }).click();
+      const error = page.locator('#settings-error');
+      await error.filter({ hasText: /^Not saved: .*host_name/ }).waitFor();
+      summary.settings_error = (await error.textContent()).trim();
+      const unchanged = await pageApi(page, '/settings');
+      check(unchanged.host_name === before.host_name, 'an invalid host name was saved');
+    });
+
+    await step('logs page tails the host log', async () => {
+      await page.getByRole('link', { name: 'Logs' }).click();
+      const log = page.getByRole('log', { name: 'Host log' });
+      await log.locator('.line').first().waitFor();
+      summary.log_lines = await log.locator('.line').count();
+    });
+
+    await step('stop the session from the dashboard', async () => {
+      await page.getByRole('link', { name: 'Dashboard' }).click();
+      const row = page.locator(`tr[data-session-id="${session.info.id}"]`);
+      await row.getByRole('button', { name: /^Stop the session of / }).click();
+      const dialog = page.getByRole('dialog', { name: 'Stop this session?' });
+      await dialog.getByRole('button', { name: 'Stop session' }).click();
+      await row.waitFor({ state: 'detached', timeout: 15_000 });
+      const listed = await pageApi(page, '/sessions');
+      check(!listed.some((s) => s.id === session.info.id), 'the stopped session is still listed');
+    });
+
+    check(problems.length === 0, problems.join('; '));
+  } catch (e) {
+    try {
+      await shot(page, 'console-failure.png');
+    } catch {
+      // The failure itself is what matters.
+    }
+    if (problems.length) process.stderr.write(`console-test: also: ${problems.join('; ')}\n`);
+    throw e;
+  } finally {
+    await browser.close();
+  }
+  summary.total_ms = Date.now() - started;
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`console-test: FAILED: ${e.stack || e}\n`);
+  process.exit(1);
+});
