@@ -292,6 +292,7 @@ fn frame_loop(
                 break;
             }
         };
+        let capture_us = source.last_capture_us().unwrap_or(capture_us);
         let t1 = Instant::now();
         let parity = control.parity_percent.load(Ordering::Relaxed) as u16;
         if parity != packetizer.config().fec.parity_percent {

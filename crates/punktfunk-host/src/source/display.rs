@@ -22,6 +22,10 @@ pub struct DisplaySource {
     mode: Mode,
     /// Which compositor made the display (for status reports).
     compositor: String,
+    /// Wall-clock capture time of `picture`, when the compositor said when it presented it.
+    picture_captured_us: Option<u64>,
+    /// Whether the last `next_frame` re-sent an old picture (its capture time is then "now").
+    resent: bool,
 }
 
 fn media_format(format: CapturedFormat) -> PixelFormat {
@@ -65,12 +69,17 @@ impl DisplaySource {
             wait: interval / 2,
             mode,
             compositor: backend.info().kind.to_string(),
+            picture_captured_us: None,
+            resent: false,
         })
     }
 
     /// Takes a newer picture if the compositor has one within `timeout`.
     fn refresh(&mut self, timeout: Duration) -> Result<()> {
+        self.resent = true;
         if let Some(frame) = self.capturer.next_frame(timeout)? {
+            self.resent = false;
+            self.picture_captured_us = wall_clock_of_monotonic(frame.timestamp);
             self.picture.clear();
             self.picture.extend_from_slice(&frame.data);
             self.stride = frame.stride as usize;
@@ -120,6 +129,15 @@ impl FrameSource for DisplaySource {
         self.encoder.encode(&frame, keyframe, bitrate_kbps, out)
     }
 
+    fn last_capture_us(&self) -> Option<u64> {
+        // A re-sent picture shows the screen as it is now; a new one as the compositor presented it.
+        if self.resent {
+            None
+        } else {
+            self.picture_captured_us
+        }
+    }
+
     fn display(&self) -> Option<crate::sessions::DisplayInfo> {
         let display = self.display.as_ref()?;
         let mode = display.mode();
@@ -134,6 +152,21 @@ impl FrameSource for DisplaySource {
     }
 }
 
+/// Converts a compositor presentation time (CLOCK_MONOTONIC; zero = unknown) to wall-clock µs, the
+/// clock packets carry. `None` for unknown or implausible times (in the future, or over 1 s old).
+fn wall_clock_of_monotonic(presented: Duration) -> Option<u64> {
+    if presented.is_zero() {
+        return None;
+    }
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let age = now.checked_sub(presented)?;
+    if age > Duration::from_secs(1) {
+        return None;
+    }
+    Some(crate::punktfunk1::data_plane::now_us().saturating_sub(age.as_micros() as u64))
+}
+
 impl Drop for DisplaySource {
     fn drop(&mut self) {
         if let Some(display) = self.display.take() {
@@ -142,5 +175,30 @@ impl Drop for DisplaySource {
                 tracing::warn!(output = %name, "releasing the display failed: {e:#}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monotonic_now() -> Duration {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+
+    #[test]
+    fn presentation_times_map_to_the_wall_clock() {
+        assert_eq!(wall_clock_of_monotonic(Duration::ZERO), None);
+        let presented = monotonic_now() - Duration::from_millis(20);
+        let wall = wall_clock_of_monotonic(presented).unwrap();
+        let age_us = crate::punktfunk1::data_plane::now_us() - wall;
+        assert!((19_000..200_000).contains(&age_us), "age {age_us} µs");
+        let stale = monotonic_now() - Duration::from_secs(3);
+        assert_eq!(wall_clock_of_monotonic(stale), None);
+        assert_eq!(
+            wall_clock_of_monotonic(monotonic_now() + Duration::from_secs(5)),
+            None
+        );
     }
 }

@@ -27,6 +27,12 @@ pub trait FrameSource: Send {
         out: &mut Vec<u8>,
     ) -> anyhow::Result<bool>;
 
+    /// When the picture of the frame just built was captured (wall clock, µs), if the source knows
+    /// better than "when `next_frame` was called" — e.g. the compositor's presentation time.
+    fn last_capture_us(&self) -> Option<u64> {
+        None
+    }
+
     /// The virtual display this source captures, if it is one.
     fn display(&self) -> Option<crate::sessions::DisplayInfo> {
         None
