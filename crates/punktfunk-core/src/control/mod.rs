@@ -3,6 +3,7 @@
 
 mod clock;
 mod codec;
+pub mod input;
 mod messages;
 
 pub use clock::{ClockSample, ClockSync};

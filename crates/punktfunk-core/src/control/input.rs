@@ -1,0 +1,791 @@
+//! punktfunk/1 input and feedback events: what a client sends to drive its own display and virtual
+//! gamepads, and what comes back (rumble, LEDs, adaptive triggers).
+//!
+//! Transport (see docs/protocol.md, "Input"):
+//! - Motion (absolute/relative pointer, gamepad motion sensors) goes in unreliable QUIC datagrams:
+//!   `DATAGRAM_INPUT u8 | seq u32 | event`. A late datagram is worth nothing, so the host drops an
+//!   absolute position older than the newest it applied (`seq` compared with wrapping arithmetic).
+//! - Every edge (keys, buttons, text, scroll, touch, pen, gamepad state) goes on a reliable
+//!   unidirectional stream the client opens, which starts with [`INPUT_STREAM_MAGIC`] and then carries
+//!   length-prefixed events (`len u32 | event`, as control messages are framed).
+//! - Feedback goes on a unidirectional stream the host opens, [`FEEDBACK_STREAM_MAGIC`] then
+//!   length-prefixed [`Feedback`] bodies.
+//!
+//! An event body is `kind u8 | fixed fields…`, all integers little-endian. Coordinates are
+//! normalised to the client's own display: `0` is the left/top edge, `65535` the right/bottom one,
+//! so they can never address any other display. A body longer than its kind's layout is accepted
+//! and the tail ignored (later versions may append fields); an unknown kind is an error the receiver
+//! counts and skips.
+
+use thiserror::Error;
+
+/// First bytes of the client's input stream.
+pub const INPUT_STREAM_MAGIC: [u8; 4] = *b"pfi1";
+/// First bytes of the host's feedback stream.
+pub const FEEDBACK_STREAM_MAGIC: [u8; 4] = *b"pff1";
+/// Datagram type byte of an input datagram.
+pub const DATAGRAM_INPUT: u8 = 0x01;
+/// Longest text event, in UTF-8 bytes (clients split longer text).
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Longest event body on the stream.
+pub const MAX_EVENT_LEN: usize = 4 + MAX_TEXT_BYTES;
+/// Highest gamepad slot (16 pads per client).
+pub const MAX_PAD: u8 = 15;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InputError {
+    #[error("empty input event")]
+    Empty,
+    #[error("unknown input event kind {0:#04x}")]
+    UnknownKind(u8),
+    #[error("input event kind {kind:#04x} needs {need} bytes, has {have}")]
+    Truncated { kind: u8, need: usize, have: usize },
+    #[error("input event of {0} bytes is larger than {MAX_EVENT_LEN}")]
+    TooLong(usize),
+    #[error("malformed input field: {0}")]
+    BadField(&'static str),
+    #[error("not an input datagram (type {0:#04x})")]
+    NotInput(u8),
+    #[error("wrong stream magic")]
+    BadMagic,
+}
+
+/// Mouse buttons, numbered as Linux input codes minus `BTN_LEFT` (0x110).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseButton {
+    Left,
+    Right,
+    Middle,
+    Side,
+    Extra,
+}
+
+impl MouseButton {
+    pub fn to_u8(self) -> u8 {
+        match self {
+            MouseButton::Left => 0,
+            MouseButton::Right => 1,
+            MouseButton::Middle => 2,
+            MouseButton::Side => 3,
+            MouseButton::Extra => 4,
+        }
+    }
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => MouseButton::Left,
+            1 => MouseButton::Right,
+            2 => MouseButton::Middle,
+            3 => MouseButton::Side,
+            4 => MouseButton::Extra,
+            _ => return None,
+        })
+    }
+    /// The Linux evdev code (`BTN_LEFT` …), which Wayland and uinput use.
+    pub fn evdev_code(self) -> u16 {
+        0x110 + u16::from(self.to_u8())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrollAxis {
+    Vertical,
+    Horizontal,
+}
+
+/// Where a touch contact or pen is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Pen only: in range, not touching.
+    Hover,
+    Down,
+    Move,
+    Up,
+    /// Contact lost without an up (pen left range, touch cancelled).
+    Cancel,
+}
+
+impl Phase {
+    fn to_u8(self) -> u8 {
+        self as u8
+    }
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Phase::Hover,
+            1 => Phase::Down,
+            2 => Phase::Move,
+            3 => Phase::Up,
+            4 => Phase::Cancel,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PenTool {
+    Pen,
+    Eraser,
+}
+
+/// Which virtual gamepad the host should create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadKind {
+    Xbox360,
+    XboxOne,
+    DualSense,
+    DualShock4,
+}
+
+impl PadKind {
+    pub fn to_u8(self) -> u8 {
+        self as u8
+    }
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => PadKind::Xbox360,
+            1 => PadKind::XboxOne,
+            2 => PadKind::DualSense,
+            3 => PadKind::DualShock4,
+            _ => return None,
+        })
+    }
+}
+
+/// Gamepad capability bits a client announces at arrival.
+pub mod pad_caps {
+    pub const RUMBLE: u32 = 1 << 0;
+    pub const TRIGGER_RUMBLE: u32 = 1 << 1;
+    pub const MOTION: u32 = 1 << 2;
+    pub const TOUCHPAD: u32 = 1 << 3;
+    pub const RGB_LED: u32 = 1 << 4;
+    pub const BATTERY: u32 = 1 << 5;
+    pub const ADAPTIVE_TRIGGERS: u32 = 1 << 6;
+}
+
+/// Gamepad button bits in [`PadState::buttons`] (Xbox names; a DualSense's cross is `A`).
+pub mod pad_buttons {
+    pub const A: u32 = 1 << 0;
+    pub const B: u32 = 1 << 1;
+    pub const X: u32 = 1 << 2;
+    pub const Y: u32 = 1 << 3;
+    pub const LB: u32 = 1 << 4;
+    pub const RB: u32 = 1 << 5;
+    pub const BACK: u32 = 1 << 6;
+    pub const START: u32 = 1 << 7;
+    pub const GUIDE: u32 = 1 << 8;
+    pub const LS: u32 = 1 << 9;
+    pub const RS: u32 = 1 << 10;
+    pub const UP: u32 = 1 << 11;
+    pub const DOWN: u32 = 1 << 12;
+    pub const LEFT: u32 = 1 << 13;
+    pub const RIGHT: u32 = 1 << 14;
+    /// DualSense/DualShock 4 touchpad click.
+    pub const TOUCHPAD: u32 = 1 << 15;
+    /// DualSense mute button.
+    pub const MISC: u32 = 1 << 16;
+}
+
+/// A gamepad's full state: buttons, sticks (up and right positive) and analog triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PadState {
+    pub buttons: u32,
+    pub left_x: i16,
+    pub left_y: i16,
+    pub right_x: i16,
+    pub right_y: i16,
+    pub left_trigger: u8,
+    pub right_trigger: u8,
+}
+
+/// One input event, from one client, for its own display or its own pads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputEvent {
+    /// A key by its Linux evdev code (`KEY_A` = 30), i.e. its position on a US keyboard.
+    Key { code: u16, down: bool },
+    /// A key by X11 keysym, for keys the client knows by meaning rather than position.
+    Keysym { keysym: u32, down: bool },
+    /// Text to type as is (composed, any script).
+    Text(String),
+    /// Absolute pointer position on the client's display, normalised 0..=65535.
+    PointerAbs { x: u16, y: u16 },
+    /// Relative pointer motion in display pixels.
+    PointerRel { dx: i16, dy: i16 },
+    Button { button: MouseButton, down: bool },
+    /// High-resolution scroll: 120 = one wheel detent; positive = down/right.
+    Scroll { axis: ScrollAxis, value120: i32 },
+    Touch { id: u32, phase: Phase, x: u16, y: u16, pressure: u16 },
+    Pen {
+        tool: PenTool,
+        phase: Phase,
+        x: u16,
+        y: u16,
+        pressure: u16,
+        tilt_x: i8,
+        tilt_y: i8,
+        /// Barrel buttons, bit 0 = first.
+        buttons: u8,
+    },
+    PadArrive { pad: u8, kind: PadKind, caps: u32 },
+    PadRemove { pad: u8 },
+    PadState { pad: u8, state: PadState },
+    /// Accelerometer in m/s² and gyroscope in degrees/s, each scaled by 100 (`i16`: ±327 units).
+    PadMotion { pad: u8, accel: [i16; 3], gyro: [i16; 3] },
+    /// A finger on the pad's touchpad, normalised 0..=65535.
+    PadTouch { pad: u8, finger: u8, down: bool, x: u16, y: u16 },
+    /// Battery: `state` 0 = unknown, 1 = discharging, 2 = charging, 3 = full.
+    PadBattery { pad: u8, state: u8, percent: u8 },
+}
+
+/// Which trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Left,
+    Right,
+}
+
+/// What the host sends back about a client's pads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feedback {
+    /// Motor strengths 0..=65535.
+    Rumble { pad: u8, low: u16, high: u16 },
+    TriggerRumble { pad: u8, left: u16, right: u16 },
+    Led { pad: u8, r: u8, g: u8, b: u8 },
+    /// A DualSense adaptive-trigger effect as the game wrote it: mode byte and its parameters.
+    AdaptiveTrigger { pad: u8, trigger: Trigger, mode: u8, params: [u8; 10] },
+    /// Player-number lights (bits, as a DualSense shows them).
+    PlayerLeds { pad: u8, bits: u8 },
+}
+
+mod kind {
+    pub const KEY: u8 = 0x01;
+    pub const KEYSYM: u8 = 0x02;
+    pub const TEXT: u8 = 0x03;
+    pub const POINTER_ABS: u8 = 0x04;
+    pub const POINTER_REL: u8 = 0x05;
+    pub const BUTTON: u8 = 0x06;
+    pub const SCROLL: u8 = 0x07;
+    pub const TOUCH: u8 = 0x08;
+    pub const PEN: u8 = 0x09;
+    pub const PAD_ARRIVE: u8 = 0x10;
+    pub const PAD_REMOVE: u8 = 0x11;
+    pub const PAD_STATE: u8 = 0x12;
+    pub const PAD_MOTION: u8 = 0x13;
+    pub const PAD_TOUCH: u8 = 0x14;
+    pub const PAD_BATTERY: u8 = 0x15;
+
+    pub const FB_RUMBLE: u8 = 0x80;
+    pub const FB_TRIGGER_RUMBLE: u8 = 0x81;
+    pub const FB_LED: u8 = 0x82;
+    pub const FB_ADAPTIVE: u8 = 0x83;
+    pub const FB_PLAYER_LEDS: u8 = 0x84;
+}
+
+/// Little-endian field writer for one body.
+struct Out(Vec<u8>);
+
+impl Out {
+    fn new(kind: u8) -> Self {
+        Out(vec![kind])
+    }
+    fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    fn i8(self, v: i8) -> Self {
+        self.u8(v as u8)
+    }
+    fn u16(mut self, v: u16) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn i16(self, v: i16) -> Self {
+        self.u16(v as u16)
+    }
+    fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn i32(self, v: i32) -> Self {
+        self.u32(v as u32)
+    }
+    fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
+}
+
+/// Reader over one body whose length was checked against the kind's fixed layout first.
+struct In<'a> {
+    rest: &'a [u8],
+}
+
+impl In<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        // `need` was checked by `fixed` before any field is read, so this never falls short;
+        // zeros would only ever be read for a layout bug, not for hostile input.
+        let mut out = [0u8; N];
+        if let Some((head, tail)) = self.rest.split_at_checked(N) {
+            out.copy_from_slice(head);
+            self.rest = tail;
+        }
+        out
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn i8(&mut self) -> i8 {
+        self.u8() as i8
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+    fn i16(&mut self) -> i16 {
+        self.u16() as i16
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn i32(&mut self) -> i32 {
+        self.u32() as i32
+    }
+    fn bool(&mut self, name: &'static str) -> Result<bool, InputError> {
+        match self.u8() {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(InputError::BadField(name)),
+        }
+    }
+    fn pad(&mut self) -> Result<u8, InputError> {
+        let pad = self.u8();
+        if pad > MAX_PAD {
+            return Err(InputError::BadField("pad"));
+        }
+        Ok(pad)
+    }
+}
+
+fn fixed(kind: u8, body: &[u8], need: usize) -> Result<In<'_>, InputError> {
+    if body.len() < need {
+        return Err(InputError::Truncated {
+            kind,
+            need: need + 1,
+            have: body.len() + 1,
+        });
+    }
+    Ok(In { rest: body })
+}
+
+impl InputEvent {
+    /// Whether this event travels as an unreliable datagram (motion) rather than on the stream.
+    pub fn is_motion(&self) -> bool {
+        matches!(
+            self,
+            InputEvent::PointerAbs { .. }
+                | InputEvent::PointerRel { .. }
+                | InputEvent::PadMotion { .. }
+        )
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        use InputEvent as E;
+        let out = match self {
+            E::Key { code, down } => Out::new(kind::KEY).u16(*code).u8(u8::from(*down)),
+            E::Keysym { keysym, down } => Out::new(kind::KEYSYM).u32(*keysym).u8(u8::from(*down)),
+            E::Text(text) => {
+                // Cut at a char boundary so an over-long text still encodes as valid UTF-8.
+                let mut end = text.len().min(MAX_TEXT_BYTES);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let bytes = &text.as_bytes()[..end];
+                Out::new(kind::TEXT).u16(end as u16).bytes(bytes)
+            }
+            E::PointerAbs { x, y } => Out::new(kind::POINTER_ABS).u16(*x).u16(*y),
+            E::PointerRel { dx, dy } => Out::new(kind::POINTER_REL).i16(*dx).i16(*dy),
+            E::Button { button, down } => Out::new(kind::BUTTON)
+                .u8(button.to_u8())
+                .u8(u8::from(*down)),
+            E::Scroll { axis, value120 } => Out::new(kind::SCROLL)
+                .u8(u8::from(*axis == ScrollAxis::Horizontal))
+                .i32(*value120),
+            E::Touch {
+                id,
+                phase,
+                x,
+                y,
+                pressure,
+            } => Out::new(kind::TOUCH)
+                .u32(*id)
+                .u8(phase.to_u8())
+                .u16(*x)
+                .u16(*y)
+                .u16(*pressure),
+            E::Pen {
+                tool,
+                phase,
+                x,
+                y,
+                pressure,
+                tilt_x,
+                tilt_y,
+                buttons,
+            } => Out::new(kind::PEN)
+                .u8(u8::from(*tool == PenTool::Eraser))
+                .u8(phase.to_u8())
+                .u16(*x)
+                .u16(*y)
+                .u16(*pressure)
+                .i8(*tilt_x)
+                .i8(*tilt_y)
+                .u8(*buttons),
+            E::PadArrive { pad, kind: k, caps } => {
+                Out::new(kind::PAD_ARRIVE).u8(*pad).u8(k.to_u8()).u32(*caps)
+            }
+            E::PadRemove { pad } => Out::new(kind::PAD_REMOVE).u8(*pad),
+            E::PadState { pad, state } => Out::new(kind::PAD_STATE)
+                .u8(*pad)
+                .u32(state.buttons)
+                .i16(state.left_x)
+                .i16(state.left_y)
+                .i16(state.right_x)
+                .i16(state.right_y)
+                .u8(state.left_trigger)
+                .u8(state.right_trigger),
+            E::PadMotion { pad, accel, gyro } => {
+                let mut o = Out::new(kind::PAD_MOTION).u8(*pad);
+                for v in accel.iter().chain(gyro) {
+                    o = o.i16(*v);
+                }
+                o
+            }
+            E::PadTouch {
+                pad,
+                finger,
+                down,
+                x,
+                y,
+            } => Out::new(kind::PAD_TOUCH)
+                .u8(*pad)
+                .u8(*finger)
+                .u8(u8::from(*down))
+                .u16(*x)
+                .u16(*y),
+            E::PadBattery {
+                pad,
+                state,
+                percent,
+            } => Out::new(kind::PAD_BATTERY)
+                .u8(*pad)
+                .u8(*state)
+                .u8(*percent),
+        };
+        out.0
+    }
+
+    pub fn decode(body: &[u8]) -> Result<InputEvent, InputError> {
+        use InputEvent as E;
+        if body.len() > MAX_EVENT_LEN {
+            return Err(InputError::TooLong(body.len()));
+        }
+        let (&k, rest) = body.split_first().ok_or(InputError::Empty)?;
+        Ok(match k {
+            kind::KEY => {
+                let mut r = fixed(k, rest, 3)?;
+                E::Key {
+                    code: r.u16(),
+                    down: r.bool("down")?,
+                }
+            }
+            kind::KEYSYM => {
+                let mut r = fixed(k, rest, 5)?;
+                E::Keysym {
+                    keysym: r.u32(),
+                    down: r.bool("down")?,
+                }
+            }
+            kind::TEXT => {
+                let mut r = fixed(k, rest, 2)?;
+                let len = usize::from(r.u16());
+                if len > MAX_TEXT_BYTES {
+                    return Err(InputError::BadField("text length"));
+                }
+                let bytes = r.rest.get(..len).ok_or(InputError::Truncated {
+                    kind: k,
+                    need: 3 + len,
+                    have: body.len(),
+                })?;
+                let text = std::str::from_utf8(bytes).map_err(|_| InputError::BadField("text"))?;
+                E::Text(text.to_owned())
+            }
+            kind::POINTER_ABS => {
+                let mut r = fixed(k, rest, 4)?;
+                E::PointerAbs {
+                    x: r.u16(),
+                    y: r.u16(),
+                }
+            }
+            kind::POINTER_REL => {
+                let mut r = fixed(k, rest, 4)?;
+                E::PointerRel {
+                    dx: r.i16(),
+                    dy: r.i16(),
+                }
+            }
+            kind::BUTTON => {
+                let mut r = fixed(k, rest, 2)?;
+                E::Button {
+                    button: MouseButton::from_u8(r.u8()).ok_or(InputError::BadField("button"))?,
+                    down: r.bool("down")?,
+                }
+            }
+            kind::SCROLL => {
+                let mut r = fixed(k, rest, 5)?;
+                let axis = if r.bool("axis")? {
+                    ScrollAxis::Horizontal
+                } else {
+                    ScrollAxis::Vertical
+                };
+                E::Scroll {
+                    axis,
+                    value120: r.i32(),
+                }
+            }
+            kind::TOUCH => {
+                let mut r = fixed(k, rest, 11)?;
+                E::Touch {
+                    id: r.u32(),
+                    phase: Phase::from_u8(r.u8()).ok_or(InputError::BadField("phase"))?,
+                    x: r.u16(),
+                    y: r.u16(),
+                    pressure: r.u16(),
+                }
+            }
+            kind::PEN => {
+                let mut r = fixed(k, rest, 11)?;
+                let tool = if r.bool("tool")? {
+                    PenTool::Eraser
+                } else {
+                    PenTool::Pen
+                };
+                E::Pen {
+                    tool,
+                    phase: Phase::from_u8(r.u8()).ok_or(InputError::BadField("phase"))?,
+                    x: r.u16(),
+                    y: r.u16(),
+                    pressure: r.u16(),
+                    tilt_x: r.i8(),
+                    tilt_y: r.i8(),
+                    buttons: r.u8(),
+                }
+            }
+            kind::PAD_ARRIVE => {
+                let mut r = fixed(k, rest, 6)?;
+                E::PadArrive {
+                    pad: r.pad()?,
+                    kind: PadKind::from_u8(r.u8()).ok_or(InputError::BadField("pad kind"))?,
+                    caps: r.u32(),
+                }
+            }
+            kind::PAD_REMOVE => {
+                let mut r = fixed(k, rest, 1)?;
+                E::PadRemove { pad: r.pad()? }
+            }
+            kind::PAD_STATE => {
+                let mut r = fixed(k, rest, 15)?;
+                E::PadState {
+                    pad: r.pad()?,
+                    state: PadState {
+                        buttons: r.u32(),
+                        left_x: r.i16(),
+                        left_y: r.i16(),
+                        right_x: r.i16(),
+                        right_y: r.i16(),
+                        left_trigger: r.u8(),
+                        right_trigger: r.u8(),
+                    },
+                }
+            }
+            kind::PAD_MOTION => {
+                let mut r = fixed(k, rest, 13)?;
+                let pad = r.pad()?;
+                let accel = [r.i16(), r.i16(), r.i16()];
+                let gyro = [r.i16(), r.i16(), r.i16()];
+                E::PadMotion { pad, accel, gyro }
+            }
+            kind::PAD_TOUCH => {
+                let mut r = fixed(k, rest, 7)?;
+                E::PadTouch {
+                    pad: r.pad()?,
+                    finger: r.u8(),
+                    down: r.bool("down")?,
+                    x: r.u16(),
+                    y: r.u16(),
+                }
+            }
+            kind::PAD_BATTERY => {
+                let mut r = fixed(k, rest, 3)?;
+                E::PadBattery {
+                    pad: r.pad()?,
+                    state: r.u8(),
+                    percent: r.u8(),
+                }
+            }
+            other => return Err(InputError::UnknownKind(other)),
+        })
+    }
+
+    /// `DATAGRAM_INPUT | seq | event` for a motion event.
+    pub fn encode_datagram(&self, seq: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        out.push(DATAGRAM_INPUT);
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&self.encode());
+        out
+    }
+
+    /// The sequence number and event of an input datagram.
+    pub fn decode_datagram(datagram: &[u8]) -> Result<(u32, InputEvent), InputError> {
+        let (&ty, rest) = datagram.split_first().ok_or(InputError::Empty)?;
+        if ty != DATAGRAM_INPUT {
+            return Err(InputError::NotInput(ty));
+        }
+        let (seq, body) = rest.split_at_checked(4).ok_or(InputError::Truncated {
+            kind: ty,
+            need: 5,
+            have: datagram.len(),
+        })?;
+        let seq = u32::from_le_bytes([seq[0], seq[1], seq[2], seq[3]]);
+        Ok((seq, InputEvent::decode(body)?))
+    }
+}
+
+/// Whether datagram `seq` is newer than `last` (wrapping, as frame indices are compared).
+pub fn seq_is_newer(seq: u32, last: u32) -> bool {
+    let ahead = seq.wrapping_sub(last);
+    ahead != 0 && ahead < 1 << 31
+}
+
+impl Feedback {
+    pub fn pad(&self) -> u8 {
+        match self {
+            Feedback::Rumble { pad, .. }
+            | Feedback::TriggerRumble { pad, .. }
+            | Feedback::Led { pad, .. }
+            | Feedback::AdaptiveTrigger { pad, .. }
+            | Feedback::PlayerLeds { pad, .. } => *pad,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let out = match self {
+            Feedback::Rumble { pad, low, high } => {
+                Out::new(kind::FB_RUMBLE).u8(*pad).u16(*low).u16(*high)
+            }
+            Feedback::TriggerRumble { pad, left, right } => Out::new(kind::FB_TRIGGER_RUMBLE)
+                .u8(*pad)
+                .u16(*left)
+                .u16(*right),
+            Feedback::Led { pad, r, g, b } => {
+                Out::new(kind::FB_LED).u8(*pad).u8(*r).u8(*g).u8(*b)
+            }
+            Feedback::AdaptiveTrigger {
+                pad,
+                trigger,
+                mode,
+                params,
+            } => Out::new(kind::FB_ADAPTIVE)
+                .u8(*pad)
+                .u8(u8::from(*trigger == Trigger::Right))
+                .u8(*mode)
+                .bytes(params),
+            Feedback::PlayerLeds { pad, bits } => Out::new(kind::FB_PLAYER_LEDS).u8(*pad).u8(*bits),
+        };
+        out.0
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Feedback, InputError> {
+        if body.len() > MAX_EVENT_LEN {
+            return Err(InputError::TooLong(body.len()));
+        }
+        let (&k, rest) = body.split_first().ok_or(InputError::Empty)?;
+        Ok(match k {
+            kind::FB_RUMBLE => {
+                let mut r = fixed(k, rest, 5)?;
+                Feedback::Rumble {
+                    pad: r.pad()?,
+                    low: r.u16(),
+                    high: r.u16(),
+                }
+            }
+            kind::FB_TRIGGER_RUMBLE => {
+                let mut r = fixed(k, rest, 5)?;
+                Feedback::TriggerRumble {
+                    pad: r.pad()?,
+                    left: r.u16(),
+                    right: r.u16(),
+                }
+            }
+            kind::FB_LED => {
+                let mut r = fixed(k, rest, 4)?;
+                Feedback::Led {
+                    pad: r.pad()?,
+                    r: r.u8(),
+                    g: r.u8(),
+                    b: r.u8(),
+                }
+            }
+            kind::FB_ADAPTIVE => {
+                let mut r = fixed(k, rest, 13)?;
+                let pad = r.pad()?;
+                let trigger = if r.bool("trigger")? {
+                    Trigger::Right
+                } else {
+                    Trigger::Left
+                };
+                Feedback::AdaptiveTrigger {
+                    pad,
+                    trigger,
+                    mode: r.u8(),
+                    params: r.take(),
+                }
+            }
+            kind::FB_PLAYER_LEDS => {
+                let mut r = fixed(k, rest, 2)?;
+                Feedback::PlayerLeds {
+                    pad: r.pad()?,
+                    bits: r.u8(),
+                }
+            }
+            other => return Err(InputError::UnknownKind(other)),
+        })
+    }
+}
+
+/// Checks and strips a stream's 4-byte magic.
+pub fn strip_magic<'a>(magic: [u8; 4], bytes: &'a [u8]) -> Result<&'a [u8], InputError> {
+    match bytes.split_at_checked(4) {
+        Some((head, rest)) if head == magic => Ok(rest),
+        _ => Err(InputError::BadMagic),
+    }
+}
+
+/// Maps a normalised coordinate (0..=65535) onto `0..extent` pixels (the last pixel for 65535).
+pub fn denormalize(v: u16, extent: u32) -> u32 {
+    if extent == 0 {
+        return 0;
+    }
+    let max = u64::from(extent - 1);
+    ((u64::from(v) * max + 32767) / 65535) as u32
+}
+
+/// The inverse of [`denormalize`]: pixel `p` of `extent` as a normalised coordinate.
+pub fn normalize(p: u32, extent: u32) -> u16 {
+    if extent <= 1 {
+        return 0;
+    }
+    let max = u64::from(extent - 1);
+    ((u64::from(p.min(extent - 1)) * 65535 + max / 2) / max) as u16
+}
+
+#[cfg(test)]
+#[path = "input_tests.rs"]
+mod tests;
