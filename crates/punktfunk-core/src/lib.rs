@@ -12,6 +12,7 @@
 //! - [`reject`]: why an input was dropped, counted by reason.
 
 pub mod abr;
+pub mod audio;
 pub mod control;
 pub mod crypto;
 pub mod fec;

@@ -1,11 +1,13 @@
 //! `punktfunk-host`: the streaming host.
 
 mod capture;
+mod cli_client;
 mod config_dir;
 mod events;
 mod host_context;
 mod identity;
 mod mdns;
+mod mgmt;
 mod native_pairing;
 mod paired;
 mod punktfunk1;
@@ -49,6 +51,12 @@ enum Command {
     /// List the video encoders FFmpeg offers, which of ours really open on this machine, and the
     /// fps of each over 120 frames of a 1080p60 test pattern at 20 Mbit/s.
     EncodeSelftest,
+    /// Pair a device through the running host's management API (loopback, admin token):
+    /// `--native` arms and prints a PIN for a punktfunk/1 client, `--pin NNNN` hands Moonlight's
+    /// PIN to the waiting GameStream pairing.
+    Pair(cli_client::PairArgs),
+    /// Print the management API's OpenAPI document (what api/openapi.json holds).
+    Openapi,
     /// Detect the compositor, create a 1280x720@60 virtual display, capture one frame from it, and
     /// report the time each step took — or exactly why it cannot.
     CompositorProbe {
@@ -60,13 +68,20 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // One filter for both: stderr and the console's log view (GET /logs) show the same lines.
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(mgmt::logbuf::LogBuffer::global().layer())
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -77,6 +92,11 @@ fn main() -> Result<()> {
         Command::Serve(listen) => serve::run(&runtime, &dir, &listen, serve::Sources::Auto),
         Command::Punktfunk1Host { source, listen } => {
             serve::run(&runtime, &dir, &listen, serve::Sources::Only(source))
+        }
+        Command::Pair(args) => cli_client::pair(&runtime, &dir, &args),
+        Command::Openapi => {
+            print!("{}", mgmt::openapi::document_pretty()?);
+            Ok(())
         }
         Command::CompositorProbe { compositor } => {
             println!("{}", vdisplay::compositor_probe(compositor.as_deref())?);
