@@ -16,6 +16,7 @@ pub mod audio;
 pub mod control;
 pub mod crypto;
 pub mod fec;
+pub mod gamestream;
 pub mod packetize;
 pub mod pairing;
 pub mod reject;

@@ -1,0 +1,773 @@
+//! The GameStream HTTP(S) API ("nvhttp"): request parsing and XML answers.
+//!
+//! Every request is `GET /<verb>?<query>`; every answer is a small XML document
+//! `<root status_code="…" [status_message="…"]>…</root>` that Moonlight reads with an XML reader (the
+//! HTTP status line is always 200: clients look at `status_code`). Identity comes from the TLS client
+//! certificate, never from `uniqueid`. Field lists are in `docs/gamestream.md`, "nvhttp".
+
+use super::pairing::{PairReply, PairingError};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+/// Longest query string accepted. The largest legitimate one is phase 1 of pairing, which carries a
+/// hex-encoded PEM certificate (about 2.3 KB for RSA-2048; 16 KiB leaves room for RSA-8192).
+pub const MAX_QUERY_LEN: usize = 16 * 1024;
+/// Most `key=value` pairs accepted in one query (a launch sends about 20).
+pub const MAX_QUERY_PAIRS: usize = 64;
+
+/// Why a query string could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("query string longer than {MAX_QUERY_LEN} bytes")]
+    TooLong,
+    #[error("more than {MAX_QUERY_PAIRS} parameters")]
+    TooManyPairs,
+    #[error("bad percent-escape in the query string")]
+    BadEscape,
+    #[error("query string is not UTF-8 after decoding")]
+    NotUtf8,
+    #[error("parameter {0} appears more than once")]
+    Repeated(String),
+    #[error("missing parameter {0}")]
+    Missing(&'static str),
+    #[error("parameter {key} is invalid: {reason}")]
+    Invalid {
+        key: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// A decoded query string: `key=value` pairs in their original order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parses the part after `?` (form encoding: `%XX` escapes, `+` for space). A pair without `=`
+    /// has an empty value; empty segments (`a=1&&b=2`) are skipped.
+    pub fn parse(raw: &str) -> Result<Self, QueryError> {
+        if raw.len() > MAX_QUERY_LEN {
+            return Err(QueryError::TooLong);
+        }
+        let mut pairs = Vec::new();
+        for segment in raw.split('&').filter(|s| !s.is_empty()) {
+            if pairs.len() == MAX_QUERY_PAIRS {
+                return Err(QueryError::TooManyPairs);
+            }
+            let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
+            pairs.push((percent_decode(key)?, percent_decode(value)?));
+        }
+        Ok(Query { pairs })
+    }
+
+    /// The value of `key`, if present exactly once. A repeated key is an error rather than a guess:
+    /// clients never repeat one, and first-wins versus last-wins is a classic smuggling vector.
+    pub fn get(&self, key: &str) -> Result<Option<&str>, QueryError> {
+        let mut found = None;
+        for (k, v) in &self.pairs {
+            if k == key {
+                if found.is_some() {
+                    return Err(QueryError::Repeated(key.to_string()));
+                }
+                found = Some(v.as_str());
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn required(&self, key: &'static str) -> Result<&str, QueryError> {
+        self.get(key)?.ok_or(QueryError::Missing(key))
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Re-encodes the pairs (used by tests and by clients built on this crate).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.pairs.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            percent_encode_into(&mut out, k);
+            out.push('=');
+            percent_encode_into(&mut out, v);
+        }
+        out
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Query {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, key: &'static str) -> Result<Option<T>, QueryError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) if !is_plain_decimal(v) => Err(QueryError::Invalid {
+                key,
+                reason: "not a decimal number",
+            }),
+            Some(v) => v.parse().map(Some).map_err(|_| QueryError::Invalid {
+                key,
+                reason: "number out of range",
+            }),
+        }
+    }
+
+    fn flag(&self, key: &'static str) -> Result<Option<bool>, QueryError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some("0") => Ok(Some(false)),
+            Some("1") => Ok(Some(true)),
+            Some(_) => Err(QueryError::Invalid {
+                key,
+                reason: "expected 0 or 1",
+            }),
+        }
+    }
+
+    fn hex(&self, key: &'static str) -> Result<Option<Vec<u8>>, QueryError> {
+        self.get(key)?
+            .map(|v| {
+                decode_hex(v).ok_or(QueryError::Invalid {
+                    key,
+                    reason: "not hex",
+                })
+            })
+            .transpose()
+    }
+}
+
+/// `-?[0-9]+`: what the clients send for numbers (no `+`, no spaces, no hex).
+fn is_plain_decimal(v: &str) -> bool {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn percent_decode(input: &str) -> Result<String, QueryError> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hi = bytes.get(i + 1).and_then(|&c| hex_digit(c));
+                let lo = bytes.get(i + 2).and_then(|&c| hex_digit(c));
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(QueryError::BadEscape);
+                };
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| QueryError::NotUtf8)
+}
+
+fn percent_encode_into(out: &mut String, input: &str) {
+    for b in input.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Hex of either case, even length. `None` for anything else.
+pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?))
+        .collect()
+}
+
+/// Upper-case hex, as GameStream hosts emit it.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02X}");
+    }
+    out
+}
+
+/// Why a request could not be turned into a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("unknown path {0:?}")]
+    UnknownPath(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("pair request names no phase")]
+    NoPairPhase,
+}
+
+impl RequestError {
+    /// The `status_code` to answer with.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            RequestError::UnknownPath(_) | RequestError::NoPairPhase => 404,
+            RequestError::Query(_) => 400,
+        }
+    }
+}
+
+/// Parameters every request carries. Neither is an identity (many clients send a fixed `uniqueid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Common {
+    pub unique_id: Option<String>,
+    pub uuid: Option<String>,
+}
+
+/// A parsed GameStream request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    ServerInfo(Common),
+    Pair(PairRequest),
+    Unpair(Common),
+    AppList(Common),
+    AppAsset(AppAssetRequest),
+    Launch(LaunchRequest),
+    Resume(LaunchRequest),
+    Cancel(Common),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairRequest {
+    pub common: Common,
+    pub device_name: Option<String>,
+    pub phase: PairPhase,
+}
+
+/// One pairing phase's parameters, hex already decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairPhase {
+    /// `phrase=getservercert&salt=<32 hex>&clientcert=<hex of PEM>`
+    GetServerCert {
+        salt: [u8; 16],
+        client_cert_pem: Vec<u8>,
+    },
+    /// `clientchallenge=<hex>`
+    ClientChallenge(Vec<u8>),
+    /// `serverchallengeresp=<hex>`
+    ServerChallengeResp(Vec<u8>),
+    /// `clientpairingsecret=<hex>`
+    ClientPairingSecret(Vec<u8>),
+    /// `phrase=pairchallenge` (over HTTPS)
+    PairChallenge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppAssetRequest {
+    pub common: Common,
+    pub app_id: u32,
+    pub asset_type: Option<u32>,
+    pub asset_index: Option<u32>,
+}
+
+/// `mode=WxHxFPS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisplayMode {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl DisplayMode {
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('x');
+        let mut next = || {
+            parts
+                .next()
+                .filter(|p| is_plain_decimal(p) && !p.starts_with('-'))
+        };
+        let mode = DisplayMode {
+            width: next()?.parse().ok()?,
+            height: next()?.parse().ok()?,
+            fps: next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(mode)
+    }
+}
+
+/// `surroundAudioInfo = (channelMask << 16) | channelCount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurroundAudioInfo {
+    pub channel_count: u16,
+    pub channel_mask: u16,
+}
+
+impl SurroundAudioInfo {
+    pub const STEREO: SurroundAudioInfo = SurroundAudioInfo {
+        channel_count: 2,
+        channel_mask: 0x3,
+    };
+
+    pub fn from_wire(value: u32) -> Self {
+        SurroundAudioInfo {
+            channel_count: (value & 0xffff) as u16,
+            channel_mask: (value >> 16) as u16,
+        }
+    }
+
+    pub fn to_wire(self) -> u32 {
+        u32::from(self.channel_mask) << 16 | u32::from(self.channel_count)
+    }
+}
+
+/// `/launch` and `/resume` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub common: Common,
+    /// Required for `/launch`; `/resume` continues whatever runs.
+    pub app_id: Option<u32>,
+    pub mode: Option<DisplayMode>,
+    pub additional_states: bool,
+    pub sops: bool,
+    /// The 16-byte AES key for RTSP, control, video and audio encryption.
+    pub rikey: [u8; 16],
+    /// Big-endian reading of the first 4 bytes of the client's IV (audio encryption uses it).
+    pub rikeyid: i32,
+    pub hdr_mode: bool,
+    pub local_audio_play_mode: bool,
+    pub surround_audio_info: SurroundAudioInfo,
+    /// Sunshine extension: a custom Opus layout (`surroundParams`), passed through unchecked.
+    pub surround_params: Option<String>,
+    pub remote_controllers_bitmap: u32,
+    pub gcmap: u32,
+    pub gcpersist: bool,
+    /// `1` = the client speaks encrypted RTSP (`rtspenc://`).
+    pub corever: u32,
+}
+
+impl LaunchRequest {
+    /// Whether `sessionUrl0` must use the `rtspenc://` scheme.
+    pub fn wants_encrypted_rtsp(&self) -> bool {
+        self.corever >= 1
+    }
+
+    fn parse(query: &Query, common: Common, require_app: bool) -> Result<Self, QueryError> {
+        let app_id = query.parsed::<u32>("appid")?;
+        if require_app && app_id.is_none() {
+            return Err(QueryError::Missing("appid"));
+        }
+        let mode = query
+            .get("mode")?
+            .map(|m| {
+                DisplayMode::parse(m).ok_or(QueryError::Invalid {
+                    key: "mode",
+                    reason: "expected WxHxFPS",
+                })
+            })
+            .transpose()?;
+        let rikey = query.hex("rikey")?.ok_or(QueryError::Missing("rikey"))?;
+        let rikey: [u8; 16] = rikey.try_into().map_err(|_| QueryError::Invalid {
+            key: "rikey",
+            reason: "expected 32 hex digits",
+        })?;
+        let surround = query
+            .parsed::<u32>("surroundAudioInfo")?
+            .map(SurroundAudioInfo::from_wire)
+            .unwrap_or(SurroundAudioInfo::STEREO);
+        Ok(LaunchRequest {
+            common,
+            app_id,
+            mode,
+            additional_states: query.flag("additionalStates")?.unwrap_or(false),
+            sops: query.flag("sops")?.unwrap_or(false),
+            rikey,
+            rikeyid: query
+                .parsed::<i32>("rikeyid")?
+                .ok_or(QueryError::Missing("rikeyid"))?,
+            hdr_mode: query.flag("hdrMode")?.unwrap_or(false),
+            local_audio_play_mode: query
+                .flag("localAudioPlayMode")?
+                .ok_or(QueryError::Missing("localAudioPlayMode"))?,
+            surround_audio_info: surround,
+            surround_params: query.get("surroundParams")?.map(str::to_string),
+            remote_controllers_bitmap: query.parsed("remoteControllersBitmap")?.unwrap_or(0),
+            gcmap: query.parsed("gcmap")?.unwrap_or(0),
+            gcpersist: query.flag("gcpersist")?.unwrap_or(false),
+            corever: query.parsed("corever")?.unwrap_or(0),
+        })
+    }
+}
+
+/// Parses `/<verb>?<query>` (the request target of the HTTP request line).
+pub fn parse_request(target: &str) -> Result<Request, RequestError> {
+    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+    let query = Query::parse(raw_query)?;
+    let common = Common {
+        unique_id: query.get("uniqueid")?.map(str::to_string),
+        uuid: query.get("uuid")?.map(str::to_string),
+    };
+    Ok(match path {
+        "/serverinfo" => Request::ServerInfo(common),
+        "/pair" => Request::Pair(parse_pair(&query, common)?),
+        "/unpair" => Request::Unpair(common),
+        "/applist" => Request::AppList(common),
+        "/appasset" => Request::AppAsset(AppAssetRequest {
+            common,
+            app_id: query.parsed("appid")?.ok_or(QueryError::Missing("appid"))?,
+            asset_type: query.parsed("AssetType")?,
+            asset_index: query.parsed("AssetIdx")?,
+        }),
+        "/launch" => Request::Launch(LaunchRequest::parse(&query, common, true)?),
+        "/resume" => Request::Resume(LaunchRequest::parse(&query, common, false)?),
+        "/cancel" => Request::Cancel(common),
+        other => return Err(RequestError::UnknownPath(other.chars().take(64).collect())),
+    })
+}
+
+fn parse_pair(query: &Query, common: Common) -> Result<PairRequest, RequestError> {
+    let device_name = query.get("devicename")?.map(str::to_string);
+    let phase = match query.get("phrase")? {
+        Some("getservercert") => {
+            let salt = query.hex("salt")?.ok_or(QueryError::Missing("salt"))?;
+            let salt: [u8; 16] = salt.try_into().map_err(|_| QueryError::Invalid {
+                key: "salt",
+                reason: "expected 32 hex digits",
+            })?;
+            let client_cert_pem = query
+                .hex("clientcert")?
+                .ok_or(QueryError::Missing("clientcert"))?;
+            PairPhase::GetServerCert {
+                salt,
+                client_cert_pem,
+            }
+        }
+        Some("pairchallenge") => PairPhase::PairChallenge,
+        Some(_) => {
+            return Err(QueryError::Invalid {
+                key: "phrase",
+                reason: "unknown pairing phrase",
+            }
+            .into());
+        }
+        None => {
+            if let Some(v) = query.hex("clientchallenge")? {
+                PairPhase::ClientChallenge(v)
+            } else if let Some(v) = query.hex("serverchallengeresp")? {
+                PairPhase::ServerChallengeResp(v)
+            } else if let Some(v) = query.hex("clientpairingsecret")? {
+                PairPhase::ClientPairingSecret(v)
+            } else {
+                return Err(RequestError::NoPairPhase);
+            }
+        }
+    };
+    Ok(PairRequest {
+        common,
+        device_name,
+        phase,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML answers
+// ---------------------------------------------------------------------------------------------
+
+/// Escapes text for XML element content and attribute values. Characters XML 1.0 cannot carry at
+/// all (C0 controls other than tab, LF, CR) are dropped: a host name must never break the document.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Builds `<root status_code=…>` documents; element names are fixed strings from this module.
+struct Xml {
+    out: String,
+}
+
+impl Xml {
+    fn root(status_code: u16, status_message: Option<&str>) -> Self {
+        let mut out =
+            String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<root status_code=\"");
+        let _ = write!(out, "{status_code}\"");
+        if let Some(message) = status_message {
+            out.push_str(" status_message=\"");
+            out.push_str(&xml_escape(message));
+            out.push('"');
+        }
+        out.push('>');
+        Xml { out }
+    }
+
+    fn element(&mut self, name: &str, value: impl std::fmt::Display) -> &mut Self {
+        let _ = write!(
+            self.out,
+            "<{name}>{}</{name}>",
+            xml_escape(&value.to_string())
+        );
+        self
+    }
+
+    fn open(&mut self, name: &str) -> &mut Self {
+        let _ = write!(self.out, "<{name}>");
+        self
+    }
+
+    fn close(&mut self, name: &str) -> &mut Self {
+        let _ = write!(self.out, "</{name}>");
+        self
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push_str("</root>");
+        self.out
+    }
+}
+
+/// `appversion` we report: 7.1.431 = SHA-256 pairing, encrypted control, multi-block FEC; the
+/// negative fourth part marks a Sunshine-compatible host (x-ss/x-ml extensions).
+pub const APP_VERSION: &str = "7.1.431.-1";
+/// `GfeVersion` we report.
+pub const GFE_VERSION: &str = "3.23.0.74";
+/// `MaxLumaPixelsHEVC` when HEVC is available (moonlight-qt drops HEVC on 0).
+pub const MAX_LUMA_PIXELS_HEVC: u64 = 1_869_449_984;
+
+/// Everything `/serverinfo` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub hostname: String,
+    /// Stable host id; clients track the host by it.
+    pub unique_id: String,
+    pub https_port: u16,
+    pub http_port: u16,
+    /// Only reveal over HTTPS to a paired client; `None` reports `00:00:00:00:00:00`.
+    pub mac: Option<String>,
+    /// IPv4 address of the interface the request arrived on.
+    pub local_ip: String,
+    /// `ServerCodecModeSupport` bits (see [`super::sdp::HostCapabilities::codec_mode_support`]).
+    pub codec_mode_support: u32,
+    pub hevc_supported: bool,
+    /// True only over HTTPS with a verified paired certificate.
+    pub paired: bool,
+    /// Running app id, if any.
+    pub current_game: Option<NonZeroU32>,
+    pub display_modes: Vec<DisplayMode>,
+}
+
+impl ServerInfo {
+    pub fn to_xml(&self) -> String {
+        let mut xml = Xml::root(200, None);
+        xml.element("hostname", &self.hostname)
+            .element("appversion", APP_VERSION)
+            .element("GfeVersion", GFE_VERSION)
+            .element("uniqueid", &self.unique_id)
+            .element("HttpsPort", self.https_port)
+            .element("ExternalPort", self.http_port)
+            .element(
+                "MaxLumaPixelsHEVC",
+                if self.hevc_supported {
+                    MAX_LUMA_PIXELS_HEVC
+                } else {
+                    0
+                },
+            )
+            .element("mac", self.mac.as_deref().unwrap_or("00:00:00:00:00:00"))
+            .element("LocalIP", &self.local_ip)
+            .element("ServerCodecModeSupport", self.codec_mode_support)
+            .element("PairStatus", u8::from(self.paired))
+            .element("currentgame", self.current_game.map_or(0, NonZeroU32::get))
+            .element(
+                "state",
+                if self.current_game.is_some() {
+                    "SUNSHINE_SERVER_BUSY"
+                } else {
+                    "SUNSHINE_SERVER_FREE"
+                },
+            );
+        if !self.display_modes.is_empty() {
+            xml.open("SupportedDisplayMode");
+            for mode in &self.display_modes {
+                xml.open("DisplayMode")
+                    .element("Width", mode.width)
+                    .element("Height", mode.height)
+                    .element("RefreshRate", mode.fps)
+                    .close("DisplayMode");
+            }
+            xml.close("SupportedDisplayMode");
+        }
+        xml.finish()
+    }
+}
+
+/// One `/applist` entry. Ids are non-zero: moonlight-qt rejects the whole list otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub id: NonZeroU32,
+    pub title: String,
+    pub hdr_supported: bool,
+}
+
+pub fn applist_xml(apps: &[App]) -> String {
+    let mut xml = Xml::root(200, None);
+    for app in apps {
+        xml.open("App")
+            .element("IsHdrSupported", u8::from(app.hdr_supported))
+            .element("AppTitle", &app.title)
+            .element("ID", app.id)
+            .close("App");
+    }
+    xml.finish()
+}
+
+/// Every possible answer to `/pair`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairAnswer {
+    /// Phase 1: `plaincert` = hex of the host PEM.
+    ServerCert(Vec<u8>),
+    /// Phase 1 while another pairing runs: `paired=1` with an empty `plaincert`.
+    AlreadyPairing,
+    ChallengeResponse(Vec<u8>),
+    PairingSecret(Vec<u8>),
+    /// Phase 4 passed, or phase 5 (`pairchallenge`) on a paired TLS connection.
+    Paired,
+    /// Phase 4 failed its checks (wrong PIN or forged signature): `status_code=200`, `paired=0`.
+    NotPaired,
+    /// The request itself was wrong (order, lengths, unknown client): `paired=0` with an error status.
+    Failed {
+        status_code: u16,
+        message: String,
+    },
+}
+
+impl PairAnswer {
+    /// Maps the outcome of a [`super::pairing::PairingSession`] step to the answer.
+    pub fn from_step(step: &Result<PairReply, PairingError>) -> Self {
+        match step {
+            Ok(PairReply::ServerCert { plaincert }) => PairAnswer::ServerCert(plaincert.clone()),
+            Ok(PairReply::ChallengeResponse(r)) => PairAnswer::ChallengeResponse(r.clone()),
+            Ok(PairReply::PairingSecret(s)) => PairAnswer::PairingSecret(s.clone()),
+            Ok(PairReply::Paired { .. }) => PairAnswer::Paired,
+            Err(PairingError::HashMismatch | PairingError::BadClientSignature) => {
+                PairAnswer::NotPaired
+            }
+            Err(e) => PairAnswer::Failed {
+                status_code: 400,
+                message: e.to_string(),
+            },
+        }
+    }
+
+    pub fn to_xml(&self) -> String {
+        match self {
+            PairAnswer::Failed {
+                status_code,
+                message,
+            } => {
+                let mut xml = Xml::root(*status_code, Some(message));
+                xml.element("paired", 0);
+                xml.finish()
+            }
+            other => {
+                let mut xml = Xml::root(200, None);
+                match other {
+                    PairAnswer::ServerCert(pem) => xml
+                        .element("paired", 1)
+                        .element("plaincert", encode_hex(pem)),
+                    PairAnswer::AlreadyPairing => xml.element("paired", 1).element("plaincert", ""),
+                    PairAnswer::ChallengeResponse(r) => xml
+                        .element("paired", 1)
+                        .element("challengeresponse", encode_hex(r)),
+                    PairAnswer::PairingSecret(s) => xml
+                        .element("paired", 1)
+                        .element("pairingsecret", encode_hex(s)),
+                    PairAnswer::Paired => xml.element("paired", 1),
+                    PairAnswer::NotPaired | PairAnswer::Failed { .. } => xml.element("paired", 0),
+                };
+                xml.finish()
+            }
+        }
+    }
+}
+
+/// `rtsp://HOST:PORT` or `rtspenc://HOST:PORT`, HOST being the address the HTTPS request arrived on
+/// (IPv6 in brackets).
+pub fn session_url(encrypted: bool, local_addr: IpAddr, port: u16) -> String {
+    let scheme = if encrypted { "rtspenc" } else { "rtsp" };
+    match local_addr {
+        IpAddr::V4(v4) => format!("{scheme}://{v4}:{port}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("{scheme}://{v4}:{port}"),
+            None => format!("{scheme}://[{v6}]:{port}"),
+        },
+    }
+}
+
+/// Successful `/launch` (`resume = false`) or `/resume` answer.
+pub fn launch_xml(session_url: &str, resume: bool) -> String {
+    let mut xml = Xml::root(200, None);
+    xml.element("sessionUrl0", session_url);
+    if resume {
+        xml.element("resume", 1);
+    } else {
+        xml.element("gamesession", 1);
+    }
+    xml.finish()
+}
+
+/// `/cancel` answer.
+pub fn cancel_xml() -> String {
+    let mut xml = Xml::root(200, None);
+    xml.element("cancel", 1);
+    xml.finish()
+}
+
+/// `/unpair` answer (and any other plain success).
+pub fn ok_xml() -> String {
+    Xml::root(200, None).finish()
+}
+
+/// An error answer: `status_code` (e.g. 400, 401, 404, 503) with a message the client shows.
+pub fn error_xml(status_code: u16, message: &str) -> String {
+    Xml::root(status_code, Some(message)).finish()
+}
+
+#[cfg(test)]
+#[path = "nvhttp_tests.rs"]
+mod tests;
