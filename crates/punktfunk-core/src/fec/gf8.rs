@@ -2,6 +2,9 @@
 //! uses: the coefficient of data shard `i` in recovery shard `j` of a block with `m` recovery shards is
 //! `1 / ((m + i) XOR j)`. Every square submatrix of a Cauchy matrix is invertible, so any `k` shards
 //! rebuild the block. The slice arithmetic is `reed-solomon-erasure`'s SIMD table multiply.
+//!
+//! The same encoder and solver also run with an explicit parity matrix ([`Gf8Matrix`]) for codes whose
+//! coefficients a protocol fixes instead of deriving them (GameStream audio's RS(4,2)).
 
 use super::{FecError, FecScheme, GF8_MAX_SHARDS, ReceivedBlock};
 use reed_solomon_erasure::galois_8::{div, mul, mul_slice, mul_slice_xor};
@@ -37,71 +40,167 @@ impl Gf8Cauchy {
         if k == 0 || m == 0 || k + m > GF8_MAX_SHARDS {
             return Err(unsupported(k, m, s));
         }
-        for (j, out) in recovery.chunks_exact_mut(s).enumerate() {
-            mul_slice(coefficient(m, j, 0), data[0], out);
-            for (i, shard) in data.iter().enumerate().skip(1) {
-                mul_slice_xor(coefficient(m, j, i), shard, out);
-            }
-        }
+        encode_with(|j, i| coefficient(m, j, i), data, recovery, s);
         Ok(())
     }
 
-    /// Solves for the missing data shards using as many present recovery shards as data is missing:
-    /// subtract the known data's contribution from each chosen recovery shard, then apply the inverse of
-    /// the small Cauchy submatrix that links those recovery rows to the missing columns.
     pub(super) fn reconstruct(
         &mut self,
         block: ReceivedBlock<'_>,
         k: usize,
         m: usize,
     ) -> Result<(), FecError> {
-        let s = block.shard_bytes;
         if k + m > GF8_MAX_SHARDS {
-            return Err(unsupported(k, m, s));
+            return Err(unsupported(k, m, block.shard_bytes));
         }
-        let missing: Vec<usize> = (0..k).filter(|&i| !block.data_present[i]).collect();
-        let rows: Vec<usize> = (0..m)
-            .filter(|&j| block.recovery_present[j])
-            .take(missing.len())
-            .collect();
-        let e = missing.len();
-        if rows.len() < e {
-            return Err(FecError::NotEnoughShards {
-                have: k - e + rows.len(),
-                need: k,
-            });
-        }
-
-        // syndrome[r] = recovery[rows[r]] - Σ_{known i} c(rows[r], i) · data[i]
-        self.scratch.clear();
-        self.scratch.resize(e * s, 0);
-        for (r, &j) in rows.iter().enumerate() {
-            let out = &mut self.scratch[r * s..(r + 1) * s];
-            out.copy_from_slice(block.recovery_shard(j));
-            for i in (0..k).filter(|&i| block.data_present[i]) {
-                mul_slice_xor(coefficient(m, j, i), block.data_shard(i), out);
-            }
-        }
-
-        let inverse = invert(&cauchy_submatrix(m, &rows, &missing), e).ok_or(FecError::Backend(
-            "singular Cauchy submatrix (cannot happen for valid blocks)".into(),
-        ))?;
-        for (r, &i) in missing.iter().enumerate() {
-            let out = &mut block.data[i * s..(i + 1) * s];
-            mul_slice(inverse[r * e], &self.scratch[..s], out);
-            for c in 1..e {
-                mul_slice_xor(inverse[r * e + c], &self.scratch[c * s..(c + 1) * s], out);
-            }
-        }
-        Ok(())
+        reconstruct_with(|j, i| coefficient(m, j, i), &mut self.scratch, block, k, m)
     }
 }
 
-/// Row-major e×e matrix linking recovery rows `rows` to data columns `cols`.
-fn cauchy_submatrix(m: usize, rows: &[usize], cols: &[usize]) -> Vec<u8> {
-    rows.iter()
-        .flat_map(|&j| cols.iter().map(move |&i| coefficient(m, j, i)))
-        .collect()
+/// `recovery[j] = Σ_i coeff(j, i) · data[i]` for every recovery shard `j`.
+fn encode_with(coeff: impl Fn(usize, usize) -> u8, data: &[&[u8]], recovery: &mut [u8], s: usize) {
+    for (j, out) in recovery.chunks_exact_mut(s).enumerate() {
+        mul_slice(coeff(j, 0), data[0], out);
+        for (i, shard) in data.iter().enumerate().skip(1) {
+            mul_slice_xor(coeff(j, i), shard, out);
+        }
+    }
+}
+
+/// Solves for the missing data shards using as many present recovery shards as data is missing:
+/// subtract the known data's contribution from each chosen recovery shard, then apply the inverse of
+/// the small submatrix that links those recovery rows to the missing columns.
+fn reconstruct_with(
+    coeff: impl Fn(usize, usize) -> u8,
+    scratch: &mut Vec<u8>,
+    block: ReceivedBlock<'_>,
+    k: usize,
+    m: usize,
+) -> Result<(), FecError> {
+    let s = block.shard_bytes;
+    let missing: Vec<usize> = (0..k).filter(|&i| !block.data_present[i]).collect();
+    let rows: Vec<usize> = (0..m)
+        .filter(|&j| block.recovery_present[j])
+        .take(missing.len())
+        .collect();
+    let e = missing.len();
+    if rows.len() < e {
+        return Err(FecError::NotEnoughShards {
+            have: k - e + rows.len(),
+            need: k,
+        });
+    }
+
+    // syndrome[r] = recovery[rows[r]] - Σ_{known i} c(rows[r], i) · data[i]
+    scratch.clear();
+    scratch.resize(e * s, 0);
+    for (r, &j) in rows.iter().enumerate() {
+        let out = &mut scratch[r * s..(r + 1) * s];
+        out.copy_from_slice(block.recovery_shard(j));
+        for i in (0..k).filter(|&i| block.data_present[i]) {
+            mul_slice_xor(coeff(j, i), block.data_shard(i), out);
+        }
+    }
+
+    let mut submatrix = Vec::with_capacity(e * e);
+    for &j in &rows {
+        submatrix.extend(missing.iter().map(|&i| coeff(j, i)));
+    }
+    let inverse = invert(&submatrix, e).ok_or(FecError::Backend(
+        "singular parity submatrix (cannot happen for a Cauchy or MDS matrix)".into(),
+    ))?;
+    for (r, &i) in missing.iter().enumerate() {
+        let out = &mut block.data[i * s..(i + 1) * s];
+        mul_slice(inverse[r * e], &scratch[..s], out);
+        for c in 1..e {
+            mul_slice_xor(inverse[r * e + c], &scratch[c * s..(c + 1) * s], out);
+        }
+    }
+    Ok(())
+}
+
+/// A systematic GF(2⁸) code whose `m × k` parity matrix is given row by row instead of derived.
+///
+/// Recovery inverts square submatrices of it, so it must be MDS (every square submatrix invertible)
+/// for any `k` of the `k + m` shards to suffice; [`Gf8Matrix::new`] checks that once.
+pub struct Gf8Matrix {
+    k: usize,
+    m: usize,
+    rows: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Gf8Matrix {
+    /// `rows` holds `m` rows of `k` coefficients (row `j` = the weights of recovery shard `j`).
+    pub fn new(k: usize, m: usize, rows: &[u8]) -> Result<Self, FecError> {
+        let geometry_ok = k > 0 && m > 0 && k + m <= GF8_MAX_SHARDS && rows.len() == k * m;
+        if !geometry_ok || !every_square_submatrix_invertible(k, m, rows) {
+            return Err(FecError::Geometry);
+        }
+        Ok(Gf8Matrix {
+            k,
+            m,
+            rows: rows.to_vec(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Computes the `m` recovery shards over exactly `k` data shards of `shard_bytes` each.
+    pub fn encode(
+        &self,
+        data: &[&[u8]],
+        recovery: &mut [u8],
+        shard_bytes: usize,
+    ) -> Result<(), FecError> {
+        let s = shard_bytes;
+        if s == 0
+            || data.len() != self.k
+            || recovery.len() != self.m * s
+            || data.iter().any(|d| d.len() != s)
+        {
+            return Err(FecError::Geometry);
+        }
+        encode_with(|j, i| self.rows[j * self.k + i], data, recovery, s);
+        Ok(())
+    }
+
+    /// Rebuilds every missing data shard of `block` in place; returns how many were rebuilt.
+    pub fn reconstruct(&mut self, block: ReceivedBlock<'_>) -> Result<usize, FecError> {
+        let (k, m) = block.check()?;
+        if (k, m) != (self.k, self.m) {
+            return Err(FecError::Geometry);
+        }
+        let missing = block.data_present.iter().filter(|p| !**p).count();
+        if missing == 0 {
+            return Ok(0);
+        }
+        let (rows, kk) = (&self.rows, self.k);
+        reconstruct_with(|j, i| rows[j * kk + i], &mut self.scratch, block, k, m)?;
+        Ok(missing)
+    }
+}
+
+/// Checks every square submatrix (any choice of rows and columns) for invertibility. Only called for
+/// small fixed matrices: the number of submatrices grows exponentially with `k` and `m`.
+fn every_square_submatrix_invertible(k: usize, m: usize, rows: &[u8]) -> bool {
+    if k > 16 || m > 8 {
+        return false;
+    }
+    let subsets =
+        |n: usize| (1u32..(1 << n)).map(move |mask| (0..n).filter(move |b| mask & (1 << b) != 0));
+    subsets(m).all(|rsel| {
+        let rsel: Vec<usize> = rsel.collect();
+        subsets(k)
+            .map(|c| c.collect::<Vec<usize>>())
+            .filter(|csel| csel.len() == rsel.len())
+            .all(|csel| {
+                let sub: Vec<u8> = rsel
+                    .iter()
+                    .flat_map(|&j| csel.iter().map(move |&i| rows[j * k + i]))
+                    .collect();
+                invert(&sub, rsel.len()).is_some()
+            })
+    })
 }
 
 /// Gauss–Jordan inverse of a row-major n×n matrix over GF(2⁸); `None` if singular.

@@ -10,6 +10,7 @@ mod leopard;
 
 pub use crate::wire::FecScheme;
 use gf8::Gf8Cauchy;
+pub use gf8::Gf8Matrix;
 use leopard::Leopard;
 
 /// Largest block (data + recovery shards) the GF(2⁸) code supports.
