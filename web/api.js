@@ -58,6 +58,8 @@ const EVENT_TYPES = [
   'device_paired',
   'device_removed',
   'log',
+  // The stream dropped events for this (slow) client; listeners re-read the state they show.
+  'lagged',
 ];
 
 /**

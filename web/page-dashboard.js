@@ -13,6 +13,23 @@ const formatBitrate = (kbps) =>
 const formatFps = (fps) => `${fps.toFixed(fps < 10 ? 1 : 0)} fps`;
 const formatLatency = (ms) => `${ms.toFixed(1)} ms`;
 
+/** Status fields that read better with their own words: key → [label, format]. */
+const FACTS = {
+  compositor: ['Displays', (c) =>
+    c ? `${c.kind} ${c.version ?? ''}${c.private ? ' (private)' : ''}`.replace(/\s+/g, ' ').trim()
+      : 'none: sessions get the test source'],
+  ports: ['Ports', (p) => {
+    if (!p || typeof p !== 'object') return plain(p);
+    const named = { punktfunk1_quic: 'QUIC', punktfunk1_data: 'data', api: 'API', gamestream_http: 'GameStream' };
+    const parts = Object.entries(p).filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => `${named[k] ?? label(k)} ${v}`);
+    return parts.length ? parts.join(' · ') : '—';
+  }],
+  gamestream: ['GameStream (Moonlight)', (on) => (on ? 'on' : 'off')],
+  pairing_required: ['New clients', (required) =>
+    (required ? 'must pair with a PIN' : 'trusted on first use (--open)')],
+};
+
 export function mountDashboard(root, { events }) {
   const facts = h('dl', { class: 'facts', 'aria-label': 'Host status' });
   const tbody = h('tbody');
@@ -64,10 +81,13 @@ export function mountDashboard(root, { events }) {
     }
     replace(
       facts,
-      Object.entries(shown).map(([key, value]) =>
-        h('div', { class: key === 'fingerprint' ? 'fact wide' : 'fact' },
-          h('dt', null, label(key)),
-          h('dd', { class: key === 'fingerprint' ? 'mono' : null }, plain(value)))),
+      Object.entries(shown).map(([key, value]) => {
+        const known = FACTS[key];
+        return h('div', { class: key === 'fingerprint' ? 'fact wide' : 'fact' },
+          h('dt', null, known ? known[0] : label(key)),
+          h('dd', { class: key === 'fingerprint' ? 'mono' : null },
+            known ? known[1](value) : plain(value)));
+      }),
     );
   }
 
@@ -209,6 +229,9 @@ export function mountDashboard(root, { events }) {
       const entry = sessions.get(e.id);
       if (entry) pushStats(entry, e.stats);
     },
+    // Events may have been missed: re-read the list.
+    lagged: () => refresh(false),
+    connection: (up) => up && refresh(false),
   });
 
   renderCount();

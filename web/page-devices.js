@@ -101,5 +101,5 @@ export function mountDevices(root, { events }) {
   table.hidden = true;
   empty.hidden = true;
   load();
-  return events.on({ device_paired: load, device_removed: load });
+  return events.on({ device_paired: load, device_removed: load, lagged: load });
 }

@@ -2,7 +2,7 @@
 // PIN a Moonlight client shows to the host.
 
 import { api } from './api.js';
-import { busy, h, label, plain, replace, toast } from './dom.js';
+import { busy, duration, h, replace, toast } from './dom.js';
 
 const STATUS_MS = 3000;
 
@@ -91,13 +91,25 @@ export function mountPairing(root, { events }) {
         armed = null;
         renderPin();
       }
-      const moonlight = status.moonlight;
-      replace(mlStatus, moonlight && typeof moonlight === 'object'
-        ? Object.entries(moonlight).map(([k, v]) => `${label(k)}: ${plain(v)}`).join(' · ')
-        : '');
+      renderMoonlight(status.moonlight);
     } catch (e) {
       if (e.status !== 401) nativeStatus.textContent = e.message;
     }
+  }
+
+  function renderMoonlight(moonlight) {
+    if (!moonlight || typeof moonlight !== 'object') {
+      replace(mlStatus);
+      return;
+    }
+    if (moonlight.enabled === false) {
+      replace(mlStatus, 'GameStream is off on this host: start it with serve --gamestream to pair Moonlight clients.');
+      return;
+    }
+    const pending = Array.isArray(moonlight.pending) ? moonlight.pending : [];
+    replace(mlStatus, pending.length
+      ? `Waiting for a PIN: ${pending.map((p) => `${p.client_name} (${duration(p.waiting_secs ?? 0)})`).join(', ')}`
+      : 'No Moonlight client is waiting for a PIN right now.');
   }
 
   arm.addEventListener('click', () => busy(arm, async () => {
