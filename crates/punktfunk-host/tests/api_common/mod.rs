@@ -1,0 +1,242 @@
+//! Shared by the management API tests: a real `punktfunk-host serve` on loopback with a private
+//! config dir, and a small HTTPS client that pins the host's certificate fingerprint.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running host; killed when dropped.
+pub struct Host {
+    child: Child,
+    pub api: SocketAddr,
+    pub fingerprint: String,
+    pub token: String,
+    pub config: TempDir,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Host {
+    /// Starts `serve` with the API on `api_bind` port 0 and waits for its `API https://…` line.
+    pub fn start(tag: &str, api_bind: &str) -> Host {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!("pf-api-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = TempDir(dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--no-mdns"])
+            .args(["--api-bind", api_bind, "--api-port", "0"])
+            .env("PUNKTFUNK_CONFIG_DIR", &config.0)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start punktfunk-host serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut api, mut fingerprint) = (None, None);
+        while api.is_none() || fingerprint.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("host printed no READY and API lines within 60 s");
+            if let Some(addr) = line.strip_prefix("API https://") {
+                api = Some(addr.trim().parse::<SocketAddr>().expect("API line address"));
+            }
+            if line.starts_with("READY ") {
+                fingerprint = line
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix("fingerprint="))
+                    .map(str::to_owned);
+            }
+        }
+        let token = std::fs::read_to_string(config.0.join("admin-token"))
+            .expect("the API created the admin token")
+            .trim()
+            .to_string();
+        Host {
+            child,
+            api: api.unwrap(),
+            fingerprint: fingerprint.unwrap(),
+            token,
+            config,
+        }
+    }
+
+    pub fn bearer(&self) -> (String, String) {
+        ("authorization".into(), format!("Bearer {}", self.token))
+    }
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `error` string every non-2xx answer carries.
+    pub fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error field: {:?}", String::from_utf8_lossy(&self.body)))
+            .to_string()
+    }
+}
+
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// Return after the response head (endless streams).
+    pub head_only: bool,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        Request {
+            method,
+            path,
+            headers: Vec::new(),
+            body: None,
+            head_only: false,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = Some(body.to_string());
+        self.header("content-type", "application/json")
+    }
+}
+
+/// One request over a fresh TLS connection to `connect` (which may differ from the API's bound
+/// address: another local interface), pinning `fingerprint`.
+pub async fn send(connect: SocketAddr, fingerprint: &str, request: Request<'_>) -> Answer {
+    let verifier = punktfunk_client::tls::PinnedVerifier::new(Some(fingerprint.to_string()));
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(verifier))
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(connect)
+        .await
+        .expect("connect to the API");
+    let name = rustls::pki_types::ServerName::try_from("punktfunk").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake pinned to the host fingerprint");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .method(request.method)
+        .uri(request.path)
+        .header("host", connect.to_string());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = Full::new(Bytes::from(request.body.unwrap_or_default()));
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        sender.send_request(builder.body(body).unwrap()),
+    )
+    .await
+    .expect("the API answered within 30 s")
+    .expect("HTTP exchange");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = if request.head_only {
+        Bytes::new()
+    } else {
+        response.into_body().collect().await.unwrap().to_bytes()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Every operation in an OpenAPI document: (METHOD, path, has a request body, is public).
+pub fn operations(doc: &Value) -> Vec<(String, String, bool, bool)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if ![
+                "get", "put", "post", "delete", "patch", "head", "options", "trace",
+            ]
+            .contains(&method.as_str())
+            {
+                continue;
+            }
+            let public = op["security"].as_array().is_some_and(|reqs| {
+                reqs.iter()
+                    .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
+            out.push((
+                method.to_uppercase(),
+                path.clone(),
+                op.get("requestBody").is_some(),
+                public,
+            ));
+        }
+    }
+    out
+}
+
+/// A concrete path for a templated one (`{id}` → an id that does not exist).
+pub fn concrete(path: &str) -> String {
+    path.replace("{id}", "0000000000000000")
+}

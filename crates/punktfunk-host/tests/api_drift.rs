@@ -1,0 +1,38 @@
+//! `api/openapi.json` is generated: it must be exactly what `punktfunk-host openapi` prints, so a
+//! route or schema change cannot land without the checked-in document (what clients build against).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn checked_in_openapi_document_matches_the_code() {
+    let output = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        .arg("openapi")
+        .output()
+        .expect("run punktfunk-host openapi");
+    assert!(
+        output.status.success(),
+        "punktfunk-host openapi failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../api/openapi.json");
+    let checked_in = std::fs::read(&path).unwrap_or_default();
+    if output.stdout != checked_in {
+        let generated = String::from_utf8_lossy(&output.stdout);
+        let stored = String::from_utf8_lossy(&checked_in);
+        let first = generated
+            .lines()
+            .zip(stored.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || "one is a prefix of the other".to_string(),
+                |i| format!("first difference at line {}", i + 1),
+            );
+        panic!(
+            "api/openapi.json is out of date ({first}).\n\
+             run: cargo run -p punktfunk-host -- openapi > api/openapi.json"
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
