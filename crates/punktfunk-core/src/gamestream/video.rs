@@ -119,16 +119,16 @@ pub fn latency_units(latency: Duration) -> u16 {
     u16::try_from(units).unwrap_or(u16::MAX)
 }
 
-/// The 8-byte header in front of every frame's bitstream.
+/// The 8-byte header in front of every frame's bitstream, for packet size `packet_size` (`P`).
 pub fn frame_header(frame: &VideoFrame<'_>, packet_size: usize) -> [u8; FRAME_HEADER_LEN] {
-    let per_shard = packet_size - VIDEO_HEADER_LEN;
+    let per_shard = packet_size.saturating_sub(VIDEO_HEADER_LEN).max(1);
     let mut last = (frame.data.len() + FRAME_HEADER_LEN) % per_shard;
     if last == 0 {
         last = per_shard;
     }
     let latency = frame.host_latency.to_le_bytes();
-    // per_shard fits in 16 bits whenever packet_size passed VideoPacketizer::new.
-    let last = (last as u16).to_le_bytes();
+    // Saturates only for packet sizes VideoPacketizer::new refuses.
+    let last = u16::try_from(last).unwrap_or(u16::MAX).to_le_bytes();
     [
         0x01,
         latency[0],
