@@ -135,3 +135,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn explicit_matrices_must_be_mds() {
+    use crate::fec::Gf8Matrix;
+    // Two equal rows: losing two data shards leaves a singular 2×2 system.
+    assert_eq!(
+        Gf8Matrix::new(2, 2, &[1, 2, 1, 2]).err(),
+        Some(FecError::Geometry)
+    );
+    // A zero coefficient: that parity row cannot rebuild that data shard alone.
+    assert_eq!(
+        Gf8Matrix::new(2, 1, &[0, 1]).err(),
+        Some(FecError::Geometry)
+    );
+    assert!(Gf8Matrix::new(4, 2, &AUDIO_PARITY_MATRIX[..7]).is_err());
+    assert!(Gf8Matrix::new(4, 2, &AUDIO_PARITY_MATRIX).is_ok());
+}
