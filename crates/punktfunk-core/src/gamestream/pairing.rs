@@ -372,7 +372,7 @@ impl PairingSession {
 
     /// Phase 1 completes: the user typed `pin` on the host.
     pub fn enter_pin(&mut self, host: &HostIdentity, pin: &Pin) -> Result<PairReply, PairingError> {
-        self.step(Phase::GetServerCert, |session| match session.state {
+        self.step(|session| match session.state {
             State::AwaitingPin => {
                 let key = derive_key(&session.salt, pin);
                 session.state = State::AwaitingClientChallenge { key };
@@ -391,7 +391,7 @@ impl PairingSession {
         encrypted_challenge: &[u8],
         random: &ServerRandom,
     ) -> Result<PairReply, PairingError> {
-        self.step(Phase::ClientChallenge, |session| {
+        self.step(|session| {
             let State::AwaitingClientChallenge { key } = session.state else {
                 return Err(session.out_of_order(Phase::ClientChallenge));
             };
@@ -416,7 +416,7 @@ impl PairingSession {
         host: &HostIdentity,
         encrypted_hash: &[u8],
     ) -> Result<PairReply, PairingError> {
-        self.step(Phase::ServerChallengeResp, |session| {
+        self.step(|session| {
             let State::AwaitingServerChallengeResp { key, random } = session.state else {
                 return Err(session.out_of_order(Phase::ServerChallengeResp));
             };
@@ -438,7 +438,7 @@ impl PairingSession {
         &mut self,
         pairing_secret: &[u8],
     ) -> Result<PairReply, PairingError> {
-        self.step(Phase::ClientPairingSecret, |session| {
+        self.step(|session| {
             let State::AwaitingClientPairingSecret {
                 server_challenge,
                 client_hash,
@@ -479,7 +479,6 @@ impl PairingSession {
     /// Runs one step; any error ends the attempt so that nothing can be retried against it.
     fn step(
         &mut self,
-        _phase: Phase,
         body: impl FnOnce(&mut Self) -> Result<PairReply, PairingError>,
     ) -> Result<PairReply, PairingError> {
         let result = body(self);
