@@ -431,6 +431,54 @@ impl VideoPacketHeader {
     }
 }
 
+/// Bytes of a client's UDP ping: the 16 ASCII characters of `X-SS-Ping-Payload` + BE32 counter.
+pub const PING_LEN: usize = 20;
+/// What clients without a ping payload send instead.
+pub const LEGACY_PING: [u8; 4] = *b"PING";
+
+/// A client's ping on the video or audio port (every 500 ms until data flows, then on). The host sends
+/// the stream to the source address of the first ping that carries the session's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping {
+    /// `payload` is compared with the `X-SS-Ping-Payload` handed out in the SETUP reply.
+    Session {
+        payload: [u8; 16],
+        sequence: u32,
+    },
+    Legacy,
+}
+
+impl Ping {
+    /// `None` for anything that is not a ping.
+    pub fn parse(datagram: &[u8]) -> Option<Ping> {
+        if datagram == LEGACY_PING {
+            return Some(Ping::Legacy);
+        }
+        let ping: &[u8; PING_LEN] = datagram.try_into().ok()?;
+        let mut payload = [0u8; 16];
+        payload.copy_from_slice(&ping[..16]);
+        let sequence = u32::from_be_bytes([ping[16], ping[17], ping[18], ping[19]]);
+        Some(Ping::Session { payload, sequence })
+    }
+
+    /// True for a session ping carrying `expected`.
+    pub fn matches(&self, expected: &[u8; 16]) -> bool {
+        matches!(self, Ping::Session { payload, .. } if payload == expected)
+    }
+
+    /// The datagram a client sends (for probes and tests).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Ping::Session { payload, sequence } => {
+                let mut d = payload.to_vec();
+                d.extend_from_slice(&sequence.to_be_bytes());
+                d
+            }
+            Ping::Legacy => LEGACY_PING.to_vec(),
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "video_tests.rs"]
 mod tests;

@@ -320,8 +320,35 @@ fn latency_is_rounded_and_saturated() {
     assert_eq!(latency_units(Duration::from_secs(60)), u16::MAX);
 }
 
+#[test]
+fn pings_are_recognised() {
+    let mut datagram = b"0123456789ABCDEF".to_vec();
+    datagram.extend_from_slice(&[0, 0, 0, 3]);
+    let ping = Ping::parse(&datagram).unwrap();
+    assert_eq!(
+        ping,
+        Ping::Session {
+            payload: *b"0123456789ABCDEF",
+            sequence: 3
+        }
+    );
+    assert!(ping.matches(b"0123456789ABCDEF"));
+    assert!(!ping.matches(b"0123456789ABCDEX"));
+    assert_eq!(ping.encode(), datagram);
+    assert_eq!(Ping::parse(b"PING"), Some(Ping::Legacy));
+    assert!(!Ping::Legacy.matches(b"0123456789ABCDEF"));
+    assert_eq!(Ping::parse(&datagram[..19]), None);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ping_parse_never_panics_and_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..24)) {
+        if let Some(ping) = Ping::parse(&bytes) {
+            prop_assert_eq!(ping.encode(), bytes);
+        }
+    }
 
     /// Any frame, packet size and FEC setting: losing up to the parity count of every block (any
     /// shards) still gives back the exact bitstream, in plaintext and encrypted.
