@@ -373,3 +373,148 @@ proptest! {
         prop_assert_eq!(client.open(&sealed), Ok((skip + 1, plain)));
     }
 }
+
+/// The whole Moonlight RTSP handshake over `rtspenc://`, one connection per request, with the host
+/// side built from this module and `sdp`: what the client reads back is checked the way
+/// moonlight-common-c checks it.
+#[test]
+fn moonlight_handshake_over_rtspenc() {
+    use crate::gamestream::sdp::{CodecCaps, HostCapabilities, StreamParams};
+
+    let caps = HostCapabilities {
+        h264: CodecCaps {
+            supported: true,
+            ..CodecCaps::default()
+        },
+        hevc: CodecCaps {
+            supported: true,
+            main10: true,
+            yuv444: false,
+        },
+        av1: CodecCaps::default(),
+        max_audio_channels: 8,
+        video_encryption: false,
+        require_encryption: false,
+        reference_frame_invalidation: false,
+        feature_flags: 0,
+    };
+    let mut client = RtspCipher::new(&KEY, Role::Client).expect("key");
+    let mut host = RtspCipher::new(&KEY, Role::Host).expect("key");
+    let announce = "v=0\r\na=x-ss-general.encryptionEnabled:5 \r\na=x-nv-video[0].clientViewportWd:1280 \r\n\
+        a=x-nv-video[0].clientViewportHt:720 \r\na=x-nv-video[0].maxFPS:60 \r\na=x-nv-video[0].packetSize:1392 \r\n\
+        a=x-nv-vqos[0].bw.maximumBitrateKbps:8000 \r\na=x-nv-video[0].videoEncoderSlicesPerFrame:1 \r\n\
+        a=x-nv-vqos[0].bitStreamFormat:1 \r\na=x-nv-video[0].maxNumReferenceFrames:1 \r\n\
+        a=x-nv-audio.surround.numChannels:2 \r\na=x-nv-audio.surround.channelMask:3 \r\n\
+        a=x-nv-audio.surround.AudioQuality:0 \r\nt=0 0\r\n";
+    let requests: Vec<(Method, &str, Vec<(&str, &str)>, &str)> = vec![
+        (Method::Options, "rtspenc://10.0.0.2:48010", vec![], ""),
+        (
+            Method::Describe,
+            "rtspenc://10.0.0.2:48010",
+            vec![("Accept", "application/sdp")],
+            "",
+        ),
+        (
+            Method::Setup,
+            "streamid=audio/0/0",
+            vec![("Transport", "unicast;X-GS-ClientPort=50000-50001")],
+            "",
+        ),
+        (
+            Method::Setup,
+            "streamid=video/0/0",
+            vec![("Session", "DEADBEEFCAFE")],
+            "",
+        ),
+        (
+            Method::Setup,
+            "streamid=control/13/0",
+            vec![("Session", "DEADBEEFCAFE")],
+            "",
+        ),
+        (
+            Method::Announce,
+            "streamid=control/13/0",
+            vec![
+                ("Session", "DEADBEEFCAFE"),
+                ("Content-type", "application/sdp"),
+            ],
+            announce,
+        ),
+        (Method::Play, "/", vec![("Session", "DEADBEEFCAFE")], ""),
+    ];
+    let mut announced = None;
+    for (index, (method, target, extra, body)) in requests.into_iter().enumerate() {
+        let cseq = index as u32 + 1;
+        let mut headers = vec![
+            ("CSeq".to_string(), cseq.to_string()),
+            ("X-GS-ClientVersion".to_string(), "14".to_string()),
+            ("Host".to_string(), "10.0.0.2".to_string()),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        if !body.is_empty() {
+            headers.push(("Content-length".to_string(), body.len().to_string()));
+        }
+        let request = RtspRequest {
+            method,
+            target: target.to_string(),
+            cseq,
+            headers,
+            body: body.as_bytes().to_vec(),
+        };
+        let wire = client
+            .seal(&request.to_bytes().expect("request bytes"))
+            .expect("seal");
+
+        // Host: one connection, one request.
+        let Ok(Progress::Complete((seq, got, used))) = parse_encrypted_request(&wire, &host) else {
+            panic!("host could not read request {cseq}");
+        };
+        assert_eq!((seq, used), (cseq, wire.len()));
+        let reply = match (&got.method, got.stream()) {
+            (Method::Options | Method::Play, _) => RtspResponse::ok(got.cseq),
+            (Method::Describe, _) => RtspResponse::ok(got.cseq).with_body(caps.describe_body()),
+            (Method::Setup, Some(kind)) => {
+                let port = match kind {
+                    StreamKind::Audio => 48000,
+                    StreamKind::Video => 47998,
+                    StreamKind::Control => 47999,
+                };
+                setup_response(got.cseq, kind, port, "00112233AABBCCDD", 77)
+            }
+            (Method::Announce, _) => {
+                let params = StreamParams::from_announce(&got.body).expect("announce parses");
+                caps.check(&params).expect("host can serve it");
+                announced = Some(params);
+                RtspResponse::ok(got.cseq)
+            }
+            _ => RtspResponse::not_found(got.cseq),
+        };
+        let reply_wire = host
+            .seal(&reply.to_bytes().expect("reply bytes"))
+            .expect("seal");
+
+        // Client: read until close, open, parse, check as moonlight-common-c does.
+        let (_, plain) = client.open(&reply_wire).expect("client opens the reply");
+        let response = parse_response(&plain).expect("client parses the reply");
+        assert_eq!(response.status, 200, "request {cseq}");
+        assert_eq!(response.header("CSeq"), Some(cseq.to_string().as_str()));
+        match cseq {
+            2 => {
+                let sdp = String::from_utf8(response.body.clone()).expect("text");
+                assert!(sdp.contains("sprop-parameter-sets=AAAAAU"));
+                assert!(sdp.contains("a=fmtp:97 surround-params=21101"));
+            }
+            3 => {
+                assert!(response.header("Session").is_some());
+                assert_eq!(response.header("Transport"), Some("server_port=48000"));
+                assert_eq!(response.header("X-SS-Ping-Payload").map(str::len), Some(16));
+            }
+            5 => assert_eq!(response.header("X-SS-Connect-Data"), Some("77")),
+            _ => {}
+        }
+    }
+    let params = announced.expect("ANNOUNCE was seen");
+    assert_eq!((params.width, params.height, params.fps), (1280, 720, 60));
+    assert_eq!(params.encryption, 5);
+}
