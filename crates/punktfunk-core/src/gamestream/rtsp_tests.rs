@@ -406,7 +406,9 @@ fn moonlight_handshake_over_rtspenc() {
         a=x-nv-vqos[0].bitStreamFormat:1 \r\na=x-nv-video[0].maxNumReferenceFrames:1 \r\n\
         a=x-nv-audio.surround.numChannels:2 \r\na=x-nv-audio.surround.channelMask:3 \r\n\
         a=x-nv-audio.surround.AudioQuality:0 \r\nt=0 0\r\n";
-    let requests: Vec<(Method, &str, Vec<(&str, &str)>, &str)> = vec![
+    // (method, target, extra headers, body) in Moonlight's order.
+    type Step<'a> = (Method, &'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let requests: Vec<Step> = vec![
         (Method::Options, "rtspenc://10.0.0.2:48010", vec![], ""),
         (
             Method::Describe,
