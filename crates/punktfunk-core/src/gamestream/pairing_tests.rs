@@ -438,6 +438,46 @@ fn host_key_must_match_its_certificate() {
     ));
 }
 
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 0x3f) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn host_key_may_be_pkcs1() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let id = host_identity();
+    let key = rsa::PrivateKey::from_pkcs8_der(&id.key_der).expect("host key");
+    let der = key.to_pkcs1_der().expect("PKCS#1 DER");
+    let body = base64_encode(der.as_bytes());
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).expect("ascii"))
+        .collect();
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let host = HostIdentity::from_pem(id.cert_pem.as_bytes(), pem.as_bytes())
+        .expect("PKCS#1 key accepted");
+    assert_eq!(host.certificate().pem(), id.cert_pem.as_bytes());
+}
+
 #[test]
 fn aes_ecb_matches_fips_197() {
     let key: [u8; 16] = core::array::from_fn(|i| i as u8);
