@@ -3,8 +3,12 @@
 //! first use when no fingerprint is given. The handshake signatures are still verified with the
 //! aws-lc-rs provider's algorithms, so a pinned certificate proves the host holds its private key.
 //!
+//! The client in turn presents its own persistent self-signed certificate ([`ClientIdentity`]); the
+//! host knows it by that certificate's fingerprint once paired.
+//!
 //! Only the aws-lc-rs crypto provider is used (mixing rustls providers panics at run time).
 
+use crate::identity::ClientIdentity;
 use rustls::DigitallySignedStruct;
 use rustls::SignatureScheme;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -151,15 +155,20 @@ pub enum TlsConfigError {
 }
 
 /// A quinn client configuration speaking punktfunk/1 (TLS 1.3, ALPN `pkf1`) that trusts the host
-/// through `verifier`.
+/// through `verifier` and presents `identity` as the client certificate (hosts refuse clients
+/// without one; `None` is for tests against hosts that do not ask).
 pub fn quic_client_config(
     verifier: Arc<PinnedVerifier>,
+    identity: Option<&ClientIdentity>,
 ) -> Result<quinn::ClientConfig, TlsConfigError> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(aws_lc_rs_provider()))
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(aws_lc_rs_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut tls = match identity {
+        Some(id) => builder.with_client_auth_cert(vec![id.cert.clone()], id.key_der())?,
+        None => builder.with_no_client_auth(),
+    };
     tls.alpn_protocols = vec![punktfunk_core::control::ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
     Ok(quinn::ClientConfig::new(Arc::new(quic)))

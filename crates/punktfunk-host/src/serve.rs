@@ -43,13 +43,18 @@ pub fn run(
         },
     };
     let host = HostContext::load(dir, settings, displays)?;
-    runtime.block_on(serve(host, kind))
+    runtime.block_on(serve(host, kind, args.arm_pin))
 }
 
-async fn serve(host: Arc<HostContext>, kind: SourceKind) -> Result<()> {
+async fn serve(host: Arc<HostContext>, kind: SourceKind,
+    arm_pin: bool,) -> Result<()> {
     let settings = host.settings.get();
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
+    if arm_pin {
+        // After the READY line: scripts read that first.
+        host.native_pairing.arm();
+    }
 
     let _mdns = if settings.mdns {
         let fingerprint = host.identity.fingerprint();

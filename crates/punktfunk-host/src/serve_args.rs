@@ -41,6 +41,10 @@ pub struct ListenArgs {
     /// clients paired with a PIN may stream.
     #[arg(long, env = "PUNKTFUNK_OPEN", value_parser = BoolishValueParser::new())]
     pub open: bool,
+    /// Arm a punktfunk/1 pairing PIN at start-up (valid 2 minutes, one attempt) and print it as a
+    /// `PIN <digits>` line on stdout: pairing a client with a headless host.
+    #[arg(long)]
+    pub arm_pin: bool,
     /// Do not advertise the host over mDNS.
     #[arg(long, env = "PUNKTFUNK_NO_MDNS", value_parser = BoolishValueParser::new())]
     pub no_mdns: bool,

@@ -1,6 +1,7 @@
 //! punktfunk/1 end to end: the real `punktfunk-host` binary against the real probe (binary or library),
 //! over loopback, through the userspace impairment relay where a test needs a bad network.
 
+use punktfunk_client::identity::ClientIdentity;
 use punktfunk_client::impair::LossModel;
 use punktfunk_client::netem::{Impairment, Relay, RelayHandle};
 use punktfunk_client::session::{Mode, SessionOptions, SessionReport, run_session};
@@ -8,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,10 +41,19 @@ fn temp_dir(tag: &str) -> TempDir {
 }
 
 impl Host {
+    /// Hosts run `--open` here: these tests are about streaming, and pairing has its own
+    /// (tests/pairing_e2e.rs). Clients still present their own certificate and pin the host's.
     fn start(tag: &str, extra: &[&str]) -> Host {
         let config = temp_dir(tag);
         let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
-            .args(["punktfunk1-host", "--bind", "127.0.0.1", "--port", "0"])
+            .args([
+                "punktfunk1-host",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--open",
+            ])
             .args(extra)
             .env("PUNKTFUNK_CONFIG_DIR", &config.0)
             .env("RUST_LOG", "info")
@@ -95,6 +106,18 @@ impl Host {
     fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The client dir the probe (binary or library) uses against this host.
+    fn client_dir(&self) -> PathBuf {
+        self._config.0.join("client")
+    }
+
+    /// The probe binary with its client dir set.
+    fn probe(&self) -> Command {
+        let mut probe = Command::new(probe_bin());
+        probe.env("PUNKTFUNK_CLIENT_DIR", self.client_dir());
+        probe
+    }
 }
 
 impl Drop for Host {
@@ -132,14 +155,17 @@ fn complete_fraction(report: &serde_json::Value) -> f64 {
     ok / (ok + lost + corrupt).max(1.0)
 }
 
-fn session(addr: SocketAddr, fingerprint: &str, seconds: u64) -> SessionOptions {
+fn session(host: &Host, addr: SocketAddr, seconds: u64) -> SessionOptions {
     let mode = Mode {
         width: 1280,
         height: 720,
         refresh_mhz: 60_000,
     };
     let mut opts = SessionOptions::new(addr.to_string(), mode, Duration::from_secs(seconds));
-    opts.fingerprint = Some(fingerprint.to_owned());
+    opts.fingerprint = Some(host.fingerprint.clone());
+    opts.identity = Some(Arc::new(
+        ClientIdentity::load_or_create(&host.client_dir()).expect("client identity"),
+    ));
     opts
 }
 
@@ -176,7 +202,8 @@ fn relays(host: &Host, data: Impairment) -> (RelayHandle, RelayHandle, SocketAdd
 #[test]
 fn loopback_10s_720p60_is_whole_and_byte_exact() {
     let host = Host::start("loopback", &[]);
-    let out = Command::new(probe_bin())
+    let out = host
+        .probe()
         .args([
             "connect",
             &host.quic.to_string(),
@@ -212,7 +239,7 @@ fn five_percent_loss_with_delay_needs_no_keyframe() {
         ..Impairment::default()
     };
     let (_q, data, addr) = relays(&host, impairment);
-    let r = run_in_process(session(addr, &host.fingerprint, 10));
+    let r = run_in_process(session(&host, addr, 10));
     let stats = data.stats();
     eprintln!("{}\nrelay: {stats:?}", r.text());
     let total = (r.frames_ok + r.frames_lost + r.integrity_failures).max(1) as f64;
@@ -230,7 +257,7 @@ fn five_percent_loss_with_delay_needs_no_keyframe() {
 fn heavy_loss_then_clean_is_whole_within_500ms() {
     let host = Host::start("burst", &[]);
     let (_q, data, addr) = relays(&host, Impairment::default());
-    let opts = session(addr, &host.fingerprint, 7);
+    let opts = session(&host, addr, 7);
     let switcher = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
         let lossy = Impairment {
@@ -291,7 +318,7 @@ fn two_sessions_are_independent_and_a_killed_client_is_freed() {
     let host = Host::start("kill", &["--max-sessions", "4"]);
     let fds_idle = count_fds(host.pid());
     let spawn = |seconds: &str| {
-        Command::new(probe_bin())
+        host.probe()
             .args([
                 "connect",
                 &host.quic.to_string(),
@@ -352,7 +379,8 @@ fn two_sessions_are_independent_and_a_killed_client_is_freed() {
 fn wrong_fingerprint_is_refused_with_a_clear_error() {
     let host = Host::start("pin", &[]);
     let wrong: String = host.fingerprint.chars().rev().collect();
-    let out = Command::new(probe_bin())
+    let out = host
+        .probe()
         .args([
             "connect",
             &host.quic.to_string(),
@@ -402,7 +430,7 @@ fn garbage_at_the_data_port_does_not_hurt_a_live_session() {
         }
         sent
     });
-    let r = run_in_process(session(host.quic, &host.fingerprint, 6));
+    let r = run_in_process(session(&host, host.quic, 6));
     let sent = sprayer.join().unwrap();
     eprintln!("{}\nsprayed {sent} datagrams", r.text());
     assert!(sent > 10_000);
@@ -416,7 +444,7 @@ fn garbage_at_the_data_port_does_not_hurt_a_live_session() {
 #[test]
 fn h264_test_pattern_decodes_with_every_stamp_intact() {
     let host = Host::start("h264", &[]);
-    let mut opts = session(host.quic, &host.fingerprint, 4);
+    let mut opts = session(&host, host.quic, 4);
     opts.mode = Mode {
         width: 640,
         height: 360,
@@ -439,7 +467,7 @@ fn h264_test_pattern_decodes_with_every_stamp_intact() {
 #[test]
 fn display_source_streams_the_clients_own_display() {
     let host = Host::start("display", &["--source", "display"]);
-    let mut opts = session(host.quic, &host.fingerprint, 3);
+    let mut opts = session(&host, host.quic, 3);
     opts.mode = Mode {
         width: 640,
         height: 360,

@@ -4,7 +4,14 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use punktfunk_client::loss_sweep::{render_table, run_case, sweep_cases};
-use punktfunk_client::session::{Mode, SessionOptions, parse_duration, run_session};
+use punktfunk_client::client_dir::client_dir;
+use punktfunk_client::identity::ClientIdentity;
+use punktfunk_client::known_hosts::{KnownHosts, host_key};
+use punktfunk_client::pair::{PairOptions, pair};
+use punktfunk_client::session::{
+    Mode, SessionOptions, parse_duration, run_session, split_host_port,
+};
+use punktfunk_client::tls::normalize_fingerprint;
 use punktfunk_core::control::Codec;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,9 +42,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Pair with a punktfunk/1 host using the PIN armed on it (`punktfunk-host serve --arm-pin`, the
+    /// web console or the management API) and pin the host's fingerprint in the known-hosts file.
+    /// Exit status: 0 = paired, 3 = the host refused (wrong, expired or no PIN; rate limit),
+    /// 2 = the host is not the one pinned / could not prove the PIN, 1 = other errors.
+    Pair {
+        /// HOST or HOST:PORT (default port 47800); IPv6 as `[ADDR]:PORT`.
+        host: String,
+        /// The 6-digit PIN the host shows.
+        #[arg(long)]
+        pin: String,
+        /// Name the host lists this client under.
+        #[arg(long, default_value = "probe")]
+        name: String,
+        /// Expected host fingerprint (hex); defaults to the one already pinned for this host, if any.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
     /// Connect to a punktfunk/1 host, stream its virtual test source, byte-check every frame and
-    /// report frame rate, loss, recovery, latency and bitrate. Exit status: 0 = ran the full duration,
-    /// 1 = error or the session ended early, 2 = host certificate fingerprint mismatch.
+    /// report frame rate, loss, recovery, latency and bitrate. The host must be pinned (by `pair`),
+    /// given with `--fingerprint`, or trusted on first use with `--tofu`. Exit status: 0 = ran the
+    /// full duration, 1 = error or the session ended early, 2 = host certificate fingerprint mismatch
+    /// or unknown host.
     Connect {
         /// HOST or HOST:PORT (default port 47800); IPv6 as `[ADDR]:PORT`.
         host: String,
@@ -51,9 +77,13 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         bitrate_kbps: u32,
         /// Expected SHA-256 fingerprint of the host certificate (hex; colons and case ignored).
-        /// Without it the host is trusted on first use and its fingerprint printed to stderr.
+        /// Without it the fingerprint pinned for this host in the known-hosts file is used.
         #[arg(long)]
         fingerprint: Option<String>,
+        /// Host not pinned yet: trust the certificate it presents and pin it (for hosts running
+        /// `--open`; prefer `pair`).
+        #[arg(long)]
+        tofu: bool,
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
@@ -95,6 +125,12 @@ fn parse_codec(s: &str) -> Result<Codec, String> {
     }
 }
 
+/// The known-hosts key of a `HOST[:PORT]` argument.
+fn known_host_key(host: &str) -> Result<String> {
+    let (name, port) = split_host_port(host).map_err(anyhow::Error::msg)?;
+    Ok(host_key(&name, port))
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -122,13 +158,32 @@ fn main() -> Result<()> {
             duration,
             bitrate_kbps,
             fingerprint,
+            tofu,
             json,
             max_datagram,
             name,
             codec,
             no_stamps,
         } => {
-            let tofu = fingerprint.is_none();
+            let dir = client_dir()?;
+            let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
+            let mut known = KnownHosts::load(&dir)?;
+            let key = known_host_key(&host)?;
+            let pinned = known.get(&key).map(str::to_owned);
+            let fingerprint = match (fingerprint, pinned) {
+                (Some(given), _) => Some(given),
+                (None, Some(pinned)) => Some(pinned),
+                (None, None) if tofu => None,
+                (None, None) => {
+                    eprintln!(
+                        "error: {key} is not a known host: pair with it first (`punktfunk-probe pair {host} --pin NNNNNN`), or pass --fingerprint, or --tofu for a host running --open"
+                    );
+                    std::process::exit(2);
+                }
+            };
+            let trusting_on_first_use = fingerprint.is_none();
+            let seen = Arc::new(std::sync::Mutex::new(None::<String>));
+            let seen_in_callback = seen.clone();
             let opts = SessionOptions {
                 bitrate_kbps,
                 fingerprint,
@@ -137,10 +192,14 @@ fn main() -> Result<()> {
                 codec,
                 expect_stamps: !no_stamps,
                 on_host_fingerprint: Some(Arc::new(move |fp: &str| {
-                    if tofu {
+                    if trusting_on_first_use {
                         eprintln!("host fingerprint: {fp}");
                     }
+                    if let Ok(mut s) = seen_in_callback.lock() {
+                        *s = Some(fp.to_string());
+                    }
                 })),
+                identity: Some(identity),
                 ..SessionOptions::new(host, mode, duration)
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -151,6 +210,12 @@ fn main() -> Result<()> {
             drop(runtime);
             match result {
                 Ok(report) => {
+                    // The host served us: on first use, this is the certificate to expect next time.
+                    let fp = seen.lock().ok().and_then(|s| s.clone());
+                    if let (true, Some(fp)) = (trusting_on_first_use, fp) {
+                        known.pin(&key, &fp)?;
+                        eprintln!("pinned {key} -> {fp}");
+                    }
                     if json {
                         println!("{}", serde_json::to_string(&report)?);
                     } else {
@@ -159,6 +224,45 @@ fn main() -> Result<()> {
                     if report.ended_early.is_some() {
                         std::process::exit(1);
                     }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(e.exit_code());
+                }
+            }
+        }
+        Command::Pair {
+            host,
+            pin,
+            name,
+            fingerprint,
+        } => {
+            let dir = client_dir()?;
+            let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
+            let mut known = KnownHosts::load(&dir)?;
+            let key = known_host_key(&host)?;
+            let expected = match fingerprint {
+                Some(f) => Some(normalize_fingerprint(&f)?),
+                None => known.get(&key).map(str::to_owned),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let result = runtime.block_on(pair(PairOptions {
+                host,
+                pin,
+                name,
+                expected_fingerprint: expected,
+                identity,
+            }));
+            drop(runtime);
+            match result {
+                Ok(paired) => {
+                    known.pin(&paired.host_key, &paired.host_fingerprint)?;
+                    println!(
+                        "PAIRED {} fingerprint={}",
+                        paired.host_key, paired.host_fingerprint
+                    );
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -120,7 +120,8 @@ pub async fn run_session(opts: SessionOptions) -> Result<SessionReport, SessionE
 
     let verifier = Arc::new(PinnedVerifier::new(expected));
     let mut client_config =
-        tls::quic_client_config(verifier.clone()).map_err(|e| other("TLS", e))?;
+        tls::quic_client_config(verifier.clone(), opts.identity.as_deref())
+            .map_err(|e| other("TLS", e))?;
     client_config.transport_config(Arc::new(transport_config()));
     let bind: SocketAddr = if addr.is_ipv6() {
         (Ipv6Addr::UNSPECIFIED, 0).into()

@@ -1,6 +1,7 @@
 //! What a session should do: the display [`Mode`], the [`SessionOptions`], and parsing of the
 //! command-line spellings of modes, durations and `HOST[:PORT]`.
 
+use crate::identity::ClientIdentity;
 use punktfunk_core::control::Codec;
 use std::fmt;
 use std::str::FromStr;
@@ -124,6 +125,8 @@ pub struct SessionOptions {
     pub expect_stamps: bool,
     /// Called with the host's fingerprint once the handshake succeeded (the CLI prints it for TOFU).
     pub on_host_fingerprint: Option<FingerprintCallback>,
+    /// The client certificate to present; hosts only serve paired clients (or any, with `--open`).
+    pub identity: Option<Arc<ClientIdentity>>,
 }
 
 impl SessionOptions {
@@ -139,6 +142,7 @@ impl SessionOptions {
             codec: Codec::RawTest,
             expect_stamps: true,
             on_host_fingerprint: None,
+            identity: None,
         }
     }
 }

@@ -110,6 +110,25 @@ pub enum Message {
     Goodbye {
         reason: String,
     },
+    /// Client → host, instead of Hello: pair with the PIN armed on the host. `spake` is the client's
+    /// SPAKE2 message (see [`crate::pairing`]).
+    PairStart {
+        client_name: String,
+        spake: Vec<u8>,
+    },
+    /// Host → client: the host's SPAKE2 message.
+    PairChallenge {
+        spake: Vec<u8>,
+    },
+    /// Client → host: the client's key confirmation (it proves first).
+    PairConfirm {
+        mac: Vec<u8>,
+    },
+    /// Host → client: the host's key confirmation, sent only after the client's checked out and the
+    /// client was stored as paired.
+    PairDone {
+        mac: Vec<u8>,
+    },
 }
 
 mod tag {
@@ -122,6 +141,10 @@ mod tag {
     pub const MSG_PONG: u16 = 7;
     pub const MSG_RATE: u16 = 8;
     pub const MSG_GOODBYE: u16 = 9;
+    pub const MSG_PAIR_START: u16 = 10;
+    pub const MSG_PAIR_CHALLENGE: u16 = 11;
+    pub const MSG_PAIR_CONFIRM: u16 = 12;
+    pub const MSG_PAIR_DONE: u16 = 13;
 
     pub const NAME: u16 = 1;
     pub const WIDTH: u16 = 2;
@@ -153,6 +176,8 @@ mod tag {
     pub const T2: u16 = 42;
     pub const T3: u16 = 43;
     pub const REASON: u16 = 50;
+    pub const SPAKE: u16 = 60;
+    pub const MAC: u16 = 61;
 }
 
 /// Longest goodbye reason kept.
@@ -170,6 +195,22 @@ fn cut(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &name[..end]
+}
+
+/// Longest SPAKE2 message or MAC a pairing message carries (the real ones are 33 and 32 bytes).
+pub const MAX_PAIRING_FIELD_LEN: usize = 256;
+
+/// A pairing field cut to [`MAX_PAIRING_FIELD_LEN`], like names, so decode ∘ encode is the identity.
+fn cut_bytes(value: &[u8]) -> &[u8] {
+    &value[..value.len().min(MAX_PAIRING_FIELD_LEN)]
+}
+
+fn pair_field(r: &FieldReader<'_>, tag: u16, name: &'static str) -> Result<Vec<u8>, ControlError> {
+    let value = r.bytes(tag, name)?;
+    if value.len() > MAX_PAIRING_FIELD_LEN {
+        return Err(ControlError::BadField(name));
+    }
+    Ok(value.to_vec())
 }
 
 impl Message {
@@ -240,6 +281,19 @@ impl Message {
                 .finish(),
             Message::Goodbye { reason } => FieldWriter::new(MSG_GOODBYE)
                 .str(REASON, cut(reason, MAX_REASON_LEN))
+                .finish(),
+            Message::PairStart { client_name, spake } => FieldWriter::new(MSG_PAIR_START)
+                .str(NAME, cut(client_name, MAX_NAME_LEN))
+                .bytes(SPAKE, cut_bytes(spake))
+                .finish(),
+            Message::PairChallenge { spake } => FieldWriter::new(MSG_PAIR_CHALLENGE)
+                .bytes(SPAKE, cut_bytes(spake))
+                .finish(),
+            Message::PairConfirm { mac } => FieldWriter::new(MSG_PAIR_CONFIRM)
+                .bytes(MAC, cut_bytes(mac))
+                .finish(),
+            Message::PairDone { mac } => FieldWriter::new(MSG_PAIR_DONE)
+                .bytes(MAC, cut_bytes(mac))
                 .finish(),
         }
     }
@@ -317,6 +371,23 @@ impl Message {
                 reason.truncate(cut(&reason, MAX_REASON_LEN).len());
                 Message::Goodbye { reason }
             }
+            MSG_PAIR_START => {
+                let mut client_name = r.string(NAME, "client name")?;
+                client_name.truncate(cut(&client_name, MAX_NAME_LEN).len());
+                Message::PairStart {
+                    client_name,
+                    spake: pair_field(&r, SPAKE, "spake")?,
+                }
+            }
+            MSG_PAIR_CHALLENGE => Message::PairChallenge {
+                spake: pair_field(&r, SPAKE, "spake")?,
+            },
+            MSG_PAIR_CONFIRM => Message::PairConfirm {
+                mac: pair_field(&r, MAC, "mac")?,
+            },
+            MSG_PAIR_DONE => Message::PairDone {
+                mac: pair_field(&r, MAC, "mac")?,
+            },
             other => return Err(ControlError::UnknownMessage(other)),
         })
     }

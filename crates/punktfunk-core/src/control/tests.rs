@@ -59,6 +59,15 @@ fn samples() -> Vec<Message> {
         Message::Goodbye {
             reason: "bye".into(),
         },
+        Message::PairStart {
+            client_name: "living room tv".into(),
+            spake: vec![0x41; 33],
+        },
+        Message::PairChallenge {
+            spake: vec![0x42; 33],
+        },
+        Message::PairConfirm { mac: vec![1; 32] },
+        Message::PairDone { mac: vec![2; 32] },
     ]
 }
 
@@ -156,7 +165,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(which in 0usize..9, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(which in 0usize..13, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut body = samples()[which].encode();
         let i = pos.index(body.len());
         body[i] = byte;
@@ -174,4 +183,39 @@ fn long_goodbye_reasons_round_trip() {
         panic!()
     };
     assert_eq!(reason.len(), MAX_REASON_LEN);
+}
+
+#[test]
+fn oversized_pairing_fields_are_refused_and_cut_when_encoding() {
+    let body = FieldWriter::new(12).bytes(61, &[7; 300]).finish();
+    assert_eq!(Message::decode(&body), Err(ControlError::BadField("mac")));
+    let long = Message::PairDone { mac: vec![7; 300] };
+    assert_eq!(
+        Message::decode(&long.encode()),
+        Ok(Message::PairDone {
+            mac: vec![7; MAX_PAIRING_FIELD_LEN]
+        })
+    );
+}
+
+proptest! {
+    #[test]
+    fn pairing_messages_round_trip(
+        name in ".{0,200}",
+        a in proptest::collection::vec(any::<u8>(), 0..300),
+        b in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        for m in [
+            Message::PairStart { client_name: name.clone(), spake: a.clone() },
+            Message::PairChallenge { spake: b.clone() },
+            Message::PairConfirm { mac: a.clone() },
+            Message::PairDone { mac: b.clone() },
+        ] {
+            let once = Message::decode(&m.encode()).unwrap();
+            prop_assert_eq!(Message::decode(&once.encode()).unwrap(), once.clone());
+            if name.len() <= MAX_NAME_LEN && a.len() <= MAX_PAIRING_FIELD_LEN && b.len() <= MAX_PAIRING_FIELD_LEN {
+                prop_assert_eq!(once, m);
+            }
+        }
+    }
 }

@@ -89,3 +89,119 @@ proptest! {
         }
     }
 }
+
+const CLIENT: Fingerprint = [0xc1; 32];
+const HOST: Fingerprint = [0x40; 32];
+
+/// Runs the whole exchange; each side sees the fingerprints it is given. Returns which step failed.
+fn exchange(
+    client_pin: &str,
+    host_pin: &str,
+    client_view: (Fingerprint, Fingerprint),
+    host_view: (Fingerprint, Fingerprint),
+) -> Result<(), &'static str> {
+    let (client, spake_a) = ClientPairing::start(client_pin, &client_view.0, &client_view.1);
+    let (host, spake_b) = HostPairing::respond(host_pin, &host_view.0, &host_view.1, &spake_a)
+        .map_err(|_| "respond")?;
+    let (client, mac_c) = client.on_challenge(&spake_b).map_err(|_| "challenge")?;
+    let mac_h = host.on_confirm(&mac_c).map_err(|_| "host confirm")?;
+    client.on_done(&mac_h).map_err(|_| "client done")
+}
+
+#[test]
+fn spake_pairing_succeeds_with_the_same_pin_and_fingerprints() {
+    assert_eq!(
+        exchange("123456", "123456", (CLIENT, HOST), (CLIENT, HOST)),
+        Ok(())
+    );
+}
+
+#[test]
+fn spake_pairing_wrong_pin_fails_at_the_host_before_it_proves_anything() {
+    assert_eq!(
+        exchange("123456", "123457", (CLIENT, HOST), (CLIENT, HOST)),
+        Err("host confirm")
+    );
+}
+
+#[test]
+fn spake_pairing_someone_in_between_cannot_complete() {
+    let mitm = [0x66; 32];
+    // The client sees the middle's certificate instead of the host's.
+    assert_eq!(
+        exchange("123456", "123456", (CLIENT, mitm), (CLIENT, HOST)),
+        Err("host confirm")
+    );
+    // The host sees the middle's client certificate instead of the client's.
+    assert_eq!(
+        exchange("123456", "123456", (CLIENT, HOST), (mitm, HOST)),
+        Err("host confirm")
+    );
+    // Swapped roles of the two fingerprints.
+    assert_eq!(
+        exchange("123456", "123456", (CLIENT, HOST), (HOST, CLIENT)),
+        Err("host confirm")
+    );
+}
+
+#[test]
+fn spake_pairing_client_rejects_a_forged_host_proof() {
+    let (client, spake_a) = ClientPairing::start("000000", &CLIENT, &HOST);
+    let (host, spake_b) = HostPairing::respond("000000", &CLIENT, &HOST, &spake_a).unwrap();
+    let (client, mac_c) = client.on_challenge(&spake_b).unwrap();
+    // Replaying the client's own MAC as the host's proof must not work.
+    assert_eq!(
+        ClientPairing::start("000000", &CLIENT, &HOST)
+            .0
+            .on_challenge(&spake_b)
+            .unwrap()
+            .0
+            .on_done(&mac_c),
+        Err(PairingError::ConfirmationFailed)
+    );
+    assert!(host.on_confirm(&mac_c).is_ok());
+    assert_eq!(
+        client.on_done(&mac_c),
+        Err(PairingError::ConfirmationFailed)
+    );
+}
+
+#[test]
+fn fingerprint_hex_round_trips_and_rejects_junk() {
+    let fp = fingerprint_of(b"certificate");
+    assert_eq!(parse_fingerprint(&fingerprint_hex(&fp)), Some(fp));
+    assert_eq!(
+        parse_fingerprint(&fingerprint_hex(&fp).to_uppercase()),
+        Some(fp)
+    );
+    assert_eq!(parse_fingerprint("abc"), None);
+    assert_eq!(
+        parse_fingerprint(&format!("+{}", &fingerprint_hex(&fp)[1..])),
+        None
+    );
+    assert_eq!(parse_fingerprint(&"é".repeat(32)), None);
+}
+
+proptest! {
+    #[test]
+    fn spake_pairing_garbage_is_an_error_not_a_panic(
+        garbage in proptest::collection::vec(any::<u8>(), 0..80),
+        mac in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let _ = HostPairing::respond("111111", &CLIENT, &HOST, &garbage);
+        let (client, spake_a) = ClientPairing::start("111111", &CLIENT, &HOST);
+        let _ = client.on_challenge(&garbage);
+        let (host, spake_b) = HostPairing::respond("111111", &CLIENT, &HOST, &spake_a).unwrap();
+        prop_assert_eq!(host.on_confirm(&mac), Err(PairingError::ConfirmationFailed));
+        let (client, _) = ClientPairing::start("111111", &CLIENT, &HOST);
+        let (client, _) = client.on_challenge(&spake_b).unwrap();
+        prop_assert_eq!(client.on_done(&mac), Err(PairingError::ConfirmationFailed));
+    }
+
+    #[test]
+    fn spake_pairing_any_differing_pin_fails(a in 0u32..1_000_000, b in 0u32..1_000_000) {
+        let (pa, pb) = (format!("{a:06}"), format!("{b:06}"));
+        let result = exchange(&pa, &pb, (CLIENT, HOST), (CLIENT, HOST));
+        prop_assert_eq!(result.is_ok(), a == b);
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod data_plane;
 mod session;
+mod trust;
 
 use crate::host_context::HostContext;
 use crate::identity::HostIdentity;
@@ -130,9 +131,12 @@ impl Listener {
 
 fn server_config(identity: &HostIdentity) -> Result<quinn::ServerConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // Every client shows its own certificate; who may do what with it is decided after the
+    // handshake (trust::authorize_client).
+    let clients = Arc::new(trust::SelfSignedClientVerifier::new(&provider));
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_single_cert(vec![identity.cert.clone()], identity.key_der())?;
     tls.alpn_protocols = vec![punktfunk_core::control::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;

@@ -2,6 +2,7 @@
 //! bitrate, keyframe requests and clock pings until the client leaves or goes silent.
 
 use super::data_plane::{DataPlane, SessionControl, now_us};
+use super::trust::{Authorized, authorize_client};
 use super::{ListenerConfig, SessionCounter};
 use crate::host_context::HostContext;
 use crate::sessions::{SessionControls, SessionInfo, SessionStats};
@@ -60,14 +61,14 @@ fn announce_sessions(count: usize) {
 }
 
 /// Reads control messages from a QUIC receive stream.
-struct ControlReader {
+pub(super) struct ControlReader {
     recv: quinn::RecvStream,
     buf: FrameBuffer,
 }
 
 impl ControlReader {
     /// The next message, or `None` when the peer finished the stream.
-    async fn next(&mut self) -> Result<Option<Message>> {
+    pub(super) async fn next(&mut self) -> Result<Option<Message>> {
         loop {
             if let Some(body) = self.buf.next_body()? {
                 return Ok(Some(Message::decode(&body)?));
@@ -191,11 +192,10 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         recv: rx,
         buf: FrameBuffer::new(),
     };
-    let hello = match tokio::time::timeout(Duration::from_secs(5), reader.next()).await {
-        Ok(Ok(Some(Message::Hello(h)))) => h,
-        Ok(Ok(other)) => return refuse(tx, &conn, format!("expected Hello, got {other:?}")).await,
-        Ok(Err(e)) => return refuse(tx, &conn, format!("bad Hello: {e:#}")).await,
-        Err(_) => return refuse(tx, &conn, "no Hello within 5 s".into()).await,
+    let hello = match authorize_client(&conn, &mut tx, &mut reader, &shared.host).await {
+        Authorized::Session(hello) => hello,
+        Authorized::Paired => return Ok(()),
+        Authorized::Refused(reason) => return refuse(tx, &conn, reason).await,
     };
     if let Err(reason) = check_hello(&hello) {
         return refuse(tx, &conn, reason).await;

@@ -1,0 +1,238 @@
+//! Who may open a punktfunk/1 session: every client presents its own self-signed certificate (TLS
+//! client auth), and its SHA-256 is its identity. Paired clients go on to `Hello`; anyone else may
+//! only pair with the PIN armed on the host (SPAKE2, see `punktfunk_core::pairing`) — or, on a host
+//! running `--open`, is trusted on first use and remembered.
+
+use super::session::ControlReader;
+use crate::events::HostEvent;
+use crate::host_context::HostContext;
+use crate::paired::{PairedDevice, now_unix};
+use punktfunk_core::control::{Hello, Message, frame};
+use punktfunk_core::pairing::{Fingerprint, HostPairing, fingerprint_hex, fingerprint_of};
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DistinguishedName, SignatureScheme};
+use std::time::Duration;
+
+/// What an unpaired client is told on a host that is not `--open`.
+pub const NOT_PAIRED: &str = "not paired: arm a PIN on the host (punktfunk-host pair --native or the web console) and run `punktfunk-probe pair`";
+
+/// How long the client may take for its first message and for each pairing step.
+const STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts any client certificate — clients are self-signed, trust comes from pairing — but insists
+/// on one, and on a valid handshake signature with its key: the client must hold the private key of
+/// the identity it claims.
+#[derive(Debug)]
+pub struct SelfSignedClientVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl SelfSignedClientVerifier {
+    pub fn new(provider: &CryptoProvider) -> Self {
+        SelfSignedClientVerifier {
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+}
+
+impl ClientCertVerifier for SelfSignedClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The outcome of [`authorize_client`].
+pub(super) enum Authorized {
+    /// A trusted client asked for a session.
+    Session(Hello),
+    /// The connection was a pairing, and it succeeded; nothing more to serve.
+    Paired,
+    /// Refuse with this reason (sent to the client as the Goodbye).
+    Refused(String),
+}
+
+/// The client certificate's fingerprint (the TLS verifier made sure there is one).
+fn client_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    certs.first().map(|c| fingerprint_of(c.as_ref()))
+}
+
+async fn send(tx: &mut quinn::SendStream, message: &Message) -> Result<(), String> {
+    tx.write_all(&frame(&message.encode()))
+        .await
+        .map_err(|e| format!("control stream: {e}"))
+}
+
+async fn next(reader: &mut ControlReader, what: &str) -> Result<Message, String> {
+    match tokio::time::timeout(STEP_TIMEOUT, reader.next()).await {
+        Ok(Ok(Some(m))) => Ok(m),
+        Ok(Ok(None)) => Err(format!("client closed the control stream before {what}")),
+        Ok(Err(e)) => Err(format!("bad {what}: {e:#}")),
+        Err(_) => Err(format!("no {what} within {} s", STEP_TIMEOUT.as_secs())),
+    }
+}
+
+/// Reads the client's first message and decides: a paired client's `Hello` goes on to a session, a
+/// `PairStart` runs the pairing exchange, anything else is refused with the reason. Called right
+/// after the control stream is accepted.
+pub(super) async fn authorize_client(
+    conn: &quinn::Connection,
+    tx: &mut quinn::SendStream,
+    reader: &mut ControlReader,
+    host: &HostContext,
+) -> Authorized {
+    let remote = conn.remote_address();
+    let Some(client) = client_fingerprint(conn) else {
+        return Authorized::Refused("no client certificate: update the client".into());
+    };
+    let id = fingerprint_hex(&client);
+    let first = match next(reader, "Hello").await {
+        Ok(m) => m,
+        Err(reason) => return Authorized::Refused(reason),
+    };
+    match first {
+        Message::Hello(hello) => {
+            if host.paired.get(&id).is_some() {
+                if let Err(e) = host.paired.touch(&id, now_unix()) {
+                    tracing::warn!(client = %id, "could not record last seen: {e:#}");
+                }
+                return Authorized::Session(hello);
+            }
+            if !host.settings.get().open {
+                tracing::info!(%remote, client = %id, name = %hello.client_name, "refusing an unpaired client");
+                return Authorized::Refused(NOT_PAIRED.into());
+            }
+            let device = PairedDevice {
+                id: id.clone(),
+                name: hello.client_name.clone(),
+                protocol: "punktfunk1".into(),
+                paired_at_unix: now_unix(),
+                last_seen_unix: Some(now_unix()),
+            };
+            if let Err(e) = host.paired.add(device) {
+                tracing::error!(client = %id, "could not remember the client: {e:#}");
+                return Authorized::Refused("host could not store the new client".into());
+            }
+            tracing::warn!(%remote, client = %id, name = %hello.client_name,
+                "open host: trusting a new client on first use and remembering it as paired");
+            host.events.publish(HostEvent::DevicePaired {
+                id,
+                name: hello.client_name.clone(),
+                protocol: "punktfunk1".into(),
+            });
+            Authorized::Session(hello)
+        }
+        Message::PairStart { client_name, spake } => {
+            match pair(conn, tx, reader, host, client, &client_name, &spake).await {
+                Ok(()) => Authorized::Paired,
+                Err(reason) => {
+                    tracing::warn!(%remote, client = %id, name = %client_name, %reason, "pairing failed");
+                    Authorized::Refused(reason)
+                }
+            }
+        }
+        other => Authorized::Refused(format!("expected Hello or PairStart, got {other:?}")),
+    }
+}
+
+/// The host's side of the exchange. The client is stored (atomically, durably) before the host
+/// proves itself, so a client that saw `PairDone` is paired even if the host dies right after.
+async fn pair(
+    conn: &quinn::Connection,
+    tx: &mut quinn::SendStream,
+    reader: &mut ControlReader,
+    host: &HostContext,
+    client: Fingerprint,
+    client_name: &str,
+    spake_a: &[u8],
+) -> Result<(), String> {
+    let pin = host
+        .native_pairing
+        .attempt()
+        .map_err(|e| format!("pairing refused: {e}"))?;
+    let host_fp = fingerprint_of(host.identity.cert.as_ref());
+    let failed = |reason: String| {
+        host.native_pairing.record_failure();
+        reason
+    };
+    let (state, spake_b) = HostPairing::respond(&pin, &client, &host_fp, spake_a)
+        .map_err(|e| failed(format!("pairing failed: {e}")))?;
+    send(tx, &Message::PairChallenge { spake: spake_b }).await?;
+    let mac = match next(reader, "PairConfirm").await.map_err(failed)? {
+        Message::PairConfirm { mac } => mac,
+        other => return Err(failed(format!("expected PairConfirm, got {other:?}"))),
+    };
+    let done = state.on_confirm(&mac).map_err(|_| {
+        failed(
+            "pairing failed: wrong PIN (or a different certificate in between); the PIN is used up, arm a new one"
+                .into(),
+        )
+    })?;
+    let id = fingerprint_hex(&client);
+    let name = if client_name.trim().is_empty() {
+        "unnamed client".to_string()
+    } else {
+        client_name.to_string()
+    };
+    host.paired
+        .add(PairedDevice {
+            id: id.clone(),
+            name: name.clone(),
+            protocol: "punktfunk1".into(),
+            paired_at_unix: now_unix(),
+            last_seen_unix: None,
+        })
+        .map_err(|e| {
+            tracing::error!("storing the paired client: {e:#}");
+            "pairing failed: the host could not store the pairing".to_string()
+        })?;
+    tracing::info!(remote = %conn.remote_address(), client = %id, %name, "client paired");
+    host.events.publish(HostEvent::DevicePaired {
+        id,
+        name,
+        protocol: "punktfunk1".into(),
+    });
+    send(tx, &Message::PairDone { mac: done }).await?;
+    let _ = tx.finish();
+    // The client closes once it checked our proof; closing first could cut PairDone off.
+    let _ = tokio::time::timeout(STEP_TIMEOUT, conn.closed()).await;
+    Ok(())
+}
