@@ -4,6 +4,7 @@ mod capture;
 mod cli_client;
 mod config_dir;
 mod events;
+mod gamestream;
 mod host_context;
 mod identity;
 mod mdns;

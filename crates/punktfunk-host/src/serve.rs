@@ -55,6 +55,22 @@ async fn serve(host: Arc<HostContext>, kind: SourceKind,
         // After the READY line: scripts read that first.
         host.native_pairing.arm();
     }
+    // GameStream only when asked for: bare `serve` opens no GameStream ports.
+    let gamestream = if settings.gamestream {
+        Some(
+            crate::gamestream::GameStream::bind(
+                host.clone(),
+                settings.bind,
+                settings.gamestream_port_base,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    if let Some(g) = &gamestream {
+        g.announce();
+    }
 
     let _mdns = if settings.mdns {
         let fingerprint = host.identity.fingerprint();
@@ -64,7 +80,7 @@ async fn serve(host: Arc<HostContext>, kind: SourceKind,
             quic_port: listener.quic_addr.port(),
             data_port: listener.data_port,
             api_port: None,
-            gamestream_port: None,
+            gamestream_port: gamestream.as_ref().map(|g| g.http_addr().port()),
         };
         match crate::mdns::Advertiser::start(&announcement) {
             Ok(advertiser) => Some(advertiser),
@@ -79,10 +95,14 @@ async fn serve(host: Arc<HostContext>, kind: SourceKind,
         None
     };
 
+    let gamestream = gamestream.map(|g| tokio::spawn(g.run(stop_rx.clone())));
     let native = tokio::spawn(listener.run(stopped(stop_rx.clone())));
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     native.await??;
+    if let Some(gamestream) = gamestream {
+        gamestream.await??;
+    }
     Ok(())
 }
 

@@ -51,6 +51,9 @@ pub struct ListenArgs {
     /// Also speak GameStream so stock Moonlight clients can connect.
     #[arg(long, env = "PUNKTFUNK_GAMESTREAM", value_parser = BoolishValueParser::new())]
     pub gamestream: bool,
+    /// GameStream HTTP port; HTTPS is 5 below it and the streaming ports above. [default: 47989]
+    #[arg(long, env = "PUNKTFUNK_GAMESTREAM_PORT_BASE")]
+    pub gamestream_port_base: Option<u16>,
 }
 
 impl ListenArgs {
@@ -92,6 +95,9 @@ impl ListenArgs {
         }
         if self.gamestream {
             set("gamestream", json!(true));
+        }
+        if let Some(v) = self.gamestream_port_base {
+            set("gamestream_port_base", json!(v));
         }
         map
     }

@@ -1,0 +1,86 @@
+//! GameStream, so stock Moonlight clients can use this host (`serve --gamestream`): the nvhttp
+//! listeners, PIN pairing and the app list. The protocol itself (parsing, XML, the pairing state
+//! machine) lives in `punktfunk_core::gamestream`; this module owns sockets, files and the waiting.
+
+mod appasset;
+mod apps;
+mod client_auth;
+mod clients;
+mod identity;
+mod launch;
+mod nvhttp_server;
+mod pairing;
+mod routes;
+
+use crate::host_context::HostContext;
+use anyhow::Result;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub use pairing::PairingDesk;
+
+/// What every request handler shares.
+pub struct Shared {
+    pub host: Arc<HostContext>,
+    pub identity: Arc<identity::GameStreamIdentity>,
+    pub clients: Arc<clients::PairedClients>,
+    pub pairing: Arc<PairingDesk>,
+    pub http_port: u16,
+    pub https_port: u16,
+}
+
+/// A bound, not yet serving GameStream host.
+pub struct GameStream {
+    shared: Arc<Shared>,
+    listeners: nvhttp_server::Listeners,
+}
+
+impl GameStream {
+    /// Loads (or creates) the GameStream identity and paired clients from the config dir and binds
+    /// the nvhttp ports: HTTP on `port_base`, HTTPS on `port_base − 5`.
+    pub async fn bind(host: Arc<HostContext>, bind: IpAddr, port_base: u16) -> Result<GameStream> {
+        let identity = Arc::new(identity::GameStreamIdentity::load_or_create(&host.dir)?);
+        let clients = Arc::new(clients::PairedClients::load(
+            &host.dir,
+            host.paired.clone(),
+            host.events.clone(),
+        )?);
+        let pairing = Arc::new(PairingDesk::new(identity.clone(), clients.clone()));
+        let listeners = nvhttp_server::bind(bind, port_base).await?;
+        let shared = Arc::new(Shared {
+            http_port: listeners.http_addr.port(),
+            https_port: listeners.https_addr.port(),
+            host,
+            identity,
+            clients,
+            pairing,
+        });
+        Ok(GameStream { shared, listeners })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listeners.http_addr
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.listeners.https_addr
+    }
+
+    /// Logs the ports and prints the machine-readable `GAMESTREAM http=ADDR https=ADDR` line on stdout.
+    pub fn announce(&self) {
+        let (http, https) = (self.http_addr(), self.https_addr());
+        tracing::info!(%http, %https, "GameStream (Moonlight) nvhttp listening");
+        println!("GAMESTREAM http={http} https={https}");
+    }
+
+    /// Where Moonlight PINs typed into the console, API or CLI go.
+    pub fn pin_sink(&self) -> Arc<PairingDesk> {
+        self.shared.pairing.clone()
+    }
+
+    /// Serves until `stop` turns true.
+    pub async fn run(self, stop: watch::Receiver<bool>) -> Result<()> {
+        nvhttp_server::run(self.listeners, self.shared, stop).await
+    }
+}

@@ -1,0 +1,419 @@
+//! GameStream against the real Moonlight protocol library: `punktfunk-host serve --gamestream` in a
+//! private config dir, driven by moonlight-python (moonlight-common-c; scripts/moonlight-venv.sh
+//! installs it into target/moonlight-venv) through tests/gamestream/moonlight_client.py. PINs go to
+//! the host the way a user's would: `punktfunk-host pair --pin NNNN`, i.e. the management API.
+
+mod common;
+
+use common::{HostCommand, HostProcess, TempDir};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const HTTPS_OFFSET: u16 = 5;
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv's python (created on first use; later calls take a fraction of a second).
+fn moonlight_python() -> PathBuf {
+    let script = manifest_dir().join("../../scripts/moonlight-venv.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/moonlight-venv.sh");
+    assert!(out.status.success(), "scripts/moonlight-venv.sh failed");
+    let path = String::from_utf8(out.stdout).expect("utf-8 path");
+    PathBuf::from(path.trim())
+}
+
+fn client_script() -> PathBuf {
+    manifest_dir().join("tests/gamestream/moonlight_client.py")
+}
+
+/// A base port whose HTTP (base) and HTTPS (base − 5) ports are both free right now.
+fn free_port_base() -> u16 {
+    for _ in 0..200 {
+        let probe = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("bind a probe port");
+        let base = probe.local_addr().unwrap().port();
+        drop(probe);
+        let Some(https) = base.checked_sub(HTTPS_OFFSET).filter(|&p| p > 1024) else {
+            continue;
+        };
+        let both_free = TcpListener::bind((Ipv6Addr::UNSPECIFIED, base)).is_ok()
+            && TcpListener::bind((Ipv6Addr::UNSPECIFIED, https)).is_ok();
+        if both_free && base <= 65535 - 21 {
+            return base;
+        }
+    }
+    panic!("no free GameStream port pair found");
+}
+
+struct GameStreamHost {
+    process: HostProcess,
+    api_port: u16,
+}
+
+impl GameStreamHost {
+    /// SIGTERM, as a service manager would stop it: the host then also stops the private headless
+    /// sway it started (a SIGKILL would leave that behind).
+    fn stop(mut self) {
+        let pid = rustix::process::Pid::from_raw(self.process.pid() as i32).expect("host pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .expect("SIGTERM the host");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if self
+                .process
+                .child
+                .try_wait()
+                .expect("wait for the host")
+                .is_some()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the host did not stop within 15 s of SIGTERM");
+    }
+}
+
+fn start_host(config_dir: &Path, base: u16, gamestream: bool) -> GameStreamHost {
+    let base = base.to_string();
+    let mut args = vec!["serve", "--port", "0", "--api-port", "0", "--no-mdns"];
+    args.extend(["--gamestream-port-base", &base]);
+    if gamestream {
+        args.push("--gamestream");
+    }
+    let mut command = HostCommand::new(&args);
+    command.config_dir = Some(config_dir.to_path_buf());
+    let process = HostProcess::start("gamestream", command);
+    if gamestream {
+        let line = process
+            .wait_line("GAMESTREAM ", Duration::from_secs(20))
+            .expect("host printed no GAMESTREAM line");
+        assert!(line.contains(&format!(":{base} ")), "{line}");
+    }
+    let api = process
+        .wait_line("API https://", Duration::from_secs(20))
+        .expect("host printed no API line");
+    let api_port = api
+        .parse::<SocketAddr>()
+        .expect("API line holds an address")
+        .port();
+    GameStreamHost { process, api_port }
+}
+
+/// Runs the client script to its `RESULT` line.
+fn run_client(python: &Path, args: &[&str]) -> Value {
+    let out = Command::new(python)
+        .arg(client_script())
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run moonlight_client.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "moonlight_client.py {args:?} failed: {stdout}"
+    );
+    parse_result(&stdout)
+}
+
+fn parse_result(stdout: &str) -> Value {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line in {stdout:?}"));
+    serde_json::from_str(line).expect("RESULT is JSON")
+}
+
+/// Starts `pair()` in moonlight-python, waits until it is blocked in phase 1, hands `host_pin` to the
+/// host with `punktfunk-host pair --pin`, and returns the client's result.
+fn pair(
+    python: &Path,
+    host: &GameStreamHost,
+    base: u16,
+    client_dir: &Path,
+    client_pin: &str,
+    host_pin: &str,
+    extra: &[&str],
+) -> Value {
+    let base = base.to_string();
+    let client_dir = client_dir.to_str().unwrap();
+    let mut child = Command::new(python)
+        .arg(client_script())
+        .args([
+            "pair",
+            "--port",
+            &base,
+            "--client-dir",
+            client_dir,
+            "--pin",
+            client_pin,
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start moonlight_client.py pair");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = String::new();
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("client never started pairing: {output}"));
+        output.push_str(&line);
+        output.push('\n');
+        if line == "PAIRING" {
+            break;
+        }
+    }
+    submit_pin(host, host_pin);
+    let status = child.wait().expect("wait for moonlight_client.py");
+    output.extend(lines.try_iter().map(|l| l + "\n"));
+    assert!(
+        status.success(),
+        "moonlight_client.py pair failed: {output}"
+    );
+    parse_result(&output)
+}
+
+/// `punktfunk-host pair --pin`: the host answers 409 until Moonlight's phase-1 request has arrived,
+/// so this retries for a while, then insists on success.
+fn submit_pin(host: &GameStreamHost, pin: &str) {
+    let start = Instant::now();
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .args([
+                "pair",
+                "--pin",
+                pin,
+                "--api-port",
+                &host.api_port.to_string(),
+            ])
+            .env("PUNKTFUNK_CONFIG_DIR", &host.process.config_dir)
+            .output()
+            .expect("run punktfunk-host pair");
+        if out.status.success() {
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the host never took the PIN: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn gamestream_devices(config_dir: &Path) -> Vec<Value> {
+    let Ok(bytes) = std::fs::read(config_dir.join("paired.json")) else {
+        return Vec::new();
+    };
+    let store: Value = serde_json::from_slice(&bytes).expect("paired.json is JSON");
+    store["devices"]
+        .as_array()
+        .expect("devices list")
+        .iter()
+        .filter(|d| d["protocol"] == "gamestream")
+        .cloned()
+        .collect()
+}
+
+fn app_names(result: &Value) -> Vec<String> {
+    result["apps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no apps in {result}"))
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn config_with_app(dir: &Path) {
+    std::fs::write(
+        dir.join("config.toml"),
+        "[[apps]]\nname = \"Terminal\"\ncmd = \"foot\"\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn moonlight_pairs_lists_apps_and_stays_paired_across_restart() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    config_with_app(config.path());
+    let client_dir = clients.path().join("moonlight");
+    let base = free_port_base();
+
+    let host = start_host(config.path(), base, true);
+    // An expired client certificate: embedded clients with wrong clocks must still pair.
+    let paired = pair(
+        &python,
+        &host,
+        base,
+        &client_dir,
+        "4711",
+        "4711",
+        &["--expired-cert"],
+    );
+    assert_eq!(paired["paired"], true, "{paired}");
+    assert_eq!(app_names(&paired), ["Desktop", "Terminal"]);
+    let devices = gamestream_devices(config.path());
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let id = devices[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        config
+            .path()
+            .join("gamestream-clients")
+            .join(format!("{id}.pem"))
+            .exists(),
+        "the client certificate is stored"
+    );
+    let before = run_client(
+        &python,
+        &[
+            "apps",
+            "--port",
+            &base.to_string(),
+            "--client-dir",
+            client_dir.to_str().unwrap(),
+        ],
+    );
+    let host_cert = std::fs::read(config.path().join("gamestream-cert.pem")).unwrap();
+    host.stop();
+
+    let host = start_host(config.path(), base, true);
+    let after = run_client(
+        &python,
+        &[
+            "apps",
+            "--port",
+            &base.to_string(),
+            "--client-dir",
+            client_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(after["paired_status"], true, "{after}");
+    assert_eq!(app_names(&after), ["Desktop", "Terminal"]);
+    assert_eq!(
+        after["apps"], before["apps"],
+        "app ids are stable across restarts"
+    );
+    assert_eq!(after["unique_id"], before["unique_id"], "same host id");
+    assert_eq!(
+        std::fs::read(config.path().join("gamestream-cert.pem")).unwrap(),
+        host_cert,
+        "same RSA identity"
+    );
+    assert_eq!(after["https_port"], base - HTTPS_OFFSET);
+    for name in ["Desktop", "Terminal"] {
+        let asset = &after["assets"][name];
+        assert_eq!(asset["format"], "PNG", "{after}");
+        assert_eq!(asset["content_type"], "image/png");
+        assert!(asset["size"][0].as_u64().unwrap() > 0);
+    }
+    assert_eq!(gamestream_devices(config.path()).len(), 1);
+    host.stop();
+}
+
+#[test]
+fn wrong_moonlight_pin_is_refused_and_nothing_is_stored() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    let client_dir = clients.path().join("moonlight");
+    let base = free_port_base();
+    let host = start_host(config.path(), base, true);
+    let store_before = std::fs::read(config.path().join("paired.json")).ok();
+
+    let refused = pair(&python, &host, base, &client_dir, "1234", "4321", &[]);
+    assert_eq!(refused["error"], "WrongPinError", "{refused}");
+    assert_eq!(
+        std::fs::read(config.path().join("paired.json")).ok(),
+        store_before,
+        "the paired store is unchanged"
+    );
+    let stored_certs = std::fs::read_dir(config.path().join("gamestream-clients"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(stored_certs, 0, "no client certificate stored");
+    let apps = run_client(
+        &python,
+        &[
+            "apps",
+            "--port",
+            &base.to_string(),
+            "--client-dir",
+            client_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(apps["status_code"], 401, "{apps}");
+
+    // The failed attempt leaves nothing behind that blocks the next one.
+    let paired = pair(&python, &host, base, &client_dir, "1234", "1234", &[]);
+    assert_eq!(paired["paired"], true, "{paired}");
+    assert_eq!(gamestream_devices(config.path()).len(), 1);
+    host.stop();
+}
+
+#[test]
+fn unpaired_moonlight_certificate_gets_401() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    let base = free_port_base();
+    let host = start_host(config.path(), base, true);
+    let result = run_client(
+        &python,
+        &[
+            "unpaired",
+            "--port",
+            &base.to_string(),
+            "--client-dir",
+            clients.path().join("stranger").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(result["applist"], 401, "{result}");
+    assert_eq!(result["launch"], 401, "{result}");
+    assert_eq!(result["paired_status"], false, "{result}");
+    assert!(gamestream_devices(config.path()).is_empty());
+    host.stop();
+}
+
+#[test]
+fn serve_without_gamestream_opens_no_gamestream_ports() {
+    let config = TempDir::new("gs-config");
+    let base = free_port_base();
+    let host = start_host(config.path(), base, false);
+    for port in [base, base - HTTPS_OFFSET] {
+        assert!(
+            TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_secs(1)
+            )
+            .is_err(),
+            "port {port} is open without --gamestream"
+        );
+    }
+    assert!(
+        !config.path().join("gamestream-cert.pem").exists(),
+        "no GameStream identity created"
+    );
+    host.stop();
+}
