@@ -1,33 +1,50 @@
-//! `/launch`, `/resume` and `/cancel`: where a Moonlight session starts and ends. Streaming
-//! (RTSP, control, video, audio) is not wired to GameStream yet, so a launch is refused with the
-//! reference's "could not start" status (503) and a message saying why, instead of handing out an
-//! RTSP URL nothing would answer. Nothing can therefore be running: `/resume` has nothing to resume
-//! and `/cancel` has nothing to end.
+//! `/launch`, `/resume` and `/cancel`: where a Moonlight session starts and ends. The streaming
+//! itself (RTSP, control, video, audio, the app) is [`super::stream`]'s; this turns nvhttp requests
+//! into its calls and its answers into XML.
 
+use super::Shared;
 use super::apps::{self, GameStreamApp};
+use super::routes::Transport;
+use super::stream::LaunchRequest as StreamLaunch;
 use punktfunk_core::gamestream::nvhttp::{self, LaunchRequest};
 use std::num::NonZeroU32;
 
-const NOT_YET: &str =
-    "this host does not stream to Moonlight yet (GameStream video is not implemented)";
-
-pub fn launch(apps: &[GameStreamApp], request: &LaunchRequest) -> String {
+pub fn launch(
+    shared: &Shared,
+    transport: &Transport,
+    apps: &[GameStreamApp],
+    request: &LaunchRequest,
+) -> String {
     let Some(app) = request.app_id.and_then(|id| apps::find(apps, id)) else {
         return nvhttp::error_xml(404, "no such app on this host");
     };
-    tracing::info!(app = %app.title, "Moonlight asked to launch; refused: {NOT_YET}");
-    nvhttp::error_xml(503, NOT_YET)
+    let launch = StreamLaunch::from_nvhttp(
+        app.clone(),
+        request,
+        transport.paired_id.clone(),
+        transport.local_ip,
+    );
+    match shared.streaming.launch(launch) {
+        Ok(url) => nvhttp::launch_xml(&url, false),
+        Err(e) => {
+            tracing::info!(app = %app.title, "launch refused: {e}");
+            nvhttp::error_xml(e.status_code(), &e.to_string())
+        }
+    }
 }
 
+/// Streams end with their control connection (and release the display), so there is never a
+/// running-but-unstreamed app to resume.
 pub fn resume(_request: &LaunchRequest) -> String {
     nvhttp::error_xml(503, "nothing is running that could be resumed")
 }
 
-pub fn cancel() -> String {
+pub async fn cancel(shared: &Shared) -> String {
+    shared.streaming.cancel().await;
     nvhttp::cancel_xml()
 }
 
 /// The app id `/serverinfo` reports as running.
-pub fn current_game() -> Option<NonZeroU32> {
-    None
+pub fn current_game(shared: &Shared) -> Option<NonZeroU32> {
+    shared.streaming.current_game()
 }

@@ -2,15 +2,21 @@
 //! listeners, PIN pairing and the app list. The protocol itself (parsing, XML, the pairing state
 //! machine) lives in `punktfunk_core::gamestream`; this module owns sockets, files and the waiting.
 
+mod app_runner;
 mod appasset;
 mod apps;
+mod audio_sender;
 mod client_auth;
 mod clients;
+mod control_server;
 mod identity;
 mod launch;
 mod nvhttp_server;
 mod pairing;
 mod routes;
+mod rtsp_server;
+mod stream;
+mod video_sender;
 
 use crate::host_context::HostContext;
 use anyhow::Result;
@@ -28,6 +34,8 @@ pub struct Shared {
     pub pairing: Arc<PairingDesk>,
     pub http_port: u16,
     pub https_port: u16,
+    /// RTSP, control, video and audio: what runs behind `/launch`.
+    pub streaming: Arc<stream::Streaming>,
 }
 
 /// A bound, not yet serving GameStream host.
@@ -48,6 +56,7 @@ impl GameStream {
         )?);
         let pairing = Arc::new(PairingDesk::new(identity.clone(), clients.clone()));
         let listeners = nvhttp_server::bind(bind, port_base).await?;
+        let streaming = stream::Streaming::bind(host.clone(), bind, port_base).await?;
         let shared = Arc::new(Shared {
             http_port: listeners.http_addr.port(),
             https_port: listeners.https_addr.port(),
@@ -55,6 +64,7 @@ impl GameStream {
             identity,
             clients,
             pairing,
+            streaming,
         });
         Ok(GameStream { shared, listeners })
     }
@@ -81,6 +91,9 @@ impl GameStream {
 
     /// Serves until `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) -> Result<()> {
-        nvhttp_server::run(self.listeners, self.shared, stop).await
+        let streaming = tokio::spawn(self.shared.streaming.clone().run(stop.clone()));
+        let served = nvhttp_server::run(self.listeners, self.shared, stop).await;
+        streaming.await??;
+        served
     }
 }

@@ -111,9 +111,9 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
                 None => Answer::Xml(nvhttp::error_xml(404, "no such app on this host")),
             };
         }
-        Request::Launch(launch) => launch::launch(&app_list(shared), &launch),
+        Request::Launch(launch) => launch::launch(shared, transport, &app_list(shared), &launch),
         Request::Resume(resume) => launch::resume(&resume),
-        Request::Cancel(_) => launch::cancel(),
+        Request::Cancel(_) => launch::cancel(shared).await,
     };
     Answer::Xml(xml)
 }
@@ -135,11 +135,10 @@ fn server_info(shared: &Shared, transport: &Transport) -> ServerInfo {
         // Wake-on-LAN is not offered: zeros tell Moonlight there is no MAC to wake.
         mac: None,
         local_ip: local_ip.to_string(),
-        // H.264 only until streaming lands and can say which encoders really open.
-        codec_mode_support: 0x1,
-        hevc_supported: false,
+        codec_mode_support: shared.streaming.capabilities().codec_mode_support(),
+        hevc_supported: shared.streaming.capabilities().hevc.supported,
         paired: transport.https && transport.paired_id.is_some(),
-        current_game: launch::current_game(),
+        current_game: launch::current_game(shared),
         display_modes: Vec::new(),
     }
 }

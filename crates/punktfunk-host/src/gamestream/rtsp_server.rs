@@ -1,0 +1,252 @@
+//! RTSP on TCP base+21: one request per connection (the client reads until the host closes), plain
+//! or inside the `rtspenc` envelope, answered only while a launched session exists. OPTIONS,
+//! DESCRIBE (what the host honours), SETUP ×3 (ports and session-matching tokens), ANNOUNCE (the
+//! client's stream parameters: the display is created and the encoder opened here, so a failure is
+//! the ANNOUNCE's answer), PLAY (the senders start).
+
+use super::stream::{Announced, Session, Streaming};
+use crate::source::{DisplaySource, EncodedPattern, FrameSource};
+use crate::vdisplay::Mode;
+use anyhow::Result;
+use punktfunk_core::gamestream::rtsp::{
+    self, Method, Progress, RtspRequest, RtspResponse, StreamKind,
+};
+use punktfunk_core::gamestream::sdp::{StreamParams, VideoCodec};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Time a client gets to send its one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// RTSP connections handled at once (a handshake is sequential; more is someone else).
+const MAX_CONNECTIONS: usize = 8;
+
+pub async fn run(
+    listener: TcpListener,
+    streaming: Arc<Streaming>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|&s| s) => break,
+            a = listener.accept() => a,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!("RTSP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if connections.len() >= MAX_CONNECTIONS {
+            tracing::warn!(%peer, "too many RTSP connections; closing this one");
+            continue;
+        }
+        let streaming = streaming.clone();
+        connections.spawn(async move {
+            if let Err(e) = serve(stream, &streaming).await {
+                tracing::debug!(%peer, "RTSP connection: {e:#}");
+            }
+        });
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// Reads one request (plain or encrypted, told apart by the envelope's high bit), answers, closes.
+async fn serve(mut stream: TcpStream, streaming: &Streaming) -> Result<()> {
+    let _ = stream.set_nodelay(true);
+    let Some(session) = streaming.current().filter(|s| !s.ended()) else {
+        // No launch pending: nothing to set up. Closing tells the client as clearly as an answer.
+        anyhow::bail!("RTSP request without a launched session");
+    };
+    let mut buf = Vec::with_capacity(2048);
+    let request = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        loop {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            anyhow::ensure!(n > 0, "client closed before a complete request");
+            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            if let Some(parsed) = parse(&buf, &session)? {
+                return Ok(parsed);
+            }
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no complete RTSP request within 10 s"))??;
+    let (encrypted, request) = request;
+    tracing::debug!(method = request.method.as_str(), target = %request.target, encrypted, "RTSP request");
+    let response = respond(&request, &session, streaming).await;
+    let mut bytes = response.to_bytes()?;
+    if encrypted {
+        bytes = session
+            .rtsp_cipher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .seal(&bytes)?;
+    }
+    stream.write_all(&bytes).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
+
+/// `Some((encrypted, request))` once a whole request is in `buf`.
+fn parse(buf: &[u8], session: &Session) -> Result<Option<(bool, RtspRequest)>> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    if first & 0x80 != 0 {
+        anyhow::ensure!(
+            session.request.encrypted_rtsp,
+            "encrypted RTSP from a client that launched with plain RTSP"
+        );
+        let cipher = session
+            .rtsp_cipher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        return Ok(match rtsp::parse_encrypted_request(buf, &cipher)? {
+            Progress::NeedMore => None,
+            Progress::Complete((_, request, _)) => Some((true, request)),
+        });
+    }
+    anyhow::ensure!(
+        !session.request.encrypted_rtsp,
+        "plain RTSP from a client that launched with rtspenc"
+    );
+    Ok(match rtsp::parse_request(buf)? {
+        Progress::NeedMore => None,
+        Progress::Complete((request, _)) => Some((false, request)),
+    })
+}
+
+async fn respond(
+    request: &RtspRequest,
+    session: &Arc<Session>,
+    streaming: &Streaming,
+) -> RtspResponse {
+    let cseq = request.cseq;
+    match request.method {
+        Method::Options => RtspResponse::ok(cseq),
+        Method::Describe => {
+            RtspResponse::ok(cseq).with_body(streaming.capabilities().describe_body())
+        }
+        Method::Setup => {
+            let Some(kind) = request.stream() else {
+                return RtspResponse::not_found(cseq);
+            };
+            let port = match kind {
+                StreamKind::Audio => streaming.audio_port,
+                StreamKind::Video => streaming.video_port,
+                StreamKind::Control => streaming.control_port,
+            };
+            rtsp::setup_response(
+                cseq,
+                kind,
+                port,
+                session.ping_payload_str(),
+                session.connect_data,
+            )
+        }
+        Method::Announce => announce(request, session, streaming).await,
+        Method::Play => match session.play(streaming) {
+            Ok(()) => RtspResponse::ok(cseq),
+            Err(e) => {
+                tracing::warn!(session = %session.id, "PLAY failed: {e:#}");
+                session.end(&format!("could not start streaming: {e:#}"));
+                RtspResponse::new(500, "Internal Server Error", cseq)
+            }
+        },
+        _ => RtspResponse::new(501, "Not Implemented", cseq),
+    }
+}
+
+async fn announce(
+    request: &RtspRequest,
+    session: &Arc<Session>,
+    streaming: &Streaming,
+) -> RtspResponse {
+    let cseq = request.cseq;
+    if session.announced().is_some() {
+        return RtspResponse::new(455, "Method Not Valid In This State", cseq);
+    }
+    let params = match StreamParams::from_announce(&request.body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(session = %session.id, "bad ANNOUNCE: {e}");
+            return RtspResponse::bad_request(cseq);
+        }
+    };
+    if let Err(e) = streaming.capabilities().check(&params) {
+        tracing::warn!(session = %session.id, "ANNOUNCE asks for what this host cannot do: {e}");
+        return RtspResponse::new(403, "Forbidden", cseq);
+    }
+    let launched = &session.request;
+    // The display follows the launch's mode; the ANNOUNCE's viewport is the same in every client
+    // seen, but the encoder must match what is captured, so the launch mode wins.
+    let mode = Mode {
+        width: launched.width,
+        height: launched.height,
+        refresh_mhz: launched.fps.saturating_mul(1000),
+    };
+    let codec = match params.codec {
+        VideoCodec::H264 => punktfunk_media::VideoCodec::H264,
+        VideoCodec::Hevc => punktfunk_media::VideoCodec::Hevc,
+        VideoCodec::Av1 => punktfunk_media::VideoCodec::Av1,
+    };
+    let kbps = super::stream::bitrate_kbps(&params);
+    let displays = streaming.host.displays.clone();
+    let label = launched.client_name.clone();
+    let opened = tokio::task::spawn_blocking(move || -> Result<Box<dyn FrameSource>> {
+        Ok(match displays {
+            Some(backend) => Box::new(DisplaySource::open(
+                backend.as_ref(),
+                codec,
+                mode,
+                kbps,
+                &label,
+            )?),
+            // `serve --source virtual`: no compositor, the encoded test pattern.
+            None => Box::new(EncodedPattern::open(
+                codec,
+                mode.width,
+                mode.height,
+                mode.refresh_mhz,
+                kbps,
+            )?),
+        })
+    })
+    .await;
+    let source = match opened {
+        Ok(Ok(source)) => source,
+        Ok(Err(e)) => {
+            tracing::warn!(session = %session.id, "opening the display and encoder failed: {e:#}");
+            session.end(&format!("capture/encode did not start: {e:#}"));
+            return RtspResponse::new(503, "Service Unavailable", cseq);
+        }
+        Err(e) => {
+            session.end(&format!("capture/encode did not start: {e}"));
+            return RtspResponse::new(503, "Service Unavailable", cseq);
+        }
+    };
+    tracing::info!(
+        session = %session.id, source = %source.describe(), codec = ?params.codec,
+        packet_size = params.packet_size, encryption = params.encryption, bitrate_kbps = kbps,
+        "GameStream stream announced"
+    );
+    let host_header = request.header("Host").map(str::to_string);
+    session.announce(
+        &streaming.host,
+        Announced {
+            params,
+            host_header,
+        },
+        source,
+    );
+    RtspResponse::ok(cseq)
+}

@@ -1,0 +1,601 @@
+//! What happens behind `/launch`, `/resume` and `/cancel`: one GameStream streaming session at a
+//! time (GameStream has a single "current game" per host), from the launch through RTSP, the ENet
+//! control stream and the video and audio senders to its end. nvhttp calls [`Streaming::launch`],
+//! [`Streaming::cancel`] and [`Streaming::current_game`]; the RTSP server, the control thread and the
+//! senders find the session through [`Streaming::current`].
+//!
+//! Whoever notices that the session is over (client cancel or disconnect, ping timeout, the app
+//! exiting, the operator, a failing sender) calls [`Session::end`] with a reason; the session's
+//! supervisor task then tells the client (termination message), stops the senders, releases the
+//! display and stops the app — in that order, in one place.
+
+use super::apps::GameStreamApp;
+use super::audio_sender;
+use super::control_server::{ControlCommand, ControlServer};
+use super::rtsp_server;
+use super::video_sender;
+use crate::host_context::HostContext;
+use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionStats};
+use crate::source::FrameSource;
+use anyhow::{Context, Result};
+use punktfunk_core::gamestream::control::TERMINATION_GRACEFUL;
+use punktfunk_core::gamestream::nvhttp;
+use punktfunk_core::gamestream::rtsp::{Role, RtspCipher};
+use punktfunk_core::gamestream::sdp::{CodecCaps, HostCapabilities, StreamParams};
+use std::net::{IpAddr, UdpSocket};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Port offsets from the GameStream base (the HTTP port).
+pub const VIDEO_OFFSET: u16 = 9;
+pub const CONTROL_OFFSET: u16 = 10;
+pub const AUDIO_OFFSET: u16 = 11;
+pub const RTSP_OFFSET: u16 = 21;
+
+/// A launch whose client never connects its control stream is given up after this.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long `/cancel` waits for the session to be torn down before answering anyway.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(15);
+
+/// What `/launch` carries that streaming needs.
+#[derive(Clone, Debug)]
+pub struct LaunchRequest {
+    pub app: GameStreamApp,
+    /// The paired-device id of the client certificate.
+    pub client_id: Option<String>,
+    pub client_name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub rikey: [u8; 16],
+    pub rikeyid: i32,
+    /// `corever ≥ 1`: RTSP runs inside the `rtspenc` envelope.
+    pub encrypted_rtsp: bool,
+    /// The host address the HTTPS request arrived on (the RTSP URL points there).
+    pub local_ip: IpAddr,
+}
+
+impl LaunchRequest {
+    /// Picks what streaming needs out of an nvhttp `/launch`; `None` mode = 1280×720@60.
+    pub fn from_nvhttp(
+        app: GameStreamApp,
+        request: &nvhttp::LaunchRequest,
+        client_id: Option<String>,
+        local_ip: IpAddr,
+    ) -> Self {
+        let mode = request.mode.as_ref();
+        LaunchRequest {
+            app,
+            client_id,
+            client_name: request
+                .common
+                .unique_id
+                .clone()
+                .unwrap_or_else(|| "Moonlight".into()),
+            width: mode.map_or(1280, |m| m.width),
+            height: mode.map_or(720, |m| m.height),
+            fps: mode.map_or(60, |m| m.fps),
+            rikey: request.rikey,
+            rikeyid: request.rikeyid,
+            encrypted_rtsp: request.wants_encrypted_rtsp(),
+            local_ip,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0} is already running; quit it first")]
+    Busy(String),
+    #[error("mode {0}x{1}@{2} is not streamable")]
+    BadMode(u32, u32, u32),
+}
+
+impl LaunchError {
+    /// The nvhttp status code for this refusal.
+    pub fn status_code(&self) -> u16 {
+        400
+    }
+}
+
+/// The part of a session that exists only after the client's ANNOUNCE.
+pub struct Announced {
+    pub params: StreamParams,
+    /// The ANNOUNCE's `Host` header (decides stereo quality).
+    pub host_header: Option<String>,
+}
+
+/// Everything one session owns that must be released when it ends.
+#[derive(Default)]
+struct Owned {
+    announced: Option<Arc<Announced>>,
+    /// Opened at ANNOUNCE, taken by the video sender at PLAY.
+    source: Option<Box<dyn FrameSource>>,
+    video: Option<JoinHandle<()>>,
+    audio: Option<JoinHandle<()>>,
+    app: Option<super::app_runner::RunningApp>,
+    listed: Option<SessionGuard>,
+}
+
+pub struct Session {
+    pub id: String,
+    pub request: LaunchRequest,
+    /// `X-SS-Ping-Payload`: 16 ASCII characters the client's video and audio pings carry.
+    pub ping_payload: [u8; 16],
+    /// `X-SS-Connect-Data`: the ENet connect data that names this session.
+    pub connect_data: u32,
+    /// The host side of the `rtspenc` envelope; lives as long as the session so sequence numbers never
+    /// repeat under the key.
+    pub rtsp_cipher: Mutex<RtspCipher>,
+    pub launched: Instant,
+    pub stop: AtomicBool,
+    pub keyframe: AtomicBool,
+    pub control_connected: AtomicBool,
+    pub frames_sent: AtomicU64,
+    /// Host processing latency of the last frame, 0.1 ms units.
+    pub last_latency: AtomicU16,
+    /// Set by the supervisor when everything the session owned is released.
+    torn_down: AtomicBool,
+    end: watch::Sender<Option<String>>,
+    owned: Mutex<Owned>,
+}
+
+impl Session {
+    fn owned(&self) -> std::sync::MutexGuard<'_, Owned> {
+        // Every field is replaced whole; a panic elsewhere cannot leave one half-written.
+        self.owned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks the supervisor to end the session; the first reason wins.
+    pub fn end(&self, reason: &str) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.end.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            tracing::info!(session = %self.id, %reason, "GameStream session ending");
+            *current = Some(reason.to_string());
+            true
+        });
+    }
+
+    pub fn ended(&self) -> bool {
+        self.end.borrow().is_some()
+    }
+
+    pub fn ping_payload_str(&self) -> &str {
+        // The payload is built from ASCII hex digits.
+        std::str::from_utf8(&self.ping_payload).unwrap_or("0000000000000000")
+    }
+
+    pub fn announced(&self) -> Option<Arc<Announced>> {
+        self.owned().announced.clone()
+    }
+
+    /// Stores the ANNOUNCE's parameters together with the opened source, registers the session with
+    /// the host's session list and starts the app on the new display.
+    pub fn announce(
+        self: &Arc<Self>,
+        host: &HostContext,
+        announced: Announced,
+        source: Box<dyn FrameSource>,
+    ) {
+        let display = source.display();
+        let codec = format!("{:?}", announced.params.codec);
+        let mut owned = self.owned();
+        if let Some(app) = &self.request.app.config {
+            let mut env = display.as_ref().map(|d| d.env.clone()).unwrap_or_default();
+            // The audio sender creates this sink at PLAY, a moment after the app starts.
+            let sink = super::audio_sender::sink_name(&self.id);
+            env.insert("PULSE_SINK".into(), sink.clone());
+            env.insert("PIPEWIRE_NODE".into(), sink);
+            match super::app_runner::RunningApp::start(app, &env, Arc::downgrade(self)) {
+                Ok(running) => owned.app = Some(running),
+                Err(e) => {
+                    tracing::warn!(app = %app.name, "starting the app failed: {e:#}");
+                    self.end(&format!("the app {} did not start: {e:#}", app.name));
+                }
+            }
+        }
+        let info = SessionInfo {
+            id: self.id.clone(),
+            protocol: "gamestream".into(),
+            client_name: self.request.client_name.clone(),
+            client_id: self.request.client_id.clone(),
+            remote: String::new(),
+            width: announced.params.width,
+            height: announced.params.height,
+            refresh_mhz: announced.params.fps * 1000,
+            codec,
+            started_unix: crate::paired::now_unix(),
+            display,
+            stats: SessionStats {
+                bitrate_kbps: bitrate_kbps(&announced.params),
+                fec_parity_percent: u32::from(video_sender::FEC_PERCENT),
+                ..SessionStats::default()
+            },
+        };
+        // Machine-readable, next to READY and SESSIONS: tests follow a session's display by it.
+        println!(
+            "GAMESTREAM-SESSION started id={} display={}",
+            self.id,
+            info.display.as_ref().map_or("-", |d| d.output.as_str())
+        );
+        owned.listed = Some(host.sessions.register(
+            info,
+            Arc::new(OperatorControls {
+                session: Arc::downgrade(self),
+            }),
+        ));
+        owned.source = Some(source);
+        owned.announced = Some(Arc::new(announced));
+    }
+
+    /// PLAY: starts the video and audio senders (once).
+    pub fn play(self: &Arc<Self>, streaming: &Streaming) -> Result<()> {
+        let mut owned = self.owned();
+        if owned.video.is_some() {
+            return Ok(());
+        }
+        let announced = owned.announced.clone().context("PLAY before ANNOUNCE")?;
+        let source = owned.source.take().context("PLAY without a source")?;
+        owned.video = Some(video_sender::spawn(
+            self.clone(),
+            streaming.video_socket.try_clone()?,
+            announced.clone(),
+            source,
+        )?);
+        owned.audio = Some(audio_sender::spawn(
+            self.clone(),
+            streaming.audio_socket.try_clone()?,
+            announced,
+        )?);
+        Ok(())
+    }
+
+    /// The app is running the session's display right now (the nvhttp `currentgame`).
+    fn app_id(&self) -> NonZeroU32 {
+        self.request.app.id
+    }
+}
+
+pub fn bitrate_kbps(params: &StreamParams) -> u32 {
+    params
+        .configured_bitrate_kbps
+        .unwrap_or(params.max_bitrate_kbps)
+        .clamp(500, 150_000)
+}
+
+struct OperatorControls {
+    session: Weak<Session>,
+}
+
+impl SessionControls for OperatorControls {
+    fn stop(&self, reason: &str) {
+        if let Some(s) = self.session.upgrade() {
+            s.end(reason);
+        }
+    }
+
+    fn request_keyframe(&self) {
+        if let Some(s) = self.session.upgrade() {
+            s.keyframe.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The streaming half of the GameStream host: its ports and the current session.
+pub struct Streaming {
+    pub host: Arc<HostContext>,
+    rtsp: Mutex<Option<TcpListener>>,
+    pub rtsp_port: u16,
+    pub video_socket: UdpSocket,
+    pub video_port: u16,
+    pub audio_socket: UdpSocket,
+    pub audio_port: u16,
+    control: ControlServer,
+    pub control_port: u16,
+    current: Mutex<Option<Arc<Session>>>,
+    /// Whether HEVC and AV1 encoders open here.
+    codecs: (bool, bool),
+}
+
+impl Streaming {
+    /// Binds RTSP (TCP base+21), video (UDP base+9), control (UDP base+10) and audio (UDP base+11).
+    pub async fn bind(host: Arc<HostContext>, bind: IpAddr, base: u16) -> Result<Arc<Streaming>> {
+        let port = |offset: u16| {
+            base.checked_add(offset)
+                .with_context(|| format!("GameStream port base {base} + {offset} overflows"))
+        };
+        let rtsp_port = port(RTSP_OFFSET)?;
+        let rtsp = TcpListener::bind((bind, rtsp_port))
+            .await
+            .with_context(|| format!("binding GameStream RTSP on port {rtsp_port}"))?;
+        let udp = |offset: u16| -> Result<UdpSocket> {
+            let p = port(offset)?;
+            UdpSocket::bind((bind, p)).with_context(|| format!("binding GameStream UDP port {p}"))
+        };
+        let video_socket = udp(VIDEO_OFFSET)?;
+        let audio_socket = udp(AUDIO_OFFSET)?;
+        let control_socket = udp(CONTROL_OFFSET)?;
+        let control_port = control_socket.local_addr()?.port();
+        let codecs = tokio::task::spawn_blocking(|| {
+            (
+                encoder_opens(punktfunk_media::VideoCodec::Hevc),
+                encoder_opens(punktfunk_media::VideoCodec::Av1),
+            )
+        })
+        .await?;
+        Ok(Arc::new_cyclic(|me: &Weak<Streaming>| Streaming {
+            rtsp_port: rtsp.local_addr().map_or(0, |a| a.port()),
+            rtsp: Mutex::new(Some(rtsp)),
+            video_port: video_socket.local_addr().map_or(0, |a| a.port()),
+            video_socket,
+            audio_port: audio_socket.local_addr().map_or(0, |a| a.port()),
+            audio_socket,
+            control: ControlServer::new(control_socket, me.clone()),
+            control_port,
+            current: Mutex::new(None),
+            codecs,
+            host,
+        }))
+    }
+
+    /// What this host can stream: H.264 always, HEVC and AV1 when an encoder for them opens here.
+    pub fn capabilities(&self) -> HostCapabilities {
+        let (hevc, av1) = self.codecs;
+        let codec = |supported| CodecCaps {
+            supported,
+            main10: false,
+            yuv444: false,
+        };
+        HostCapabilities {
+            h264: codec(true),
+            hevc: codec(hevc),
+            av1: codec(av1),
+            max_audio_channels: 2,
+            video_encryption: true,
+            require_encryption: false,
+            reference_frame_invalidation: false,
+            feature_flags: 0,
+        }
+    }
+
+    /// Serves RTSP and the control stream until `stop` turns true; ends a running session then.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) -> Result<()> {
+        let listener = self
+            .rtsp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .context("GameStream streaming runs once")?;
+        tracing::info!(
+            rtsp = self.rtsp_port,
+            video = self.video_port,
+            control = self.control_port,
+            audio = self.audio_port,
+            "GameStream streaming ports"
+        );
+        let control = self.control.start()?;
+        let result = rtsp_server::run(listener, self.clone(), stop).await;
+        if let Some(session) = self.current() {
+            session.end("the host is shutting down");
+            wait_gone(&session, TEARDOWN_WAIT).await;
+        }
+        self.control.shutdown();
+        let _ = tokio::task::spawn_blocking(move || control.join()).await;
+        result
+    }
+
+    pub fn current(&self) -> Option<Arc<Session>> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The app id `/serverinfo` reports as running.
+    pub fn current_game(&self) -> Option<NonZeroU32> {
+        self.current().filter(|s| !s.ended()).map(|s| s.app_id())
+    }
+
+    /// `/launch`: makes the session RTSP will set up and returns the `sessionUrl0` to answer with.
+    pub fn launch(self: &Arc<Self>, request: LaunchRequest) -> Result<String, LaunchError> {
+        if request.width == 0
+            || request.height == 0
+            || request.fps == 0
+            || request.width > 8192
+            || request.height > 8192
+            || request.fps > 1000
+        {
+            return Err(LaunchError::BadMode(
+                request.width,
+                request.height,
+                request.fps,
+            ));
+        }
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = current.as_ref() {
+            return Err(LaunchError::Busy(running.request.app.title.clone()));
+        }
+        let url = nvhttp::session_url(request.encrypted_rtsp, request.local_ip, self.rtsp_port);
+        let ping: u64 = rand::random();
+        let mut ping_payload = [0u8; 16];
+        ping_payload.copy_from_slice(format!("{ping:016X}").as_bytes());
+        let id: u32 = rand::random();
+        let rtsp_cipher = match RtspCipher::new(&request.rikey, Role::Host) {
+            Ok(c) => c,
+            // A 16-byte key always makes an AES-128 key; keep going without a panic path anyway.
+            Err(e) => {
+                tracing::error!("rtspenc cipher: {e}");
+                return Err(LaunchError::Busy("an unusable key".into()));
+            }
+        };
+        let (end, end_rx) = watch::channel(None);
+        let session = Arc::new(Session {
+            id: format!("{id:08x}"),
+            connect_data: rand::random(),
+            ping_payload,
+            rtsp_cipher: Mutex::new(rtsp_cipher),
+            launched: Instant::now(),
+            stop: AtomicBool::new(false),
+            keyframe: AtomicBool::new(true),
+            control_connected: AtomicBool::new(false),
+            frames_sent: AtomicU64::new(0),
+            last_latency: AtomicU16::new(0),
+            torn_down: AtomicBool::new(false),
+            end,
+            owned: Mutex::default(),
+            request,
+        });
+        tracing::info!(
+            session = %session.id, app = %session.request.app.title,
+            mode = format!("{}x{}@{}", session.request.width, session.request.height, session.request.fps),
+            %url, "GameStream launch"
+        );
+        *current = Some(session.clone());
+        drop(current);
+        tokio::spawn(self.clone().supervise(session, end_rx));
+        Ok(url)
+    }
+
+    /// `/cancel`: ends the current session (if any) and waits until it is gone.
+    pub async fn cancel(&self) {
+        if let Some(session) = self.current() {
+            session.end("the client quit the app");
+            wait_gone(&session, TEARDOWN_WAIT).await;
+        }
+    }
+
+    /// Runs one session's lifetime: deadlines, stats, and the teardown.
+    async fn supervise(
+        self: Arc<Self>,
+        session: Arc<Session>,
+        mut end: watch::Receiver<Option<String>>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last_frames = 0u64;
+        let mut last_tick = Instant::now();
+        loop {
+            tokio::select! {
+                _ = end.wait_for(|r| r.is_some()) => break,
+                _ = tick.tick() => {}
+            }
+            if !session.control_connected.load(Ordering::Relaxed)
+                && session.launched.elapsed() > CONNECT_DEADLINE
+            {
+                session.end("the client did not connect within 20 s of the launch");
+                continue;
+            }
+            let frames = session.frames_sent.load(Ordering::Relaxed);
+            let elapsed = last_tick.elapsed().as_secs_f64().max(1e-3);
+            last_tick = Instant::now();
+            let fps = (frames - last_frames) as f64 / elapsed;
+            last_frames = frames;
+            let bitrate = session.announced().map_or(0, |a| bitrate_kbps(&a.params));
+            self.host.sessions.update_stats(
+                &session.id,
+                SessionStats {
+                    bitrate_kbps: bitrate,
+                    fps,
+                    frames_sent: frames,
+                    loss_percent: 0.0,
+                    fec_parity_percent: u32::from(video_sender::FEC_PERCENT),
+                    latency_ms: Some(
+                        f64::from(session.last_latency.load(Ordering::Relaxed)) / 10.0,
+                    ),
+                },
+            );
+        }
+        let reason = end.borrow().clone().unwrap_or_default();
+        self.teardown(&session, &reason).await;
+    }
+
+    async fn teardown(&self, session: &Arc<Session>, reason: &str) {
+        session.stop.store(true, Ordering::Relaxed);
+        // Tell the client first, while the control stream is still up.
+        self.control.command(ControlCommand::Terminate {
+            connect_data: session.connect_data,
+            code: TERMINATION_GRACEFUL,
+        });
+        let owned = std::mem::take(&mut *session.owned());
+        let frames = session.frames_sent.load(Ordering::Relaxed);
+        let id = session.id.clone();
+        let reason_owned = reason.to_string();
+        // Joining the senders and releasing the display block (compositor IPC).
+        let _ = tokio::task::spawn_blocking(move || {
+            let Owned {
+                source,
+                video,
+                audio,
+                app,
+                listed,
+                ..
+            } = owned;
+            for thread in [video, audio].into_iter().flatten() {
+                let _ = thread.join();
+            }
+            drop(source);
+            drop(app);
+            if let Some(listed) = listed {
+                listed.set_end_reason(&reason_owned);
+            }
+        })
+        .await;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, session)) {
+            *current = None;
+        }
+        drop(current);
+        session.torn_down.store(true, Ordering::Release);
+        tracing::info!(session = %id, %reason, frames, "GameStream session over");
+        println!("GAMESTREAM-SESSION ended id={id} frames={frames}");
+    }
+}
+
+/// Until the supervisor has finished tearing `session` down (or `limit` passes).
+async fn wait_gone(session: &Arc<Session>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && !session.torn_down.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether an encoder for `codec` opens on this machine (checked once at a small size). Blocking.
+fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
+    let config = punktfunk_media::EncoderConfig {
+        codec,
+        width: 320,
+        height: 240,
+        fps_num: 60,
+        fps_den: 1,
+        bitrate_kbps: 1000,
+        chroma: punktfunk_media::ChromaFormat::Yuv420,
+        color: punktfunk_media::ColorSpace::Bt709,
+        full_range: false,
+        hdr: None,
+        intra_refresh: false,
+    };
+    let opened = punktfunk_media::init()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(punktfunk_media::encode::open_encoder(&config, None)?));
+    match opened {
+        Ok(encoder) => {
+            tracing::info!(
+                ?codec,
+                encoder = encoder.name(),
+                "GameStream offers this codec"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::info!(?codec, "GameStream does not offer this codec: {e}");
+            false
+        }
+    }
+}

@@ -1,0 +1,131 @@
+"""Streaming half of crates/punktfunk-host/tests/gamestream_e2e.rs, on moonlight-python (the real
+moonlight-common-c client; scripts/moonlight-venv.sh installs it). The client in --client-dir must
+already be paired (moonlight_client.py pair).
+
+Run by the Rust test, never by hand. Prints progress lines and one final `RESULT <json>` line:
+frames decoded in the measuring window, the centre pixel (RGB) of the last frame, the host
+processing latency the host wrote into the frame headers as the client read it, audio chunks
+decoded, and the host's `currentgame` after quit_app().
+
+    moonlight_stream.py --port P --client-dir D [--codec h264|hevc|av1] [--width W --height H
+        --fps F] [--seconds S] [--launches N] [--debug]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+from moonlight_python import MoonlightClient
+
+HOST = "127.0.0.1"
+
+
+def result(**fields) -> None:
+    print("RESULT " + json.dumps(fields), flush=True)
+
+
+def count_audio(client: MoonlightClient, stop: threading.Event, out: dict) -> None:
+    chunks = 0
+    samples = 0
+    for chunk in client.audio():
+        chunks += 1
+        samples += int(chunk.data.shape[0])
+        if stop.is_set():
+            break
+    out["chunks"] = chunks
+    out["samples"] = samples
+
+
+def one_launch(client: MoonlightClient, args) -> dict:
+    started = time.monotonic()
+    client.start_stream(
+        app=args.app,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        bitrate_kbps=args.bitrate,
+        codec=args.codec,
+        ready_timeout=20.0,
+    )
+    ready_s = time.monotonic() - started
+    print("STREAMING", flush=True)
+    audio: dict = {}
+    stop_audio = threading.Event()
+    audio_thread = threading.Thread(target=count_audio, args=(client, stop_audio, audio), daemon=True)
+    audio_thread.start()
+    frames = 0
+    latencies = []
+    centre = None
+    size = None
+    window_start = time.monotonic()
+    deadline = window_start + args.seconds
+    for frame in client.frames():
+        frames += 1
+        # moonlight-common-c's frameHostProcessingLatency: 0.1 ms units (0 = not sent).
+        if frame.host_processing_latency_us:
+            latencies.append(frame.host_processing_latency_us / 10.0)
+        if time.monotonic() >= deadline:
+            h, w = frame.data.shape[0], frame.data.shape[1]
+            size = [w, h]
+            b, g, r = (int(v) for v in frame.data[h // 2, w // 2])
+            centre = [r, g, b]
+            break
+    window = time.monotonic() - window_start
+    stop_audio.set()
+    audio_thread.join(timeout=3.0)
+    client.stop_stream()
+    client.quit_app()
+    http = client._get_http()
+    current = http.parse_server_info(http.get_server_info(use_https=True)).current_game
+    return {
+        "ready_s": round(ready_s, 2),
+        "frames": frames,
+        "window_s": round(window, 2),
+        "size": size,
+        "centre_rgb": centre,
+        "host_latency_ms_median": statistics.median(latencies) if latencies else None,
+        "host_latency_ms_max": max(latencies) if latencies else None,
+        "frames_with_latency": len(latencies),
+        "audio_chunks": audio.get("chunks", 0),
+        "audio_samples": audio.get("samples", 0),
+        "current_game_after_quit": current,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--client-dir", required=True)
+    parser.add_argument("--app", default="Desktop")
+    parser.add_argument("--codec", default="h264")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--fps", type=int, default=60)
+    parser.add_argument("--bitrate", type=int, default=10000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--launches", type=int, default=1)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args()
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG)
+    client = MoonlightClient(config_dir=Path(args.client_dir))
+    client.connect(HOST, args.port)  # paired already: no pairing starts
+    launches = []
+    try:
+        for _ in range(args.launches):
+            launches.append(one_launch(client, args))
+    except Exception as e:  # reported; the Rust test fails with this text
+        result(error=type(e).__name__, message=str(e), launches=launches)
+        return
+    result(launches=launches)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
