@@ -69,10 +69,16 @@ export function plain(value) {
   return String(value);
 }
 
-/** "max_sessions" → "Max sessions". */
+/** Words a setting or field name spells differently from how people write them. */
+const WORDS = { api: 'API', mdns: 'mDNS', gamestream: 'GameStream', id: 'ID', secs: '(s)', quic: 'QUIC', fec: 'FEC' };
+
+/** "max_sessions" → "Max sessions", "api_port" → "API port". */
 export function label(key) {
-  const words = key.replace(/_/g, ' ').trim();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  const words = key.split('_').filter(Boolean).map((w) => WORDS[w] ?? w);
+  if (words.length && !(words[0].toLowerCase() in WORDS)) {
+    words[0] = words[0].charAt(0).toUpperCase() + words[0].slice(1);
+  }
+  return words.join(' ');
 }
 
 /** Asks a yes/no question in the page's own modal dialog; resolves true on OK. */

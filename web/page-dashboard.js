@@ -15,9 +15,11 @@ const formatLatency = (ms) => `${ms.toFixed(1)} ms`;
 
 /** Status fields that read better with their own words: key → [label, format]. */
 const FACTS = {
-  compositor: ['Displays', (c) =>
-    c ? `${c.kind} ${c.version ?? ''}${c.private ? ' (private)' : ''}`.replace(/\s+/g, ' ').trim()
-      : 'none: sessions get the test source'],
+  compositor: ['Displays', (c) => {
+    if (!c) return 'none: sessions get the test source';
+    const notes = [c.version, c.private && !/private/i.test(c.kind) ? 'private' : null].filter(Boolean);
+    return notes.length ? `${c.kind} (${notes.join(', ')})` : c.kind;
+  }],
   ports: ['Ports', (p) => {
     if (!p || typeof p !== 'object') return plain(p);
     const named = { punktfunk1_quic: 'QUIC', punktfunk1_data: 'data', api: 'API', gamestream_http: 'GameStream' };
@@ -99,12 +101,12 @@ export function mountDashboard(root, { events }) {
   }
 
   function displayCell(display) {
-    if (!display) return h('td', { class: 'muted' }, 'test source (no display)');
+    if (!display) return h('td', { class: 'display muted' }, 'test source (no display)');
     const env = Object.entries(display.env ?? {});
     const exports = env.map(([k, v]) => `${k}=${v}`).join(' ');
     return h(
       'td',
-      null,
+      { class: 'display' },
       h('div', null, `${display.compositor} ${display.output}`),
       h('div', { class: 'muted' }, mode(display.width, display.height, display.refresh_mhz)),
       env.length
@@ -166,7 +168,7 @@ export function mountDashboard(root, { events }) {
         since),
       displayCell(info.display),
       h('td', null, h('div', { class: 'graphs' }, graphs.bitrate.element, graphs.fps.element, graphs.latency.element)),
-      h('td', { class: 'actions' }, keyframe, stop),
+      h('td', { class: 'row-actions' }, keyframe, stop),
     );
     row.setAttribute('aria-label', `Session of ${who}`);
     tbody.append(row);

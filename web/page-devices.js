@@ -83,7 +83,7 @@ export function mountDevices(root, { events }) {
       h('td', null, dateTime(device.paired_at_unix)),
       h('td', null, dateTime(device.last_seen_unix)),
       h('td', { class: 'mono', title: device.id }, `${device.id.slice(0, 16)}…`),
-      h('td', { class: 'actions' }, rename, unpair),
+      h('td', { class: 'row-actions' }, rename, unpair),
     );
   }
 

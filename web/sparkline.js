@@ -7,7 +7,7 @@ export class Sparkline {
    * @param {(v: number) => string} format how a value reads ("4.8 Mbit/s")
    * @param {number} capacity how many samples to keep
    */
-  constructor(name, format, capacity = 60) {
+  constructor(name, format, capacity = 45) {
     this.name = name;
     this.format = format;
     this.capacity = capacity;

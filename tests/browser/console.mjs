@@ -48,6 +48,8 @@ async function step(name, action) {
 
 async function shot(page, name) {
   const path = join(artifacts, name);
+  // From the top, so the sticky bar is where a person sees it.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path, fullPage: true });
   summary.screenshots.push(path);
   return path;
@@ -61,6 +63,11 @@ async function adminRequest(request, method, path, body) {
     data: body,
   });
   return response;
+}
+
+/** Follows one of the console's section links in its navigation bar. */
+async function nav(page, name) {
+  await page.getByRole('navigation', { name: 'Console sections' }).getByRole('link', { name }).click();
 }
 
 /** The API with the browser's own session cookie (what the page itself may do). */
@@ -148,13 +155,21 @@ async function main() {
     });
 
     await step('dashboard screenshot', async () => {
-      // The host facts are in too, so the picture shows a complete dashboard.
+      // The host facts are in too, and the graphs have some history, so the picture shows a
+      // complete dashboard (with the display's environment opened).
       await page.getByRole('region', { name: 'Host' }).getByText('Fingerprint', { exact: true }).waitFor();
+      await page.waitForFunction(
+        (el) => Number(el.dataset.samples) >= 10,
+        await session.row.getByRole('img', { name: /^Bitrate graph/ }).elementHandle(),
+        { timeout: 20_000 },
+      );
+      const environment = session.row.getByText('Environment', { exact: true });
+      if (await environment.count()) await environment.click();
       summary.screenshot = await shot(page, 'console.png');
     });
 
     await step('arm a pairing PIN', async () => {
-      await page.getByRole('link', { name: 'Pairing' }).click();
+      await nav(page, 'Pairing');
       await page.getByRole('heading', { name: 'Pairing', level: 1 }).waitFor();
       await page.getByRole('button', { name: 'Arm a PIN' }).click();
       const pin = page.getByLabel('Pairing PIN');
@@ -184,13 +199,13 @@ async function main() {
     });
 
     await step('settings: a change is saved, an invalid one shows the reason', async () => {
-      await page.getByRole('link', { name: 'Settings' }).click();
+      await nav(page, 'Settings');
       await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
       const before = await pageApi(page, '/settings');
       const maxSessions = page.getByLabel('Max sessions', { exact: true });
       await maxSessions.waitFor();
       // Every setting the API returned has a control.
-      const controls = await page.locator('form.settings [id^="setting-"]').count();
+      const controls = await page.locator('form.settings .field').count();
       check(controls === Object.keys(before).length,
         `${controls} controls for ${Object.keys(before).length} settings`);
       const wanted = before.max_sessions === 7 ? 6 : 7;
@@ -206,17 +221,36 @@ async function main() {
       summary.settings_error = (await error.textContent()).trim();
       const unchanged = await pageApi(page, '/settings');
       check(unchanged.host_name === before.host_name, 'an invalid host name was saved');
+      await shot(page, 'console-settings.png');
     });
 
     await step('logs page tails the host log', async () => {
-      await page.getByRole('link', { name: 'Logs' }).click();
+      await nav(page, 'Logs');
       const log = page.getByRole('log', { name: 'Host log' });
       await log.locator('.line').first().waitFor();
       summary.log_lines = await log.locator('.line').count();
+      await shot(page, 'console-logs.png');
+    });
+
+    await step('devices: the streaming client is listed and can be renamed', async () => {
+      await nav(page, 'Devices');
+      const devices = await pageApi(page, '/devices');
+      const device = devices.find((d) => d.id === session.info.client_id);
+      check(device, `the session's client ${session.info.client_id} is not a paired device: ${JSON.stringify(devices)}`);
+      const row = page.getByRole('row', { name: `Device ${device.name}` });
+      await row.getByRole('button', { name: `Rename ${device.name}` }).click();
+      const renamed = `${device.name} (renamed)`;
+      await row.getByLabel(`New name for ${device.name}`).fill(renamed);
+      await row.getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('row', { name: `Device ${renamed}` }).waitFor();
+      const after = await pageApi(page, '/devices');
+      check(after.find((d) => d.id === device.id)?.name === renamed, 'the new name did not reach the API');
+      summary.device = { id: device.id, renamed };
+      await shot(page, 'console-devices.png');
     });
 
     await step('stop the session from the dashboard', async () => {
-      await page.getByRole('link', { name: 'Dashboard' }).click();
+      await nav(page, 'Dashboard');
       const row = page.locator(`tr[data-session-id="${session.info.id}"]`);
       await row.getByRole('button', { name: /^Stop the session of / }).click();
       const dialog = page.getByRole('dialog', { name: 'Stop this session?' });
@@ -224,6 +258,16 @@ async function main() {
       await row.waitFor({ state: 'detached', timeout: 15_000 });
       const listed = await pageApi(page, '/sessions');
       check(!listed.some((s) => s.id === session.info.id), 'the stopped session is still listed');
+    });
+
+    await step('unpair the device', async () => {
+      await nav(page, 'Devices');
+      const name = summary.device.renamed;
+      await page.getByRole('button', { name: `Unpair ${name}` }).click();
+      await page.getByRole('dialog', { name: `Unpair ${name}?` }).getByRole('button', { name: 'Unpair' }).click();
+      await page.getByRole('row', { name: `Device ${name}` }).waitFor({ state: 'detached' });
+      const devices = await pageApi(page, '/devices');
+      check(!devices.some((d) => d.id === summary.device.id), 'the unpaired device is still listed');
     });
 
     check(problems.length === 0, problems.join('; '));

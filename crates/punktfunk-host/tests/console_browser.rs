@@ -1,0 +1,186 @@
+//! The web console in a real browser: the real host (`serve`, management API on a free port) with a
+//! live punktfunk/1 session from the real probe, and headless Chromium — Debian's `chromium` driven
+//! by playwright-core (tests/browser/console.mjs) — signing in, watching the session's graphs move,
+//! saving a setting, arming a pairing PIN and stopping the session from the page.
+//! Screenshots go to target/test-artifacts/ (console.png is the dashboard with the live session).
+
+mod common;
+
+use common::{HostCommand, HostProcess, TempDir, workspace_bin};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed (if still running) when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// Waits up to `timeout` for the process to end; true when it did.
+    fn ended_within(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// `<target dir>/test-artifacts`, next to the `debug`/`release` dir the host binary was built in.
+fn artifacts_dir() -> PathBuf {
+    let host = Path::new(env!("CARGO_BIN_EXE_punktfunk-host"));
+    let target = host
+        .parent()
+        .and_then(Path::parent)
+        .expect("the host binary lives in <target>/<profile>/");
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create the artifacts dir");
+    dir
+}
+
+/// Runs scripts/browser-test-setup.sh (installs playwright-core once; checks chromium and node) and
+/// returns the Chromium it found.
+fn browser_setup(root: &Path) -> String {
+    let out = Command::new("bash")
+        .arg(root.join("scripts/browser-test-setup.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/browser-test-setup.sh");
+    assert!(
+        out.status.success(),
+        "scripts/browser-test-setup.sh failed (see its message above)"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("CHROMIUM=").map(str::to_owned))
+        .expect("browser-test-setup printed no CHROMIUM= line")
+}
+
+#[test]
+fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
+    let root = workspace_root();
+    let chromium = browser_setup(&root);
+    let artifacts = artifacts_dir();
+    for old in ["console.png", "console-pairing.png", "console-failure.png"] {
+        let _ = std::fs::remove_file(artifacts.join(old));
+    }
+
+    let host = HostProcess::start(
+        "console",
+        HostCommand::new(&[
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--api-bind",
+            "127.0.0.1",
+            "--api-port",
+            "0",
+            "--no-mdns",
+            "--open",
+        ]),
+    );
+    let api = host
+        .wait_line("API ", Duration::from_secs(30))
+        .expect("host printed no `API https://…` line");
+    let url = format!("{}/", api.trim().trim_end_matches('/'));
+    let token = std::fs::read_to_string(host.config_dir.join("admin-token"))
+        .expect("the host writes admin-token into its config dir")
+        .trim()
+        .to_owned();
+
+    // Longer than the browser needs: the console stops it, and the test checks that it ended early.
+    let client_dir = TempDir::new("console-probe");
+    let mut probe = Running(
+        Command::new(workspace_bin("punktfunk-probe"))
+            .args(["connect", &host.quic.to_string()])
+            .args(["--mode", "1280x720@60", "--duration", "120s", "--tofu"])
+            // The host streams each client's own display (or, without a compositor, the encoded
+            // test pattern): an encoded stream, checked for picture sizes only.
+            .args(["--codec", "h264", "--no-stamps"])
+            .args(["--name", "console-test-probe"])
+            .env("PUNKTFUNK_CLIENT_DIR", client_dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start punktfunk-probe"),
+    );
+
+    let started = Instant::now();
+    let node = Command::new("node")
+        .arg(root.join("tests/browser/console.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .env("PF_CONSOLE_URL", &url)
+        .env("PF_ADMIN_TOKEN", &token)
+        .env("PF_CHROMIUM", &chromium)
+        .env("PF_ARTIFACTS", &artifacts)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node tests/browser/console.mjs");
+    let stdout = String::from_utf8_lossy(&node.stdout);
+    assert!(
+        node.status.success(),
+        "the browser test failed (its steps are above; a screenshot of the page is at {}): {stdout}",
+        artifacts.join("console-failure.png").display()
+    );
+    let summary: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("the browser test printed no JSON summary: {stdout}"));
+    eprintln!(
+        "console browser test took {:.1} s: {summary}",
+        started.elapsed().as_secs_f64()
+    );
+
+    let pin = summary["pin"].as_str().expect("summary has the PIN");
+    assert!(
+        pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()),
+        "PIN read from the page: {pin:?}"
+    );
+    assert_eq!(summary["pairing"]["armed"], true, "{summary}");
+    assert_eq!(
+        summary["session"]["client_name"], "console-test-probe",
+        "{summary}"
+    );
+    let before = summary["graph_samples"]["before"]
+        .as_u64()
+        .expect("samples before");
+    let after = summary["graph_samples"]["after"]
+        .as_u64()
+        .expect("samples after");
+    assert!(after >= before + 2, "the graphs did not move: {summary}");
+
+    let screenshot = PathBuf::from(summary["screenshot"].as_str().expect("screenshot path"));
+    let png = std::fs::read(&screenshot).expect("the screenshot exists");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{} is not a real PNG ({} bytes)",
+        screenshot.display(),
+        png.len()
+    );
+    println!("console screenshot: {}", screenshot.display());
+
+    // Stopped from the console, the probe ends long before its 120 s.
+    assert!(
+        probe.ended_within(Duration::from_secs(15)),
+        "the probe still runs after the console stopped its session"
+    );
+}
