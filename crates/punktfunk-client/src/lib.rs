@@ -5,6 +5,7 @@ pub mod client_dir;
 pub mod discover;
 pub mod identity;
 pub mod impair;
+pub mod input;
 pub mod known_hosts;
 pub mod loss_sweep;
 pub mod netem;

@@ -7,6 +7,7 @@ mod events;
 mod gamestream;
 mod host_context;
 mod identity;
+mod inject;
 mod mdns;
 mod mgmt;
 mod native_pairing;

@@ -101,6 +101,11 @@ enum Command {
         /// check picture sizes only and report the centre colour.
         #[arg(long)]
         no_stamps: bool,
+        /// Input to send once the stream runs, e.g. `wait 1s; move 320,180; click; type hello`
+        /// (steps: wait, move X,Y, rel DX,DY, click/down/up [BUTTON], key/keydown/keyup CODE,
+        /// scroll N, hscroll N, type TEXT).
+        #[arg(long, default_value = "")]
+        input: punktfunk_client::input::InputScript,
     },
     /// Look for punktfunk hosts on the local network (mDNS) and list what they announce.
     Discover {
@@ -164,6 +169,7 @@ fn main() -> Result<()> {
             name,
             codec,
             no_stamps,
+            input,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -191,6 +197,7 @@ fn main() -> Result<()> {
                 name,
                 codec,
                 expect_stamps: !no_stamps,
+                input,
                 on_host_fingerprint: Some(Arc::new(move |fp: &str| {
                     if trusting_on_first_use {
                         eprintln!("host fingerprint: {fp}");

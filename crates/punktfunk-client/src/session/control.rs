@@ -103,6 +103,30 @@ fn transport_config() -> quinn::TransportConfig {
     t
 }
 
+/// Plays the session's input script (if any) and logs the host's feedback, once the stream runs.
+fn start_input(
+    conn: &quinn::Connection,
+    opts: &SessionOptions,
+    (width, height): (u32, u32),
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let feedback = crate::input::FeedbackLog::default();
+    let mut tasks = vec![tokio::spawn(crate::input::read_feedback(
+        conn.clone(),
+        feedback,
+    ))];
+    if !opts.input.is_empty() {
+        let script = opts.input.clone();
+        let mut sender = crate::input::InputSender::new(conn.clone());
+        tasks.push(tokio::spawn(async move {
+            match script.play(&mut sender, width, height).await {
+                Ok(sent) => tracing::info!(sent, "input script done"),
+                Err(e) => tracing::warn!("input script: {e}"),
+            }
+        }));
+    }
+    tasks
+}
+
 /// Runs one punktfunk/1 session against a host and reports what arrived.
 pub async fn run_session(opts: SessionOptions) -> Result<SessionReport, SessionError> {
     let expected = opts
@@ -238,6 +262,7 @@ async fn drive(
     let (mut host_bitrate, mut host_parity, mut rate_updates) =
         (welcome.bitrate_kbps, welcome.parity_percent, 0u64);
     let mut started = false;
+    let mut input_tasks = Vec::new();
 
     let end = loop {
         let step: Result<Option<End>, SessionError> = tokio::select! {
@@ -256,6 +281,7 @@ async fn drive(
                     next_ping = tokio::time::Instant::now();
                     let sent = send_message(&mut send, &Message::Start).await;
                     let _ = to_data.try_send(ToData::Started);
+                    input_tasks = start_input(conn, opts, (welcome.width, welcome.height));
                     sent.map(|_| None)
                 }
                 Some(FromData::Registered) => Ok(None),
@@ -306,6 +332,9 @@ async fn drive(
         }
     };
     let elapsed = start.elapsed();
+    for task in input_tasks {
+        task.abort();
+    }
 
     if matches!(end, Ok(End::Done)) {
         let bye = Message::Goodbye {

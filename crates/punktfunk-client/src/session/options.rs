@@ -125,6 +125,8 @@ pub struct SessionOptions {
     pub expect_stamps: bool,
     /// Called with the host's fingerprint once the handshake succeeded (the CLI prints it for TOFU).
     pub on_host_fingerprint: Option<FingerprintCallback>,
+    /// Input to send once the stream runs (`--input`), mapped onto the session's display.
+    pub input: crate::input::InputScript,
     /// The client certificate to present; hosts only serve paired clients (or any, with `--open`).
     pub identity: Option<Arc<ClientIdentity>>,
 }
@@ -142,6 +144,7 @@ impl SessionOptions {
             codec: Codec::RawTest,
             expect_stamps: true,
             on_host_fingerprint: None,
+            input: crate::input::InputScript::default(),
             identity: None,
         }
     }

@@ -7,7 +7,9 @@
 //!   absolute position older than the newest it applied (`seq` compared with wrapping arithmetic).
 //! - Every edge (keys, buttons, text, scroll, touch, pen, gamepad state) goes on a reliable
 //!   unidirectional stream the client opens, which starts with [`INPUT_STREAM_MAGIC`] and then carries
-//!   length-prefixed events (`len u32 | event`, as control messages are framed).
+//!   length-prefixed events (`len u32 | event`, as control messages are framed). The two paths are
+//!   not ordered with each other, so before a positioned edge (button, scroll, touch, pen) a client
+//!   repeats its latest absolute position on the stream: the edge then applies where it was made.
 //! - Feedback goes on a unidirectional stream the host opens, [`FEEDBACK_STREAM_MAGIC`] then
 //!   length-prefixed [`Feedback`] bodies.
 //!
@@ -200,19 +202,43 @@ pub struct PadState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputEvent {
     /// A key by its Linux evdev code (`KEY_A` = 30), i.e. its position on a US keyboard.
-    Key { code: u16, down: bool },
+    Key {
+        code: u16,
+        down: bool,
+    },
     /// A key by X11 keysym, for keys the client knows by meaning rather than position.
-    Keysym { keysym: u32, down: bool },
+    Keysym {
+        keysym: u32,
+        down: bool,
+    },
     /// Text to type as is (composed, any script).
     Text(String),
     /// Absolute pointer position on the client's display, normalised 0..=65535.
-    PointerAbs { x: u16, y: u16 },
+    PointerAbs {
+        x: u16,
+        y: u16,
+    },
     /// Relative pointer motion in display pixels.
-    PointerRel { dx: i16, dy: i16 },
-    Button { button: MouseButton, down: bool },
+    PointerRel {
+        dx: i16,
+        dy: i16,
+    },
+    Button {
+        button: MouseButton,
+        down: bool,
+    },
     /// High-resolution scroll: 120 = one wheel detent; positive = down/right.
-    Scroll { axis: ScrollAxis, value120: i32 },
-    Touch { id: u32, phase: Phase, x: u16, y: u16, pressure: u16 },
+    Scroll {
+        axis: ScrollAxis,
+        value120: i32,
+    },
+    Touch {
+        id: u32,
+        phase: Phase,
+        x: u16,
+        y: u16,
+        pressure: u16,
+    },
     Pen {
         tool: PenTool,
         phase: Phase,
@@ -224,15 +250,38 @@ pub enum InputEvent {
         /// Barrel buttons, bit 0 = first.
         buttons: u8,
     },
-    PadArrive { pad: u8, kind: PadKind, caps: u32 },
-    PadRemove { pad: u8 },
-    PadState { pad: u8, state: PadState },
+    PadArrive {
+        pad: u8,
+        kind: PadKind,
+        caps: u32,
+    },
+    PadRemove {
+        pad: u8,
+    },
+    PadState {
+        pad: u8,
+        state: PadState,
+    },
     /// Accelerometer in m/s² and gyroscope in degrees/s, each scaled by 100 (`i16`: ±327 units).
-    PadMotion { pad: u8, accel: [i16; 3], gyro: [i16; 3] },
+    PadMotion {
+        pad: u8,
+        accel: [i16; 3],
+        gyro: [i16; 3],
+    },
     /// A finger on the pad's touchpad, normalised 0..=65535.
-    PadTouch { pad: u8, finger: u8, down: bool, x: u16, y: u16 },
+    PadTouch {
+        pad: u8,
+        finger: u8,
+        down: bool,
+        x: u16,
+        y: u16,
+    },
     /// Battery: `state` 0 = unknown, 1 = discharging, 2 = charging, 3 = full.
-    PadBattery { pad: u8, state: u8, percent: u8 },
+    PadBattery {
+        pad: u8,
+        state: u8,
+        percent: u8,
+    },
 }
 
 /// Which trigger.
@@ -246,13 +295,34 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Feedback {
     /// Motor strengths 0..=65535.
-    Rumble { pad: u8, low: u16, high: u16 },
-    TriggerRumble { pad: u8, left: u16, right: u16 },
-    Led { pad: u8, r: u8, g: u8, b: u8 },
+    Rumble {
+        pad: u8,
+        low: u16,
+        high: u16,
+    },
+    TriggerRumble {
+        pad: u8,
+        left: u16,
+        right: u16,
+    },
+    Led {
+        pad: u8,
+        r: u8,
+        g: u8,
+        b: u8,
+    },
     /// A DualSense adaptive-trigger effect as the game wrote it: mode byte and its parameters.
-    AdaptiveTrigger { pad: u8, trigger: Trigger, mode: u8, params: [u8; 10] },
+    AdaptiveTrigger {
+        pad: u8,
+        trigger: Trigger,
+        mode: u8,
+        params: [u8; 10],
+    },
     /// Player-number lights (bits, as a DualSense shows them).
-    PlayerLeds { pad: u8, bits: u8 },
+    PlayerLeds {
+        pad: u8,
+        bits: u8,
+    },
 }
 
 mod kind {
@@ -473,10 +543,7 @@ impl InputEvent {
                 pad,
                 state,
                 percent,
-            } => Out::new(kind::PAD_BATTERY)
-                .u8(*pad)
-                .u8(*state)
-                .u8(*percent),
+            } => Out::new(kind::PAD_BATTERY).u8(*pad).u8(*state).u8(*percent),
         };
         out.0
     }
@@ -684,9 +751,7 @@ impl Feedback {
                 .u8(*pad)
                 .u16(*left)
                 .u16(*right),
-            Feedback::Led { pad, r, g, b } => {
-                Out::new(kind::FB_LED).u8(*pad).u8(*r).u8(*g).u8(*b)
-            }
+            Feedback::Led { pad, r, g, b } => Out::new(kind::FB_LED).u8(*pad).u8(*r).u8(*g).u8(*b),
             Feedback::AdaptiveTrigger {
                 pad,
                 trigger,
@@ -761,7 +826,7 @@ impl Feedback {
 }
 
 /// Checks and strips a stream's 4-byte magic.
-pub fn strip_magic<'a>(magic: [u8; 4], bytes: &'a [u8]) -> Result<&'a [u8], InputError> {
+pub fn strip_magic(magic: [u8; 4], bytes: &[u8]) -> Result<&[u8], InputError> {
     match bytes.split_at_checked(4) {
         Some((head, rest)) if head == magic => Ok(rest),
         _ => Err(InputError::BadMagic),

@@ -35,33 +35,44 @@ fn event() -> impl Strategy<Value = InputEvent> {
             },
             value120
         }),
-        (any::<u32>(), phase(), any::<u16>(), any::<u16>(), any::<u16>()).prop_map(
-            |(id, phase, x, y, pressure)| E::Touch {
+        (
+            any::<u32>(),
+            phase(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u16>()
+        )
+            .prop_map(|(id, phase, x, y, pressure)| E::Touch {
                 id,
                 phase,
                 x,
                 y,
                 pressure
-            }
-        ),
+            }),
         (
             any::<bool>(),
             phase(),
             any::<(u16, u16, u16)>(),
             any::<(i8, i8, u8)>()
         )
-            .prop_map(|(eraser, phase, (x, y, pressure), (tilt_x, tilt_y, buttons))| {
-                E::Pen {
-                    tool: if eraser { PenTool::Eraser } else { PenTool::Pen },
-                    phase,
-                    x,
-                    y,
-                    pressure,
-                    tilt_x,
-                    tilt_y,
-                    buttons,
+            .prop_map(
+                |(eraser, phase, (x, y, pressure), (tilt_x, tilt_y, buttons))| {
+                    E::Pen {
+                        tool: if eraser {
+                            PenTool::Eraser
+                        } else {
+                            PenTool::Pen
+                        },
+                        phase,
+                        x,
+                        y,
+                        pressure,
+                        tilt_x,
+                        tilt_y,
+                        buttons,
+                    }
                 }
-            }),
+            ),
         (pad(), 0u8..4, any::<u32>()).prop_map(|(pad, k, caps)| E::PadArrive {
             pad,
             kind: PadKind::from_u8(k).unwrap(),
@@ -80,17 +91,25 @@ fn event() -> impl Strategy<Value = InputEvent> {
                 right_trigger: s.6,
             }
         }),
-        (pad(), any::<[i16; 3]>(), any::<[i16; 3]>())
-            .prop_map(|(pad, accel, gyro)| E::PadMotion { pad, accel, gyro }),
-        (pad(), any::<u8>(), any::<bool>(), any::<u16>(), any::<u16>()).prop_map(
-            |(pad, finger, down, x, y)| E::PadTouch {
+        (pad(), any::<[i16; 3]>(), any::<[i16; 3]>()).prop_map(|(pad, accel, gyro)| E::PadMotion {
+            pad,
+            accel,
+            gyro
+        }),
+        (
+            pad(),
+            any::<u8>(),
+            any::<bool>(),
+            any::<u16>(),
+            any::<u16>()
+        )
+            .prop_map(|(pad, finger, down, x, y)| E::PadTouch {
                 pad,
                 finger,
                 down,
                 x,
                 y
-            }
-        ),
+            }),
         (pad(), any::<u8>(), any::<u8>()).prop_map(|(pad, state, percent)| E::PadBattery {
             pad,
             state,
@@ -106,9 +125,8 @@ fn feedback() -> impl Strategy<Value = Feedback> {
             low,
             high
         }),
-        (pad(), any::<u16>(), any::<u16>()).prop_map(|(pad, left, right)| {
-            Feedback::TriggerRumble { pad, left, right }
-        }),
+        (pad(), any::<u16>(), any::<u16>())
+            .prop_map(|(pad, left, right)| { Feedback::TriggerRumble { pad, left, right } }),
         (pad(), any::<(u8, u8, u8)>()).prop_map(|(pad, (r, g, b))| Feedback::Led { pad, r, g, b }),
         (pad(), any::<bool>(), any::<u8>(), any::<[u8; 10]>()).prop_map(
             |(pad, right, mode, params)| Feedback::AdaptiveTrigger {
@@ -192,7 +210,10 @@ fn layout_is_fixed_little_endian() {
         x: 0x1234,
         y: 0xffff,
     };
-    assert_eq!(e.encode_datagram(7), [1, 7, 0, 0, 0, 0x04, 0x34, 0x12, 0xff, 0xff]);
+    assert_eq!(
+        e.encode_datagram(7),
+        [1, 7, 0, 0, 0, 0x04, 0x34, 0x12, 0xff, 0xff]
+    );
     let f = Feedback::Rumble {
         pad: 2,
         low: 0x0100,
@@ -204,7 +225,10 @@ fn layout_is_fixed_little_endian() {
 #[test]
 fn specific_rejections() {
     assert_eq!(InputEvent::decode(&[]), Err(InputError::Empty));
-    assert_eq!(InputEvent::decode(&[0x7f]), Err(InputError::UnknownKind(0x7f)));
+    assert_eq!(
+        InputEvent::decode(&[0x7f]),
+        Err(InputError::UnknownKind(0x7f))
+    );
     assert_eq!(
         InputEvent::decode(&[0x01, 30, 0, 2]),
         Err(InputError::BadField("down"))
@@ -226,7 +250,10 @@ fn specific_rejections() {
         Err(InputError::TooLong(_))
     ));
     assert_eq!(strip_magic(INPUT_STREAM_MAGIC, b"pfi1xyz"), Ok(&b"xyz"[..]));
-    assert_eq!(strip_magic(INPUT_STREAM_MAGIC, b"pff1"), Err(InputError::BadMagic));
+    assert_eq!(
+        strip_magic(INPUT_STREAM_MAGIC, b"pff1"),
+        Err(InputError::BadMagic)
+    );
 }
 
 #[test]

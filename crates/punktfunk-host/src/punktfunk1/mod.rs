@@ -1,6 +1,7 @@
 //! The punktfunk/1 host: QUIC control plane (quinn, ALPN `pkf1`) plus the native-thread data plane.
 
 pub mod data_plane;
+mod input;
 mod session;
 mod trust;
 

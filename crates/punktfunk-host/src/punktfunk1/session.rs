@@ -222,6 +222,8 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     };
     tracing::info!(codec = ?codec, source = %source.describe(), "session source");
     let display_info = source.display();
+    // Connecting a sink is one local round trip (Wayland) or D-Bus call: short enough to do here.
+    let input_sink = source.input_sink();
 
     let session_id = loop {
         let id: u32 = rand::random();
@@ -311,6 +313,15 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         usize::from(max_datagram),
         control.clone(),
     )?;
+    let display_sink = match input_sink {
+        Some(Ok(sink)) => Some(sink),
+        Some(Err(e)) => {
+            tracing::warn!("no input injection for this display: {e:#}");
+            None
+        }
+        None => None,
+    };
+    let _input = super::input::start(conn.clone(), display_sink)?;
     let result = run_session(
         &mut reader,
         &mut tx,

@@ -150,6 +150,10 @@ impl FrameSource for DisplaySource {
             env: display.app_env(),
         })
     }
+
+    fn input_sink(&self) -> Option<Result<Box<dyn crate::inject::InputSink>>> {
+        Some(self.display.as_ref()?.input_sink())
+    }
 }
 
 /// Converts a compositor presentation time (CLOCK_MONOTONIC; zero = unknown) to wall-clock µs, the

@@ -37,4 +37,9 @@ pub trait FrameSource: Send {
     fn display(&self) -> Option<crate::sessions::DisplayInfo> {
         None
     }
+
+    /// An input sink for the display this source captures (`None` for test sources).
+    fn input_sink(&self) -> Option<anyhow::Result<Box<dyn crate::inject::InputSink>>> {
+        None
+    }
 }

@@ -160,6 +160,12 @@ pub trait DisplayHandle: Send {
 
     /// Releases the display and everything it took.
     fn destroy(self: Box<Self>) -> Result<()>;
+
+    /// An input sink bound to this display alone: absolute coordinates span this display and
+    /// nothing else.
+    fn input_sink(&self) -> Result<Box<dyn crate::inject::InputSink>> {
+        anyhow::bail!("this compositor backend has no input injection yet")
+    }
 }
 
 /// `WAYLAND_DISPLAY` (an absolute socket path, which libwayland accepts) and its runtime dir.

@@ -305,6 +305,15 @@ impl DisplayHandle for SwayDisplay {
     fn destroy(mut self: Box<Self>) -> Result<()> {
         self.release()
     }
+
+    fn input_sink(&self) -> Result<Box<dyn crate::inject::InputSink>> {
+        let sink = crate::inject::wlr::WlrInput::connect(
+            &self.shared.wayland_socket,
+            &self.name,
+            self.mode,
+        )?;
+        Ok(Box::new(sink))
+    }
 }
 
 impl Drop for SwayDisplay {

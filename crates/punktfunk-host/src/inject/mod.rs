@@ -1,0 +1,133 @@
+//! Input injection: one client's keyboard, pointer, touch, pen and gamepads into its own display.
+//!
+//! [`InputSink`] is the seam. A display backend hands out a sink bound to one client's display
+//! ([`crate::vdisplay::DisplayHandle::input_sink`]): absolute coordinates arrive normalised to that
+//! display (see `punktfunk_core::control::input`) and the sink maps them onto it alone, so a client
+//! can never reach another client's display. Backends:
+//! - [`wlr`]: sway and other wlroots compositors (`zwlr_virtual_pointer_v1` bound to the client's
+//!   output, `zwp_virtual_keyboard_v1` with an uploaded XKB keymap);
+//! - [`mutter`]: Mutter's RemoteDesktop session (absolute motion on the session's own stream);
+//! - [`uinput`] / [`uhid`]: virtual gamepads in the kernel (Xbox 360 / One through uinput,
+//!   DualSense / DualShock 4 through UHID), whose output reports come back as [`Feedback`].
+//!
+//! [`SessionInput`] puts a display sink and the session's gamepads together.
+
+pub mod keymap;
+pub mod wlr;
+
+pub use punktfunk_core::control::input::{Feedback, InputEvent};
+
+/// Why an event was not injected.
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    /// This backend has no way to inject the event (logged once per kind by the caller).
+    #[error("{0} is not supported by this input backend")]
+    Unsupported(&'static str),
+    /// The backend failed (the compositor went away, a device write failed).
+    #[error("{0:#}")]
+    Backend(#[from] anyhow::Error),
+}
+
+/// Injects one client's input events.
+pub trait InputSink: Send {
+    /// For logs: the backend and what it is bound to.
+    fn describe(&self) -> String;
+
+    /// Injects one event. Blocking (a Wayland flush, a D-Bus call, a device write).
+    fn handle(&mut self, event: &InputEvent) -> Result<(), InjectError>;
+
+    /// Feedback produced since the last call (rumble, LEDs from the game), appended to `out`.
+    fn poll_feedback(&mut self, out: &mut Vec<Feedback>) {
+        let _ = out;
+    }
+}
+
+/// Short name of an event's kind, for "unsupported" logs and counters.
+pub fn event_kind(event: &InputEvent) -> &'static str {
+    match event {
+        InputEvent::Key { .. } => "key",
+        InputEvent::Keysym { .. } => "keysym",
+        InputEvent::Text(_) => "text",
+        InputEvent::PointerAbs { .. } => "absolute pointer motion",
+        InputEvent::PointerRel { .. } => "relative pointer motion",
+        InputEvent::Button { .. } => "mouse button",
+        InputEvent::Scroll { .. } => "scroll",
+        InputEvent::Touch { .. } => "touch",
+        InputEvent::Pen { .. } => "pen",
+        InputEvent::PadArrive { .. } => "gamepad arrival",
+        InputEvent::PadRemove { .. } => "gamepad removal",
+        InputEvent::PadState { .. } => "gamepad state",
+        InputEvent::PadMotion { .. } => "gamepad motion",
+        InputEvent::PadTouch { .. } => "gamepad touchpad",
+        InputEvent::PadBattery { .. } => "gamepad battery",
+    }
+}
+
+fn is_pad_event(event: &InputEvent) -> bool {
+    matches!(
+        event,
+        InputEvent::PadArrive { .. }
+            | InputEvent::PadRemove { .. }
+            | InputEvent::PadState { .. }
+            | InputEvent::PadMotion { .. }
+            | InputEvent::PadTouch { .. }
+            | InputEvent::PadBattery { .. }
+    )
+}
+
+/// A session's input: its display's sink, and its gamepads (kernel devices, compositor-independent).
+pub struct SessionInput {
+    display: Option<Box<dyn InputSink>>,
+    /// Kinds already reported as unsupported (each is logged once).
+    unsupported: Vec<&'static str>,
+}
+
+impl SessionInput {
+    pub fn new(display: Option<Box<dyn InputSink>>) -> Self {
+        if let Some(d) = &display {
+            tracing::info!(sink = %d.describe(), "input: display sink ready");
+        }
+        SessionInput {
+            display,
+            unsupported: Vec::new(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.display {
+            Some(d) => d.describe(),
+            None => "no display input".into(),
+        }
+    }
+
+    /// Injects an event; failures are logged (unsupported kinds once), never fatal: a client that
+    /// sends something this host cannot inject keeps its session.
+    pub fn handle(&mut self, event: &InputEvent) {
+        let result = if is_pad_event(event) {
+            Err(InjectError::Unsupported(
+                "gamepads (no virtual gamepad backend on this host)",
+            ))
+        } else {
+            match &mut self.display {
+                Some(d) => d.handle(event),
+                None => Err(InjectError::Unsupported("display input without a display")),
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(InjectError::Unsupported(what)) => {
+                if !self.unsupported.contains(&what) {
+                    self.unsupported.push(what);
+                    tracing::warn!(what, "input: not injected (unsupported)");
+                }
+            }
+            Err(e) => tracing::warn!(kind = event_kind(event), "input: {e}"),
+        }
+    }
+
+    pub fn poll_feedback(&mut self, out: &mut Vec<Feedback>) {
+        if let Some(d) = &mut self.display {
+            d.poll_feedback(out);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Input end to end: `punktfunk-probe --input` → QUIC (motion datagrams, the input stream) → the
+//! host's session → the compositor's virtual pointer and keyboard → a real Wayland window on that
+//! client's own display, which decodes the keys through the keymap it was sent.
+//!
+//! Two clients with displays of different sizes: each one's click must land at its own
+//! coordinates in its own window, and each one's text must arrive in its own window only.
+
+#[path = "input_e2e/window.rs"]
+mod window;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use window::{InputWindow, wait_for};
+
+/// `BTN_LEFT`, `BTN_RIGHT`.
+const BTN_LEFT: u32 = 0x110;
+const BTN_RIGHT: u32 = 0x111;
+
+struct Host {
+    child: Child,
+    quic: String,
+    fingerprint: String,
+    wayland: PathBuf,
+    config: PathBuf,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.config);
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Starts `punktfunk1-host --source display` (its own private headless sway) and finds the sway's
+/// Wayland socket in its log.
+fn start_host(tag: &str) -> Host {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let config =
+        std::env::temp_dir().join(format!("pf-input-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        .args([
+            "punktfunk1-host",
+            "--source",
+            "display",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--open",
+        ])
+        .env("PUNKTFUNK_CONFIG_DIR", &config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("SWAYSOCK")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start punktfunk-host");
+    let lines = merge_lines(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut ready, mut wayland) = (None, None);
+    while ready.is_none() || wayland.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("host printed no READY line and sway socket");
+        let line = strip_ansi(&line);
+        if let Some(fields) = line.strip_prefix("READY ") {
+            ready = Some(fields.to_owned());
+        }
+        if line.contains("sway backend ready") {
+            wayland = line
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("wayland=").map(PathBuf::from));
+        }
+    }
+    // Keep draining so the host never blocks on a full pipe.
+    std::thread::spawn(move || while lines.recv().is_ok() {});
+    let ready = ready.unwrap();
+    let field = |name: &str| {
+        ready
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+            .unwrap_or_else(|| panic!("READY line without {name}: {ready}"))
+    };
+    Host {
+        quic: field("quic"),
+        fingerprint: field("fingerprint"),
+        child,
+        wayland: wayland.unwrap(),
+        config,
+    }
+}
+
+/// stdout and stderr of `child`, line by line; stderr is echoed for the test log.
+fn merge_lines(child: &mut Child) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("host: {line}");
+            let _ = tx2.send(line);
+        }
+    });
+    rx
+}
+
+fn probe_bin() -> PathBuf {
+    let host = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
+    let probe = host.with_file_name("punktfunk-probe");
+    assert!(
+        probe.exists(),
+        "{} missing: build the workspace (cargo build --workspace --bins)",
+        probe.display()
+    );
+    probe
+}
+
+/// Starts a probe streaming `mode` for `seconds` that plays `script` once the stream runs.
+fn probe(host: &Host, name: &str, mode: &str, seconds: u32, script: &str) -> Child {
+    Command::new(probe_bin())
+        .args(["connect", &host.quic, "--fingerprint", &host.fingerprint])
+        .args(["--codec", "h264", "--no-stamps"])
+        .args(["--bitrate-kbps", "2000", "--name", name, "--mode", mode])
+        .args(["--duration", &format!("{seconds}s"), "--input", script])
+        .env(
+            "PUNKTFUNK_CLIENT_DIR",
+            host.config.join(format!("client-{name}")),
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start punktfunk-probe")
+}
+
+/// Opens the test window on the display of `width`×`height` once the host has created it.
+fn window_on(host: &Host, width: i32, height: i32) -> InputWindow {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match InputWindow::open(&host.wayland, width, height) {
+            Ok(w) => return w,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("waiting for the {width}x{height} display: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("no window on the {width}x{height} display: {e}"),
+        }
+    }
+}
+
+fn close_to(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1.0
+}
+
+#[test]
+fn sway_probe_input_lands_in_the_clients_own_window() {
+    let host = start_host("sway");
+    // The script waits until the test's window is up (the display only exists once the session
+    // runs). Enter (evdev 28) ends the text; xkb turns it into "\r".
+    let text_a = "Hello, wörld ☺ 123!";
+    let mut a = probe(
+        &host,
+        "alpha",
+        "640x360@30",
+        12,
+        &format!("wait 4s; move 100,50; click; wait 300ms; type {text_a}; key 28"),
+    );
+    let win_a = window_on(&host, 640, 360);
+    let want_a = format!("{text_a}\r");
+    let seen_a = wait_for(&win_a, Duration::from_secs(15), |s| s.text == want_a);
+    eprintln!("window A saw {seen_a:?}");
+    assert_eq!(seen_a.text, want_a);
+    assert_eq!(seen_a.clicks.len(), 1, "{seen_a:?}");
+    let (x, y, button) = seen_a.clicks[0];
+    assert!(close_to(x, 100.0) && close_to(y, 50.0), "click at {x},{y}");
+    assert_eq!(button, BTN_LEFT);
+    assert!(seen_a.keyboard_focus);
+    // The text keymap came and the US keymap was restored after it.
+    assert!(seen_a.keymaps >= 2, "{seen_a:?}");
+
+    // A second client with another display size: its click lands on its own display at its own
+    // coordinates, its text in its own window, and nothing of it reaches client A's window.
+    let mut b = probe(
+        &host,
+        "beta",
+        "480x272@30",
+        10,
+        "wait 4s; move 479,271; click right; move 240,136; click; wait 300ms; type beta",
+    );
+    let win_b = window_on(&host, 480, 272);
+    let seen_b = wait_for(&win_b, Duration::from_secs(15), |s| s.text == "beta");
+    eprintln!("window B saw {seen_b:?}");
+    eprintln!("window A after client B: {:?}", win_a.seen());
+    assert_eq!(seen_b.text, "beta");
+    assert_eq!(seen_b.clicks.len(), 2, "{seen_b:?}");
+    let (x, y, button) = seen_b.clicks[0];
+    assert!(
+        close_to(x, 479.0) && close_to(y, 271.0),
+        "corner click at {x},{y}"
+    );
+    assert_eq!(button, BTN_RIGHT);
+    let (x, y, _) = seen_b.clicks[1];
+    assert!(
+        close_to(x, 240.0) && close_to(y, 136.0),
+        "centre click at {x},{y}"
+    );
+    let after = win_a.seen();
+    assert_eq!(after.text, want_a, "client B's text reached client A");
+    assert_eq!(after.clicks.len(), 1, "client B's clicks reached client A");
+
+    for p in [&mut a, &mut b] {
+        let status = p.wait().expect("probe exit");
+        assert!(status.success(), "probe failed: {status}");
+    }
+}
