@@ -46,5 +46,6 @@ exec "$venv/bin/st" run "$root/api/openapi.json" \
     --tls-verify false \
     --checks not_a_server_error \
     --exclude-path /api/v1/events \
+    --generation-database none \
     --no-color \
     "$@"

@@ -25,6 +25,8 @@ pub fn run(
     args: &ListenArgs,
     sources: Sources,
 ) -> Result<()> {
+    // `punktfunk1-host` is the bare native listener (tests run many side by side): no API there.
+    let with_api = matches!(sources, Sources::Auto);
     let settings = SettingsStore::load(dir, args.overrides())?;
     let effective = settings.get();
     let compositor = effective.compositor.as_deref();
@@ -43,11 +45,15 @@ pub fn run(
         },
     };
     let host = HostContext::load(dir, settings, displays)?;
-    runtime.block_on(serve(host, kind, args.arm_pin))
+    runtime.block_on(serve(host, kind, args.arm_pin, with_api))
 }
 
-async fn serve(host: Arc<HostContext>, kind: SourceKind,
-    arm_pin: bool,) -> Result<()> {
+async fn serve(
+    host: Arc<HostContext>,
+    kind: SourceKind,
+    arm_pin: bool,
+    with_api: bool,
+) -> Result<()> {
     let settings = host.settings.get();
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
@@ -95,6 +101,28 @@ async fn serve(host: Arc<HostContext>, kind: SourceKind,
         None
     };
 
+    let api = if with_api {
+        let state = crate::mgmt::ApiState::new(
+            host.clone(),
+            gamestream.as_ref().map(|g| {
+                let sink: Arc<dyn crate::mgmt::moonlight::MoonlightPinSink> = g.pin_sink();
+                sink
+            }),
+            crate::mgmt::logbuf::LogBuffer::global().clone(),
+        )?;
+        state.update_ports(|p| {
+            p.punktfunk1_quic = Some(listener.quic_addr.port());
+            p.punktfunk1_data = Some(listener.data_port);
+            p.gamestream_http = gamestream.as_ref().map(|g| g.http_addr().port());
+        });
+        let bind = std::net::SocketAddr::new(settings.api_bind, settings.api_port);
+        let server = crate::mgmt::ApiServer::bind(state, bind).await?;
+        server.announce();
+        Some(tokio::spawn(server.run(stopped(stop_rx.clone()))))
+    } else {
+        None
+    };
+
     let gamestream = gamestream.map(|g| tokio::spawn(g.run(stop_rx.clone())));
     let native = tokio::spawn(listener.run(stopped(stop_rx.clone())));
     shutdown_signal().await;
@@ -102,6 +130,9 @@ async fn serve(host: Arc<HostContext>, kind: SourceKind,
     native.await??;
     if let Some(gamestream) = gamestream {
         gamestream.await??;
+    }
+    if let Some(api) = api {
+        api.await??;
     }
     Ok(())
 }

@@ -42,12 +42,9 @@ fn request_for<'a>(method: &'a str, path: &'a str, has_body: bool) -> Request<'a
 async fn every_documented_route_refuses_without_credentials() {
     // Bound to every interface so a non-loopback peer can be simulated with this machine's own
     // address.
-    let host = Host::start("noauth", "0.0.0.0");
+    let mut host = Host::start("noauth", "0.0.0.0");
     let loopback = SocketAddr::from(([127, 0, 0, 1], host.api.port()));
-    let host = Host {
-        api: loopback,
-        ..host
-    };
+    host.api = loopback;
     let doc = served_document(&host).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let ops = operations(&doc);
@@ -178,11 +175,13 @@ async fn with_the_token_every_read_answers() {
             assert!(!answer.error().is_empty());
         } else if request_is_stream(&path) {
             assert_eq!(answer.header("content-type"), Some("text/event-stream"));
+            // The SSE response sets its own (no-cache: never served from a cache either).
+            assert_eq!(answer.header("cache-control"), Some("no-cache"));
         } else {
             answer.json();
+            assert_eq!(answer.header("cache-control"), Some("no-store"));
         }
         assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
-        assert_eq!(answer.header("cache-control"), Some("no-store"));
     }
 
     let me = send(
@@ -241,6 +240,44 @@ async fn with_the_token_every_read_answers() {
         bad_settings.error().contains("max_sessions"),
         "{}",
         bad_settings.error()
+    );
+
+    // The CLI clients: same config dir, loopback, the token from the file, the pinned certificate.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .arg("pair")
+            .args(args)
+            .args(["--api-port", &host.api.port().to_string()])
+            .env("PUNKTFUNK_CONFIG_DIR", &host.config.0)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run punktfunk-host pair")
+    };
+    let armed = cli(&["--native"]);
+    assert!(armed.status.success(), "{armed:?}");
+    let stdout = String::from_utf8_lossy(&armed.stdout);
+    let pin = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("PIN "))
+        .unwrap_or_else(|| panic!("no PIN line: {stdout}"));
+    assert!(
+        pin.len() >= 4 && pin.bytes().all(|b| b.is_ascii_digit()),
+        "{pin}"
+    );
+    let pairing = send(
+        host.api,
+        &host.fingerprint,
+        Request::new("GET", "/api/v1/pairing").header(&name, &value),
+    )
+    .await
+    .json();
+    assert_eq!(pairing["native"]["armed"], true);
+    let moonlight = cli(&["--pin", "1234"]);
+    assert!(!moonlight.status.success());
+    let stderr = String::from_utf8_lossy(&moonlight.stderr);
+    assert!(
+        stderr.contains("409") && stderr.contains("--gamestream"),
+        "{stderr}"
     );
 
     let console = send(host.api, &host.fingerprint, Request::new("GET", "/")).await;

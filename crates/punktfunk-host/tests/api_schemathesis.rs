@@ -35,7 +35,10 @@ fn schemathesis_finds_no_server_errors() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(generated >= 100, "schemathesis ran only {generated} cases: {summary}");
+    assert!(
+        generated >= 100,
+        "schemathesis ran only {generated} cases: {summary}"
+    );
     eprintln!("schemathesis: {}", summary.trim());
     // The host survived all of it.
     assert!(

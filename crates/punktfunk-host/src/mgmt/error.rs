@@ -133,6 +133,31 @@ pub async fn json_errors(response: Response) -> Response {
     fresh
 }
 
+/// A handler that panics answers 500 (and the panic is logged) instead of tearing down the
+/// connection, so the bug shows as what it is.
+pub async fn catch_panic(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures_util::FutureExt as _;
+    let route = format!("{} {}", request.method(), request.uri().path());
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            ApiError::internal(&format!("handling {route}"), format!("panicked: {what}"))
+                .into_response()
+        }
+    }
+}
+
 /// JSON request bodies whose rejections become [`ApiError`]s.
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

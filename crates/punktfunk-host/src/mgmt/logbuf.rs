@@ -146,12 +146,22 @@ pub struct LogLayer {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if !kept(meta.level(), meta.target()) {
+            return;
+        }
         let mut visitor = LineVisitor::default();
         event.record(&mut visitor);
-        let meta = event.metadata();
         self.buffer
             .push(meta.level().as_str(), meta.target(), visitor.finish());
     }
+}
+
+/// Debug and trace lines of other crates stay on stderr: the HTTP and TLS stacks log every write,
+/// and each line kept here is itself written to event-stream subscribers — at debug level that
+/// would feed itself.
+fn kept(level: &tracing::Level, target: &str) -> bool {
+    *level <= tracing::Level::INFO || target.starts_with("punktfunk")
 }
 
 #[derive(Default)]
@@ -226,6 +236,15 @@ mod tests {
             events.try_recv(),
             Ok(HostEvent::Log { seq: 1, .. })
         ));
+    }
+
+    #[test]
+    fn debug_lines_of_other_crates_are_not_kept() {
+        use tracing::Level;
+        assert!(kept(&Level::DEBUG, "punktfunk_host::mgmt::server"));
+        assert!(kept(&Level::WARN, "hyper::proto"));
+        assert!(!kept(&Level::DEBUG, "hyper::proto"));
+        assert!(!kept(&Level::TRACE, "rustls::conn"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use server::ApiServer;
 pub use state::ApiState;
 
 use axum::Router;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::get;
 use error::ApiError;
 use routes::{
@@ -66,6 +66,7 @@ pub fn app(state: ApiState) -> Router {
     api.route("/", get(console::index))
         .route("/assets/{*path}", get(console::asset))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(from_fn(error::catch_panic))
         .layer(map_response(error::json_errors))
         .layer(map_response(headers::security_headers))
         .with_state(state)

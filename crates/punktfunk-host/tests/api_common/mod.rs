@@ -59,11 +59,11 @@ impl Host {
             .expect("start punktfunk-host serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps reading after start-up too: a host whose stdout pipe closed would fail its later
+        // `PIN …` lines.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         let (mut api, mut fingerprint) = (None, None);

@@ -110,7 +110,8 @@ pub async fn me(Extension(method): Extension<AuthMethod>) -> Json<Me> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordRequest {
-    /// The new console password, at least 8 characters.
+    /// The new console password, 8 characters to 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 

@@ -24,7 +24,8 @@ pub async fn list(State(state): State<ApiState>) -> Json<Vec<PairedDevice>> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct DevicePatch {
-    /// New display name, 1 to 64 characters.
+    /// New display name, 1 to 64 characters, no control characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
 }
 
