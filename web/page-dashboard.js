@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { busy, confirmAction, dateTime, duration, h, label, mode, plain, replace, toast } from './dom.js';
+import { capabilitiesPanel } from './capabilities.js';
 import { Sparkline } from './sparkline.js';
 
 const REFRESH_MS = 5000;
@@ -58,7 +59,7 @@ export function mountDashboard(root, { events }) {
   root.replaceChildren(
     h('h1', null, 'Dashboard'),
     h('section', { class: 'card', 'aria-labelledby': 'status-title' },
-      h('h2', { id: 'status-title' }, 'Host'), facts),
+      h('h2', { id: 'status-title' }, 'Host'), facts, capabilitiesPanel()),
     h('section', { class: 'card', 'aria-labelledby': 'sessions-title' },
       h('h2', { id: 'sessions-title' }, 'Live sessions ', count),
       h('div', { class: 'table-scroll' }, table), empty),

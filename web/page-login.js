@@ -27,7 +27,7 @@ export function mountLogin(root, onLoggedIn) {
     h(
       'p',
       { class: 'hint' },
-      'The console password is set on the host with the admin token (see the README).',
+      'Set the console password on the host with its admin token (docs/api.md, PUT /auth/password).',
     ),
   );
   form.addEventListener('submit', async (e) => {

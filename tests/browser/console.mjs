@@ -260,6 +260,18 @@ async function main() {
       check(!listed.some((s) => s.id === session.info.id), 'the stopped session is still listed');
     });
 
+    await step('capabilities: the encoders the host probed are listed', async () => {
+      await nav(page, 'Dashboard');
+      await page.getByText('Encoders and displays', { exact: true }).click();
+      const table = page.getByRole('table', { name: 'Video encoders' });
+      await table.waitFor({ timeout: 60_000 });
+      const caps = await pageApi(page, '/capabilities');
+      const rows = await table.locator('tbody tr').count();
+      check(rows === caps.encoders.length, `${rows} encoder rows for ${caps.encoders.length} encoders`);
+      summary.encoders_live = caps.encoders.filter((e) => e.live).map((e) => e.name);
+      await shot(page, 'console-capabilities.png');
+    });
+
     await step('unpair the device', async () => {
       await nav(page, 'Devices');
       const name = summary.device.renamed;
