@@ -137,3 +137,62 @@ impl PairedClients {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_cert() -> Certificate {
+        let key =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                .unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "NVIDIA GameStream Client");
+        // Long expired: validity must not matter.
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        Certificate::from_pem(params.self_signed(&key).unwrap().pem().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn paired_clients_survive_a_reload_and_removal_from_the_store_revokes_them() {
+        let dir = std::env::temp_dir().join(format!("pf-gs-clients-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = || {
+            PairedClients::load(&dir, PairedStore::open(&dir).unwrap(), EventBus::default())
+                .unwrap()
+        };
+        let (paired, stranger) = (client_cert(), client_cert());
+        let clients = open();
+        assert_eq!(clients.paired_id(paired.der()), None);
+        let device = clients.add(&paired, "tv").unwrap();
+        assert_eq!(device.protocol, PROTOCOL);
+        assert_eq!(clients.paired_id(paired.der()), Some(device.id.clone()));
+        assert_eq!(clients.paired_id(stranger.der()), None);
+
+        let reloaded = open();
+        assert_eq!(
+            reloaded.paired_id(paired.der()),
+            Some(device.id.clone()),
+            "survives a restart"
+        );
+
+        // What the console's "remove device" does: only the shared store changes.
+        assert!(PairedStore::open(&dir).unwrap().remove(&device.id).unwrap());
+        assert_eq!(
+            open().paired_id(paired.der()),
+            None,
+            "revoked by the store alone"
+        );
+
+        // A store entry without the stored certificate does not authorise either.
+        let again = open();
+        again.add(&paired, "tv").unwrap();
+        std::fs::remove_file(dir.join(DIR).join(format!("{}.pem", device.id))).unwrap();
+        assert_eq!(open().paired_id(paired.der()), None);
+        assert!(again.remove(&device.id).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -4,6 +4,7 @@
 use super::*;
 use crate::events::EventBus;
 use crate::paired::PairedStore;
+use proptest::prelude::*;
 use std::path::PathBuf;
 
 struct Fixture {
@@ -170,4 +171,14 @@ fn device_names_from_the_network_are_cleaned() {
     assert_eq!(clean_name(Some("  \u{7}\n ")), "Moonlight");
     assert_eq!(clean_name(Some("tv\u{0}room")), "tvroom");
     assert_eq!(clean_name(Some(&"x".repeat(500))).len(), MAX_NAME);
+}
+
+proptest! {
+    #[test]
+    fn any_device_name_from_the_network_becomes_a_short_printable_name(name in any::<Option<String>>()) {
+        let clean = clean_name(name.as_deref());
+        prop_assert!(!clean.is_empty());
+        prop_assert!(clean.chars().count() <= MAX_NAME);
+        prop_assert!(!clean.chars().any(char::is_control));
+    }
 }
