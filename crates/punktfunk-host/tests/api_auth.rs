@@ -4,7 +4,7 @@
 
 mod api_common;
 
-use api_common::{Host, Request, concrete, operations, send};
+use api_common::{Host, Request, concrete, open, operations, read_until, send};
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
@@ -451,4 +451,83 @@ async fn console_login_cookie_csrf_logout_and_rate_limit() {
         .parse()
         .unwrap();
     assert!((1..=61).contains(&retry), "{retry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_delivers_host_events_and_log_lines() {
+    let host = Host::start("events", "127.0.0.1");
+    let (name, value) = host.bearer();
+    let (status, headers, mut body) = open(
+        host.api,
+        &host.fingerprint,
+        Request::new("GET", "/api/v1/events").header(&name, &value),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let armed = send(
+        host.api,
+        &host.fingerprint,
+        Request::new("POST", "/api/v1/pairing/native").header(&name, &value),
+    )
+    .await;
+    assert_eq!(armed.status, 200);
+    let text = read_until(
+        &mut body,
+        "event: pairing_armed",
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let data = text
+        .split("event: pairing_armed\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|line| line.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no pairing_armed event in the stream: {text:?}"));
+    let event: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["type"], "pairing_armed");
+    assert!(event["expires_in_secs"].as_u64().unwrap() > 100);
+    // Arming logs a line (just before the event above); the log buffer publishes it on the same
+    // stream.
+    let mut text = text;
+    if !text.contains("event: log") {
+        text += &read_until(&mut body, "event: log", std::time::Duration::from_secs(10)).await;
+    }
+    assert!(text.contains("event: log"), "no log event: {text:?}");
+
+    let logs = send(
+        host.api,
+        &host.fingerprint,
+        Request::new("GET", "/api/v1/logs?after=0&limit=1000").header(&name, &value),
+    )
+    .await
+    .json();
+    let lines = logs["lines"].as_array().unwrap();
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pairing PIN armed")),
+        "{logs}"
+    );
+    let next = logs["next"].as_u64().unwrap();
+    assert_eq!(next, lines.last().unwrap()["seq"].as_u64().unwrap());
+    let later = send(
+        host.api,
+        &host.fingerprint,
+        Request::new("GET", &format!("/api/v1/logs?after={next}")).header(&name, &value),
+    )
+    .await
+    .json();
+    assert!(
+        later["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["seq"].as_u64().unwrap() > next),
+        "paging by sequence number never repeats a line"
+    );
 }

@@ -594,6 +594,55 @@ mod tests {
         assert!(limiter.attempt("10.1.1.1".parse().unwrap(), now).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn hostile_headers_never_panic_and_never_authenticate(
+            authorization in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            cookie in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            console in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+            loopback in proptest::bool::ANY,
+        ) {
+            let auth = shared_auth();
+            let mut map = HeaderMap::new();
+            for (name, bytes) in [("authorization", &authorization), ("cookie", &cookie), (CONSOLE_HEADER, &console)] {
+                if let Ok(value) = HeaderValue::from_bytes(bytes) {
+                    map.insert(name, value);
+                }
+            }
+            let peer: IpAddr = if loopback { "127.0.0.1" } else { "192.0.2.9" }.parse().unwrap();
+            let result = authenticate(auth, &Method::POST, &map, Some(peer), Instant::now());
+            proptest::prop_assert!(result.is_err(), "random headers authenticated: {map:?}");
+        }
+
+        #[test]
+        fn issued_cookies_parse_back(n in 0usize..4) {
+            let auth = shared_auth();
+            let now = Instant::now();
+            let id = auth.new_session(now);
+            let set = session_set_cookie(&id);
+            let pair = set.split(';').next().unwrap();
+            let mut header = String::new();
+            for i in 0..n {
+                header.push_str(&format!("other{i}=x; "));
+            }
+            header.push_str(pair);
+            let map = headers(&[("cookie", &header)]);
+            proptest::prop_assert_eq!(session_cookie(&map), Some(id.clone()));
+            proptest::prop_assert!(auth.session_valid(&id, now));
+        }
+    }
+
+    /// One store for all proptest cases (loading hashes nothing, but creates files).
+    fn shared_auth() -> &'static Auth {
+        static AUTH: std::sync::OnceLock<Auth> = std::sync::OnceLock::new();
+        AUTH.get_or_init(|| {
+            let dir = temp_dir("prop");
+            let auth = Auth::load(&dir).unwrap();
+            let _ = std::fs::remove_dir_all(dir);
+            auth
+        })
+    }
+
     #[test]
     fn cookie_parsing_tolerates_junk() {
         assert_eq!(

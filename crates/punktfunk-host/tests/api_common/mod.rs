@@ -159,6 +159,48 @@ impl<'a> Request<'a> {
 /// One request over a fresh TLS connection to `connect` (which may differ from the API's bound
 /// address: another local interface), pinning `fingerprint`.
 pub async fn send(connect: SocketAddr, fingerprint: &str, request: Request<'_>) -> Answer {
+    let head_only = request.head_only;
+    let (status, headers, body) = open(connect, fingerprint, request).await;
+    let body = if head_only {
+        Bytes::new()
+    } else {
+        body.collect().await.unwrap().to_bytes()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Reads an endless body (the event stream) until `wanted` appears in it or `within` passes;
+/// returns everything read.
+pub async fn read_until(
+    body: &mut hyper::body::Incoming,
+    wanted: &str,
+    within: Duration,
+) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !text.contains(wanted) {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    text.push_str(&String::from_utf8_lossy(data));
+                }
+            }
+            _ => break,
+        }
+    }
+    text
+}
+
+/// Sends `request` and returns the response head and its body unread.
+pub async fn open(
+    connect: SocketAddr,
+    fingerprint: &str,
+    request: Request<'_>,
+) -> (u16, hyper::HeaderMap, hyper::body::Incoming) {
     let verifier = punktfunk_client::tls::PinnedVerifier::new(Some(fingerprint.to_string()));
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -197,16 +239,7 @@ pub async fn send(connect: SocketAddr, fingerprint: &str, request: Request<'_>) 
     .expect("HTTP exchange");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = if request.head_only {
-        Bytes::new()
-    } else {
-        response.into_body().collect().await.unwrap().to_bytes()
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    (status, headers, response.into_body())
 }
 
 /// Every operation in an OpenAPI document: (METHOD, path, has a request body, is public).
