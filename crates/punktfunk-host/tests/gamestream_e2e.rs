@@ -539,12 +539,114 @@ fn moonlight_streams_desktop_hevc() {
     eprintln!("{result}");
     let launch = &result["launches"][0];
     assert_eq!(launch["size"], serde_json::json!([1280, 720]), "{launch}");
-    // libx265 on two shared cores does not reach 60 fps at 720p (docs/performance.md); what is
-    // checked is that HEVC streams end to end, steadily.
+    // The desktop's background is static; libx265 keeps up with that at 720p60 here (moving
+    // content is slower: docs/performance.md).
     let frames = launch["frames"].as_u64().unwrap();
-    assert!(frames >= 50, "{frames} HEVC frames in 5 s: {launch}");
+    assert!(frames >= 250, "{frames} HEVC frames in 5 s: {launch}");
     assert_background(launch);
     assert_eq!(launch["current_game_after_quit"], 0, "{launch}");
+    assert_display_cycle(&host);
+    host.stop();
+}
+
+#[test]
+fn moonlight_stream_ends_when_the_app_exits() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    let client_dir = clients.path().join("moonlight");
+    // An app that sees its display's environment and exits after a few seconds.
+    let marker = config.path().join("app-env");
+    std::fs::write(
+        config.path().join("config.toml"),
+        format!(
+            "[[apps]]\nname = \"Brief\"\ncmd = \"echo $WAYLAND_DISPLAY > {}; sleep 4\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let (host, base) = paired_host(config.path(), &client_dir, &python);
+
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &["--app", "Brief", "--until-end", "30"],
+    );
+    eprintln!("{result}");
+    assert_eq!(
+        result["terminated"], true,
+        "the host ended the stream: {result}"
+    );
+    // 0 = ML_ERROR_GRACEFUL_TERMINATION: moonlight-common-c's reading of 0x80030023.
+    assert_eq!(result["termination_error"], 0, "{result}");
+    let streamed = result["streamed_s"].as_f64().unwrap();
+    assert!((1.0..15.0).contains(&streamed), "{result}");
+    assert_eq!(result["current_game_after_end"], 0, "{result}");
+    let wayland_display = std::fs::read_to_string(&marker).expect("the app ran");
+    assert!(
+        wayland_display.trim().contains("wayland-"),
+        "the app got its display's WAYLAND_DISPLAY: {wayland_display:?}"
+    );
+    assert_display_cycle(&host);
+    host.stop();
+}
+
+/// The docs/performance.md benchmark: 1080p60 H.264 of moving content (ffplay showing FFmpeg's
+/// testsrc2 full screen on the client's display), frames delivered and the host processing latency
+/// as moonlight-common-c reads it from the frame headers.
+#[test]
+fn moonlight_1080p60_h264_benchmark() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    let client_dir = clients.path().join("moonlight");
+    std::fs::write(
+        config.path().join("config.toml"),
+        "[[apps]]\nname = \"Pattern\"\n\
+         cmd = \"exec ffplay -loglevel error -an -fs -f lavfi -i testsrc2=size=1920x1080:rate=60\"\n\
+         env = { SDL_VIDEODRIVER = \"wayland\" }\n",
+    )
+    .unwrap();
+    let (host, base) = paired_host(config.path(), &client_dir, &python);
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--app",
+            "Pattern",
+            "--width",
+            "1920",
+            "--height",
+            "1080",
+            "--fps",
+            "60",
+            "--bitrate",
+            "20000",
+            "--seconds",
+            "10",
+        ],
+    );
+    let launch = &result["launches"][0];
+    println!(
+        "BENCHMARK gamestream 1080p60 h264: {} frames ({} changed) in {} s, host processing latency median {} ms, max {} ms",
+        launch["frames"],
+        launch["frames_changed"],
+        launch["window_s"],
+        launch["host_latency_ms_median"],
+        launch["host_latency_ms_max"]
+    );
+    assert_eq!(launch["size"], serde_json::json!([1920, 1080]), "{launch}");
+    assert!(launch["frames"].as_u64().unwrap() > 0, "{launch}");
+    assert!(
+        launch["frames_changed"].as_u64().unwrap() * 2 > launch["frames"].as_u64().unwrap(),
+        "the picture moves (the app is on the client's display): {launch}"
+    );
+    assert!(
+        launch["frames_with_latency"].as_u64().unwrap() > 0,
+        "{launch}"
+    );
     assert_display_cycle(&host);
     host.stop();
 }

@@ -9,7 +9,7 @@ use super::stream::LaunchRequest as StreamLaunch;
 use punktfunk_core::gamestream::nvhttp::{self, LaunchRequest};
 use std::num::NonZeroU32;
 
-pub fn launch(
+pub async fn launch(
     shared: &Shared,
     transport: &Transport,
     apps: &[GameStreamApp],
@@ -24,7 +24,7 @@ pub fn launch(
         transport.paired_id.clone(),
         transport.local_ip,
     );
-    match shared.streaming.launch(launch) {
+    match shared.streaming.launch(launch).await {
         Ok(url) => nvhttp::launch_xml(&url, false),
         Err(e) => {
             tracing::info!(app = %app.title, "launch refused: {e}");

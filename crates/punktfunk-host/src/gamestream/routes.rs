@@ -111,7 +111,9 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
                 None => Answer::Xml(nvhttp::error_xml(404, "no such app on this host")),
             };
         }
-        Request::Launch(launch) => launch::launch(shared, transport, &app_list(shared), &launch),
+        Request::Launch(launch) => {
+            launch::launch(shared, transport, &app_list(shared), &launch).await
+        }
         Request::Resume(resume) => launch::resume(&resume),
         Request::Cancel(_) => launch::cancel(shared).await,
     };

@@ -405,7 +405,12 @@ impl Streaming {
     }
 
     /// `/launch`: makes the session RTSP will set up and returns the `sessionUrl0` to answer with.
-    pub fn launch(self: &Arc<Self>, request: LaunchRequest) -> Result<String, LaunchError> {
+    pub async fn launch(self: &Arc<Self>, request: LaunchRequest) -> Result<String, LaunchError> {
+        // A client that just disconnected may launch again while its old session is still being
+        // torn down (the app gets a grace period): that one is over, so wait for it.
+        if let Some(ending) = self.current().filter(|s| s.ended()) {
+            wait_gone(&ending, TEARDOWN_WAIT).await;
+        }
         if request.width == 0
             || request.height == 0
             || request.fps == 0

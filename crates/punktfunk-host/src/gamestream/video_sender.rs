@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub const FEC_PERCENT: u8 = 20;
 /// How long the client has to send its first ping after PLAY.
 const PING_WAIT: Duration = Duration::from_secs(10);
-/// A frame's datagrams are spread over at most this share of the frame interval.
+/// A frame's datagrams are spread over at most this share of the time left until the next frame.
 const PACING_FRACTION: f64 = 0.5;
 /// Pacing rate as a multiple of the stream's bitrate (bursts above the average are normal).
 const PACING_BITRATE_MULTIPLE: f64 = 3.0;
@@ -147,7 +147,11 @@ fn run(
             host_latency,
         })?;
         let t2 = Instant::now();
-        send_paced(socket, &datagrams, client, bitrate, interval)?;
+        // Pacing must not eat into the next frame's time: at most part of what is left of this one.
+        let budget = next
+            .saturating_duration_since(Instant::now())
+            .mul_f64(PACING_FRACTION);
+        send_paced(socket, &datagrams, client, bitrate, budget)?;
         let t3 = Instant::now();
         session.frames_sent.fetch_add(1, Ordering::Relaxed);
         session.last_latency.store(host_latency, Ordering::Relaxed);
@@ -160,18 +164,17 @@ fn run(
 }
 
 /// Sends one frame's datagrams spread over a span proportional to their size (so a large IDR does
-/// not hit the client's socket buffer as one burst), at most half a frame interval.
+/// not hit the client's socket buffer as one burst), at most `budget`.
 fn send_paced(
     socket: &UdpSocket,
     datagrams: &[Vec<u8>],
     to: SocketAddr,
     bitrate_kbps: u32,
-    interval: Duration,
+    budget: Duration,
 ) -> Result<()> {
     let bytes: usize = datagrams.iter().map(Vec::len).sum();
     let rate = (f64::from(bitrate_kbps) * 1000.0 * PACING_BITRATE_MULTIPLE).max(20e6);
-    let span =
-        Duration::from_secs_f64(bytes as f64 * 8.0 / rate).min(interval.mul_f64(PACING_FRACTION));
+    let span = Duration::from_secs_f64(bytes as f64 * 8.0 / rate).min(budget);
     let start = Instant::now();
     let count = datagrams.len().max(1) as u32;
     for (i, datagram) in datagrams.iter().enumerate() {

@@ -7,8 +7,11 @@ frames decoded in the measuring window, the centre pixel (RGB) of the last frame
 processing latency the host wrote into the frame headers as the client read it, audio chunks
 decoded, and the host's `currentgame` after quit_app().
 
-    moonlight_stream.py --port P --client-dir D [--codec h264|hevc|av1] [--width W --height H
-        --fps F] [--seconds S] [--launches N] [--debug]
+    moonlight_stream.py --port P --client-dir D [--app NAME] [--codec h264|hevc|av1]
+        [--width W --height H --fps F] [--seconds S] [--launches N] [--until-end S] [--debug]
+
+With --until-end S the script streams until the host ends the stream (an app that exits) or S
+seconds pass, and reports whether and how the host terminated it.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ def one_launch(client: MoonlightClient, args) -> dict:
     audio_thread = threading.Thread(target=count_audio, args=(client, stop_audio, audio), daemon=True)
     audio_thread.start()
     frames = 0
+    changed = 0
+    previous = None
     latencies = []
     centre = None
     size = None
@@ -68,6 +73,11 @@ def one_launch(client: MoonlightClient, args) -> dict:
     deadline = window_start + args.seconds
     for frame in client.frames():
         frames += 1
+        # A sparse grid of pixels: enough to tell a moving picture from a still one.
+        probe = frame.data[::64, ::64].tobytes()
+        if previous is not None and probe != previous:
+            changed += 1
+        previous = probe
         # moonlight-common-c's frameHostProcessingLatency: 0.1 ms units (0 = not sent).
         if frame.host_processing_latency_us:
             latencies.append(frame.host_processing_latency_us / 10.0)
@@ -87,6 +97,7 @@ def one_launch(client: MoonlightClient, args) -> dict:
     return {
         "ready_s": round(ready_s, 2),
         "frames": frames,
+        "frames_changed": changed,
         "window_s": round(window, 2),
         "size": size,
         "centre_rgb": centre,
@@ -96,6 +107,35 @@ def one_launch(client: MoonlightClient, args) -> dict:
         "audio_chunks": audio.get("chunks", 0),
         "audio_samples": audio.get("samples", 0),
         "current_game_after_quit": current,
+    }
+
+
+def until_end(client: MoonlightClient, args) -> dict:
+    client.start_stream(
+        app=args.app,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        bitrate_kbps=args.bitrate,
+        codec=args.codec,
+        ready_timeout=20.0,
+    )
+    print("STREAMING", flush=True)
+    started = time.monotonic()
+    session = client._session
+    while time.monotonic() - started < args.until_end and not session.is_terminated:
+        time.sleep(0.05)
+    terminated = session.is_terminated
+    code = session.termination_error
+    streamed_s = time.monotonic() - started
+    client.stop_stream()
+    http = client._get_http()
+    current = http.parse_server_info(http.get_server_info(use_https=True)).current_game
+    return {
+        "terminated": terminated,
+        "termination_error": code,
+        "streamed_s": round(streamed_s, 2),
+        "current_game_after_end": current,
     }
 
 
@@ -111,6 +151,7 @@ def main() -> None:
     parser.add_argument("--bitrate", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--launches", type=int, default=1)
+    parser.add_argument("--until-end", type=float)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     if args.debug:
@@ -119,6 +160,9 @@ def main() -> None:
     client.connect(HOST, args.port)  # paired already: no pairing starts
     launches = []
     try:
+        if args.until_end is not None:
+            result(**until_end(client, args))
+            return
         for _ in range(args.launches):
             launches.append(one_launch(client, args))
     except Exception as e:  # reported; the Rust test fails with this text
