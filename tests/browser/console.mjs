@@ -9,17 +9,26 @@
 //                       outside the browser, as an operator would with the CLI)
 //   PF_CHROMIUM         Chromium executable (default /usr/bin/chromium)
 //   PF_ARTIFACTS        directory for screenshots (console.png, console-*.png)
+//   PF_PROBE            punktfunk-probe, to pair a second client with the PIN the page shows
+//   PF_QUIC             the host's punktfunk/1 address (HOST:PORT)
+//   PF_FINGERPRINT      the host's certificate fingerprint
+//   PF_PAIR_CLIENT_DIR  an empty client dir for that second client
 // Prints one JSON summary line on stdout; exits non-zero on the first failed check.
 
 import { chromium } from 'playwright-core';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 
 const url = must('PF_CONSOLE_URL');
 const token = must('PF_ADMIN_TOKEN');
 const executablePath = process.env.PF_CHROMIUM || '/usr/bin/chromium';
 const artifacts = must('PF_ARTIFACTS');
+const probe = must('PF_PROBE');
+const quic = must('PF_QUIC');
+const fingerprint = must('PF_FINGERPRINT');
+const pairClientDir = must('PF_PAIR_CLIENT_DIR');
 const origin = new URL(url).origin;
 const password = `pf-${randomBytes(12).toString('hex')}`;
 const summary = { screenshots: [], steps: [] };
@@ -183,6 +192,24 @@ async function main() {
       summary.pin = digits;
       summary.pairing = status.native;
       await shot(page, 'console-pairing.png');
+    });
+
+    await step('a client pairs with the PIN from the page', async () => {
+      const name = 'console-paired-probe';
+      const result = await new Promise((resolve) => {
+        execFile(probe, ['pair', quic, '--pin', summary.pin, '--name', name, '--fingerprint', fingerprint],
+          { env: { ...process.env, PUNKTFUNK_CLIENT_DIR: pairClientDir }, timeout: 30_000 },
+          (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
+      });
+      check(result.code === 0, `punktfunk-probe pair exited ${result.code}: ${result.stderr}`);
+      // The page hears of it over the event stream and retires the used PIN.
+      await page.getByRole('status').filter({ hasText: `Paired with ${name}` }).waitFor();
+      await page.getByLabel('Pairing PIN').waitFor({ state: 'hidden' });
+      const status = await pageApi(page, '/pairing');
+      check(status.native.armed === false, `the PIN is still armed after pairing: ${JSON.stringify(status)}`);
+      const devices = await pageApi(page, '/devices');
+      check(devices.some((d) => d.name === name), `${name} is not among the paired devices`);
+      summary.paired_with_pin = name;
     });
 
     await step('a Moonlight PIN is refused with the host\'s reason', async () => {

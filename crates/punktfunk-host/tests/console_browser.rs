@@ -1,7 +1,8 @@
 //! The web console in a real browser: the real host (`serve`, management API on a free port) with a
 //! live punktfunk/1 session from the real probe, and headless Chromium — Debian's `chromium` driven
 //! by playwright-core (tests/browser/console.mjs) — signing in, watching the session's graphs move,
-//! saving a setting, arming a pairing PIN and stopping the session from the page.
+//! arming a pairing PIN that a second probe then pairs with, saving a setting, renaming and unpairing
+//! a device and stopping the session from the page.
 //! Screenshots go to target/test-artifacts/ (console.png is the dashboard with the live session).
 
 mod common;
@@ -123,6 +124,9 @@ fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
             .expect("start punktfunk-probe"),
     );
 
+    // A second client pairs with the PIN the browser reads off the page.
+    let pair_client_dir = TempDir::new("console-pair");
+
     let started = Instant::now();
     let node = Command::new("node")
         .arg(root.join("tests/browser/console.mjs"))
@@ -131,6 +135,10 @@ fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
         .env("PF_ADMIN_TOKEN", &token)
         .env("PF_CHROMIUM", &chromium)
         .env("PF_ARTIFACTS", &artifacts)
+        .env("PF_PROBE", workspace_bin("punktfunk-probe"))
+        .env("PF_QUIC", host.quic.to_string())
+        .env("PF_FINGERPRINT", &host.fingerprint)
+        .env("PF_PAIR_CLIENT_DIR", pair_client_dir.path())
         .stderr(Stdio::inherit())
         .output()
         .expect("run node tests/browser/console.mjs");
@@ -156,6 +164,10 @@ fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
         "PIN read from the page: {pin:?}"
     );
     assert_eq!(summary["pairing"]["armed"], true, "{summary}");
+    assert_eq!(
+        summary["paired_with_pin"], "console-paired-probe",
+        "{summary}"
+    );
     assert_eq!(
         summary["session"]["client_name"], "console-test-probe",
         "{summary}"
