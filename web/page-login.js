@@ -43,12 +43,11 @@ export function mountLogin(root, onLoggedIn) {
       await api('POST', '/auth/login', { password: password.value });
       onLoggedIn();
     } catch (err) {
+      // The host says why (wrong password, or none set yet); 429 is the login rate limit.
       error.textContent =
-        err.status === 401
-          ? 'Wrong password.'
-          : err.status === 429
-            ? 'Too many attempts. Wait a minute, then try again.'
-            : err.message;
+        err.status === 429
+          ? 'Too many attempts. Wait a minute, then try again.'
+          : sentence(err.message);
       password.select();
     } finally {
       submit.disabled = false;
@@ -57,4 +56,10 @@ export function mountLogin(root, onLoggedIn) {
   root.replaceChildren(h('div', { class: 'login-wrap' }, form));
   password.focus();
   return () => {};
+}
+
+function sentence(text) {
+  const t = String(text).trim();
+  if (!t) return 'Signing in failed.';
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
 }
