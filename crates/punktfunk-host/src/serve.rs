@@ -78,30 +78,8 @@ async fn serve(
         g.announce();
     }
 
-    let _mdns = if settings.mdns {
-        let fingerprint = host.identity.fingerprint();
-        let announcement = crate::mdns::Announcement {
-            name: &settings.host_name,
-            fingerprint: &fingerprint,
-            quic_port: listener.quic_addr.port(),
-            data_port: listener.data_port,
-            api_port: None,
-            gamestream_port: gamestream.as_ref().map(|g| g.http_addr().port()),
-        };
-        match crate::mdns::Advertiser::start(&announcement) {
-            Ok(advertiser) => Some(advertiser),
-            Err(e) => {
-                // Discovery is a convenience: clients can still connect by address.
-                tracing::warn!("not announcing on mDNS: {e:#}");
-                None
-            }
-        }
-    } else {
-        tracing::info!("mDNS announcements are off");
-        None
-    };
-
-    let api = if with_api {
+    // Bound before the mDNS announcement, which carries its port.
+    let (api, api_port) = if with_api {
         let state = crate::mgmt::ApiState::new(
             host.clone(),
             gamestream.as_ref().map(|g| {
@@ -118,8 +96,35 @@ async fn serve(
         let bind = std::net::SocketAddr::new(settings.api_bind, settings.api_port);
         let server = crate::mgmt::ApiServer::bind(state, bind).await?;
         server.announce();
-        Some(tokio::spawn(server.run(stopped(stop_rx.clone()))))
+        let port = server.local_addr().port();
+        (
+            Some(tokio::spawn(server.run(stopped(stop_rx.clone())))),
+            Some(port),
+        )
     } else {
+        (None, None)
+    };
+
+    let _mdns = if settings.mdns {
+        let fingerprint = host.identity.fingerprint();
+        let announcement = crate::mdns::Announcement {
+            name: &settings.host_name,
+            fingerprint: &fingerprint,
+            quic_port: listener.quic_addr.port(),
+            data_port: listener.data_port,
+            api_port,
+            gamestream_port: gamestream.as_ref().map(|g| g.http_addr().port()),
+        };
+        match crate::mdns::Advertiser::start(&announcement) {
+            Ok(advertiser) => Some(advertiser),
+            Err(e) => {
+                // Discovery is a convenience: clients can still connect by address.
+                tracing::warn!("not announcing on mDNS: {e:#}");
+                None
+            }
+        }
+    } else {
+        tracing::info!("mDNS announcements are off");
         None
     };
 
