@@ -35,6 +35,10 @@ PACKAGES=(
     dbus
     libpipewire-0.3-dev
     libspa-0.2-dev
+    # Audio: Opus (the host's encoder, the probe's decoder and microphone); pw-play / pw-record
+    # (pipewire-bin) play into the virtual sink and record the virtual microphone in the tests.
+    libopus-dev
+    pipewire-bin
     # KWin and gamescope backends: probed as far as they run here.
     kwin-wayland
     gamescope

@@ -1,6 +1,8 @@
 //! punktfunk native client library: loss models, the data-plane loss sweep, and (with the
 //! punktfunk/1 control plane) the code behind `punktfunk-probe`.
 
+pub mod audio;
+pub mod audio_analysis;
 pub mod client_dir;
 pub mod discover;
 pub mod identity;
@@ -10,5 +12,6 @@ pub mod known_hosts;
 pub mod loss_sweep;
 pub mod netem;
 pub mod pair;
+pub mod opus;
 pub mod session;
 pub mod tls;

@@ -1,5 +1,6 @@
 //! `punktfunk-host`: the streaming host.
 
+mod audio;
 mod capture;
 mod cli_client;
 mod config_dir;
@@ -59,6 +60,10 @@ enum Command {
     Pair(cli_client::PairArgs),
     /// Print the management API's OpenAPI document (what api/openapi.json holds).
     Openapi,
+    /// Run a private D-Bus + PipeWire + WirePlumber (for audio without a desktop session): prints
+    /// `READY runtime_dir=DIR pipewire=SOCKET`; start the host and apps with
+    /// `PIPEWIRE_RUNTIME_DIR=DIR`. Runs until stdin closes, SIGINT or SIGTERM.
+    AudioSession,
     /// Detect the compositor, create a 1280x720@60 virtual display, capture one frame from it, and
     /// report the time each step took — or exactly why it cannot.
     CompositorProbe {
@@ -100,6 +105,7 @@ fn main() -> Result<()> {
             print!("{}", mgmt::openapi::document_pretty()?);
             Ok(())
         }
+        Command::AudioSession => audio::standalone::run(&runtime),
         Command::CompositorProbe { compositor } => {
             println!("{}", vdisplay::compositor_probe(compositor.as_deref())?);
             Ok(())

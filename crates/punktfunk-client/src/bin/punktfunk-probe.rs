@@ -106,6 +106,13 @@ enum Command {
         /// scroll N, hscroll N, type TEXT).
         #[arg(long, default_value = "")]
         input: punktfunk_client::input::InputScript,
+        /// Receive the host's audio (2, 6 or 8 channels), decode it through the jitter buffer and
+        /// report each channel's tone (peak, SNR) and the audio latency.
+        #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = parse_channels)]
+        audio: Option<u8>,
+        /// Send a sine of this frequency (Hz) as the microphone.
+        #[arg(long, value_name = "HZ")]
+        mic_tone: Option<f64>,
     },
     /// Look for punktfunk hosts on the local network (mDNS) and list what they announce.
     Discover {
@@ -118,6 +125,13 @@ enum Command {
     },
     /// Userspace UDP impairment relay (loss, delay, jitter, reordering, duplication, rate limit).
     Netem(punktfunk_client::netem::NetemArgs),
+}
+
+fn parse_channels(s: &str) -> Result<u8, String> {
+    match s.parse::<u8>() {
+        Ok(n @ (2 | 6 | 8)) => Ok(n),
+        _ => Err(format!("{s:?}: audio channels are 2, 6 (5.1) or 8 (7.1)")),
+    }
 }
 
 fn parse_codec(s: &str) -> Result<Codec, String> {
@@ -170,6 +184,8 @@ fn main() -> Result<()> {
             codec,
             no_stamps,
             input,
+            audio,
+            mic_tone,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -198,6 +214,8 @@ fn main() -> Result<()> {
                 codec,
                 expect_stamps: !no_stamps,
                 input,
+                audio_channels: audio.unwrap_or(0),
+                mic_tone_hz: mic_tone,
                 on_host_fingerprint: Some(Arc::new(move |fp: &str| {
                     if trusting_on_first_use {
                         eprintln!("host fingerprint: {fp}");

@@ -3,7 +3,7 @@
 //! requested duration is over, then says goodbye and builds the report ([`run_session`]).
 
 use super::clock::WallClock;
-use super::data_thread::{DataParams, FromData, ToData, run_data_plane};
+use super::data_thread::{DataAudio, DataParams, FromData, ToData, run_data_plane};
 use super::error::{SessionError, other};
 use super::options::{SessionOptions, split_host_port};
 use super::report::{ReportInputs, SessionReport, build_report};
@@ -208,8 +208,12 @@ async fn drive(
         refresh_mhz: opts.mode.refresh_mhz,
         codecs: vec![opts.codec],
         bitrate_kbps: opts.bitrate_kbps,
-        caps: 0,
-        audio_channels: 2,
+        caps: audio_caps(opts),
+        audio_channels: if opts.audio_channels > 0 {
+            opts.audio_channels
+        } else {
+            2
+        },
         max_datagram: opts.max_datagram,
     });
     send_message(&mut send, &hello).await?;
@@ -250,6 +254,7 @@ async fn drive(
         codec: welcome.codec,
         expect_stamps: opts.expect_stamps,
         size: (welcome.width, welcome.height),
+        audio: DataAudio::negotiate(opts, &welcome, &secret)?,
     };
     let data_thread = std::thread::Builder::new()
         .name("pkf1-data".into())
@@ -370,6 +375,18 @@ async fn drive(
         rate_updates,
         ended_early,
     }))
+}
+
+/// The audio bits of `Hello.caps` for what the options ask.
+fn audio_caps(opts: &SessionOptions) -> u32 {
+    let mut caps = 0;
+    if opts.audio_channels > 0 {
+        caps |= control::caps::AUDIO;
+    }
+    if opts.mic_tone_hz.is_some() {
+        caps |= control::caps::MIC;
+    }
+    caps
 }
 
 #[cfg(test)]

@@ -5,13 +5,14 @@
 use super::clock::WallClock;
 use super::error::{SessionError, other};
 use super::receiver::{DataStats, StreamReceiver};
+use crate::audio::{AudioReceiver, MicSender};
 use punktfunk_core::control::Codec;
 use punktfunk_core::control::{ClockSample, Feedback};
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{
     DatagramBatch, FecConfig, FrameInput, Packetizer, PacketizerConfig,
 };
-use punktfunk_core::wire::StreamKind;
+use punktfunk_core::wire::{PacketHeader, StreamKind};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::mpsc::{Receiver as StdReceiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -55,6 +56,45 @@ pub(super) struct DataParams {
     pub(super) codec: Codec,
     pub(super) expect_stamps: bool,
     pub(super) size: (u32, u32),
+    pub(super) audio: DataAudio,
+}
+
+/// The audio streams a session negotiated: the host's (received here) and the microphone (sent).
+pub(super) struct DataAudio {
+    /// Host audio channels and that stream's keys.
+    receive: Option<(u8, SessionKeys)>,
+    /// Microphone tone (Hz) and that stream's keys.
+    mic: Option<(f64, SessionKeys)>,
+}
+
+impl DataAudio {
+    pub(super) fn negotiate(
+        opts: &super::options::SessionOptions,
+        welcome: &punktfunk_core::control::Welcome,
+        secret: &[u8],
+    ) -> Result<DataAudio, SessionError> {
+        let keys = || {
+            SessionKeys::derive_stream(secret, welcome.session_id, StreamKind::Audio)
+                .map_err(|e| other("audio keys", e))
+        };
+        let receive = match (opts.audio_channels, welcome.audio_channels) {
+            (0, _) => None,
+            (_, 0) => {
+                tracing::warn!("the host sends no audio");
+                None
+            }
+            (_, n) => Some((n, keys()?)),
+        };
+        let mic = match (opts.mic_tone_hz, welcome.mic_channels) {
+            (None, _) => None,
+            (Some(_), 0) => {
+                tracing::warn!("the host takes no microphone");
+                None
+            }
+            (Some(hz), _) => Some((hz, keys()?)),
+        };
+        Ok(DataAudio { receive, mic })
+    }
 }
 
 fn bind_data_socket(host: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -119,6 +159,20 @@ fn data_loop(
         p.expect_stamps,
         p.size,
     )?;
+    let mut audio = match &p.audio.receive {
+        Some((channels, keys)) => Some(
+            AudioReceiver::new(*channels, p.session_id, &keys.host_to_client)
+                .map_err(|e| other("audio receiver", e))?,
+        ),
+        None => None,
+    };
+    let mut mic = match &p.audio.mic {
+        Some((hz, keys)) => Some(
+            MicSender::new(*hz, p.session_id, &keys.client_to_host, Instant::now())
+                .map_err(|e| other("microphone", e))?,
+        ),
+        None => None,
+    };
     let mut buf = vec![0u8; 65_536];
     let mut registered = false;
     let mut next_register = Instant::now();
@@ -176,8 +230,19 @@ fn data_loop(
             rx.keyframe_request_sent(now);
         }
 
+        if let Some(mic) = &mut mic
+            && registered
+            && let Err(e) = mic.on_tick(now, &socket, p.host_data, |t| p.clock.at_us(t))
+        {
+            tracing::warn!("microphone: {e}");
+        }
         match socket.recv_from(&mut buf) {
-            Ok((n, _from)) => rx.on_datagram(Instant::now(), &mut buf[..n]),
+            Ok((n, _from)) => match (&mut audio, PacketHeader::decode(&buf[..n])) {
+                (Some(audio), Ok(h)) if h.kind == StreamKind::Audio => {
+                    audio.on_datagram(p.clock.now_us(), &mut buf[..n], &rx.sync)
+                }
+                _ => rx.on_datagram(Instant::now(), &mut buf[..n]),
+            },
             Err(e)
                 if matches!(
                     e.kind(),
@@ -192,6 +257,12 @@ fn data_loop(
             Err(e) => return Err(other("data socket receive", e)),
         }
         rx.on_tick(Instant::now());
+        if let Some(audio) = &mut audio {
+            let now = Instant::now();
+            audio.on_tick(now, p.clock.at_us(now), &rx.sync);
+        }
     }
-    Ok(rx.finish())
+    let mut stats = rx.finish();
+    stats.audio = audio.map(|a| a.report());
+    Ok(stats)
 }

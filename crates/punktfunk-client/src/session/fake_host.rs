@@ -129,6 +129,8 @@ async fn serve(
                         parity_percent: 20,
                         max_datagram: h.max_datagram,
                         data_port: socket.local_addr().unwrap().port(),
+                        audio_channels: 0,
+                        mic_channels: 0,
                     };
                     write(&mut send, &Message::Welcome(welcome)).await;
                     let mut secret = [0u8; EXPORTER_LEN];

@@ -123,6 +123,10 @@ pub struct SessionOptions {
     /// Encoded streams: expect the test pattern's stamps (a host streaming a real display has none;
     /// then only the picture size is checked and the centre colour reported).
     pub expect_stamps: bool,
+    /// Receive the host's audio in this many channels (2, 6 or 8); 0 = no audio (`--audio`).
+    pub audio_channels: u8,
+    /// Send a sine of this frequency as the microphone (`--mic-tone`).
+    pub mic_tone_hz: Option<f64>,
     /// Called with the host's fingerprint once the handshake succeeded (the CLI prints it for TOFU).
     pub on_host_fingerprint: Option<FingerprintCallback>,
     /// Input to send once the stream runs (`--input`), mapped onto the session's display.
@@ -143,6 +147,8 @@ impl SessionOptions {
             name: "probe".into(),
             codec: Codec::RawTest,
             expect_stamps: true,
+            audio_channels: 0,
+            mic_tone_hz: None,
             on_host_fingerprint: None,
             input: crate::input::InputScript::default(),
             identity: None,

@@ -109,6 +109,8 @@ pub(super) struct DataStats {
     pub(super) frames_skipped: u64,
     /// Centre colour of the last decoded picture.
     pub(super) centre_rgb: Option<[u8; 3]>,
+    /// The host's audio stream, when the session has one.
+    pub(super) audio: Option<crate::audio::AudioReport>,
 }
 
 /// Opens, reassembles, verifies and measures the host's video stream.

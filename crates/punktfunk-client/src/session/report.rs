@@ -110,6 +110,8 @@ pub struct SessionReport {
     pub stream_start_unix_us: u64,
     /// Frames given up, per 100 ms of the session.
     pub lost_frames_per_100ms: Vec<u32>,
+    /// The host's audio, when asked for (`--audio`): tones per channel, latency, losses.
+    pub audio: Option<crate::audio::AudioReport>,
     /// Every frame's fate, in order of settlement.
     #[serde(skip)]
     pub timeline: Vec<FrameRecord>,
@@ -210,6 +212,9 @@ impl SessionReport {
             "host rate: {} kbps, parity {} % ({} rate updates)",
             self.host_bitrate_kbps, self.host_parity_percent, self.rate_updates
         );
+        if let Some(a) = &self.audio {
+            a.write_text(&mut s);
+        }
         if let Some(why) = &self.ended_early {
             let _ = writeln!(s, "ended early: {why}");
         }
@@ -303,6 +308,7 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         ended_early: r.ended_early,
         stream_start_unix_us: r.stream_start_unix_us,
         lost_frames_per_100ms: lost_per_100ms,
+        audio: s.audio,
         timeline: s.timeline,
     }
 }
@@ -356,6 +362,7 @@ mod tests {
             ended_early: None,
             stream_start_unix_us: 0,
             lost_frames_per_100ms: Vec::new(),
+            audio: None,
             timeline,
         }
     }

@@ -2,7 +2,11 @@
 //! whatever chunk size the graph runs at) and the sender's clock (one packet every 5 ms of wall time).
 //!
 //! - **Underrun / nothing playing:** a packet with too few samples is completed with silence, so the
-//!   stream never stops (a suspended sink produces no callbacks at all).
+//!   stream never stops (a suspended sink produces no callbacks at all). After running dry the FIFO
+//!   waits until `target` sample frames are buffered again before it plays: the graph delivers in
+//!   quantum-sized bursts, and starting on the first burst would run dry again before the next.
+//!   Each time it runs dry mid-stream the target grows by one packet (up to half the capacity): a
+//!   loaded machine whose graph or sender wakes up late needs more slack, and keeps it.
 //! - **Drift:** if the fill level never fell below `target + one packet` over `drift_window` pops,
 //!   the surplus above `target` is dropped (oldest samples first); a graph clock slower than ours shows up as
 //!   short packets (padded with silence).
@@ -28,6 +32,8 @@ pub struct PcmFifo {
     capacity: usize,
     drift_window: usize,
     samples: VecDeque<f32>,
+    /// Playing (not refilling to `target` after running dry).
+    primed: bool,
     low_water: usize,
     pops: usize,
     stats: FifoStats,
@@ -45,6 +51,7 @@ impl PcmFifo {
             capacity: capacity.max(target + 2 * packet),
             drift_window: 200,
             samples: VecDeque::new(),
+            primed: false,
             low_water: usize::MAX,
             pops: 0,
             stats: FifoStats::default(),
@@ -56,6 +63,11 @@ impl PcmFifo {
     }
 
     /// Sample frames buffered.
+    /// Sample frames kept buffered (grows after underruns).
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
     pub fn level(&self) -> usize {
         self.samples.len() / self.channels
     }
@@ -76,6 +88,17 @@ impl PcmFifo {
     /// frames were real audio; the rest is silence.
     pub fn pop(&mut self, out: &mut [f32]) -> usize {
         let want = (self.packet * self.channels).min(out.len());
+        if !self.primed {
+            if self.level() < self.target.max(self.packet) {
+                out.fill(0.0);
+                self.stats.popped += 1;
+                self.stats.silent_pops += 1;
+                return 0;
+            }
+            self.primed = true;
+            self.low_water = usize::MAX;
+            self.pops = 0;
+        }
         self.watch_drift();
         let have = self.samples.len().min(want);
         for (o, s) in out.iter_mut().zip(self.samples.drain(..have)) {
@@ -88,6 +111,12 @@ impl PcmFifo {
             self.stats.silent_pops += 1;
         } else if have < want {
             self.stats.underruns += 1;
+        }
+        if have < want {
+            self.primed = false;
+            if frames > 0 {
+                self.target = (self.target + self.packet).min(self.capacity / 2);
+            }
         }
         frames
     }

@@ -92,6 +92,11 @@ impl JitterBuffer {
         self.stats
     }
 
+    /// The frame index played next (`None` before the first packet).
+    pub fn next_index(&self) -> Option<u32> {
+        self.next
+    }
+
     /// Packets held from the play position to the newest one (gaps included).
     pub fn depth(&self) -> usize {
         self.slots.len()

@@ -213,14 +213,23 @@ fn jitter_handles_index_wrap() {
 
 #[test]
 fn fifo_pads_underruns_and_drops_for_drift() {
-    let mut fifo = PcmFifo::new(2, 4, 4, 64);
+    let mut fifo = PcmFifo::new(2, 4, 6, 64);
     let mut out = [1.0f32; 8];
     assert_eq!(fifo.pop(&mut out), 0, "nothing playing: silence");
     assert_eq!(out, [0.0; 8]);
-    fifo.push(&[0.5; 6]); // 3 sample frames
+    fifo.push(&[0.5; 8]); // 4 sample frames: below the target of 6, still priming
+    assert_eq!(fifo.pop(&mut out), 0);
+    fifo.push(&[0.5; 6]); // 7 frames: plays 4, then 3 and runs dry
+    assert_eq!(fifo.pop(&mut out), 4);
     assert_eq!(fifo.pop(&mut out), 3);
     assert_eq!(&out[6..], &[0.0, 0.0]);
     assert_eq!(fifo.stats().underruns, 1);
+    // Ran dry mid-stream: the target grew by a packet, and it waits for that much again.
+    assert_eq!(fifo.target(), 10);
+    fifo.push(&[0.5; 16]);
+    assert_eq!(fifo.pop(&mut out), 0);
+    fifo.push(&[0.5; 4]);
+    assert_eq!(fifo.pop(&mut out), 4);
     // The graph delivers 5 frames per 4 popped: the level would grow without bound.
     let mut fifo = PcmFifo::new(1, 4, 4, 10_000);
     let mut out = [0.0f32; 4];

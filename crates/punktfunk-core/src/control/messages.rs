@@ -28,6 +28,10 @@ pub mod caps {
     pub const TEN_BIT: u32 = 1 << 0;
     pub const HDR: u32 = 1 << 1;
     pub const YUV444: u32 = 1 << 2;
+    /// The client wants the host's audio, in [`super::Hello::audio_channels`] channels.
+    pub const AUDIO: u32 = 1 << 3;
+    /// The client will send a mono microphone stream.
+    pub const MIC: u32 = 1 << 4;
 }
 
 /// Longest client name kept (longer names are cut at a character boundary).
@@ -65,6 +69,10 @@ pub struct Welcome {
     pub max_datagram: u16,
     /// UDP port of the host's data plane (same address as the QUIC connection).
     pub data_port: u16,
+    /// Channels of the host's audio stream; 0 = no audio.
+    pub audio_channels: u8,
+    /// Channels of the client's microphone stream the host accepts; 0 = none.
+    pub mic_channels: u8,
 }
 
 /// What the client's receiver saw during one feedback window.
@@ -160,6 +168,7 @@ mod tag {
     pub const COLOR: u16 = 12;
     pub const PARITY: u16 = 13;
     pub const DATA_PORT: u16 = 14;
+    pub const MIC: u16 = 15;
     pub const WINDOW: u16 = 20;
     pub const EXPECTED: u16 = 21;
     pub const RECEIVED: u16 = 22;
@@ -242,6 +251,8 @@ impl Message {
                 .u16(PARITY, w.parity_percent)
                 .u16(MAX_DATAGRAM, w.max_datagram)
                 .u16(DATA_PORT, w.data_port)
+                .u8(AUDIO, w.audio_channels)
+                .u8(MIC, w.mic_channels)
                 .finish(),
             Message::Start => FieldWriter::new(MSG_START).finish(),
             Message::Feedback(f) => FieldWriter::new(MSG_FEEDBACK)
@@ -334,6 +345,8 @@ impl Message {
                 parity_percent: r.u16(PARITY, "parity")?,
                 max_datagram: r.u16(MAX_DATAGRAM, "max datagram")?,
                 data_port: r.u16(DATA_PORT, "data port")?,
+                audio_channels: r.opt_u8(AUDIO, "audio channels")?.unwrap_or(0),
+                mic_channels: r.opt_u8(MIC, "mic channels")?.unwrap_or(0),
             }),
             MSG_START => Message::Start,
             MSG_FEEDBACK => Message::Feedback(Feedback {

@@ -26,6 +26,8 @@ fn samples() -> Vec<Message> {
             parity_percent: 20,
             max_datagram: 1452,
             data_port: 50_000,
+            audio_channels: 6,
+            mic_channels: 1,
         }),
         Message::Start,
         Message::Feedback(Feedback {
@@ -183,6 +185,42 @@ fn long_goodbye_reasons_round_trip() {
         panic!()
     };
     assert_eq!(reason.len(), MAX_REASON_LEN);
+}
+
+#[test]
+fn welcome_from_a_host_without_audio_means_no_audio() {
+    let Message::Welcome(w) = &samples()[1] else {
+        panic!("sample 1 is the Welcome")
+    };
+    // The Welcome an older host sends: every field but the audio ones.
+    let body = FieldWriter::new(2)
+        .u32(10, w.session_id)
+        .u8(11, w.codec as u8)
+        .u8(12, w.color_format)
+        .u32(2, w.width)
+        .u32(3, w.height)
+        .u32(4, w.refresh_mhz)
+        .u32(6, w.bitrate_kbps)
+        .u16(13, w.parity_percent)
+        .u16(9, w.max_datagram)
+        .u16(14, w.data_port)
+        .finish();
+    let Ok(Message::Welcome(old)) = Message::decode(&body) else {
+        panic!("old Welcome must decode")
+    };
+    assert_eq!((old.audio_channels, old.mic_channels), (0, 0));
+}
+
+proptest! {
+    #[test]
+    fn welcome_audio_fields_round_trip(audio in any::<u8>(), mic in any::<u8>()) {
+        let Message::Welcome(mut w) = samples()[1].clone() else {
+            panic!("sample 1 is the Welcome")
+        };
+        w.audio_channels = audio;
+        w.mic_channels = mic;
+        prop_assert_eq!(Message::decode(&Message::Welcome(w).encode()), Ok(Message::Welcome(w)));
+    }
 }
 
 #[test]

@@ -4,7 +4,8 @@
 
 use crate::source::FrameSource;
 use anyhow::{Context, Result};
-use punktfunk_core::crypto::{Opener, SessionKeys};
+use punktfunk_core::audio::packet::AudioPayload;
+use punktfunk_core::crypto::{DirectionKey, Opener, SessionKeys};
 use punktfunk_core::packetize::{
     DatagramBatch, FecConfig, FrameInput, Packetizer, PacketizerConfig,
 };
@@ -59,6 +60,16 @@ impl SessionControl {
 struct Registration {
     opener: Opener,
     control: Arc<SessionControl>,
+    /// The client's microphone stream, when the session has one (its own key, so its own opener).
+    mic: Option<MicInput>,
+}
+
+/// Receives one opened microphone frame: its index and audio payload.
+pub type MicFeed = Box<dyn Fn(u32, AudioPayload<'_>) + Send>;
+
+struct MicInput {
+    opener: Opener,
+    feed: MicFeed,
 }
 
 /// The shared data socket and the table of sessions it serves.
@@ -141,9 +152,30 @@ impl DataPlane {
         control: Arc<SessionControl>,
     ) -> Result<()> {
         let opener = Opener::new(&keys.client_to_host, session_id)?;
-        self.lock()
-            .insert(session_id, Registration { opener, control });
+        self.lock().insert(
+            session_id,
+            Registration {
+                opener,
+                control,
+                mic: None,
+            },
+        );
         Ok(())
+    }
+
+    /// Accepts the session's microphone stream (stream kind audio, client → host, under `key`) and
+    /// hands every opened frame to `feed`.
+    pub fn attach_mic(&self, session_id: u32, key: &DirectionKey, feed: MicFeed) -> Result<()> {
+        let opener = Opener::new(key, session_id)?;
+        if let Some(reg) = self.lock().get_mut(&session_id) {
+            reg.mic = Some(MicInput { opener, feed });
+        }
+        Ok(())
+    }
+
+    /// The data socket, for senders beside the video frame loop (audio).
+    pub fn socket(&self) -> Arc<UdpSocket> {
+        self.socket.clone()
     }
 
     /// Starts a registered session's sender thread.
@@ -231,6 +263,10 @@ fn receive_loop(
         let Some(reg) = table.get_mut(&header.session_id) else {
             continue;
         };
+        if header.kind == StreamKind::Audio {
+            receive_mic(reg, datagram, from);
+            continue;
+        }
         match reg.opener.open(datagram) {
             Ok((h, _)) if h.kind == StreamKind::Probe => {
                 let mut addr = reg
@@ -246,6 +282,21 @@ fn receive_loop(
             Ok(_) => {}
             Err(reason) => tracing::trace!(%reason, %from, "rejected data-plane datagram"),
         }
+    }
+}
+
+/// A microphone datagram: opened with the mic stream's key and fed to the virtual microphone.
+fn receive_mic(reg: &mut Registration, datagram: &mut [u8], from: SocketAddr) {
+    let Some(mic) = &mut reg.mic else {
+        tracing::trace!(%from, "audio datagram for a session without a microphone");
+        return;
+    };
+    match mic.opener.open(datagram) {
+        Ok((h, plaintext)) => match punktfunk_client::audio::audio_frame(&h, plaintext) {
+            Ok(payload) => (mic.feed)(h.frame_index, payload),
+            Err(e) => tracing::trace!(%from, "bad microphone frame: {e}"),
+        },
+        Err(reason) => tracing::trace!(%reason, %from, "rejected microphone datagram"),
     }
 }
 

@@ -4,6 +4,7 @@
 use super::data_plane::{DataPlane, SessionControl, now_us};
 use super::trust::{Authorized, authorize_client};
 use super::{ListenerConfig, SessionCounter};
+use crate::audio::session_audio::SessionAudio;
 use crate::host_context::HostContext;
 use crate::sessions::{SessionControls, SessionInfo, SessionStats};
 use crate::source::{DisplaySource, EncodedPattern, FrameSource, VirtualSource};
@@ -15,6 +16,7 @@ use punktfunk_core::control::{
 };
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{FecConfig, LossStats, MTU_1500_DATAGRAM};
+use punktfunk_core::wire::StreamKind;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -235,6 +237,11 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     conn.export_keying_material(&mut secret, EXPORTER_LABEL, &session_id.to_le_bytes())
         .map_err(|_| anyhow::anyhow!("TLS exporter unavailable"))?;
     let keys = SessionKeys::derive(&secret, session_id)?;
+    let audio_keys = SessionKeys::derive_stream(&secret, session_id, StreamKind::Audio)?;
+    let (hello_for_audio, audio_name) = (hello.clone(), format!("{session_id:08x}"));
+    let mut audio =
+        tokio::task::spawn_blocking(move || SessionAudio::open(&hello_for_audio, &audio_name))
+            .await?;
     let parity = FecConfig::default().parity_percent;
     let max_datagram = hello.max_datagram.min(MTU_1500_DATAGRAM as u16).max(512);
     let welcome = Welcome {
@@ -248,6 +255,8 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         parity_percent: parity,
         max_datagram,
         data_port: shared.data_port,
+        audio_channels: audio.channels(),
+        mic_channels: audio.mic_channels(),
     };
     let control = SessionControl::new(hello.bitrate_kbps, parity);
     shared.data.register(session_id, &keys, control.clone())?;
@@ -276,7 +285,10 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
             refresh_mhz: hello.refresh_mhz,
             codec: format!("{codec:?}"),
             started_unix: crate::paired::now_unix(),
-            display: display_info,
+            display: display_info.map(|mut d| {
+                d.env.extend(audio.app_env());
+                d
+            }),
             stats: SessionStats {
                 bitrate_kbps: hello.bitrate_kbps,
                 fec_parity_percent: u32::from(parity),
@@ -313,6 +325,9 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         usize::from(max_datagram),
         control.clone(),
     )?;
+    if let Err(e) = audio.start(&shared.data, session_id, &audio_keys, control.clone()) {
+        tracing::warn!("session audio did not start: {e:#}");
+    }
     let display_sink = match input_sink {
         Some(Ok(sink)) => Some(sink),
         Some(Err(e)) => {
@@ -337,6 +352,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     // Teardown: stop the sender, forget the session's data-plane registration, close the connection.
     control.stop.store(true, Ordering::Relaxed);
     let _ = tokio::task::spawn_blocking(move || sender.join()).await;
+    let _ = tokio::task::spawn_blocking(move || drop(audio)).await;
     let reason = match &result {
         Ok(reason) => reason.clone(),
         Err(e) => format!("{e:#}"),

@@ -17,6 +17,7 @@ pub mod headless;
 pub mod kwin;
 pub mod mutter;
 pub mod mutter_session;
+pub mod private_session;
 #[cfg(test)]
 mod mutter_tests;
 mod probe;

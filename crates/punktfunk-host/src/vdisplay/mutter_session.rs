@@ -7,33 +7,20 @@
 //! because Mutter wants one monitor at start; client displays are `RecordVirtual` monitors.
 //! Stopping signals the whole group, waits until no member is left, then removes the directory.
 
-use super::headless::find_in_path;
-use super::process_group;
+use super::private_session::{PrivateSession, START_TIMEOUT};
 use anyhow::{Context, Result};
-use rustix::process::{Pid, Signal};
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_GRACE: Duration = Duration::from_secs(3);
 /// The bus name that says Mutter is ready for us.
 pub const SCREENCAST_NAME: &str = "org.gnome.Mutter.ScreenCast";
 
-static INSTANCE: AtomicU32 = AtomicU32::new(0);
-
 /// A running private Mutter; dropping it stops everything and removes its directory.
 pub struct MutterSession {
-    /// dbus-daemon, the process-group leader; then pipewire, wireplumber, mutter.
-    children: Vec<Child>,
-    pgid: i32,
-    dir: PathBuf,
-    bus_address: String,
+    /// The bus, PipeWire and WirePlumber; the compositor is spawned into the same group.
+    session: PrivateSession,
     compositor: Compositor,
-    stopped: bool,
 }
 
 /// Which compositor the session runs.
@@ -73,80 +60,20 @@ impl MutterSession {
     }
 
     fn start_compositor(which: Compositor) -> Result<Self> {
-        let mut missing = Vec::new();
-        let mut find = |p: &str| {
-            find_in_path(p).unwrap_or_else(|| {
-                missing.push(p.to_owned());
-                PathBuf::new()
-            })
-        };
-        let (dbus, pipewire, wireplumber, mutter) = (
-            find("dbus-daemon"),
-            find("pipewire"),
-            find("wireplumber"),
-            find(which.program()),
-        );
-        anyhow::ensure!(
-            missing.is_empty(),
-            "cannot start a private Mutter: {} not installed; run scripts/setup.sh",
-            missing.join(", ")
-        );
-        let dir = make_dir()?;
-        let socket = dir.join("bus");
-        let bus_address = format!("unix:path={}", socket.display());
-        let log = |name: &str| -> Result<fs::File> {
-            fs::File::create(dir.join(format!("{name}.log")))
-                .with_context(|| format!("creating {name}.log"))
-        };
-        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-        let base = |program: &Path, logname: &str| -> Result<Command> {
-            let mut cmd = Command::new(program);
-            let log = log(logname)?;
-            cmd.env_clear()
-                .env("PATH", &path)
-                .env("HOME", &dir)
-                .env("XDG_RUNTIME_DIR", &dir)
-                .env("XDG_CONFIG_HOME", dir.join("config"))
-                .env("XDG_STATE_HOME", dir.join("state"))
-                .env("XDG_CACHE_HOME", dir.join("cache"))
-                .env("DBUS_SESSION_BUS_ADDRESS", &bus_address)
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            Ok(cmd)
-        };
-
+        let session = PrivateSession::start(
+            "punktfunk-mutter",
+            "the private compositor session",
+            &[which.program()],
+        )?;
+        let compositor = super::headless::find_in_path(which.program())
+            .with_context(|| format!("{} not installed", which.program()))?;
         let mut me = Self {
-            children: Vec::new(),
-            pgid: 0,
-            dir: dir.clone(),
-            bus_address: bus_address.clone(),
+            session,
             compositor: which,
-            stopped: false,
         };
-        let mut cmd = base(&dbus, "dbus")?;
-        cmd.args(["--session", "--nofork", "--nopidfile"])
-            .arg(format!("--address={bus_address}"))
-            .process_group(0);
-        let leader = cmd.spawn().context("starting dbus-daemon")?;
-        me.pgid = leader.id() as i32;
-        me.children.push(leader);
-        wait_for(&socket, "the D-Bus socket", &mut me)?;
-
-        let mut cmd = base(&pipewire, "pipewire")?;
-        cmd.process_group(me.pgid);
-        me.children.push(cmd.spawn().context("starting pipewire")?);
-        wait_for(&dir.join("pipewire-0"), "the PipeWire socket", &mut me)?;
-
-        let mut cmd = base(&wireplumber, "wireplumber")?;
-        cmd.process_group(me.pgid);
-        me.children
-            .push(cmd.spawn().context("starting wireplumber")?);
-
-        let mut cmd = match which {
+        let cmd = match which {
             Compositor::Mutter => {
-                let mut cmd = base(&mutter, "compositor")?;
+                let mut cmd = me.session.command(&compositor, "compositor")?;
                 cmd.args([
                     "--headless",
                     "--virtual-monitor",
@@ -158,13 +85,16 @@ impl MutterSession {
                 cmd
             }
             Compositor::Kwin => {
-                let bin = dir.join("bin");
+                let bin = me.session.runtime_dir().join("bin");
                 fs::create_dir(&bin)?;
                 let copy = bin.join("kwin_wayland");
-                fs::copy(&mutter, &copy).with_context(|| {
-                    format!("copying {} (to drop its file capability)", mutter.display())
+                fs::copy(&compositor, &copy).with_context(|| {
+                    format!(
+                        "copying {} (to drop its file capability)",
+                        compositor.display()
+                    )
                 })?;
-                let mut cmd = base(&copy, "compositor")?;
+                let mut cmd = me.session.command(&copy, "compositor")?;
                 cmd.args([
                     "--virtual",
                     "--no-lockscreen",
@@ -181,10 +111,7 @@ impl MutterSession {
                 cmd
             }
         };
-        cmd.process_group(me.pgid);
-        me.compositor = which;
-        me.children
-            .push(cmd.spawn().context("starting the compositor")?);
+        me.session.spawn(cmd, "the compositor")?;
 
         if let Err(e) = me.wait_ready() {
             let tail = me.log_tail("compositor", 15);
@@ -193,19 +120,19 @@ impl MutterSession {
                 which.program()
             )));
         }
-        tracing::info!(pgid = me.pgid, dir = %me.dir.display(), compositor = which.program(),
+        tracing::info!(pgid = me.pgid(), dir = %me.runtime_dir().display(), compositor = which.program(),
             "started a private headless compositor session");
         Ok(me)
     }
 
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
-        let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())
+        let conn = zbus::blocking::connection::Builder::address(self.session.bus_address())
             .and_then(|b| b.build())
             .context("connecting to the private D-Bus")?;
         let dbus = zbus::blocking::fdo::DBusProxy::new(&conn)?;
         loop {
-            self.check_alive()?;
+            self.session.check_alive()?;
             let name = zbus::names::BusName::try_from(SCREENCAST_NAME)?;
             let ready = match self.compositor {
                 Compositor::Mutter => dbus.name_has_owner(name).unwrap_or(false),
@@ -225,41 +152,26 @@ impl MutterSession {
         }
     }
 
-    fn check_alive(&mut self) -> Result<()> {
-        for (child, name) in self.children.iter_mut().zip([
-            "dbus-daemon",
-            "pipewire",
-            "wireplumber",
-            "the compositor",
-        ]) {
-            if let Some(status) = child.try_wait()? {
-                anyhow::bail!("{name} exited during start-up ({status})");
-            }
-        }
-        Ok(())
-    }
-
     /// The private session bus address (`unix:path=…`).
     pub fn bus_address(&self) -> &str {
-        &self.bus_address
+        self.session.bus_address()
     }
 
     pub fn runtime_dir(&self) -> &Path {
-        &self.dir
+        self.session.runtime_dir()
     }
 
     pub fn pipewire_socket(&self) -> PathBuf {
-        self.dir.join("pipewire-0")
+        self.session.pipewire_socket()
     }
 
     pub fn wayland_socket(&self) -> PathBuf {
         match self.compositor {
-            Compositor::Mutter => self.dir.join("wayland-0"),
-            Compositor::Kwin => self.dir.join(KWIN_SOCKET),
+            Compositor::Mutter => self.runtime_dir().join("wayland-0"),
+            Compositor::Kwin => self.runtime_dir().join(KWIN_SOCKET),
         }
     }
 
-    /// Process ids of the bus, PipeWire, WirePlumber and Mutter.
     /// What an app needs to show up in this session: its Wayland socket and its D-Bus.
     pub fn app_env(&self) -> std::collections::BTreeMap<String, String> {
         let mut env = super::wayland_app_env(&self.wayland_socket());
@@ -270,80 +182,22 @@ impl MutterSession {
         env
     }
 
+    /// Process ids of the bus, PipeWire, WirePlumber and the compositor.
     pub fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(Child::id).collect()
+        self.session.pids()
     }
 
     pub fn pgid(&self) -> i32 {
-        self.pgid
+        self.session.pgid()
     }
 
     /// The last `lines` lines of one helper's log ("compositor", "pipewire", "wireplumber",
     /// "dbus").
     pub fn log_tail(&self, name: &str, lines: usize) -> String {
-        process_group::log_tail(&self.dir.join(format!("{name}.log")), lines)
+        self.session.log_tail(name, lines)
     }
 
-    pub fn stop(mut self) -> Result<()> {
-        self.terminate()
+    pub fn stop(self) -> Result<()> {
+        self.session.stop()
     }
-
-    fn terminate(&mut self) -> Result<()> {
-        if self.stopped {
-            return Ok(());
-        }
-        self.stopped = true;
-        if self.pgid > 0 {
-            let pgid =
-                Pid::from_raw(self.pgid).ok_or_else(|| anyhow::anyhow!("invalid process group"))?;
-            let _ = rustix::process::kill_process_group(pgid, Signal::TERM);
-            process_group::empty_group(pgid, STOP_GRACE, "the private Mutter", || {
-                for child in &mut self.children {
-                    let _ = child.try_wait();
-                }
-            })?;
-            for child in &mut self.children {
-                let _ = child.wait();
-            }
-        }
-        fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("removing {}", self.dir.display()))?;
-        tracing::info!(
-            compositor = self.compositor.program(),
-            "stopped the private compositor session"
-        );
-        Ok(())
-    }
-}
-
-impl Drop for MutterSession {
-    fn drop(&mut self) {
-        if let Err(e) = self.terminate() {
-            tracing::warn!("stopping the private Mutter: {e:#}");
-        }
-    }
-}
-
-fn wait_for(path: &Path, what: &str, session: &mut MutterSession) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    while !path.exists() {
-        session.check_alive()?;
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{what} ({}) did not appear within {START_TIMEOUT:?}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
-}
-
-/// `<XDG_RUNTIME_DIR or /run/punktfunk or tmp>/punktfunk-mutter-<pid>-<n>`, mode 0700.
-fn make_dir() -> Result<PathBuf> {
-    let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
-    process_group::fresh_runtime_dir(
-        &process_group::default_runtime_base(),
-        "punktfunk-mutter",
-        n,
-    )
 }

@@ -1,0 +1,412 @@
+//! Audio both ways, end to end: a private PipeWire + WirePlumber started by the host's own
+//! `audio-session`, the real host with a session's virtual sink and virtual microphone, the real
+//! probe. A tone played into the host's sink (`pw-play`) must reach the probe decoded; the probe's
+//! microphone tone must be recordable (`pw-record`) from the host's virtual source; 5.1 channels
+//! must stay apart.
+
+use punktfunk_client::audio_analysis::{analyse, channel};
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("pf-audio-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+fn lines_of(child: &mut Child) -> Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(lines: &Receiver<String>, prefix: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with(prefix) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no {prefix:?} line within {timeout:?}: {e}"),
+        }
+    }
+}
+
+fn field(line: &str, name: &str) -> String {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{name}= missing in {line:?}"))
+}
+
+/// `punktfunk-host audio-session`: stops itself when its stdin closes (on drop).
+struct AudioSession {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    runtime_dir: String,
+}
+
+impl AudioSession {
+    fn start() -> AudioSession {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .arg("audio-session")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start punktfunk-host audio-session");
+        let lines = lines_of(&mut child);
+        let ready = wait_line(&lines, "READY", Duration::from_secs(30));
+        AudioSession {
+            stdin: child.stdin.take(),
+            child,
+            runtime_dir: field(&ready, "runtime_dir"),
+        }
+    }
+
+    /// A command that talks to this PipeWire.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("PIPEWIRE_RUNTIME_DIR", &self.runtime_dir);
+        cmd
+    }
+}
+
+impl Drop for AudioSession {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                assert!(
+                    !Path::new(&self.runtime_dir).exists(),
+                    "audio-session left its runtime dir behind"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Host {
+    child: Child,
+    lines: Receiver<String>,
+    port: u16,
+    fingerprint: String,
+    config: TempDir,
+}
+
+impl Host {
+    fn start(audio: &AudioSession) -> Host {
+        let config = temp_dir("host");
+        let mut child = audio
+            .command(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .args([
+                "punktfunk1-host",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--open",
+            ])
+            .args(["--no-mdns", "--api-port", "0"])
+            .env("PUNKTFUNK_CONFIG_DIR", &config.0)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start punktfunk-host");
+        let lines = lines_of(&mut child);
+        let ready = wait_line(&lines, "READY", Duration::from_secs(20));
+        let quic: std::net::SocketAddr = field(&ready, "quic").parse().unwrap();
+        Host {
+            child,
+            lines,
+            port: quic.port(),
+            fingerprint: field(&ready, "fingerprint"),
+            config,
+        }
+    }
+
+    /// The probe, streaming a small raw video beside the audio for `seconds`.
+    fn probe(&self, seconds: u32, extra: &[&str]) -> Child {
+        let host_bin = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
+        let probe = host_bin.with_file_name("punktfunk-probe");
+        assert!(
+            probe.exists(),
+            "{} missing: build the workspace",
+            probe.display()
+        );
+        Command::new(probe)
+            .args(["connect", &format!("127.0.0.1:{}", self.port)])
+            .args(["--fingerprint", &self.fingerprint, "--json"])
+            .args(["--mode", "320x240@30", "--bitrate-kbps", "2000"])
+            .args(["--duration", &format!("{seconds}s")])
+            .args(extra)
+            .env("PUNKTFUNK_CLIENT_DIR", self.config.0.join("client"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start punktfunk-probe")
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A 16-bit PCM WAV of one sine per channel.
+fn write_tones(path: &Path, freqs: &[f64], seconds: f64) {
+    let rate = 48_000u32;
+    let frames = (seconds * f64::from(rate)) as u32;
+    let channels = freqs.len() as u16;
+    let data_len = frames * u32::from(channels) * 2;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    out.extend_from_slice(&(channels * 2).to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..frames {
+        let t = f64::from(i) / f64::from(rate);
+        for f in freqs {
+            let v = (0.4 * (std::f64::consts::TAU * f * t).sin() * 32767.0) as i16;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(&out)
+        .unwrap();
+}
+
+/// Samples of a 16-bit PCM or 32-bit float WAV as written by `pw-record` (which may not have
+/// finished the size fields: the data chunk then runs to the end of the file).
+fn read_wav(path: &Path) -> (usize, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut channels, mut bits, mut pos) = (1usize, 16u16, 12usize);
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let body = pos + 8;
+        if id == b"fmt " {
+            channels = usize::from(u16::from_le_bytes([bytes[body + 2], bytes[body + 3]]));
+            bits = u16::from_le_bytes([bytes[body + 14], bytes[body + 15]]);
+        } else if id == b"data" {
+            let end = if len == 0 || body + len > bytes.len() {
+                bytes.len()
+            } else {
+                body + len
+            };
+            let data = &bytes[body..end];
+            let samples = if bits == 32 {
+                data.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect()
+            } else {
+                data.chunks_exact(2)
+                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+                    .collect()
+            };
+            return (channels, samples);
+        }
+        pos = body + len + (len & 1);
+    }
+    panic!("{}: no data chunk", path.display());
+}
+
+fn probe_report(child: Child) -> serde_json::Value {
+    let output = child.wait_with_output().expect("probe");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "probe failed: {stdout}");
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("probe printed no JSON ({e}): {stdout}"))
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+fn interrupt(child: &mut Child) {
+    // pw-record finishes its WAV on SIGINT.
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+    }
+    let _ = child.wait();
+}
+
+#[test]
+fn tone_reaches_the_probe_and_the_microphone_reaches_the_host() {
+    let audio = AudioSession::start();
+    let host = Host::start(&audio);
+    let dir = temp_dir("files");
+    let tone = dir.0.join("tone440.wav");
+    write_tones(&tone, &[440.0, 440.0], 12.0);
+
+    let probe = host.probe(6, &["--audio", "--mic-tone", "1000"]);
+    let line = wait_line(&host.lines, "AUDIO", Duration::from_secs(20));
+    let (sink, source) = (field(&line, "sink"), field(&line, "source"));
+    assert!(
+        sink.starts_with("punktfunk-sink-") && source.starts_with("punktfunk-mic-"),
+        "{line}"
+    );
+
+    let play_started_us = now_us();
+    let mut play = audio
+        .command("pw-play")
+        .args(["--target", &sink])
+        .arg(&tone)
+        .spawn()
+        .expect("pw-play (pipewire-bin)");
+    let mic_wav = dir.0.join("mic.wav");
+    let mut record = audio
+        .command("pw-record")
+        .args([
+            "--target",
+            &source,
+            "--rate",
+            "48000",
+            "--channels",
+            "1",
+            "--format",
+            "f32",
+        ])
+        .arg(&mic_wav)
+        .spawn()
+        .expect("pw-record (pipewire-bin)");
+    std::thread::sleep(Duration::from_secs(3));
+    interrupt(&mut record);
+
+    let report = probe_report(probe);
+    let _ = play.kill();
+    let _ = play.wait();
+    let a = &report["audio"];
+    eprintln!("probe audio report: {a:#}");
+    assert_eq!(a["channels"], 2);
+    for (c, t) in a["tones"].as_array().unwrap().iter().enumerate() {
+        let peak = t["peak_hz"].as_f64().unwrap();
+        let snr = t["snr_db"].as_f64().unwrap();
+        assert!((peak - 440.0).abs() < 2.0, "channel {c}: peak {peak} Hz");
+        assert!(snr >= 20.0, "channel {c}: SNR {snr} dB");
+    }
+    let playout = a["playout_latency_ms"]
+        .as_array()
+        .expect("audio latency measured");
+    let network = a["network_latency_ms"]
+        .as_array()
+        .expect("audio latency measured");
+    let first_sound = a["first_sound_arrival_unix_us"]
+        .as_u64()
+        .expect("first sound");
+    eprintln!(
+        "AUDIO LATENCY capture->received p50 {} ms p95 {} ms; capture->playout p50 {} ms p95 {} ms; \
+         pw-play spawn -> first sound at the probe {:.1} ms",
+        network[0],
+        network[1],
+        playout[0],
+        playout[1],
+        (first_sound as f64 - play_started_us as f64) / 1000.0
+    );
+    assert!(
+        playout[0].as_f64().unwrap() < 100.0,
+        "playout latency {playout:?}"
+    );
+
+    let (channels, samples) = read_wav(&mic_wav);
+    let mono = channel(&samples, channels, 0);
+    // Skip the first half second: the jitter buffer fills and the node starts.
+    let mic = analyse(mono.get(24_000..).unwrap_or(&[]), 48_000);
+    eprintln!(
+        "microphone as recorded from {source}: {mic:?} over {} samples",
+        mono.len()
+    );
+    assert!(
+        (mic.peak_hz - 1000.0).abs() < 2.0,
+        "microphone peak {mic:?}"
+    );
+    assert!(mic.snr_db >= 20.0, "microphone SNR {mic:?}");
+}
+
+#[test]
+fn surround_51_channels_arrive_on_their_own_channels() {
+    let audio = AudioSession::start();
+    let host = Host::start(&audio);
+    let dir = temp_dir("files51");
+    let freqs = [300.0, 500.0, 700.0, 900.0, 1100.0, 1300.0];
+    let tone = dir.0.join("tones51.wav");
+    write_tones(&tone, &freqs, 12.0);
+
+    let probe = host.probe(5, &["--audio", "6"]);
+    let line = wait_line(&host.lines, "AUDIO", Duration::from_secs(20));
+    let sink = field(&line, "sink");
+    let mut play = audio
+        .command("pw-play")
+        .args([
+            "--target",
+            &sink,
+            "--channels",
+            "6",
+            "--channel-map",
+            "FL,FR,FC,LFE,RL,RR",
+        ])
+        .arg(&tone)
+        .spawn()
+        .expect("pw-play");
+    let report = probe_report(probe);
+    let _ = play.kill();
+    let _ = play.wait();
+    let a = &report["audio"];
+    eprintln!("probe audio report: {a:#}");
+    assert_eq!(a["channels"], 6);
+    let tones = a["tones"].as_array().unwrap();
+    assert_eq!(tones.len(), 6);
+    for (c, (t, want)) in tones.iter().zip(freqs).enumerate() {
+        let peak = t["peak_hz"].as_f64().unwrap();
+        let snr = t["snr_db"].as_f64().unwrap();
+        assert!(
+            (peak - want).abs() < 2.0,
+            "channel {c}: peak {peak} Hz, want {want}"
+        );
+        assert!(
+            snr >= 20.0,
+            "channel {c}: SNR {snr} dB (another channel leaking in?)"
+        );
+    }
+}
