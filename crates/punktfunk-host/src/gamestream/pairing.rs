@@ -182,7 +182,8 @@ impl PairingDesk {
         drop(state);
         match &result {
             Ok(PairReply::Paired { client_cert }) => {
-                match self.clients.add(client_cert, &device_name) {
+                let name = device_label(&device_name, client_cert.der());
+                match self.clients.add(client_cert, &name) {
                     Ok(device) => {
                         tracing::info!(id = %device.id, name = %device.name, "Moonlight client paired");
                         PairAnswer::Paired
@@ -282,6 +283,10 @@ fn server_random() -> Result<ServerRandom, PairingError> {
     Ok(random)
 }
 
+/// What stock clients send as `devicename`: a constant, so it names nothing.
+const STOCK_DEVICE_NAME: &str = "roth";
+const GENERIC_NAME: &str = "Moonlight";
+
 fn clean_name(name: Option<&str>) -> String {
     let name: String = name
         .unwrap_or_default()
@@ -290,8 +295,19 @@ fn clean_name(name: Option<&str>) -> String {
         .take(MAX_NAME)
         .collect();
     let name = name.trim();
-    if name.is_empty() {
-        "Moonlight".to_string()
+    if name.is_empty() || name.eq_ignore_ascii_case(STOCK_DEVICE_NAME) {
+        GENERIC_NAME.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The name a paired client is listed under: its own when it sent one, else "Moonlight" plus the
+/// start of its certificate id, so several stock clients can be told apart (and renamed) in the console.
+fn device_label(name: &str, cert_der: &[u8]) -> String {
+    if name == GENERIC_NAME {
+        let id = crate::identity::fingerprint(cert_der);
+        format!("{GENERIC_NAME} {}", id.get(..6).unwrap_or(&id))
     } else {
         name.to_string()
     }

@@ -170,6 +170,20 @@ fn device_names_from_the_network_are_cleaned() {
     assert_eq!(clean_name(None), "Moonlight");
     assert_eq!(clean_name(Some("  \u{7}\n ")), "Moonlight");
     assert_eq!(clean_name(Some("tv\u{0}room")), "tvroom");
+    assert_eq!(
+        clean_name(Some("roth")),
+        "Moonlight",
+        "the stock clients' constant"
+    );
+    let label = device_label("Moonlight", b"certificate");
+    assert_eq!(
+        label,
+        format!(
+            "Moonlight {}",
+            &crate::identity::fingerprint(b"certificate")[..6]
+        )
+    );
+    assert_eq!(device_label("Steam Deck", b"certificate"), "Steam Deck");
     assert_eq!(clean_name(Some(&"x".repeat(500))).len(), MAX_NAME);
 }
 
