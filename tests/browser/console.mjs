@@ -276,9 +276,11 @@ async function main() {
       await shot(page, 'console-devices.png');
     });
 
-    await step('stop the session from the dashboard', async () => {
+    await step('force a keyframe, then stop the session from the dashboard', async () => {
       await nav(page, 'Dashboard');
       const row = page.locator(`tr[data-session-id="${session.info.id}"]`);
+      await row.getByRole('button', { name: /^Force a keyframe for / }).click();
+      await page.getByRole('status').filter({ hasText: 'Keyframe requested for' }).waitFor();
       await row.getByRole('button', { name: /^Stop the session of / }).click();
       const dialog = page.getByRole('dialog', { name: 'Stop this session?' });
       await dialog.getByRole('button', { name: 'Stop session' }).click();
