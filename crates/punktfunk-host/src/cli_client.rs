@@ -1,7 +1,8 @@
 //! Command-line clients of the running host's management API, over HTTPS on loopback with the admin
 //! token from the config dir, pinning the host's own certificate: `punktfunk-host pair --native`
-//! (arm a punktfunk/1 PIN and print it) and `punktfunk-host pair --pin NNNN` (hand Moonlight's PIN
-//! to the waiting GameStream pairing).
+//! (arm a punktfunk/1 PIN and print it), `punktfunk-host pair --pin NNNN` (hand Moonlight's PIN
+//! to the waiting GameStream pairing) and `punktfunk-host console-password` (set the web console's
+//! password; the running host keeps only its hash).
 
 use crate::mgmt::auth;
 use crate::settings::SettingsStore;
@@ -158,4 +159,37 @@ pub fn pair(runtime: &tokio::runtime::Runtime, dir: &Path, args: &PairArgs) -> R
         }
         Ok(())
     })
+}
+
+#[derive(Args, Debug)]
+pub struct PasswordArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `punktfunk-host console-password`: the first line of stdin becomes the console password.
+pub fn console_password(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    args: &PasswordArgs,
+) -> Result<()> {
+    let client = ApiClient::for_local_host(dir, &args.api)?;
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("New console password (the input is shown; pipe it in to hide it):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if let Some(problem) = auth::password_problem(password) {
+        bail!("{problem}");
+    }
+    runtime.block_on(client.call(
+        "PUT",
+        "/auth/password",
+        Some(serde_json::json!({ "password": password })),
+    ))?;
+    println!("Console password set; log in at the host's https://…:PORT/ page.");
+    Ok(())
 }

@@ -58,6 +58,9 @@ enum Command {
     /// `--native` arms and prints a PIN for a punktfunk/1 client, `--pin NNNN` hands Moonlight's
     /// PIN to the waiting GameStream pairing.
     Pair(cli_client::PairArgs),
+    /// Set the web console's password through the running host's API (loopback, admin token): the
+    /// first line of stdin, at least 8 characters. Other console sessions end.
+    ConsolePassword(cli_client::PasswordArgs),
     /// Print the management API's OpenAPI document (what api/openapi.json holds).
     Openapi,
     /// Run a private D-Bus + PipeWire + WirePlumber (for audio without a desktop session): prints
@@ -101,6 +104,7 @@ fn main() -> Result<()> {
             serve::run(&runtime, &dir, &listen, serve::Sources::Only(source))
         }
         Command::Pair(args) => cli_client::pair(&runtime, &dir, &args),
+        Command::ConsolePassword(args) => cli_client::console_password(&runtime, &dir, &args),
         Command::Openapi => {
             print!("{}", mgmt::openapi::document_pretty()?);
             Ok(())

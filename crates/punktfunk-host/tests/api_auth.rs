@@ -351,6 +351,32 @@ async fn console_login_cookie_csrf_logout_and_rate_limit() {
         }
     }
 
+    // The CLI sets it the same way (stdin, through the API); the API hashes and stores it.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        .args([
+            "console-password",
+            "--api-port",
+            &host.api.port().to_string(),
+        ])
+        .env("PUNKTFUNK_CONFIG_DIR", &host.config.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery\n").unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_ne!(
+        std::fs::read_to_string(host.config.0.join("console-password")).unwrap(),
+        stored,
+        "a fresh salt each time"
+    );
+
     // Attempt 1 of 5 this minute.
     let wrong = send(host.api, &host.fingerprint, login("wrong horse battery")).await;
     assert_eq!(wrong.status, 401);
