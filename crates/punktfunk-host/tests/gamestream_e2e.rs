@@ -253,7 +253,7 @@ fn config_with_app(dir: &Path) {
 }
 
 #[test]
-fn moonlight_pairs_lists_apps_and_stays_paired_across_restart() {
+fn moonlight_pairs_lists_apps_stays_paired_across_restart_and_unpairs() {
     let python = moonlight_python();
     let config = TempDir::new("gs-config");
     let clients = TempDir::new("gs-clients");
@@ -329,6 +329,33 @@ fn moonlight_pairs_lists_apps_and_stays_paired_across_restart() {
         assert!(asset["size"][0].as_u64().unwrap() > 0);
     }
     assert_eq!(gamestream_devices(config.path()).len(), 1);
+
+    let unpaired = run_client(
+        &python,
+        &[
+            "unpair",
+            "--port",
+            &base.to_string(),
+            "--client-dir",
+            client_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unpaired["http_unpair"], 200, "{unpaired}");
+    assert_eq!(
+        unpaired["applist_after_http_unpair"], 200,
+        "plain-HTTP unpair cannot remove a paired client: {unpaired}"
+    );
+    assert_eq!(unpaired["https_unpair"], 200, "{unpaired}");
+    assert_eq!(unpaired["applist_after_https_unpair"], 401, "{unpaired}");
+    assert!(gamestream_devices(config.path()).is_empty());
+    assert!(
+        !config
+            .path()
+            .join("gamestream-clients")
+            .join(format!("{id}.pem"))
+            .exists(),
+        "the client certificate is gone too"
+    );
     host.stop();
 }
 

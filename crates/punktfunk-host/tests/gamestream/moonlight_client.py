@@ -8,6 +8,7 @@ a 401) are results, not crashes: the script only exits non-zero when something u
     moonlight_client.py pair     --port P --client-dir D --pin NNNN [--expired-cert]
     moonlight_client.py apps     --port P --client-dir D
     moonlight_client.py unpaired --port P --client-dir D
+    moonlight_client.py unpair   --port P --client-dir D
 """
 
 from __future__ import annotations
@@ -158,15 +159,34 @@ def cmd_unpaired(args) -> None:
     result(applist=applist, launch=launch, paired_status=https_info.paired)
 
 
+def cmd_unpair(args) -> None:
+    """Unpair the way Moonlight does after a failed attempt (plain HTTP, which must not remove a paired
+    client: `uniqueid` proves nothing), then over HTTPS with the client's own certificate (which must)."""
+    identity = Identity(Path(args.client_dir))
+    server = connect_to_server(HOST, identity, args.port)
+    http = NvHTTP(HOST, identity, http_port=args.port, https_port=server.https_port)
+    http_unpair = status_of(http.open_http("unpair"))
+    applist_after_http = status_of(http.open_https("applist"))
+    https_unpair = status_of(http.open_https("unpair"))
+    applist_after_https = status_of(http.open_https("applist"))
+    result(
+        http_unpair=http_unpair,
+        applist_after_http_unpair=applist_after_http,
+        https_unpair=https_unpair,
+        applist_after_https_unpair=applist_after_https,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["pair", "apps", "unpaired"])
+    parser.add_argument("command", choices=["pair", "apps", "unpaired", "unpair"])
     parser.add_argument("--port", type=int, required=True, help="the host's nvhttp (HTTP) port")
     parser.add_argument("--client-dir", required=True)
     parser.add_argument("--pin")
     parser.add_argument("--expired-cert", action="store_true")
     args = parser.parse_args()
-    {"pair": cmd_pair, "apps": cmd_apps, "unpaired": cmd_unpaired}[args.command](args)
+    commands = {"pair": cmd_pair, "apps": cmd_apps, "unpaired": cmd_unpaired, "unpair": cmd_unpair}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
