@@ -37,7 +37,7 @@ pub fn spawn(
             let mut pcm = vec![0f32; encoder.frame_samples() * encoder.channels()];
             let mut packet = vec![0u8; MAX_OPUS_PACKET];
             let mut next = Instant::now();
-            let mut sent = 0u64;
+            let (mut sent, mut opus_bytes, mut wire_bytes) = (0u64, 0u64, 0u64);
             while !control.stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
                 if now < next {
@@ -65,7 +65,9 @@ pub fn spawn(
                 };
                 match packetizer.packetize(&packet[..n], pts_us) {
                     Ok(batch) => {
+                        opus_bytes += n as u64;
                         for datagram in batch.iter() {
+                            wire_bytes += datagram.len() as u64;
                             // A failed send loses the packet like the network would; the next one
                             // carries a copy.
                             if let Err(e) = socket.send_to(datagram, dest) {
@@ -80,6 +82,12 @@ pub fn spawn(
                     }
                 }
             }
-            tracing::info!(packets = sent, "audio stream stopped");
+            let per = |b: u64| b.checked_div(sent).unwrap_or(0);
+            tracing::info!(
+                packets = sent,
+                opus_bytes_per_packet = per(opus_bytes),
+                datagram_bytes_per_packet = per(wire_bytes),
+                "audio stream stopped"
+            );
         })?)
 }
