@@ -13,6 +13,13 @@
 //! [`SessionInput`] puts a display sink and the session's gamepads together.
 
 pub mod keymap;
+pub mod mutter;
+#[cfg(test)]
+mod mutter_tests;
+/// The input-recording test window, shared with the end-to-end test (tests/input_e2e.rs).
+#[cfg(test)]
+#[path = "../../tests/input_e2e/window.rs"]
+mod test_window;
 pub mod wlr;
 
 pub use punktfunk_core::control::input::{Feedback, InputEvent};

@@ -185,6 +185,7 @@ impl VirtualDisplay for MutterBackend {
             name: String::new(),
             mode,
             node_id: 0,
+            stream: OwnedObjectPath::default(),
             released: false,
         };
         let session_id: String = rd_session
@@ -213,6 +214,7 @@ impl VirtualDisplay for MutterBackend {
             "virtual-{}",
             stream_path.as_str().rsplit('/').next().unwrap_or("stream")
         );
+        handle.stream = stream_path.clone();
 
         // Subscribe before Start, so the signal cannot be missed.
         let stream = Proxy::new(
@@ -253,6 +255,8 @@ pub struct MutterDisplay {
     name: String,
     mode: Mode,
     node_id: u32,
+    /// The ScreenCast stream: what absolute input positions refer to.
+    stream: OwnedObjectPath,
     released: bool,
 }
 
@@ -314,6 +318,16 @@ impl DisplayHandle for MutterDisplay {
 
     fn destroy(mut self: Box<Self>) -> Result<()> {
         self.release()
+    }
+
+    fn input_sink(&self) -> Result<Box<dyn crate::inject::InputSink>> {
+        let sink = crate::inject::mutter::MutterInput::new(
+            &self.shared.conn,
+            self.rd_session.clone(),
+            self.stream.clone(),
+            self.mode,
+        )?;
+        Ok(Box::new(sink))
     }
 }
 

@@ -142,8 +142,13 @@ fn run(
     let pool = shm.create_pool(fd.as_fd(), len as i32, &qh, ());
     let buffer = pool.create_buffer(0, w, h, w * 4, wl_shm::Format::Xrgb8888, &qh, ());
     let mut announced = false;
+    // A compositor that kills the client may say why in a protocol error; show it with the EPIPE.
+    let why = |e: &dyn std::fmt::Display| match conn.protocol_error() {
+        Some(p) => format!("{e}: protocol error {p}"),
+        None => e.to_string(),
+    };
     while !stop.load(Ordering::Relaxed) {
-        queue.flush().map_err(|e| err(&e))?;
+        queue.flush().map_err(|e| format!("flush: {}", why(&e)))?;
         if let Some(guard) = queue.prepare_read() {
             let fd = guard.connection_fd();
             let mut fds = [rustix::event::PollFd::new(
@@ -158,7 +163,9 @@ fn run(
                 let _ = guard.read();
             }
         }
-        queue.dispatch_pending(&mut state).map_err(|e| err(&e))?;
+        queue
+            .dispatch_pending(&mut state)
+            .map_err(|e| format!("dispatch: {}", why(&e)))?;
         if let Some(serial) = state.configured.take() {
             xdg.ack_configure(serial);
             surface.attach(Some(&buffer), 0, 0);
