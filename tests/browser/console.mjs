@@ -16,7 +16,8 @@
 // Prints one JSON summary line on stdout; exits non-zero on the first failed check.
 
 import { chromium } from 'playwright-core';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -74,6 +75,24 @@ async function adminRequest(request, method, path, body) {
   return response;
 }
 
+const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Runs the axe-core accessibility checks (WCAG 2 A and AA: labels, names, roles, contrast) on what
+ * the page shows now; every violation becomes a problem that fails the run at the end.
+ */
+async function audit(page, where) {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    globalThis.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }));
+  for (const v of result.violations) {
+    const nodes = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ');
+    problems.push(`accessibility (${where}): ${v.id} (${v.impact}) at ${nodes}: ${v.help}`);
+  }
+  summary.audited = [...(summary.audited ?? []), where];
+}
+
 /** Follows one of the console's section links in its navigation bar. */
 async function nav(page, name) {
   await page.getByRole('navigation', { name: 'Console sections' }).getByRole('link', { name }).click();
@@ -111,6 +130,7 @@ async function main() {
     await step('the console asks for the password', async () => {
       await page.goto(url);
       await page.getByLabel('Password').waitFor();
+      await audit(page, 'login');
       await page.getByLabel('Password').fill('not the password');
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor();
@@ -175,6 +195,7 @@ async function main() {
       const environment = session.row.getByText('Environment', { exact: true });
       if (await environment.count()) await environment.click();
       summary.screenshot = await shot(page, 'console.png');
+      await audit(page, 'dashboard');
     });
 
     await step('arm a pairing PIN', async () => {
@@ -192,6 +213,7 @@ async function main() {
       summary.pin = digits;
       summary.pairing = status.native;
       await shot(page, 'console-pairing.png');
+      await audit(page, 'pairing');
     });
 
     await step('a client pairs with the PIN from the page', async () => {
@@ -249,6 +271,7 @@ async function main() {
       const unchanged = await pageApi(page, '/settings');
       check(unchanged.host_name === before.host_name, 'an invalid host name was saved');
       await shot(page, 'console-settings.png');
+      await audit(page, 'settings');
     });
 
     await step('logs page tails the host log', async () => {
@@ -257,6 +280,7 @@ async function main() {
       await log.locator('.line').first().waitFor();
       summary.log_lines = await log.locator('.line').count();
       await shot(page, 'console-logs.png');
+      await audit(page, 'logs');
     });
 
     await step('devices: the streaming client is listed and can be renamed', async () => {
@@ -274,6 +298,7 @@ async function main() {
       check(after.find((d) => d.id === device.id)?.name === renamed, 'the new name did not reach the API');
       summary.device = { id: device.id, renamed };
       await shot(page, 'console-devices.png');
+      await audit(page, 'devices');
     });
 
     await step('force a keyframe, then stop the session from the dashboard', async () => {
@@ -299,6 +324,7 @@ async function main() {
       check(rows === caps.encoders.length, `${rows} encoder rows for ${caps.encoders.length} encoders`);
       summary.encoders_live = caps.encoders.filter((e) => e.live).map((e) => e.name);
       await shot(page, 'console-capabilities.png');
+      await audit(page, 'capabilities');
     });
 
     await step('unpair the device', async () => {
@@ -309,6 +335,25 @@ async function main() {
       await page.getByRole('row', { name: `Device ${name}` }).waitFor({ state: 'detached' });
       const devices = await pageApi(page, '/devices');
       check(!devices.some((d) => d.id === summary.device.id), 'the unpaired device is still listed');
+    });
+
+    await step('dark mode passes the same checks', async () => {
+      await page.emulateMedia({ colorScheme: 'dark' });
+      // Each page with its data in (what shows once its first API answers arrived).
+      const loaded = {
+        Dashboard: () => page.getByText('Fingerprint', { exact: true }),
+        Pairing: () => page.getByText(/PIN is armed/),
+        Devices: () => page.getByRole('row', { name: /^Device / }).first(),
+        Settings: () => page.getByLabel('Max sessions', { exact: true }),
+        Logs: () => page.getByRole('log').locator('.line').first(),
+      };
+      for (const [name, ready] of Object.entries(loaded)) {
+        await nav(page, name);
+        await ready().waitFor();
+        await audit(page, `${name.toLowerCase()}, dark`);
+      }
+      await nav(page, 'Dashboard');
+      await shot(page, 'console-dark.png');
     });
 
     check(problems.length === 0, problems.join('; '));

@@ -2,7 +2,8 @@
 //! live punktfunk/1 session from the real probe, and headless Chromium — Debian's `chromium` driven
 //! by playwright-core (tests/browser/console.mjs) — signing in, watching the session's graphs move,
 //! arming a pairing PIN that a second probe then pairs with, saving a setting, renaming and unpairing
-//! a device and stopping the session from the page.
+//! a device and stopping the session from the page; every page also passes axe-core's WCAG 2 A/AA
+//! checks in light and dark mode.
 //! Screenshots go to target/test-artifacts/ (console.png is the dashboard with the live session).
 
 mod common;
