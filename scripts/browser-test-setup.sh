@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the web console's browser test (crates/punktfunk-host/tests/console_browser.rs): checks
-# for Debian's chromium (scripts/setup.sh installs it) and Node.js, and installs playwright-core as
-# pinned by tests/browser/package-lock.json into tests/browser/node_modules. Idempotent: when the
+# for Debian's chromium (scripts/setup.sh installs it) and Node.js, and installs the npm packages
+# pinned by tests/browser/package-lock.json (playwright-core, axe-core) into
+# tests/browser/node_modules. Idempotent: when the
 # installed modules match the lockfile it touches no network and takes milliseconds.
 # Prints `CHROMIUM=<path>` on success (the test reads it).
 set -euo pipefail
@@ -39,9 +40,9 @@ flock 9
 stamp=$dir/node_modules/.punktfunk-lock.sha256
 want=$(sha256sum "$dir/package-lock.json" "$dir/package.json" | sha256sum | cut -d' ' -f1)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$dir/node_modules/playwright-core/package.json" ]]; then
-    say "playwright-core present (node_modules matches the lockfile)"
+    say "npm packages present (node_modules matches the lockfile)"
 else
-    say "installing playwright-core from tests/browser/package-lock.json (npm ci)"
+    say "installing the npm packages of tests/browser/package-lock.json (npm ci)"
     (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >&2)
     printf '%s\n' "$want" >"$stamp"
 fi
