@@ -72,6 +72,12 @@ function signedOut() {
 onUnauthorized(signedOut);
 window.addEventListener('hashchange', () => signedIn && show());
 
+// The skip link must not become a route: it only moves focus past the navigation.
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
 events.addEventListener('connection', (e) => {
   live.dataset.state = e.detail ? 'live' : 'down';
   live.textContent = e.detail ? 'Live' : 'Reconnecting';
