@@ -5,6 +5,7 @@
 mod api_common;
 
 use api_common::{Host, Request, concrete, open, operations, read_until, send};
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
@@ -481,7 +482,7 @@ async fn console_login_cookie_csrf_logout_and_rate_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_stream_delivers_host_events_and_log_lines() {
-    let host = Host::start("events", "127.0.0.1");
+    let mut host = Host::start("events", "127.0.0.1");
     let (name, value) = host.bearer();
     let (status, headers, mut body) = open(
         host.api,
@@ -556,4 +557,18 @@ async fn event_stream_delivers_host_events_and_log_lines() {
             .all(|l| l["seq"].as_u64().unwrap() > next),
         "paging by sequence number never repeats a line"
     );
+
+    // The stream is still open: shutting down ends it instead of waiting for it.
+    let (took, clean) = host.terminate();
+    assert!(clean, "the host exits cleanly on SIGTERM");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "shutdown with an open event stream took {took:?}"
+    );
+    // What was sent before the end (the "shutting down" log line) may still be in flight.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended with the host");
 }

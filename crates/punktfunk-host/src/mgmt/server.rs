@@ -30,6 +30,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct ApiServer {
+    state: ApiState,
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
@@ -60,9 +61,10 @@ impl ApiServer {
         let local_addr = listener.local_addr()?;
         state.update_ports(|p| p.api = Some(local_addr.port()));
         Ok(ApiServer {
+            app: crate::mgmt::app(state.clone()),
+            state,
             listener,
             acceptor,
-            app: crate::mgmt::app(state),
             local_addr,
         })
     }
@@ -134,6 +136,7 @@ impl ApiServer {
             });
         }
         drop(self.listener);
+        self.state.begin_closing();
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
             .await
             .is_err()

@@ -32,6 +32,8 @@ pub struct ApiState {
     ports: Arc<Mutex<Ports>>,
     /// Probed once, on first request (opening every encoder takes a moment).
     pub(crate) capabilities: Arc<tokio::sync::OnceCell<Capabilities>>,
+    /// Turns true when the server starts shutting down: endless responses (the event stream) end.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl ApiState {
@@ -50,6 +52,7 @@ impl ApiState {
             logs,
             ports: Arc::default(),
             capabilities: Arc::default(),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
     }
 
@@ -58,6 +61,18 @@ impl ApiState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    pub fn begin_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once the server is shutting down.
+    pub fn closing(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|&c| c).await;
+        }
     }
 
     /// Records where a listener ended up (port 0 in settings means "any").

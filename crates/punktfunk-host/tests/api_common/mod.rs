@@ -94,6 +94,18 @@ impl Host {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit; returns how long that took and whether it was clean.
+    pub fn terminate(&mut self) -> (Duration, bool) {
+        let started = std::time::Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        let status = self.child.wait().expect("wait for the host");
+        (started.elapsed(), status.success())
+    }
+
     pub fn bearer(&self) -> (String, String) {
         ("authorization".into(), format!("Bearer {}", self.token))
     }

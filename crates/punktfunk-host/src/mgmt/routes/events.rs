@@ -29,15 +29,24 @@ pub async fn events(
     State(state): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.host.events.subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let event = match receiver.recv().await {
-            Ok(event) => to_sse(&event),
-            Err(RecvError::Lagged(missed)) => Event::default()
-                .event("lagged")
-                .data(serde_json::json!({ "type": "lagged", "missed": missed }).to_string()),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), receiver))
-    });
+    // Ends with the server: a graceful shutdown waits for open responses.
+    let closing = Box::pin(state.closing());
+    let stream = futures_util::stream::unfold(
+        (receiver, closing),
+        |(mut receiver, mut closing)| async move {
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = &mut closing => return None,
+            };
+            let event = match received {
+                Ok(event) => to_sse(&event),
+                Err(RecvError::Lagged(missed)) => Event::default()
+                    .event("lagged")
+                    .data(serde_json::json!({ "type": "lagged", "missed": missed }).to_string()),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (receiver, closing)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
