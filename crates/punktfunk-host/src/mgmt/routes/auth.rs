@@ -85,7 +85,7 @@ pub async fn logout(
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Method {
+pub enum Credential {
     Token,
     Session,
 }
@@ -93,7 +93,7 @@ pub enum Method {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// How this request was authenticated.
-    pub method: Method,
+    pub method: Credential,
 }
 
 /// How the caller is authenticated (the console uses it to check its session).
@@ -102,8 +102,8 @@ pub struct Me {
 pub async fn me(Extension(method): Extension<AuthMethod>) -> Json<Me> {
     Json(Me {
         method: match method {
-            AuthMethod::Token => Method::Token,
-            AuthMethod::Session(_) => Method::Session,
+            AuthMethod::Token => Credential::Token,
+            AuthMethod::Session(_) => Credential::Session,
         },
     })
 }
