@@ -52,11 +52,6 @@ impl PairedStore {
         })
     }
 
-    /// Where the store lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn lock(&self) -> MutexGuard<'_, Vec<PairedDevice>> {
         // A panic while holding the lock cannot leave the list half-changed: changes are applied
         // only after the file write succeeded, in one assignment.

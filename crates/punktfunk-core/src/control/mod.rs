@@ -8,7 +8,10 @@ mod messages;
 
 pub use clock::{ClockSample, ClockSync};
 pub use codec::{FieldReader, FieldWriter, FrameBuffer, MAX_MESSAGE_LEN, frame};
-pub use messages::{Codec, Feedback, Hello, MAX_NAME_LEN, MAX_REASON_LEN, Message, Welcome, caps, MAX_PAIRING_FIELD_LEN};
+pub use messages::{
+    Codec, Feedback, Hello, MAX_NAME_LEN, MAX_PAIRING_FIELD_LEN, MAX_REASON_LEN, Message, Welcome,
+    caps,
+};
 
 /// ALPN protocol id of punktfunk/1.
 pub const ALPN: &[u8] = b"pkf1";
