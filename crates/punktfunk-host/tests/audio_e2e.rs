@@ -397,16 +397,20 @@ fn surround_51_channels_arrive_on_their_own_channels() {
     assert_eq!(a["channels"], 6);
     let tones = a["tones"].as_array().unwrap();
     assert_eq!(tones.len(), 6);
+    let separation = a["separation_db"].as_array().unwrap();
     for (c, (t, want)) in tones.iter().zip(freqs).enumerate() {
         let peak = t["peak_hz"].as_f64().unwrap();
-        let snr = t["snr_db"].as_f64().unwrap();
+        // The tones are 200 Hz apart: a peak this close is this channel's own tone (a starved audio
+        // graph, with its gaps, smears the peak by a few Hz; the separation is the real check).
         assert!(
-            (peak - want).abs() < 2.0,
+            (peak - want).abs() < 10.0,
             "channel {c}: peak {peak} Hz, want {want}"
         );
+        // Infinity (nothing at all of the others) serialises as null.
+        let apart = separation[c].as_f64().unwrap_or(f64::INFINITY);
         assert!(
-            snr >= 20.0,
-            "channel {c}: SNR {snr} dB (another channel leaking in?)"
+            apart >= 20.0,
+            "channel {c}: only {apart} dB above the other channels' tones"
         );
     }
 }
