@@ -101,3 +101,96 @@ impl Drop for RunningApp {
         tracing::info!(app = %self.name, "GameStream app stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gamestream::apps::GameStreamApp;
+    use crate::gamestream::stream::LaunchRequest;
+    use std::net::Ipv4Addr;
+    use std::num::NonZeroU32;
+
+    fn app(cmd: &str) -> AppConfig {
+        AppConfig {
+            name: "test app".into(),
+            cmd: cmd.into(),
+            working_dir: None,
+            env: BTreeMap::from([("APP_OWN".into(), "mine".into())]),
+        }
+    }
+
+    fn session(config: &AppConfig) -> Arc<Session> {
+        let request = LaunchRequest {
+            app: GameStreamApp {
+                id: NonZeroU32::MIN,
+                title: config.name.clone(),
+                config: Some(config.clone()),
+            },
+            client_id: None,
+            client_name: "test".into(),
+            width: 640,
+            height: 360,
+            fps: 30,
+            rikey: [7; 16],
+            rikeyid: 0,
+            encrypted_rtsp: false,
+            local_ip: Ipv4Addr::LOCALHOST.into(),
+        };
+        Session::new(request).unwrap().0
+    }
+
+    fn group_alive(pgid: Pid) -> bool {
+        // Signal 0 is not in rustix's `Signal`; SIGCONT is harmless to a running or stopped group.
+        rustix::process::kill_process_group(pgid, Signal::CONT).is_ok()
+    }
+
+    #[test]
+    fn an_exiting_app_ends_its_session_with_the_display_env() {
+        let dir = std::env::temp_dir().join(format!("pf-app-runner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("env");
+        let config = app(&format!(
+            "echo \"$WAYLAND_DISPLAY $APP_OWN\" > {}",
+            out.display()
+        ));
+        let session = session(&config);
+        let env = BTreeMap::from([("WAYLAND_DISPLAY".into(), "wayland-test".into())]);
+        let running = RunningApp::start(&config, &env, Arc::downgrade(&session)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !session.ended() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(session.ended(), "the app's exit ends the session");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().trim(),
+            "wayland-test mine"
+        );
+        drop(running);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stopping_the_app_stops_its_whole_group_without_ending_the_session_twice() {
+        // A child that ignores SIGTERM, in the background: the group needs SIGKILL.
+        let config = app("trap '' TERM; sleep 30 & sleep 30; wait");
+        let session = session(&config);
+        let running =
+            RunningApp::start(&config, &BTreeMap::new(), Arc::downgrade(&session)).unwrap();
+        let pgid = running.pgid;
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(group_alive(pgid));
+        let started = Instant::now();
+        drop(running);
+        assert!(started.elapsed() < GRACE + Duration::from_secs(2));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while group_alive(pgid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!group_alive(pgid), "no process of the app is left");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !session.ended(),
+            "the host stopping the app is not the app quitting"
+        );
+    }
+}

@@ -5,17 +5,16 @@
 //! the peer resets its 10 s silence timeout; a disconnect or timeout ends the session. The host
 //! sends the termination message when a session ends for any other reason.
 
-use super::stream::{Session, Streaming};
+use super::stream::Session;
 use anyhow::{Context, Result};
 use punktfunk_core::gamestream::control::{ClientMessage, HostControl, HostMessage};
-use punktfunk_core::gamestream::sdp::ML_FF_SESSION_ID_V1;
 use rusty_enet::{EventNoRef, Host, HostSettings, Packet, PeerID};
 use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -35,19 +34,22 @@ pub enum ControlCommand {
     Shutdown,
 }
 
+/// Finds the session an ENet connect data value names.
+pub type SessionLookup = Box<dyn Fn(u32) -> Option<Arc<Session>> + Send>;
+
 pub struct ControlServer {
     socket: Mutex<Option<UdpSocket>>,
-    streaming: Weak<Streaming>,
+    lookup: Mutex<Option<SessionLookup>>,
     commands: Sender<ControlCommand>,
     inbox: Mutex<Option<Receiver<ControlCommand>>>,
 }
 
 impl ControlServer {
-    pub fn new(socket: UdpSocket, streaming: Weak<Streaming>) -> Self {
+    pub fn new(socket: UdpSocket, lookup: SessionLookup) -> Self {
         let (commands, inbox) = mpsc::channel();
         ControlServer {
             socket: Mutex::new(Some(socket)),
-            streaming,
+            lookup: Mutex::new(Some(lookup)),
             commands,
             inbox: Mutex::new(Some(inbox)),
         }
@@ -76,14 +78,19 @@ impl ControlServer {
             },
         )
         .map_err(|e| anyhow::anyhow!("creating the ENet host: {e:?}"))?;
-        let streaming = self.streaming.clone();
+        let lookup = self
+            .lookup
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .context("the control server runs once")?;
         std::thread::Builder::new()
             .name("gs-control".into())
             .spawn(move || {
                 Control {
                     host,
                     peers: HashMap::new(),
-                    streaming,
+                    lookup,
                 }
                 .run(&inbox)
             })
@@ -109,7 +116,7 @@ struct PeerSession {
 struct Control {
     host: Host<UdpSocket>,
     peers: HashMap<PeerID, PeerSession>,
-    streaming: Weak<Streaming>,
+    lookup: SessionLookup,
 }
 
 impl Control {
@@ -149,7 +156,7 @@ impl Control {
         match event {
             EventNoRef::Connect { peer: id, data } => {
                 let address = self.host.get_peer(id).and_then(|p| p.address());
-                let matched = self.session_for(data).and_then(|session| {
+                let matched = (self.lookup)(data).and_then(|session| {
                     match HostControl::new(&session.request.rikey) {
                         Ok(cipher) => Some((session, cipher)),
                         Err(e) => {
@@ -198,19 +205,6 @@ impl Control {
                 }
             }
         }
-    }
-
-    /// The current session, if `connect_data` names it (clients that predate session ids send
-    /// anything: for them the one launched session is the match).
-    fn session_for(&self, connect_data: u32) -> Option<Arc<Session>> {
-        let session = self.streaming.upgrade()?.current()?;
-        if session.ended() {
-            return None;
-        }
-        let uses_ids = session
-            .announced()
-            .is_none_or(|a| a.params.ml_feature_flags & ML_FF_SESSION_ID_V1 != 0);
-        (!uses_ids || session.connect_data == connect_data).then_some(session)
     }
 
     fn terminate(&mut self, connect_data: u32, code: u32) {
@@ -296,3 +290,7 @@ fn on_message(session: &Session, message: ClientMessage) {
         | ClientMessage::Unknown { .. } => {}
     }
 }
+
+#[cfg(test)]
+#[path = "control_server_tests.rs"]
+mod tests;

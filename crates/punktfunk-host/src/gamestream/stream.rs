@@ -21,7 +21,9 @@ use anyhow::{Context, Result};
 use punktfunk_core::gamestream::control::TERMINATION_GRACEFUL;
 use punktfunk_core::gamestream::nvhttp;
 use punktfunk_core::gamestream::rtsp::{Role, RtspCipher};
-use punktfunk_core::gamestream::sdp::{CodecCaps, HostCapabilities, StreamParams};
+use punktfunk_core::gamestream::sdp::{
+    CodecCaps, HostCapabilities, ML_FF_SESSION_ID_V1, StreamParams,
+};
 use std::net::{IpAddr, UdpSocket};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
@@ -94,12 +96,17 @@ pub enum LaunchError {
     Busy(String),
     #[error("mode {0}x{1}@{2} is not streamable")]
     BadMode(u32, u32, u32),
+    #[error("the launch key is unusable: {0}")]
+    Cipher(String),
 }
 
 impl LaunchError {
     /// The nvhttp status code for this refusal.
     pub fn status_code(&self) -> u16 {
-        400
+        match self {
+            LaunchError::Busy(_) | LaunchError::BadMode(..) => 400,
+            LaunchError::Cipher(_) => 500,
+        }
     }
 }
 
@@ -146,6 +153,36 @@ pub struct Session {
 }
 
 impl Session {
+    /// A fresh session for `request` with random tokens, and where its end reason will appear.
+    pub fn new(
+        request: LaunchRequest,
+    ) -> Result<(Arc<Session>, watch::Receiver<Option<String>>), LaunchError> {
+        let ping: u64 = rand::random();
+        let mut ping_payload = [0u8; 16];
+        ping_payload.copy_from_slice(format!("{ping:016X}").as_bytes());
+        let id: u32 = rand::random();
+        let rtsp_cipher = RtspCipher::new(&request.rikey, Role::Host)
+            .map_err(|e| LaunchError::Cipher(e.to_string()))?;
+        let (end, end_rx) = watch::channel(None);
+        let session = Arc::new(Session {
+            id: format!("{id:08x}"),
+            connect_data: rand::random(),
+            ping_payload,
+            rtsp_cipher: Mutex::new(rtsp_cipher),
+            launched: Instant::now(),
+            stop: AtomicBool::new(false),
+            keyframe: AtomicBool::new(true),
+            control_connected: AtomicBool::new(false),
+            frames_sent: AtomicU64::new(0),
+            last_latency: AtomicU16::new(0),
+            torn_down: AtomicBool::new(false),
+            end,
+            owned: Mutex::default(),
+            request,
+        });
+        Ok((session, end_rx))
+    }
+
     fn owned(&self) -> std::sync::MutexGuard<'_, Owned> {
         // Every field is replaced whole; a panic elsewhere cannot leave one half-written.
         self.owned.lock().unwrap_or_else(PoisonError::into_inner)
@@ -338,7 +375,10 @@ impl Streaming {
             video_socket,
             audio_port: audio_socket.local_addr().map_or(0, |a| a.port()),
             audio_socket,
-            control: ControlServer::new(control_socket, me.clone()),
+            control: ControlServer::new(control_socket, {
+                let me = me.clone();
+                Box::new(move |data| me.upgrade()?.session_for_connect(data))
+            }),
             control_port,
             current: Mutex::new(None),
             codecs,
@@ -399,6 +439,17 @@ impl Streaming {
             .clone()
     }
 
+    /// The session an ENet peer connecting with `connect_data` belongs to: the current one if the
+    /// data names it (clients that predate session ids send anything; for them the one launched
+    /// session is the match).
+    fn session_for_connect(&self, connect_data: u32) -> Option<Arc<Session>> {
+        let session = self.current().filter(|s| !s.ended())?;
+        let uses_ids = session
+            .announced()
+            .is_none_or(|a| a.params.ml_feature_flags & ML_FF_SESSION_ID_V1 != 0);
+        (!uses_ids || session.connect_data == connect_data).then_some(session)
+    }
+
     /// The app id `/serverinfo` reports as running.
     pub fn current_game(&self) -> Option<NonZeroU32> {
         self.current().filter(|s| !s.ended()).map(|s| s.app_id())
@@ -429,35 +480,7 @@ impl Streaming {
             return Err(LaunchError::Busy(running.request.app.title.clone()));
         }
         let url = nvhttp::session_url(request.encrypted_rtsp, request.local_ip, self.rtsp_port);
-        let ping: u64 = rand::random();
-        let mut ping_payload = [0u8; 16];
-        ping_payload.copy_from_slice(format!("{ping:016X}").as_bytes());
-        let id: u32 = rand::random();
-        let rtsp_cipher = match RtspCipher::new(&request.rikey, Role::Host) {
-            Ok(c) => c,
-            // A 16-byte key always makes an AES-128 key; keep going without a panic path anyway.
-            Err(e) => {
-                tracing::error!("rtspenc cipher: {e}");
-                return Err(LaunchError::Busy("an unusable key".into()));
-            }
-        };
-        let (end, end_rx) = watch::channel(None);
-        let session = Arc::new(Session {
-            id: format!("{id:08x}"),
-            connect_data: rand::random(),
-            ping_payload,
-            rtsp_cipher: Mutex::new(rtsp_cipher),
-            launched: Instant::now(),
-            stop: AtomicBool::new(false),
-            keyframe: AtomicBool::new(true),
-            control_connected: AtomicBool::new(false),
-            frames_sent: AtomicU64::new(0),
-            last_latency: AtomicU16::new(0),
-            torn_down: AtomicBool::new(false),
-            end,
-            owned: Mutex::default(),
-            request,
-        });
+        let (session, end_rx) = Session::new(request)?;
         tracing::info!(
             session = %session.id, app = %session.request.app.title,
             mode = format!("{}x{}@{}", session.request.width, session.request.height, session.request.fps),
@@ -590,6 +613,15 @@ fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
         .map_err(anyhow::Error::from)
         .and_then(|()| Ok(punktfunk_media::encode::open_encoder(&config, None)?));
     match opened {
+        // libaom is the only AV1 encoder some FFmpeg builds have, and it is far from real time on
+        // CPUs like this one; offering it would make clients that prefer AV1 stutter.
+        Ok(encoder) if encoder.name() == "libaom-av1" => {
+            tracing::info!(
+                ?codec,
+                "GameStream does not offer AV1: only libaom-av1 (not real-time)"
+            );
+            false
+        }
         Ok(encoder) => {
             tracing::info!(
                 ?codec,

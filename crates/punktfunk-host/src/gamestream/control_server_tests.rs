@@ -1,0 +1,190 @@
+//! The control thread against a real ENet client (rusty_enet over loopback UDP) that speaks the
+//! encrypted envelope like moonlight-common-c: session matching by connect data, IDR requests,
+//! the termination message, and a client disconnect ending the session.
+
+use super::*;
+use crate::gamestream::apps::GameStreamApp;
+use crate::gamestream::stream::{LaunchRequest, Session};
+use punktfunk_core::gamestream::control::{ControlCipher, Origin, TERMINATION_GRACEFUL};
+use rusty_enet::Event;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+
+const KEY: [u8; 16] = *b"0123456789abcdef";
+
+fn session() -> Arc<Session> {
+    let request = LaunchRequest {
+        app: GameStreamApp {
+            id: NonZeroU32::MIN,
+            title: "Desktop".into(),
+            config: None,
+        },
+        client_id: None,
+        client_name: "test".into(),
+        width: 640,
+        height: 360,
+        fps: 30,
+        rikey: KEY,
+        rikeyid: 7,
+        encrypted_rtsp: true,
+        local_ip: Ipv4Addr::LOCALHOST.into(),
+    };
+    Session::new(request).expect("a session").0
+}
+
+/// A control server on loopback that knows `session` by its connect data.
+fn server(session: &Arc<Session>) -> (ControlServer, JoinHandle<()>, SocketAddr) {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let known = session.clone();
+    let server = ControlServer::new(
+        socket,
+        Box::new(move |data| (data == known.connect_data).then(|| known.clone())),
+    );
+    let thread = server.start().unwrap();
+    (server, thread, addr)
+}
+
+struct Client {
+    host: Host<UdpSocket>,
+    cipher: ControlCipher,
+    seq: u32,
+}
+
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Connected,
+    Disconnected,
+    Message(HostMessage),
+}
+
+impl Client {
+    fn connect(to: SocketAddr, data: u32) -> Client {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let mut host = Host::new(
+            socket,
+            HostSettings {
+                peer_limit: 1,
+                channel_limit: CHANNELS,
+                ..HostSettings::default()
+            },
+        )
+        .unwrap();
+        host.connect(to, CHANNELS, data).unwrap();
+        Client {
+            host,
+            cipher: ControlCipher::new(&KEY).unwrap(),
+            seq: 0,
+        }
+    }
+
+    /// The next event within `limit`, if any.
+    fn next(&mut self, limit: Duration) -> Option<Seen> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match self.host.service().unwrap() {
+                Some(Event::Connect { .. }) => return Some(Seen::Connected),
+                Some(Event::Disconnect { .. }) => return Some(Seen::Disconnected),
+                Some(Event::Receive { packet, .. }) => {
+                    let (_, plain) = self.cipher.open(Origin::Host, packet.data()).unwrap();
+                    return Some(Seen::Message(HostMessage::from_plaintext(&plain).unwrap()));
+                }
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        None
+    }
+
+    fn send(&mut self, channel: u8, message: &ClientMessage) {
+        let packet = self
+            .cipher
+            .seal(Origin::Client, self.seq, &message.to_plaintext())
+            .unwrap();
+        self.seq += 1;
+        let peer = self.host.peers_mut().next().unwrap();
+        peer.send(channel, &Packet::reliable(packet)).unwrap();
+        self.host.flush();
+    }
+
+    /// Keeps the connection serviced for `time` (ENet acknowledges and resends here).
+    fn pump(&mut self, time: Duration) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + time;
+        while Instant::now() < deadline {
+            if let Some(s) = self.next(Duration::from_millis(5)) {
+                seen.push(s);
+            }
+        }
+        seen
+    }
+}
+
+#[test]
+fn idr_requests_reach_the_session_and_termination_reaches_the_client() {
+    let session = session();
+    let (server, thread, addr) = server(&session);
+    let mut client = Client::connect(addr, session.connect_data);
+    assert_eq!(client.next(Duration::from_secs(5)), Some(Seen::Connected));
+    client.pump(Duration::from_millis(100));
+    assert!(session.control_connected.load(Ordering::Relaxed));
+
+    session.keyframe.store(false, Ordering::Relaxed);
+    client.send(1, &ClientMessage::RequestIdr);
+    client.pump(Duration::from_millis(200));
+    assert!(session.keyframe.load(Ordering::Relaxed), "IDR request seen");
+
+    // A packet the host cannot open (no envelope) is dropped without harm.
+    let peer = client.host.peers_mut().next().unwrap();
+    peer.send(0, &Packet::reliable(vec![0x00, 0x02, 0, 0]))
+        .unwrap();
+    client.send(0, &ClientMessage::PeriodicPing);
+
+    server.command(ControlCommand::Terminate {
+        connect_data: session.connect_data,
+        code: TERMINATION_GRACEFUL,
+    });
+    let seen = client.pump(Duration::from_secs(2));
+    assert!(
+        seen.contains(&Seen::Message(HostMessage::Termination {
+            code: TERMINATION_GRACEFUL
+        })),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&Seen::Disconnected), "{seen:?}");
+    // The host ended the stream itself: nothing reports the disconnect back as a client leaving.
+    assert!(!session.ended());
+    server.shutdown();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_peer_with_foreign_connect_data_is_turned_away() {
+    let session = session();
+    let (server, thread, addr) = server(&session);
+    let mut client = Client::connect(addr, session.connect_data.wrapping_add(1));
+    let seen = client.pump(Duration::from_secs(2));
+    assert!(seen.contains(&Seen::Disconnected), "{seen:?}");
+    assert!(!session.control_connected.load(Ordering::Relaxed));
+    assert!(!session.ended());
+    server.shutdown();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_client_disconnect_ends_the_session() {
+    let session = session();
+    let (server, thread, addr) = server(&session);
+    let mut client = Client::connect(addr, session.connect_data);
+    assert_eq!(client.next(Duration::from_secs(5)), Some(Seen::Connected));
+    // Until the host has seen the handshake complete (before that ENet drops the peer silently,
+    // and the launch's connect deadline is what ends the session).
+    client.pump(Duration::from_millis(100));
+    assert!(session.control_connected.load(Ordering::Relaxed));
+    assert!(!session.ended());
+    client.host.peers_mut().next().unwrap().disconnect(0);
+    client.pump(Duration::from_millis(500));
+    assert!(session.ended(), "the session ends with its control stream");
+    assert!(session.stop.load(Ordering::Relaxed));
+    server.shutdown();
+    thread.join().unwrap();
+}
