@@ -37,6 +37,36 @@ impl Running {
     }
 }
 
+/// Stops the host with SIGTERM when dropped (before `HostProcess` kills it outright), so it shuts
+/// down its private sway instead of leaving it running with no parent.
+struct StopGently(u32);
+
+impl Drop for StopGently {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+        let stat = format!("/proc/{}/stat", self.0);
+        let start = Instant::now();
+        // Exited = gone or a zombie waiting for HostProcess to reap it.
+        while start.elapsed() < Duration::from_secs(10) {
+            match std::fs::read_to_string(&stat) {
+                Ok(text)
+                    if !text
+                        .rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z') =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -99,6 +129,7 @@ fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
             "--open",
         ]),
     );
+    let _stop_host = StopGently(host.pid());
     let api = host
         .wait_line("API ", Duration::from_secs(30))
         .expect("host printed no `API https://…` line");
