@@ -363,3 +363,50 @@ fn pairing_store_survives_kill_9_at_random_moments() {
     let h = host(config.path(), port, &[]);
     drop(h);
 }
+
+/// The way a user arms a PIN on a running host: `punktfunk-host pair --native` asks the management
+/// API of `serve` (same config dir) and prints the PIN; the probe pairs with it.
+#[test]
+fn pairing_with_a_pin_armed_through_the_management_api() {
+    let config = TempDir::new("pair-api");
+    let client = TempDir::new("pair-api-client");
+    let mut command = HostCommand::new(&[
+        "serve",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-mdns",
+        "--api-bind",
+        "127.0.0.1",
+        "--api-port",
+        "0",
+    ]);
+    command.config_dir = Some(config.path().to_path_buf());
+    let h = HostProcess::start("pair-api", command);
+    let api = h
+        .wait_line("API https://", Duration::from_secs(60))
+        .expect("serve printed no API line");
+    let api_port = api.trim().rsplit(':').next().unwrap().to_string();
+    let armed = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        .args(["pair", "--native", "--api-port", &api_port])
+        .env("PUNKTFUNK_CONFIG_DIR", config.path())
+        .output()
+        .unwrap();
+    assert!(armed.status.success(), "{}", stderr(&armed));
+    let stdout = String::from_utf8_lossy(&armed.stdout);
+    let the_pin = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("PIN "))
+        .unwrap_or_else(|| panic!("no PIN line: {stdout}"))
+        .trim()
+        .to_string();
+    assert_eq!(pin(&h), the_pin, "the host announces the same PIN");
+
+    let out = pair(client.path(), &h, &the_pin);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = ClientIdentity::load_or_create(client.path())
+        .unwrap()
+        .fingerprint();
+    assert_eq!(paired_ids(config.path()), vec![id]);
+}
