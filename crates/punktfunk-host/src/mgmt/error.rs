@@ -172,3 +172,69 @@ pub struct PathParam<T>(pub T);
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct QueryParams<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::middleware::{from_fn, map_response};
+    use axum::routing::get;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    async fn call(method: &str, path: &str) -> (StatusCode, serde_json::Value) {
+        let app = Router::new()
+            .route("/ok", get(|| async { "fine" }))
+            .route(
+                "/boom",
+                get(|| async {
+                    if handler_has_a_bug() {
+                        panic!("handler bug");
+                    }
+                    "unreachable"
+                }),
+            )
+            .layer(from_fn(catch_panic))
+            .layer(map_response(json_errors));
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// Keeps the panic conditional for the compiler, so the handler still has a response type.
+    fn handler_has_a_bug() -> bool {
+        true
+    }
+
+    #[tokio::test]
+    async fn every_error_has_the_json_shape() {
+        assert_eq!(call("GET", "/ok").await.0, StatusCode::OK);
+        let (status, body) = call("POST", "/ok").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"], "method not allowed on this route");
+        let (status, body) = call("GET", "/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "no such route");
+        let (status, body) = call("GET", "/boom").await;
+        assert_eq!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a panic is a 500, not a reset"
+        );
+        assert!(body["error"].as_str().unwrap().contains("see the host log"));
+    }
+
+    #[test]
+    fn rate_limit_answers_carry_retry_after() {
+        let response = ApiError::too_many("slow down", 0).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}
