@@ -59,7 +59,10 @@ async fn serve(
     let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
     if arm_pin {
         // After the READY line: scripts read that first.
-        host.native_pairing.arm();
+        let armed = host.native_pairing.arm();
+        host.events.publish(crate::events::HostEvent::PairingArmed {
+            expires_in_secs: armed.expires_in_secs,
+        });
     }
     // GameStream only when asked for: bare `serve` opens no GameStream ports.
     let gamestream = if settings.gamestream {
