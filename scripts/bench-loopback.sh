@@ -8,8 +8,10 @@ secs="${1:-10}"
 cargo build --release -q -p punktfunk-host -p punktfunk-client
 cfg="$(mktemp -d)"
 out="$(mktemp)"
+# --open: the probe is trusted on first use (pairing is not what this measures); its identity lives
+# in the temp dir too.
 PUNKTFUNK_CONFIG_DIR="$cfg" RUST_LOG=warn target/release/punktfunk-host punktfunk1-host \
-  --bind 127.0.0.1 --port 0 >"$out" &
+  --bind 127.0.0.1 --port 0 --open >"$out" &
 host=$!
 trap 'kill $host 2>/dev/null; wait $host 2>/dev/null; rm -rf "$cfg" "$out"' EXIT
 for _ in $(seq 50); do grep -q READY "$out" && break; sleep 0.1; done
@@ -17,7 +19,7 @@ addr="$(sed -n 's/^READY quic=\([^ ]*\) .*/\1/p' "$out")"
 fp="$(sed -n 's/.* fingerprint=\([0-9a-f]*\).*/\1/p' "$out")"
 
 run() { # mode kbps
-  target/release/punktfunk-probe connect "$addr" --fingerprint "$fp" --mode "$1" \
+  PUNKTFUNK_CLIENT_DIR="$cfg/client" target/release/punktfunk-probe connect "$addr" --fingerprint "$fp" --mode "$1" \
     --bitrate-kbps "$2" --duration "${secs}s" --json
 }
 row() { # mode kbps json
