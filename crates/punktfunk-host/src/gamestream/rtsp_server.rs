@@ -12,6 +12,7 @@ use punktfunk_core::gamestream::rtsp::{
     self, Method, Progress, RtspRequest, RtspResponse, StreamKind,
 };
 use punktfunk_core::gamestream::sdp::{StreamParams, VideoCodec};
+use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,6 +62,7 @@ pub async fn run(
 
 /// Reads one request (plain or encrypted, told apart by the envelope's high bit), answers, closes.
 async fn serve(mut stream: TcpStream, streaming: &Streaming) -> Result<()> {
+    let peer = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
     let Some(session) = streaming.current().filter(|s| !s.ended()) else {
         // No launch pending: nothing to set up. Closing tells the client as clearly as an answer.
@@ -82,7 +84,7 @@ async fn serve(mut stream: TcpStream, streaming: &Streaming) -> Result<()> {
     .map_err(|_| anyhow::anyhow!("no complete RTSP request within 10 s"))??;
     let (encrypted, request) = request;
     tracing::debug!(method = request.method.as_str(), target = %request.target, encrypted, "RTSP request");
-    let response = respond(&request, &session, streaming).await;
+    let response = respond(&request, &session, streaming, peer).await;
     let mut bytes = response.to_bytes()?;
     if encrypted {
         bytes = session
@@ -129,6 +131,7 @@ async fn respond(
     request: &RtspRequest,
     session: &Arc<Session>,
     streaming: &Streaming,
+    peer: SocketAddr,
 ) -> RtspResponse {
     let cseq = request.cseq;
     match request.method {
@@ -153,7 +156,7 @@ async fn respond(
                 session.connect_data,
             )
         }
-        Method::Announce => announce(request, session, streaming).await,
+        Method::Announce => announce(request, session, streaming, peer).await,
         Method::Play => match session.play(streaming) {
             Ok(()) => RtspResponse::ok(cseq),
             Err(e) => {
@@ -170,6 +173,7 @@ async fn announce(
     request: &RtspRequest,
     session: &Arc<Session>,
     streaming: &Streaming,
+    peer: SocketAddr,
 ) -> RtspResponse {
     let cseq = request.cseq;
     if session.announced().is_some() {
@@ -247,6 +251,7 @@ async fn announce(
             host_header,
         },
         source,
+        peer,
     );
     RtspResponse::ok(cseq)
 }

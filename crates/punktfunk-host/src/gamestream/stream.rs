@@ -221,6 +221,7 @@ impl Session {
         host: &HostContext,
         announced: Announced,
         source: Box<dyn FrameSource>,
+        remote: std::net::SocketAddr,
     ) {
         let display = source.display();
         let codec = format!("{:?}", announced.params.codec);
@@ -244,7 +245,7 @@ impl Session {
             protocol: "gamestream".into(),
             client_name: self.request.client_name.clone(),
             client_id: self.request.client_id.clone(),
-            remote: String::new(),
+            remote: remote.to_string(),
             width: announced.params.width,
             height: announced.params.height,
             refresh_mhz: announced.params.fps * 1000,
