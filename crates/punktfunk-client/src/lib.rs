@@ -11,7 +11,7 @@ pub mod input;
 pub mod known_hosts;
 pub mod loss_sweep;
 pub mod netem;
-pub mod pair;
 pub mod opus;
+pub mod pair;
 pub mod session;
 pub mod tls;
