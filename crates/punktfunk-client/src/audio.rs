@@ -129,8 +129,9 @@ pub struct AudioReport {
     /// Per channel, over the decoded audio from the first sound on.
     pub tones: Vec<ToneAnalysis>,
     /// Per channel: its own peak's power over the strongest of the other channels' peaks within it,
-    /// dB (how well the channels are kept apart when each carries its own tone).
-    pub separation_db: Vec<f64>,
+    /// dB (how well the channels are kept apart when each carries its own tone); `None` when no
+    /// other channel has a tone of its own.
+    pub separation_db: Vec<Option<f64>>,
     pub seconds_analysed: f64,
 }
 
@@ -299,9 +300,10 @@ impl AudioReceiver {
                 let others: Vec<f64> = tones
                     .iter()
                     .map(|t| t.peak_hz)
-                    .filter(|f| (f - own.peak_hz).abs() > 20.0)
+                    .filter(|f| *f > 0.0 && (f - own.peak_hz).abs() > 20.0)
                     .collect();
-                audio_analysis::separation_db(x, SAMPLE_RATE, own.peak_hz, &others)
+                (!others.is_empty())
+                    .then(|| audio_analysis::separation_db(x, SAMPLE_RATE, own.peak_hz, &others))
             })
             .collect();
         AudioReport {
@@ -448,11 +450,14 @@ impl AudioReport {
         for (c, t) in self.tones.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "audio channel {c}: peak {:.1} Hz, SNR {:.1} dB, RMS {:.3}, {:.1} dB above the other channels' tones",
+                "audio channel {c}: peak {:.1} Hz, SNR {:.1} dB, RMS {:.3}{}",
                 t.peak_hz,
                 t.snr_db,
                 t.rms,
-                self.separation_db.get(c).copied().unwrap_or(f64::NAN)
+                match self.separation_db.get(c).copied().flatten() {
+                    Some(db) => format!(", {db:.1} dB above the other channels' tones"),
+                    None => String::new(),
+                }
             );
         }
     }
