@@ -108,6 +108,7 @@ impl HeadlessSway {
             // std drops the supplementary groups too when it changes the uid as root.
             cmd.uid(user.uid).gid(user.gid);
         }
+        super::process_group::terminate_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", sway.display()))?;

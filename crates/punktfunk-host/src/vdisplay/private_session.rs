@@ -107,6 +107,7 @@ impl PrivateSession {
         if self.pgid > 0 {
             cmd.process_group(self.pgid);
         }
+        process_group::terminate_with_parent(&mut cmd);
         Ok(cmd)
     }
 
