@@ -115,6 +115,7 @@ struct Host {
     child: Child,
     lines: Receiver<String>,
     port: u16,
+    data_port: u16,
     fingerprint: String,
     config: TempDir,
 }
@@ -146,6 +147,7 @@ impl Host {
             child,
             lines,
             port: quic.port(),
+            data_port: field(&ready, "data_port").parse().unwrap(),
             fingerprint: field(&ready, "fingerprint"),
             config,
         }
@@ -153,6 +155,11 @@ impl Host {
 
     /// The probe, streaming a small raw video beside the audio for `seconds`.
     fn probe(&self, seconds: u32, extra: &[&str]) -> Child {
+        self.probe_via(&format!("127.0.0.1:{}", self.port), seconds, extra)
+    }
+
+    /// The probe, connecting to `addr` (a relay in front of the host).
+    fn probe_via(&self, addr: &str, seconds: u32, extra: &[&str]) -> Child {
         let host_bin = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
         let probe = host_bin.with_file_name("punktfunk-probe");
         assert!(
@@ -161,7 +168,7 @@ impl Host {
             probe.display()
         );
         Command::new(probe)
-            .args(["connect", &format!("127.0.0.1:{}", self.port)])
+            .args(["connect", addr])
             .args(["--fingerprint", &self.fingerprint, "--json"])
             .args(["--mode", "320x240@30", "--bitrate-kbps", "2000"])
             .args(["--duration", &format!("{seconds}s")])
@@ -414,4 +421,101 @@ fn surround_51_channels_arrive_on_their_own_channels() {
             "channel {c}: only {apart} dB above the other channels' tones"
         );
     }
+}
+
+/// 10 % random loss on the data plane in both directions (the userspace relay on 127.0.0.2 in front
+/// of both host ports): the copy of the previous packet in every datagram rebuilds nearly every lost
+/// packet, and the tone still arrives clean — both ways.
+#[test]
+fn ten_percent_loss_is_repaired_by_the_previous_packet_copy() {
+    use punktfunk_client::impair::LossModel;
+    use punktfunk_client::netem::{Impairment, Relay};
+    let audio = AudioSession::start();
+    let host = Host::start(&audio);
+    let relay_ip: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let _control = Relay::start(
+        (relay_ip, host.port),
+        ("127.0.0.1", host.port),
+        Impairment::default(),
+        Impairment::default(),
+    )
+    .expect("control relay");
+    let lossy = Impairment {
+        loss: LossModel::Iid { p: 0.10 },
+        seed: 9,
+        ..Impairment::default()
+    };
+    let data = Relay::start(
+        (relay_ip, host.data_port),
+        ("127.0.0.1", host.data_port),
+        lossy,
+        lossy,
+    )
+    .expect("data relay");
+    let dir = temp_dir("loss");
+    let tone = dir.0.join("tone440.wav");
+    write_tones(&tone, &[440.0, 440.0], 12.0);
+
+    let probe = host.probe_via(
+        &format!("{relay_ip}:{}", host.port),
+        6,
+        &["--audio", "--mic-tone", "1000"],
+    );
+    let line = wait_line(&host.lines, "AUDIO", Duration::from_secs(20));
+    let (sink, source) = (field(&line, "sink"), field(&line, "source"));
+    let mut play = audio
+        .command("pw-play")
+        .args(["--target", &sink])
+        .arg(&tone)
+        .spawn()
+        .expect("pw-play");
+    let mic_wav = dir.0.join("mic.wav");
+    let mut record = audio
+        .command("pw-record")
+        .args([
+            "--target",
+            &source,
+            "--rate",
+            "48000",
+            "--channels",
+            "1",
+            "--format",
+            "f32",
+        ])
+        .arg(&mic_wav)
+        .spawn()
+        .expect("pw-record");
+    std::thread::sleep(Duration::from_secs(3));
+    interrupt(&mut record);
+    let report = probe_report(probe);
+    let _ = play.kill();
+    let _ = play.wait();
+    let a = &report["audio"];
+    eprintln!("probe audio report: {a:#}\nrelay: {:?}", data.stats());
+    let received = a["packets_received"].as_f64().unwrap();
+    let rebuilt = a["recovered_from_redundancy"].as_f64().unwrap();
+    let concealed = a["concealed"].as_f64().unwrap();
+    assert!(
+        rebuilt > 0.05 * received,
+        "only {rebuilt} of ~10 % lost packets rebuilt: {a:#}"
+    );
+    assert!(
+        concealed < 0.03 * received,
+        "{concealed} packets concealed: {a:#}"
+    );
+    for (c, t) in a["tones"].as_array().unwrap().iter().enumerate() {
+        let peak = t["peak_hz"].as_f64().unwrap();
+        let snr = t["snr_db"].as_f64().unwrap();
+        assert!((peak - 440.0).abs() < 2.0, "channel {c}: peak {peak} Hz");
+        assert!(snr >= 20.0, "channel {c}: SNR {snr} dB under 10 % loss");
+    }
+    let (channels, samples) = read_wav(&mic_wav);
+    let mono = channel(&samples, channels, 0);
+    let mic = analyse(mono.get(24_000..).unwrap_or(&[]), 48_000);
+    eprintln!("microphone under 10 % loss: {mic:?}");
+    assert!(
+        (mic.peak_hz - 1000.0).abs() < 2.0,
+        "microphone peak {mic:?}"
+    );
+    assert!(mic.snr_db >= 20.0, "microphone SNR {mic:?}");
 }
