@@ -17,6 +17,7 @@ mod punktfunk1;
 mod serve;
 mod serve_args;
 mod sessions;
+mod status_line;
 mod settings;
 mod source;
 mod vdisplay;

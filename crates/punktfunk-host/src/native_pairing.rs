@@ -51,7 +51,7 @@ impl NativePairing {
         let expires_in_secs = gate.remaining(now).map_or(0, |d| d.as_secs());
         drop(gate);
         tracing::info!(expires_in_secs, "pairing PIN armed");
-        println!("PIN {pin}");
+        crate::status_line::status_line!("PIN {pin}");
         ArmedPin {
             pin,
             expires_in_secs,

@@ -63,7 +63,7 @@ impl SessionAudio {
         if audio.sink_name.is_some() || audio.mic.is_some() {
             // Machine-readable, next to READY and SESSIONS: scripts and tests play into / record
             // from these nodes.
-            println!(
+            crate::status_line::status_line!(
                 "AUDIO session={session} sink={} source={}",
                 audio.sink_name.as_deref().unwrap_or("-"),
                 audio.mic.as_ref().map_or("-", |m| m.name())

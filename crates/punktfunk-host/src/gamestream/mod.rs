@@ -81,7 +81,7 @@ impl GameStream {
     pub fn announce(&self) {
         let (http, https) = (self.http_addr(), self.https_addr());
         tracing::info!(%http, %https, "GameStream (Moonlight) nvhttp listening");
-        println!("GAMESTREAM http={http} https={https}");
+        crate::status_line::status_line!("GAMESTREAM http={http} https={https}");
     }
 
     /// Where Moonlight PINs typed into the console, API or CLI go.

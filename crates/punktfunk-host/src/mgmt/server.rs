@@ -77,7 +77,7 @@ impl ApiServer {
     pub fn announce(&self) {
         let addr = self.local_addr();
         tracing::info!(%addr, "management API and web console listening");
-        println!("API https://{addr}");
+        crate::status_line::status_line!("API https://{addr}");
     }
 
     /// Serves until `shutdown` resolves, then gives open connections a moment to finish.

@@ -84,7 +84,7 @@ impl Listener {
             fingerprint = %identity.fingerprint(), "punktfunk/1 listening"
         );
         // Machine-readable line for scripts and tests.
-        println!(
+        crate::status_line::status_line!(
             "READY quic={quic_addr} data_port={data_port} fingerprint={}",
             identity.fingerprint()
         );

@@ -59,7 +59,7 @@ impl Drop for SessionSlot {
 
 /// Machine-readable session count on stdout (next to the READY line) for scripts and tests.
 fn announce_sessions(count: usize) {
-    println!("SESSIONS {count}");
+    crate::status_line::status_line!("SESSIONS {count}");
 }
 
 /// Reads control messages from a QUIC receive stream.
