@@ -1,8 +1,8 @@
 //! Audio both ways, end to end: a private PipeWire + WirePlumber started by the host's own
 //! `audio-session`, the real host with a session's virtual sink and virtual microphone, the real
 //! probe. A tone played into the host's sink (`pw-play`) must reach the probe decoded; the probe's
-//! microphone tone must be recordable (`pw-record`) from the host's virtual source; 5.1 channels
-//! must stay apart.
+//! microphone tone must be recordable (`pw-record`) from the host's virtual source; 5.1 and 7.1
+//! channels must stay apart; 10 % loss must be repaired by the redundancy.
 
 use punktfunk_client::audio_analysis::{analyse, channel};
 use std::io::{BufRead, BufReader, Write as _};
@@ -371,16 +371,16 @@ fn tone_reaches_the_probe_and_the_microphone_reaches_the_host() {
     assert!(mic.snr_db >= 20.0, "microphone SNR {mic:?}");
 }
 
-#[test]
-fn surround_51_channels_arrive_on_their_own_channels() {
+/// Plays one tone per channel (200 Hz apart) into a `channels`-channel session sink and checks that
+/// each arrives on its own channel at the probe.
+fn surround(channels: &str, map: &str, freqs: &[f64]) {
     let audio = AudioSession::start();
     let host = Host::start(&audio);
-    let dir = temp_dir("files51");
-    let freqs = [300.0, 500.0, 700.0, 900.0, 1100.0, 1300.0];
-    let tone = dir.0.join("tones51.wav");
-    write_tones(&tone, &freqs, 12.0);
+    let dir = temp_dir("surround");
+    let tone = dir.0.join("tones.wav");
+    write_tones(&tone, freqs, 12.0);
 
-    let probe = host.probe(5, &["--audio", "6"]);
+    let probe = host.probe(5, &["--audio", channels]);
     let line = wait_line(&host.lines, "AUDIO", Duration::from_secs(20));
     let sink = field(&line, "sink");
     let mut play = audio
@@ -389,9 +389,9 @@ fn surround_51_channels_arrive_on_their_own_channels() {
             "--target",
             &sink,
             "--channels",
-            "6",
+            channels,
             "--channel-map",
-            "FL,FR,FC,LFE,RL,RR",
+            map,
         ])
         .arg(&tone)
         .spawn()
@@ -401,9 +401,9 @@ fn surround_51_channels_arrive_on_their_own_channels() {
     let _ = play.wait();
     let a = &report["audio"];
     eprintln!("probe audio report: {a:#}");
-    assert_eq!(a["channels"], 6);
+    assert_eq!(a["channels"].as_u64(), Some(freqs.len() as u64));
     let tones = a["tones"].as_array().unwrap();
-    assert_eq!(tones.len(), 6);
+    assert_eq!(tones.len(), freqs.len());
     let separation = a["separation_db"].as_array().unwrap();
     for (c, (t, want)) in tones.iter().zip(freqs).enumerate() {
         let peak = t["peak_hz"].as_f64().unwrap();
@@ -421,6 +421,24 @@ fn surround_51_channels_arrive_on_their_own_channels() {
             "channel {c}: only {apart} dB above the other channels' tones"
         );
     }
+}
+
+#[test]
+fn surround_51_channels_arrive_on_their_own_channels() {
+    surround(
+        "6",
+        "FL,FR,FC,LFE,RL,RR",
+        &[300.0, 500.0, 700.0, 900.0, 1100.0, 1300.0],
+    );
+}
+
+#[test]
+fn surround_71_channels_arrive_on_their_own_channels() {
+    surround(
+        "8",
+        "FL,FR,FC,LFE,RL,RR,SL,SR",
+        &[300.0, 500.0, 700.0, 900.0, 1100.0, 1300.0, 1500.0, 1700.0],
+    );
 }
 
 /// 10 % random loss on the data plane in both directions (the userspace relay on 127.0.0.2 in front
