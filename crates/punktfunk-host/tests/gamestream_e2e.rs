@@ -46,9 +46,17 @@ fn free_port_base() -> u16 {
         let Some(https) = base.checked_sub(HTTPS_OFFSET).filter(|&p| p > 1024) else {
             continue;
         };
+        if base > 65535 - 21 {
+            continue;
+        }
         let both_free = TcpListener::bind((Ipv6Addr::UNSPECIFIED, base)).is_ok()
             && TcpListener::bind((Ipv6Addr::UNSPECIFIED, https)).is_ok();
-        if both_free && base <= 65535 - 21 {
+        // Streaming: RTSP on TCP base+21; video, control and audio on UDP base+9, +10, +11.
+        let streaming_free = TcpListener::bind((Ipv6Addr::UNSPECIFIED, base + 21)).is_ok()
+            && [9, 10, 11]
+                .iter()
+                .all(|o| std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, base + o)).is_ok());
+        if both_free && streaming_free {
             return base;
         }
     }
@@ -674,6 +682,57 @@ fn moonlight_1080p60_h264_benchmark() {
         launch["frames_with_latency"].as_u64().unwrap() > 0,
         "{launch}"
     );
+    assert_display_cycle(&host);
+    host.stop();
+}
+
+#[test]
+fn operator_sees_and_stops_a_moonlight_session_through_the_api() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    let client_dir = clients.path().join("moonlight");
+    let (host, base) = paired_host(config.path(), &client_dir, &python);
+    let token = config.path().join("admin-token");
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--until-end",
+            "20",
+            "--api-port",
+            &host.api_port.to_string(),
+            "--api-token",
+            token.to_str().unwrap(),
+        ],
+    );
+    eprintln!("{result}");
+    let listed = result["listed"].as_array().expect("a session list");
+    assert_eq!(listed.len(), 1, "one GameStream session listed: {result}");
+    let session = &listed[0];
+    assert_eq!(session["width"], 640, "{session}");
+    assert_eq!(session["height"], 360, "{session}");
+    assert_eq!(session["codec"], "H264", "{session}");
+    assert!(
+        session["remote"].as_str().unwrap().contains("127.0.0.1"),
+        "{session}"
+    );
+    assert!(session["display"]["output"].as_str().is_some(), "{session}");
+    assert!(
+        session["stats"]["frames_sent"].as_u64().unwrap() > 0,
+        "stats flow: {session}"
+    );
+    assert_eq!(session["stop_status"], 204, "{session}");
+    assert_eq!(result["terminated"], true, "the client was told: {result}");
+    assert_eq!(result["termination_error"], 0, "{result}");
+    assert_eq!(result["current_game_after_end"], 0, "{result}");
     assert_display_cycle(&host);
     host.stop();
 }

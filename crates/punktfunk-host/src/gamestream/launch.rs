@@ -18,12 +18,20 @@ pub async fn launch(
     let Some(app) = request.app_id.and_then(|id| apps::find(apps, id)) else {
         return nvhttp::error_xml(404, "no such app on this host");
     };
-    let launch = StreamLaunch::from_nvhttp(
+    let mut launch = StreamLaunch::from_nvhttp(
         app.clone(),
         request,
         transport.paired_id.clone(),
         transport.local_ip,
     );
+    // The name the user gave the device when pairing says more than Moonlight's `uniqueid`.
+    if let Some(device) = transport
+        .paired_id
+        .as_deref()
+        .and_then(|id| shared.host.paired.get(id))
+    {
+        launch.client_name = device.name;
+    }
     match shared.streaming.launch(launch).await {
         Ok(url) => nvhttp::launch_xml(&url, false),
         Err(e) => {

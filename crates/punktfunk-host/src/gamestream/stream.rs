@@ -26,7 +26,7 @@ use punktfunk_core::gamestream::sdp::{
 };
 use std::net::{IpAddr, UdpSocket};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -144,8 +144,6 @@ pub struct Session {
     pub keyframe: AtomicBool,
     pub control_connected: AtomicBool,
     pub frames_sent: AtomicU64,
-    /// Host processing latency of the last frame, 0.1 ms units.
-    pub last_latency: AtomicU16,
     /// Set by the supervisor when everything the session owned is released.
     torn_down: AtomicBool,
     end: watch::Sender<Option<String>>,
@@ -174,7 +172,6 @@ impl Session {
             keyframe: AtomicBool::new(true),
             control_connected: AtomicBool::new(false),
             frames_sent: AtomicU64::new(0),
-            last_latency: AtomicU16::new(0),
             torn_down: AtomicBool::new(false),
             end,
             owned: Mutex::default(),
@@ -259,7 +256,7 @@ impl Session {
             },
         };
         // Machine-readable, next to READY and SESSIONS: tests follow a session's display by it.
-        println!(
+        crate::status_line::status_line!(
             "GAMESTREAM-SESSION started id={} display={}",
             self.id,
             info.display.as_ref().map_or("-", |d| d.output.as_str())
@@ -535,9 +532,8 @@ impl Streaming {
                     frames_sent: frames,
                     loss_percent: 0.0,
                     fec_parity_percent: u32::from(video_sender::FEC_PERCENT),
-                    latency_ms: Some(
-                        f64::from(session.last_latency.load(Ordering::Relaxed)) / 10.0,
-                    ),
+                    // One-way delay needs the client's clock; GameStream does not share it.
+                    latency_ms: None,
                 },
             );
         }
@@ -583,7 +579,7 @@ impl Streaming {
         drop(current);
         session.torn_down.store(true, Ordering::Release);
         tracing::info!(session = %id, %reason, frames, "GameStream session over");
-        println!("GAMESTREAM-SESSION ended id={id} frames={frames}");
+        crate::status_line::status_line!("GAMESTREAM-SESSION ended id={id} frames={frames}");
     }
 }
 

@@ -154,7 +154,6 @@ fn run(
         send_paced(socket, &datagrams, client, bitrate, budget)?;
         let t3 = Instant::now();
         session.frames_sent.fetch_add(1, Ordering::Relaxed);
-        session.last_latency.store(host_latency, Ordering::Relaxed);
         stages.add(t1 - t0, t2 - t1, t3 - t2, latency);
         number += 1;
     }

@@ -11,7 +11,9 @@ decoded, and the host's `currentgame` after quit_app().
         [--width W --height H --fps F] [--seconds S] [--launches N] [--until-end S] [--debug]
 
 With --until-end S the script streams until the host ends the stream (an app that exits) or S
-seconds pass, and reports whether and how the host terminated it.
+seconds pass, and reports whether and how the host terminated it. With --api-port and --api-token
+as well, it first reads the host's session list through the management API (loopback, bearer
+token), then stops the GameStream session there, as an operator would.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import ssl
 import statistics
 import sys
+import urllib.request
 import threading
 import time
 from pathlib import Path
@@ -110,6 +114,22 @@ def one_launch(client: MoonlightClient, args) -> dict:
     }
 
 
+def api(args, method: str, path: str):
+    """One management API call; the host's certificate is its own self-signed one (loopback)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    token = Path(args.api_token).read_text().strip()
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{args.api_port}/api/v1{path}",
+        method=method,
+        headers={"authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, context=ctx, timeout=10) as response:
+        body = response.read()
+        return response.status, (json.loads(body) if body else None)
+
+
 def until_end(client: MoonlightClient, args) -> dict:
     client.start_stream(
         app=args.app,
@@ -121,6 +141,14 @@ def until_end(client: MoonlightClient, args) -> dict:
         ready_timeout=20.0,
     )
     print("STREAMING", flush=True)
+    listed = None
+    if args.api_port:
+        time.sleep(1.5)  # past one stats interval
+        _, sessions = api(args, "GET", "/sessions")
+        listed = [s for s in sessions if s.get("protocol") == "gamestream"]
+        if listed:
+            status, _ = api(args, "DELETE", f"/sessions/{listed[0]['id']}")
+            listed[0]["stop_status"] = status
     started = time.monotonic()
     session = client._session
     while time.monotonic() - started < args.until_end and not session.is_terminated:
@@ -136,6 +164,7 @@ def until_end(client: MoonlightClient, args) -> dict:
         "termination_error": code,
         "streamed_s": round(streamed_s, 2),
         "current_game_after_end": current,
+        "listed": listed,
     }
 
 
@@ -152,6 +181,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--launches", type=int, default=1)
     parser.add_argument("--until-end", type=float)
+    parser.add_argument("--api-port", type=int)
+    parser.add_argument("--api-token")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     if args.debug:
