@@ -111,7 +111,6 @@ pub fn listener_config(settings: &Settings, source: SourceKind) -> ListenerConfi
         max_sessions: settings.max_sessions,
         source,
         feedback_timeout: Duration::from_secs_f64(settings.feedback_timeout_secs),
-        open: settings.open,
     }
 }
 

@@ -37,8 +37,6 @@ pub struct ListenerConfig {
     pub source: SourceKind,
     /// A session whose client sends no feedback for this long is torn down.
     pub feedback_timeout: Duration,
-    /// Trust on first use: unpaired clients are accepted (and remembered) instead of refused.
-    pub open: bool,
 }
 
 /// Live sessions, shared with whoever reports status.
