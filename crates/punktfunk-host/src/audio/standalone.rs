@@ -10,7 +10,7 @@ use std::io::Read as _;
 
 pub fn run(runtime: &tokio::runtime::Runtime) -> Result<()> {
     let session = PrivateSession::start("punktfunk-audio", "the private audio session", &[])?;
-    println!(
+    crate::status_line::status_line!(
         "READY runtime_dir={} pipewire={}",
         session.runtime_dir().display(),
         session.pipewire_socket().display()
