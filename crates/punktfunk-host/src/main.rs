@@ -2,6 +2,7 @@
 
 mod audio;
 mod capture;
+mod client_cert_auth;
 mod cli_client;
 mod config_dir;
 mod events;

@@ -146,10 +146,6 @@ impl SessionRegistry {
             stats,
         });
     }
-
-    pub fn events(&self) -> &EventBus {
-        &self.events
-    }
 }
 
 /// Keeps a session listed; dropping it removes the session and publishes its end.
@@ -160,10 +156,6 @@ pub struct SessionGuard {
 }
 
 impl SessionGuard {
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Why the session ended, reported when the guard drops.
     pub fn set_end_reason(&self, reason: &str) {
         *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = reason.to_string();
@@ -221,8 +213,9 @@ mod tests {
 
     #[test]
     fn register_list_control_and_drop() {
-        let registry = SessionRegistry::new(EventBus::default());
-        let mut events = registry.events().subscribe();
+        let bus = EventBus::default();
+        let registry = SessionRegistry::new(bus.clone());
+        let mut events = bus.subscribe();
         let controls = Arc::new(Recorder::default());
         let b = registry.register(info("b", 2), controls.clone());
         let a = registry.register(info("a", 1), controls.clone());

@@ -195,11 +195,6 @@ impl SettingsStore {
         self.layers().effective.clone()
     }
 
-    /// Setting names whose value comes from a flag or environment variable (the file cannot change them).
-    pub fn overridden(&self) -> Vec<String> {
-        self.layers().overrides.keys().cloned().collect()
-    }
-
     /// Merges `patch` (a JSON object of setting names → values; `null` resets to the default) into the
     /// file layer, validates the result, and saves it atomically. Nothing changes when it fails.
     pub fn patch(&self, patch: Value) -> Result<Settings, SettingsError> {

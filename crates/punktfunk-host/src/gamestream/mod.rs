@@ -6,7 +6,6 @@ mod app_runner;
 mod appasset;
 mod apps;
 mod audio_sender;
-mod client_auth;
 mod clients;
 mod control_server;
 mod identity;

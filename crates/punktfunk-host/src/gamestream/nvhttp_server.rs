@@ -3,7 +3,7 @@
 //! how long a client may take to send its request line, so a slow or hostile peer cannot pin the host.
 
 use super::Shared;
-use super::client_auth::AnyClientCert;
+use crate::client_cert_auth::SelfSignedClientAuth;
 use super::routes::{self, Answer, Transport};
 use anyhow::{Context, Result};
 use http_body_util::Full;
@@ -60,7 +60,7 @@ fn tls_acceptor(shared: &Shared) -> Result<TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(Arc::new(AnyClientCert::new(&provider)))
+        .with_client_cert_verifier(Arc::new(SelfSignedClientAuth::optional(&provider)))
         .with_single_cert(
             vec![shared.identity.cert_der.clone()],
             shared.identity.key_der(),

@@ -16,6 +16,7 @@ use punktfunk_core::control::{
 };
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{FecConfig, LossStats, MTU_1500_DATAGRAM};
+use punktfunk_core::pairing::fingerprint_hex;
 use punktfunk_core::wire::StreamKind;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -278,7 +279,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
             id: sid.clone(),
             protocol: "punktfunk1".into(),
             client_name: hello.client_name.clone(),
-            client_id: client_id(&conn),
+            client_id: super::trust::client_fingerprint(&conn).map(|f| fingerprint_hex(&f)),
             remote: remote.to_string(),
             width: hello.width,
             height: hello.height,
@@ -477,15 +478,6 @@ async fn run_session(
             other => tracing::debug!(?other, "ignoring unexpected control message"),
         }
     }
-}
-
-/// The identity of a client that presented a certificate: its fingerprint.
-fn client_id(conn: &quinn::Connection) -> Option<String> {
-    let certs = conn
-        .peer_identity()?
-        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-        .ok()?;
-    certs.first().map(|c| crate::identity::fingerprint(c))
 }
 
 /// What the management API may do to a punktfunk/1 session.

@@ -9,12 +9,7 @@ use crate::host_context::HostContext;
 use crate::paired::{PairedDevice, now_unix};
 use punktfunk_core::control::{Hello, Message, frame};
 use punktfunk_core::pairing::{Fingerprint, HostPairing, fingerprint_hex, fingerprint_of};
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DistinguishedName, SignatureScheme};
+use rustls::pki_types::CertificateDer;
 use std::time::Duration;
 
 /// What an unpaired client is told on a host that is not `--open`.
@@ -22,59 +17,6 @@ pub const NOT_PAIRED: &str = "not paired: arm a PIN on the host (punktfunk-host 
 
 /// How long the client may take for its first message and for each pairing step.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Accepts any client certificate — clients are self-signed, trust comes from pairing — but insists
-/// on one, and on a valid handshake signature with its key: the client must hold the private key of
-/// the identity it claims.
-#[derive(Debug)]
-pub struct SelfSignedClientVerifier {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl SelfSignedClientVerifier {
-    pub fn new(provider: &CryptoProvider) -> Self {
-        SelfSignedClientVerifier {
-            algorithms: provider.signature_verification_algorithms,
-        }
-    }
-}
-
-impl ClientCertVerifier for SelfSignedClientVerifier {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
 
 /// The outcome of [`authorize_client`].
 pub(super) enum Authorized {
@@ -87,7 +29,7 @@ pub(super) enum Authorized {
 }
 
 /// The client certificate's fingerprint (the TLS verifier made sure there is one).
-fn client_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
+pub(super) fn client_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
     let certs = conn
         .peer_identity()?
         .downcast::<Vec<CertificateDer<'static>>>()

@@ -1,38 +1,47 @@
-//! TLS client authentication the way GameStream needs it: every Moonlight client presents a
-//! self-signed certificate that no CA vouches for, and embedded clients have clocks so wrong that
-//! validity dates mean nothing. So the handshake accepts any certificate whose key really signed the
-//! handshake (proof of possession, checked by rustls with our one crypto provider), and *whether that
-//! certificate is paired* is decided afterwards, per request, by [`super::clients::PairedClients`]. An
-//! unpaired client thus gets a readable XML 401 instead of a TLS alert it would show as "network error".
+//! TLS client authentication for self-signed client certificates, shared by punktfunk/1 and
+//! GameStream. No CA vouches for a client and embedded clients' clocks are often wrong, so the
+//! handshake accepts any certificate that parses and whose key really signed the handshake (proof of
+//! possession, checked by rustls with our one crypto provider). Whether that certificate is *paired*
+//! is each protocol's decision afterwards: punktfunk/1 refuses with a reason on the control stream,
+//! GameStream answers a readable XML 401 instead of a TLS alert clients would show as "network error".
 
-use rustls::DistinguishedName;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 #[derive(Debug)]
-pub struct AnyClientCert {
+pub struct SelfSignedClientAuth {
     algorithms: WebPkiSupportedAlgorithms,
+    mandatory: bool,
 }
 
-impl AnyClientCert {
-    pub fn new(provider: &CryptoProvider) -> Self {
-        AnyClientCert {
+impl SelfSignedClientAuth {
+    /// Every client must present a certificate (punktfunk/1: the certificate is the client's id).
+    pub fn required(provider: &CryptoProvider) -> Self {
+        SelfSignedClientAuth {
             algorithms: provider.signature_verification_algorithms,
+            mandatory: true,
+        }
+    }
+
+    /// Clients without one are let through (GameStream: an unpaired client may read `/serverinfo`).
+    pub fn optional(provider: &CryptoProvider) -> Self {
+        SelfSignedClientAuth {
+            mandatory: false,
+            ..Self::required(provider)
         }
     }
 }
 
-impl ClientCertVerifier for AnyClientCert {
+impl ClientCertVerifier for SelfSignedClientAuth {
     fn offer_client_auth(&self) -> bool {
         true
     }
 
-    /// Not mandatory: a client without a certificate may still read `/serverinfo` (unpaired).
     fn client_auth_mandatory(&self) -> bool {
-        false
+        self.mandatory
     }
 
     /// No hints: an empty list tells clients to send whatever certificate they have.
@@ -46,7 +55,7 @@ impl ClientCertVerifier for AnyClientCert {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        // It must at least parse as a certificate with a usable key; the signature check below then
+        // It must parse as a certificate with a usable key; the handshake signature check then
         // proves the client holds that key. Issuer, chain and dates are deliberately ignored.
         rustls::server::ParsedCertificate::try_from(end_entity)?;
         Ok(ClientCertVerified::assertion())
