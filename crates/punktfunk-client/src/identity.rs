@@ -3,7 +3,7 @@
 //! restarts: certificate and key live together in one file in the client dir (`identity.json`,
 //! mode 0600), created atomically — several probes starting at once all end up with the same one.
 
-use crate::client_dir::create_atomic;
+use crate::atomic_file::create_atomic;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! pinned by pairing (or by `--tofu`). Kept as `known_hosts.json` in the client dir and only ever
 //! replaced atomically.
 
-use crate::client_dir::write_atomic;
+use crate::atomic_file::write_atomic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -88,7 +88,7 @@ impl KnownHosts {
         let bytes = serde_json::to_vec_pretty(&self.file)
             .map_err(std::io::Error::other)
             .map_err(io)?;
-        write_atomic(&self.path, &bytes).map_err(io)
+        write_atomic(&self.path, &bytes, true).map_err(io)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod audio_analysis;
+pub mod atomic_file;
 pub mod client_dir;
 pub mod discover;
 pub mod identity;
