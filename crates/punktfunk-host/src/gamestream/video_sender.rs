@@ -50,6 +50,8 @@ pub fn wait_for_ping(
     session: &Session,
     limit: Duration,
 ) -> Result<Option<SocketAddr>> {
+    // The senders of the previous session left the (shared) socket non-blocking for draining.
+    socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let deadline = Instant::now() + limit;
     let mut buf = [0u8; 64];
