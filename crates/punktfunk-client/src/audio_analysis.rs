@@ -58,34 +58,25 @@ pub fn analyse(x: &[f32], rate: u32) -> ToneAnalysis {
         }
         hz += SCAN_STEP_HZ;
     }
-    // Golden-section search for the exact peak within one scan step either side.
-    let (mut lo, mut hi) = (best.0 - SCAN_STEP_HZ, best.0 + SCAN_STEP_HZ);
-    let g = (5f64.sqrt() - 1.0) / 2.0;
-    for _ in 0..40 {
-        let a = hi - g * (hi - lo);
-        let b = lo + g * (hi - lo);
-        if power_at(x, rate, a) > power_at(x, rate, b) {
-            hi = b;
-        } else {
-            lo = a;
-        }
-    }
-    let peak_hz = (lo + hi) / 2.0;
-    // SNR per 100 ms block, each with its own fitted frequency and phase, then the median: a
-    // capture that was stretched or had a gap (an underrun padded with silence) shifts the phase,
-    // which one fit over the whole signal would count as noise.
+    // Per 100 ms block: the frequency (within one scan step of the coarse peak) whose fitted tone
+    // holds the most power, and that tone's SNR; then the medians. A capture that was stretched or
+    // had a gap (an underrun padded with silence) jumps in phase, which would smear one spectrum or
+    // one fit over the whole signal; blocks see such a jump at most once.
     let block = (rate as usize / 10).max(64);
-    let mut snrs: Vec<f64> = x
+    let mut fits: Vec<(f64, f64)> = x
         .chunks_exact(block)
-        .map(|b| block_snr(b, rate, peak_hz))
+        .map(|b| block_fit(b, rate, best.0))
         .collect();
-    if snrs.is_empty() {
-        snrs.push(block_snr(x, rate, peak_hz));
+    if fits.is_empty() {
+        fits.push(block_fit(x, rate, best.0));
     }
-    snrs.sort_by(f64::total_cmp);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     ToneAnalysis {
-        peak_hz,
-        snr_db: snrs[snrs.len() / 2],
+        peak_hz: median(fits.iter().map(|f| f.0).collect()),
+        snr_db: median(fits.iter().map(|f| f.1).collect()),
         rms,
     }
 }
@@ -121,11 +112,11 @@ fn fit(x: &[f32], rate: f64, hz: f64) -> (f64, f64) {
     (signal / n, noise / n)
 }
 
-/// The block's SNR in dB at its best frequency within 1 Hz of `hz`.
-fn block_snr(x: &[f32], rate: f64, hz: f64) -> f64 {
-    let (mut lo, mut hi) = (hz - 1.0, hz + 1.0);
+/// The block's best-fitting frequency within one scan step of `hz`, and its SNR in dB there.
+fn block_fit(x: &[f32], rate: f64, hz: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (hz - SCAN_STEP_HZ, hz + SCAN_STEP_HZ);
     let g = (5f64.sqrt() - 1.0) / 2.0;
-    for _ in 0..25 {
+    for _ in 0..30 {
         let a = hi - g * (hi - lo);
         let b = lo + g * (hi - lo);
         if fit(x, rate, a).0 > fit(x, rate, b).0 {
@@ -134,8 +125,9 @@ fn block_snr(x: &[f32], rate: f64, hz: f64) -> f64 {
             lo = a;
         }
     }
-    let (signal, noise) = fit(x, rate, (lo + hi) / 2.0);
-    10.0 * (signal / noise.max(1e-30)).log10()
+    let f = (lo + hi) / 2.0;
+    let (signal, noise) = fit(x, rate, f);
+    (f, 10.0 * (signal / noise.max(1e-30)).log10())
 }
 
 /// How far the tone at `own` stands above the strongest of `others` in `x`, in dB: how well a
@@ -201,6 +193,7 @@ mod tests {
         x.extend(tone(440.0, 24_000, 0.0));
         let a = analyse(&x, 48_000);
         assert!(a.snr_db > 40.0, "{a:?}");
+        assert!((a.peak_hz - 440.0).abs() < 0.05, "{a:?}");
     }
 
     #[test]
