@@ -96,7 +96,7 @@ impl SessionRegistry {
     ) -> SessionGuard {
         let id = info.id.clone();
         self.events.publish(HostEvent::SessionStarted {
-            session: info.clone(),
+            session: Box::new(info.clone()),
         });
         self.table().insert(id.clone(), Entry { info, controls });
         SessionGuard {
