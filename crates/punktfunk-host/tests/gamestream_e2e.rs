@@ -504,8 +504,9 @@ fn assert_background(launch: &Value) {
     );
 }
 
-/// Each session's display is created at launch and released when the session ends.
-fn assert_display_cycle(host: &GameStreamHost) {
+/// Each session's display is created at launch and released when the session ends; returns the
+/// end line (`id=… frames=… input=…`).
+fn assert_display_cycle(host: &GameStreamHost) -> String {
     let started = host
         .process
         .wait_line("GAMESTREAM-SESSION started ", Duration::from_secs(5))
@@ -513,7 +514,15 @@ fn assert_display_cycle(host: &GameStreamHost) {
     assert!(!started.contains("display=-"), "no display: {started}");
     host.process
         .wait_line("GAMESTREAM-SESSION ended ", Duration::from_secs(15))
-        .expect("the session (and its display) was not released");
+        .expect("the session (and its display) was not released")
+}
+
+/// A field of a `key=value` status line.
+fn field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
 }
 
 #[test]
@@ -552,7 +561,13 @@ fn moonlight_streams_desktop_h264_with_audio_quits_and_relaunches() {
             "audio: {launch}"
         );
         assert_eq!(launch["current_game_after_quit"], 0, "{launch}");
-        assert_display_cycle(&host);
+        let ended = assert_display_cycle(&host);
+        assert!(field(&ended, "frames") >= 250, "{ended}");
+        // nudge_mouse(): a relative motion there and back, injected into the display.
+        assert!(
+            field(&ended, "input") >= 1,
+            "the client's mouse motion reached the display: {ended}"
+        );
     }
     host.stop();
 }

@@ -280,9 +280,10 @@ fn on_message(session: &Session, message: ClientMessage) {
             tracing::debug!(session = %session.id, first, last, "reference frames lost: keyframe");
             session.keyframe.store(true, Ordering::Relaxed);
         }
-        ClientMessage::Input(event) => {
-            tracing::trace!(session = %session.id, ?event, "input (no sink wired for GameStream yet)")
-        }
+        ClientMessage::Input(event) => match super::input_bridge::translate(&event) {
+            Some(event) => session.send_input(event),
+            None => tracing::trace!(session = %session.id, ?event, "input kind not injected"),
+        },
         ClientMessage::StartB
         | ClientMessage::PeriodicPing
         | ClientMessage::FrameFecStatus(_)

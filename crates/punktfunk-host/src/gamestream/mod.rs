@@ -9,6 +9,7 @@ mod audio_sender;
 mod clients;
 mod control_server;
 mod identity;
+mod input_bridge;
 mod launch;
 mod nvhttp_server;
 mod pairing;

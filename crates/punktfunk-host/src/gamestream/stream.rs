@@ -15,6 +15,7 @@ use super::control_server::{ControlCommand, ControlServer};
 use super::rtsp_server;
 use super::video_sender;
 use crate::host_context::HostContext;
+use crate::inject::{InputEvent, InputSink};
 use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionStats};
 use crate::source::FrameSource;
 use anyhow::{Context, Result};
@@ -27,6 +28,7 @@ use punktfunk_core::gamestream::sdp::{
 use std::net::{IpAddr, UdpSocket};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -126,6 +128,9 @@ struct Owned {
     video: Option<JoinHandle<()>>,
     audio: Option<JoinHandle<()>>,
     app: Option<super::app_runner::RunningApp>,
+    /// Injects the client's input into its display; ends when the session drops its sender.
+    /// Returns how many events it injected.
+    input: Option<JoinHandle<u64>>,
     listed: Option<SessionGuard>,
 }
 
@@ -146,6 +151,8 @@ pub struct Session {
     pub frames_sent: AtomicU64,
     /// Set by the supervisor when everything the session owned is released.
     torn_down: AtomicBool,
+    /// Events for the display's input sink (its thread injects them); `None` without a sink.
+    input: Mutex<Option<SyncSender<InputEvent>>>,
     end: watch::Sender<Option<String>>,
     owned: Mutex<Owned>,
 }
@@ -173,6 +180,7 @@ impl Session {
             control_connected: AtomicBool::new(false),
             frames_sent: AtomicU64::new(0),
             torn_down: AtomicBool::new(false),
+            input: Mutex::new(None),
             end,
             owned: Mutex::default(),
             request,
@@ -196,6 +204,20 @@ impl Session {
             *current = Some(reason.to_string());
             true
         });
+    }
+
+    /// Queues one of the client's input events for the display (dropped when the queue is full:
+    /// a stalled compositor must not stall the control stream).
+    pub fn send_input(&self, event: InputEvent) {
+        if let Some(sender) = self
+            .input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            && sender.try_send(event).is_err()
+        {
+            tracing::debug!(session = %self.id, "input queue full; event dropped");
+        }
     }
 
     pub fn ended(&self) -> bool {
@@ -222,7 +244,21 @@ impl Session {
     ) {
         let display = source.display();
         let codec = format!("{:?}", announced.params.codec);
+        let input = match source.input_sink() {
+            Some(Ok(sink)) => start_input(&self.id, sink)
+                .map_err(|e| tracing::warn!(session = %self.id, "no input injection: {e:#}"))
+                .ok(),
+            Some(Err(e)) => {
+                tracing::warn!(session = %self.id, "no input injection for this display: {e:#}");
+                None
+            }
+            None => None,
+        };
         let mut owned = self.owned();
+        if let Some((sender, thread)) = input {
+            *self.input.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
+            owned.input = Some(thread);
+        }
         if let Some(app) = &self.request.app.config {
             let mut env = display.as_ref().map(|d| d.env.clone()).unwrap_or_default();
             // The audio sender creates this sink at PLAY, a moment after the app starts.
@@ -548,38 +584,50 @@ impl Streaming {
             connect_data: session.connect_data,
             code: TERMINATION_GRACEFUL,
         });
+        // The input thread ends once its queue's sender is gone.
+        session
+            .input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let owned = std::mem::take(&mut *session.owned());
         let frames = session.frames_sent.load(Ordering::Relaxed);
         let id = session.id.clone();
         let reason_owned = reason.to_string();
         // Joining the senders and releasing the display block (compositor IPC).
-        let _ = tokio::task::spawn_blocking(move || {
+        let injected = tokio::task::spawn_blocking(move || {
             let Owned {
                 source,
                 video,
                 audio,
                 app,
+                input,
                 listed,
                 ..
             } = owned;
             for thread in [video, audio].into_iter().flatten() {
                 let _ = thread.join();
             }
+            let injected = input.and_then(|t| t.join().ok()).unwrap_or(0);
             drop(source);
             drop(app);
             if let Some(listed) = listed {
                 listed.set_end_reason(&reason_owned);
             }
+            injected
         })
-        .await;
+        .await
+        .unwrap_or(0);
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, session)) {
             *current = None;
         }
         drop(current);
         session.torn_down.store(true, Ordering::Release);
-        tracing::info!(session = %id, %reason, frames, "GameStream session over");
-        crate::status_line::status_line!("GAMESTREAM-SESSION ended id={id} frames={frames}");
+        tracing::info!(session = %id, %reason, frames, injected, "GameStream session over");
+        crate::status_line::status_line!(
+            "GAMESTREAM-SESSION ended id={id} frames={frames} input={injected}"
+        );
     }
 }
 
@@ -632,4 +680,39 @@ fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
             false
         }
     }
+}
+
+/// Events queued for a display's input sink before new ones are dropped.
+const INPUT_QUEUE: usize = 512;
+
+/// A thread that injects queued events into `sink` (injection blocks: a Wayland flush, a D-Bus
+/// call), so the control thread never waits for the compositor.
+fn start_input(
+    session: &str,
+    mut sink: Box<dyn InputSink>,
+) -> Result<(SyncSender<InputEvent>, JoinHandle<u64>)> {
+    let (sender, events) = std::sync::mpsc::sync_channel::<InputEvent>(INPUT_QUEUE);
+    let session = session.to_string();
+    let thread = std::thread::Builder::new()
+        .name("gs-input".into())
+        .spawn(move || {
+            tracing::info!(%session, sink = %sink.describe(), "GameStream input goes to the display");
+            let mut refused = std::collections::BTreeSet::new();
+            let mut injected = 0u64;
+            for event in events {
+                match sink.handle(&event) {
+                    Ok(()) => injected += 1,
+                    Err(e) => {
+                        // Once per kind: a client repeating an unsupported event must not flood the log.
+                        if refused.insert(crate::inject::event_kind(&event)) {
+                            tracing::info!(%session, "input not injected: {e}");
+                        }
+                    }
+                }
+            }
+            tracing::info!(%session, injected, "GameStream input over");
+            injected
+        })
+        .context("starting the input thread")?;
+    Ok((sender, thread))
 }

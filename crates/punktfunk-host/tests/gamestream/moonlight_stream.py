@@ -75,6 +75,8 @@ def one_launch(client: MoonlightClient, args) -> dict:
     size = None
     window_start = time.monotonic()
     deadline = window_start + args.seconds
+    # Relative mouse motion there and back: the host injects it into the client's display.
+    client._session.nudge_mouse(delta=20)
     for frame in client.frames():
         frames += 1
         # A sparse grid of pixels: enough to tell a moving picture from a still one.
