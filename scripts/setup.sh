@@ -46,6 +46,14 @@ PACKAGES=(
     # (scripts/browser-test-setup.sh installs that into tests/browser/node_modules).
     chromium
     nodejs
+    # Input tests: the test window decodes keys with libxkbcommon (xkbcommon crate); virtual
+    # gamepads run in a small qemu-kvm VM with Debian's kernel, which has uinput and uhid
+    # (scripts/input-vm.sh builds its initramfs from busybox and cpio).
+    libxkbcommon-dev
+    qemu-system-x86
+    linux-image-amd64
+    busybox-static
+    cpio
 )
 
 # Oldest rustc that understands edition 2024.

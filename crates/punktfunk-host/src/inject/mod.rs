@@ -12,14 +12,18 @@
 //!
 //! [`SessionInput`] puts a display sink and the session's gamepads together.
 
+pub mod hid_descriptors;
 pub mod keymap;
 pub mod mutter;
 #[cfg(test)]
 mod mutter_tests;
+pub mod pads;
 /// The input-recording test window, shared with the end-to-end test (tests/input_e2e.rs).
 #[cfg(test)]
 #[path = "../../tests/input_e2e/window.rs"]
 mod test_window;
+pub mod uhid;
+pub mod uinput;
 pub mod wlr;
 
 pub use punktfunk_core::control::input::{Feedback, InputEvent};
@@ -85,6 +89,7 @@ fn is_pad_event(event: &InputEvent) -> bool {
 /// A session's input: its display's sink, and its gamepads (kernel devices, compositor-independent).
 pub struct SessionInput {
     display: Option<Box<dyn InputSink>>,
+    pads: pads::Pads,
     /// Kinds already reported as unsupported (each is logged once).
     unsupported: Vec<&'static str>,
 }
@@ -96,6 +101,7 @@ impl SessionInput {
         }
         SessionInput {
             display,
+            pads: pads::Pads::new(),
             unsupported: Vec::new(),
         }
     }
@@ -111,9 +117,7 @@ impl SessionInput {
     /// sends something this host cannot inject keeps its session.
     pub fn handle(&mut self, event: &InputEvent) {
         let result = if is_pad_event(event) {
-            Err(InjectError::Unsupported(
-                "gamepads (no virtual gamepad backend on this host)",
-            ))
+            self.pads.handle(event)
         } else {
             match &mut self.display {
                 Some(d) => d.handle(event),
@@ -136,5 +140,6 @@ impl SessionInput {
         if let Some(d) = &mut self.display {
             d.poll_feedback(out);
         }
+        self.pads.poll_feedback(out);
     }
 }
