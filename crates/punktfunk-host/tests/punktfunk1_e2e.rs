@@ -5,137 +5,53 @@ use punktfunk_client::identity::ClientIdentity;
 use punktfunk_client::impair::LossModel;
 use punktfunk_client::netem::{Impairment, Relay, RelayHandle};
 use punktfunk_client::session::{Mode, SessionOptions, SessionReport, run_session};
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A running host process; killed when dropped.
-struct Host {
-    child: Child,
-    quic: SocketAddr,
-    data_port: u16,
-    fingerprint: String,
-    lines: Receiver<String>,
-    _config: TempDir,
-}
+mod common;
 
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+use common::{HostCommand, HostProcess, workspace_bin};
+
+/// A host running `punktfunk1-host` on loopback; stopped when dropped.
+struct Host(HostProcess);
+
+impl std::ops::Deref for Host {
+    type Target = HostProcess;
+    fn deref(&self) -> &HostProcess {
+        &self.0
     }
-}
-
-fn temp_dir(tag: &str) -> TempDir {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join(format!("pf-e2e-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
 }
 
 impl Host {
     /// Hosts run `--open` here: these tests are about streaming, and pairing has its own
     /// (tests/pairing_e2e.rs). Clients still present their own certificate and pin the host's.
     fn start(tag: &str, extra: &[&str]) -> Host {
-        let config = temp_dir(tag);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
-            .args([
-                "punktfunk1-host",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--open",
-            ])
-            .args(extra)
-            .env("PUNKTFUNK_CONFIG_DIR", &config.0)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start punktfunk-host");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let ready = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("host printed no READY line");
-        let field = |name: &str| {
-            ready
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
-                .unwrap_or_else(|| panic!("READY line without {name}: {ready}"))
-        };
-        Host {
-            quic: field("quic").parse().unwrap(),
-            data_port: field("data_port").parse().unwrap(),
-            fingerprint: field("fingerprint"),
-            child,
-            lines,
-            _config: config,
-        }
-    }
-
-    /// Waits until the host announces `count` live sessions; returns how long that took.
-    fn wait_sessions(&self, count: usize, timeout: Duration) -> Option<Duration> {
-        let start = Instant::now();
-        let want = format!("SESSIONS {count}");
-        loop {
-            let left = timeout.checked_sub(start.elapsed())?;
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line == want => return Some(start.elapsed()),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
+        let mut args = vec![
+            "punktfunk1-host",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--open",
+        ];
+        args.extend_from_slice(extra);
+        Host(HostProcess::start(tag, HostCommand::new(&args)))
     }
 
     /// The client dir the probe (binary or library) uses against this host.
     fn client_dir(&self) -> PathBuf {
-        self._config.0.join("client")
+        self.config_dir.join("client")
     }
 
     /// The probe binary with its client dir set.
     fn probe(&self) -> Command {
-        let mut probe = Command::new(probe_bin());
+        let mut probe = Command::new(workspace_bin("punktfunk-probe"));
         probe.env("PUNKTFUNK_CLIENT_DIR", self.client_dir());
         probe
     }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn probe_bin() -> PathBuf {
-    let host = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
-    let probe = host.with_file_name("punktfunk-probe");
-    assert!(
-        probe.exists(),
-        "{} missing: build the workspace (cargo build --workspace)",
-        probe.display()
-    );
-    probe
 }
 
 fn probe_json(output: &std::process::Output) -> serde_json::Value {
