@@ -1,9 +1,9 @@
 //! punktfunk native client library: loss models, the data-plane loss sweep, and (with the
 //! punktfunk/1 control plane) the code behind `punktfunk-probe`.
 
+pub mod atomic_file;
 pub mod audio;
 pub mod audio_analysis;
-pub mod atomic_file;
 pub mod client_dir;
 pub mod discover;
 pub mod identity;

@@ -2,8 +2,8 @@
 
 mod audio;
 mod capture;
-mod client_cert_auth;
 mod cli_client;
+mod client_cert_auth;
 mod config_dir;
 mod events;
 mod gamestream;
@@ -18,9 +18,9 @@ mod punktfunk1;
 mod serve;
 mod serve_args;
 mod sessions;
-mod status_line;
 mod settings;
 mod source;
+mod status_line;
 mod vdisplay;
 
 use anyhow::Result;

@@ -330,7 +330,10 @@ fn tone_reaches_the_probe_and_the_microphone_reaches_the_host() {
     // One packet per 5 ms for the whole session, silence before the tone included: the stream is
     // continuous whether or not anything plays.
     let packets = a["packets_received"].as_u64().unwrap();
-    assert!(packets >= 1_100, "{packets} packets in 6 s: the stream has gaps");
+    assert!(
+        packets >= 1_100,
+        "{packets} packets in 6 s: the stream has gaps"
+    );
     for (c, t) in a["tones"].as_array().unwrap().iter().enumerate() {
         let peak = t["peak_hz"].as_f64().unwrap();
         let snr = t["snr_db"].as_f64().unwrap();

@@ -3,10 +3,10 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use punktfunk_client::loss_sweep::{render_table, run_case, sweep_cases};
 use punktfunk_client::client_dir::client_dir;
 use punktfunk_client::identity::ClientIdentity;
 use punktfunk_client::known_hosts::{KnownHosts, host_key};
+use punktfunk_client::loss_sweep::{render_table, run_case, sweep_cases};
 use punktfunk_client::pair::{PairOptions, pair};
 use punktfunk_client::session::{
     Mode, SessionOptions, parse_duration, run_session, split_host_port,
@@ -101,11 +101,6 @@ enum Command {
         /// check picture sizes only and report the centre colour.
         #[arg(long)]
         no_stamps: bool,
-        /// Input to send once the stream runs, e.g. `wait 1s; move 320,180; click; type hello`
-        /// (steps: wait, move X,Y, rel DX,DY, click/down/up [BUTTON], key/keydown/keyup CODE,
-        /// scroll N, hscroll N, type TEXT).
-        #[arg(long, default_value = "")]
-        input: punktfunk_client::input::InputScript,
         /// Receive the host's audio (2, 6 or 8 channels), decode it through the jitter buffer and
         /// report each channel's tone (peak, SNR) and the audio latency.
         #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = parse_channels)]
@@ -113,6 +108,11 @@ enum Command {
         /// Send a sine of this frequency (Hz) as the microphone.
         #[arg(long, value_name = "HZ")]
         mic_tone: Option<f64>,
+        /// Input to send once the stream runs, e.g. `wait 1s; move 320,180; click; type hello`
+        /// (steps: wait, move X,Y, rel DX,DY, click/down/up [BUTTON], key/keydown/keyup CODE,
+        /// scroll N, hscroll N, type TEXT).
+        #[arg(long, default_value = "")]
+        input: punktfunk_client::input::InputScript,
     },
     /// Look for punktfunk hosts on the local network (mDNS) and list what they announce.
     Discover {
@@ -183,9 +183,9 @@ fn main() -> Result<()> {
             name,
             codec,
             no_stamps,
-            input,
             audio,
             mic_tone,
+            input,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -213,9 +213,9 @@ fn main() -> Result<()> {
                 name,
                 codec,
                 expect_stamps: !no_stamps,
-                input,
                 audio_channels: audio.unwrap_or(0),
                 mic_tone_hz: mic_tone,
+                input,
                 on_host_fingerprint: Some(Arc::new(move |fp: &str| {
                     if trusting_on_first_use {
                         eprintln!("host fingerprint: {fp}");

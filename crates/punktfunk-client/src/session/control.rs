@@ -143,9 +143,8 @@ pub async fn run_session(opts: SessionOptions) -> Result<SessionReport, SessionE
         .ok_or_else(|| SessionError::Other(format!("{host} has no address")))?;
 
     let verifier = Arc::new(PinnedVerifier::new(expected));
-    let mut client_config =
-        tls::quic_client_config(verifier.clone(), opts.identity.as_deref())
-            .map_err(|e| other("TLS", e))?;
+    let mut client_config = tls::quic_client_config(verifier.clone(), opts.identity.as_deref())
+        .map_err(|e| other("TLS", e))?;
     client_config.transport_config(Arc::new(transport_config()));
     let bind: SocketAddr = if addr.is_ipv6() {
         (Ipv6Addr::UNSPECIFIED, 0).into()

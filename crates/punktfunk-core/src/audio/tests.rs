@@ -311,7 +311,9 @@ fn redundancy_squares_the_loss() {
     for p in [0.01, 0.05, 0.10] {
         let plain = concealed_fraction(200_000, p, false, 7);
         let redundant = concealed_fraction(200_000, p, true, 7);
-        eprintln!("loss {p}: concealed {plain:.5} without, {redundant:.5} with the previous packet");
+        eprintln!(
+            "loss {p}: concealed {plain:.5} without, {redundant:.5} with the previous packet"
+        );
         assert!((plain - p).abs() < p * 0.1 + 0.001, "{plain}");
         assert!(redundant < p * p * 1.3 + 0.0005, "{redundant}");
     }

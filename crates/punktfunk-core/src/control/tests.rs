@@ -188,6 +188,41 @@ fn long_goodbye_reasons_round_trip() {
 }
 
 #[test]
+fn oversized_pairing_fields_are_refused_and_cut_when_encoding() {
+    let body = FieldWriter::new(12).bytes(61, &[7; 300]).finish();
+    assert_eq!(Message::decode(&body), Err(ControlError::BadField("mac")));
+    let long = Message::PairDone { mac: vec![7; 300] };
+    assert_eq!(
+        Message::decode(&long.encode()),
+        Ok(Message::PairDone {
+            mac: vec![7; MAX_PAIRING_FIELD_LEN]
+        })
+    );
+}
+
+proptest! {
+    #[test]
+    fn pairing_messages_round_trip(
+        name in ".{0,200}",
+        a in proptest::collection::vec(any::<u8>(), 0..300),
+        b in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        for m in [
+            Message::PairStart { client_name: name.clone(), spake: a.clone() },
+            Message::PairChallenge { spake: b.clone() },
+            Message::PairConfirm { mac: a.clone() },
+            Message::PairDone { mac: b.clone() },
+        ] {
+            let once = Message::decode(&m.encode()).unwrap();
+            prop_assert_eq!(Message::decode(&once.encode()).unwrap(), once.clone());
+            if name.len() <= MAX_NAME_LEN && a.len() <= MAX_PAIRING_FIELD_LEN && b.len() <= MAX_PAIRING_FIELD_LEN {
+                prop_assert_eq!(once, m);
+            }
+        }
+    }
+}
+
+#[test]
 fn welcome_from_a_host_without_audio_means_no_audio() {
     let Message::Welcome(w) = &samples()[1] else {
         panic!("sample 1 is the Welcome")
@@ -220,40 +255,5 @@ proptest! {
         w.audio_channels = audio;
         w.mic_channels = mic;
         prop_assert_eq!(Message::decode(&Message::Welcome(w).encode()), Ok(Message::Welcome(w)));
-    }
-}
-
-#[test]
-fn oversized_pairing_fields_are_refused_and_cut_when_encoding() {
-    let body = FieldWriter::new(12).bytes(61, &[7; 300]).finish();
-    assert_eq!(Message::decode(&body), Err(ControlError::BadField("mac")));
-    let long = Message::PairDone { mac: vec![7; 300] };
-    assert_eq!(
-        Message::decode(&long.encode()),
-        Ok(Message::PairDone {
-            mac: vec![7; MAX_PAIRING_FIELD_LEN]
-        })
-    );
-}
-
-proptest! {
-    #[test]
-    fn pairing_messages_round_trip(
-        name in ".{0,200}",
-        a in proptest::collection::vec(any::<u8>(), 0..300),
-        b in proptest::collection::vec(any::<u8>(), 0..300),
-    ) {
-        for m in [
-            Message::PairStart { client_name: name.clone(), spake: a.clone() },
-            Message::PairChallenge { spake: b.clone() },
-            Message::PairConfirm { mac: a.clone() },
-            Message::PairDone { mac: b.clone() },
-        ] {
-            let once = Message::decode(&m.encode()).unwrap();
-            prop_assert_eq!(Message::decode(&once.encode()).unwrap(), once.clone());
-            if name.len() <= MAX_NAME_LEN && a.len() <= MAX_PAIRING_FIELD_LEN && b.len() <= MAX_PAIRING_FIELD_LEN {
-                prop_assert_eq!(once, m);
-            }
-        }
     }
 }

@@ -3,8 +3,8 @@
 //! how long a client may take to send its request line, so a slow or hostile peer cannot pin the host.
 
 use super::Shared;
-use crate::client_cert_auth::SelfSignedClientAuth;
 use super::routes::{self, Answer, Transport};
+use crate::client_cert_auth::SelfSignedClientAuth;
 use anyhow::{Context, Result};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};

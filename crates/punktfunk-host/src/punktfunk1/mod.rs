@@ -132,7 +132,9 @@ fn server_config(identity: &HostIdentity) -> Result<quinn::ServerConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // Every client shows its own certificate; who may do what with it is decided after the
     // handshake (trust::authorize_client).
-    let clients = Arc::new(crate::client_cert_auth::SelfSignedClientAuth::required(&provider));
+    let clients = Arc::new(crate::client_cert_auth::SelfSignedClientAuth::required(
+        &provider,
+    ));
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(clients)

@@ -17,9 +17,9 @@ pub mod headless;
 pub mod kwin;
 pub mod mutter;
 pub mod mutter_session;
-pub mod private_session;
 #[cfg(test)]
 mod mutter_tests;
+pub mod private_session;
 mod probe;
 mod process_group;
 pub mod sway;
