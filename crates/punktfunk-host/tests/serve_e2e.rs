@@ -1,0 +1,248 @@
+//! `punktfunk-host serve` as a user runs it, on a bare machine (so it starts its own headless sway):
+//! a PIN armed through the management API, a wrong PIN that uses it up, pairing with a fresh PIN,
+//! 10 s of 1280×720@60 from the client's own virtual display (its background colour checked in the
+//! decoded pictures), the session listed in the API with its display — and that display released
+//! when the client leaves.
+
+mod api_common;
+mod common;
+
+use api_common::Request;
+use common::{HostCommand, HostProcess, TempDir, workspace_bin};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Serve {
+    host: HostProcess,
+    api: SocketAddr,
+    token: String,
+}
+
+impl Serve {
+    fn start(config: &Path) -> Serve {
+        let mut command = HostCommand::new(&[
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-mdns",
+            "--api-bind",
+            "127.0.0.1",
+            "--api-port",
+            "0",
+            "--compositor",
+            "headless",
+        ]);
+        command.config_dir = Some(config.to_path_buf());
+        let host = HostProcess::start("serve", command);
+        let api = host
+            .wait_line("API https://", Duration::from_secs(60))
+            .expect("serve printed no API line");
+        let api: SocketAddr = api.trim().parse().expect("API address");
+        let token = std::fs::read_to_string(config.join("admin-token"))
+            .expect("admin token")
+            .trim()
+            .to_string();
+        Serve { host, api, token }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let answer = rt.block_on(api_common::send(
+            self.api,
+            &self.host.fingerprint,
+            Request::new("GET", path).header("authorization", &format!("Bearer {}", self.token)),
+        ));
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.error());
+        answer.json()
+    }
+
+    /// `punktfunk-host pair --native`: arms a PIN through the API, as a user would.
+    fn arm_pin(&self, config: &Path) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .args([
+                "pair",
+                "--native",
+                "--api-port",
+                &self.api.port().to_string(),
+            ])
+            .env("PUNKTFUNK_CONFIG_DIR", config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pair --native: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("PIN "))
+            .expect("a PIN line")
+            .trim()
+            .to_string()
+    }
+
+    fn probe(&self, client: &Path, args: &[&str]) -> Command {
+        let mut probe = Command::new(workspace_bin("punktfunk-probe"));
+        probe
+            .args(args)
+            .env("PUNKTFUNK_CLIENT_DIR", client)
+            .env("RUST_LOG", "warn");
+        probe
+    }
+
+    fn quic(&self) -> String {
+        self.host.quic.to_string()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn other_pin(pin: &str) -> String {
+    pin.chars()
+        .map(|c| if c == '9' { '0' } else { (c as u8 + 1) as char })
+        .collect()
+}
+
+#[test]
+fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
+    let config = TempDir::new("serve-e2e");
+    let client = TempDir::new("serve-e2e-client");
+    let serve = Serve::start(config.path());
+
+    // A wrong PIN is refused and uses the PIN up: the right one no longer works either.
+    let pin = serve.arm_pin(config.path());
+    let pair = |pin: &str| {
+        serve
+            .probe(
+                client.path(),
+                &["pair", &serve.quic(), "--pin", pin, "--name", "serve-e2e"],
+            )
+            .args(["--fingerprint", &serve.host.fingerprint])
+            .output()
+            .unwrap()
+    };
+    let wrong = pair(&other_pin(&pin));
+    assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
+    let used = pair(&pin);
+    assert_eq!(used.status.code(), Some(3), "{}", stderr(&used));
+    assert!(serve.get("/api/v1/devices").as_array().unwrap().is_empty());
+
+    // A fresh PIN pairs.
+    let pin = serve.arm_pin(config.path());
+    let paired = pair(&pin);
+    assert!(paired.status.success(), "{}", stderr(&paired));
+    let devices = serve.get("/api/v1/devices");
+    assert_eq!(devices[0]["name"], "serve-e2e", "{devices}");
+
+    // 10 s at 1280×720@60 from the client's own display, no PIN or fingerprint needed any more.
+    let session = serve
+        .probe(
+            client.path(),
+            &[
+                "connect",
+                &serve.quic(),
+                "--mode",
+                "1280x720@60",
+                "--duration",
+                "10s",
+                "--codec",
+                "h264",
+                "--no-stamps",
+                "--bitrate-kbps",
+                "8000",
+                "--name",
+                "serve-e2e",
+                "--json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // While it streams, the API shows the session on its own display.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let sessions = serve.get("/api/v1/sessions");
+        if let Some(s) = sessions.as_array().and_then(|a| a.first()) {
+            break s.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session never appeared in the API"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(listed["client_name"], "serve-e2e", "{listed}");
+    assert_eq!(
+        (&listed["width"], &listed["height"], &listed["refresh_mhz"]),
+        (&Value::from(1280), &Value::from(720), &Value::from(60_000))
+    );
+    let display = &listed["display"];
+    assert_eq!(display["compositor"], "private headless sway", "{listed}");
+    assert_eq!(
+        (&display["width"], &display["height"]),
+        (&Value::from(1280), &Value::from(720))
+    );
+    let output = display["output"].as_str().expect("output name").to_string();
+    let swaysock = display["env"]["SWAYSOCK"]
+        .as_str()
+        .expect("SWAYSOCK in the display's env")
+        .to_string();
+    assert!(display["env"]["WAYLAND_DISPLAY"].is_string(), "{listed}");
+
+    let out = session.wait_with_output().unwrap();
+    assert!(out.status.success(), "probe: {}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    eprintln!("{report}");
+    assert_eq!(report["mode"], "1280x720@60");
+    assert_eq!(report["integrity_failures"], 0, "{report}");
+    let frames = report["frames_ok"].as_u64().unwrap();
+    // Software capture + x264 + the probe's decoder share two cores here; half the frames is the
+    // floor for "it streams", the report above says how many really came.
+    assert!(frames >= 300, "only {frames} frames in 10 s: {report}");
+    let rgb: Vec<u64> = report["centre_rgb"]
+        .as_array()
+        .expect("a decoded picture")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // The display's default background, #3a6ea5, through 4:2:0 and a lossy codec.
+    let near = |a: u64, b: u64| a.abs_diff(b) <= 8;
+    assert!(
+        near(rgb[0], 0x3a) && near(rgb[1], 0x6e) && near(rgb[2], 0xa5),
+        "centre colour {rgb:?}"
+    );
+
+    // The client left: the session is gone and its display released (sway ≥ 1.8 unplugs it;
+    // 1.7 cannot, so it is parked at 64×64 for reuse).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !serve.get("/api/v1/sessions").as_array().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the session outlived its client");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let outputs = Command::new("swaymsg")
+        .args(["-s", &swaysock, "-t", "get_outputs", "-r"])
+        .output()
+        .expect("swaymsg");
+    assert!(outputs.status.success(), "swaymsg: {}", stderr(&outputs));
+    let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
+    let still = outputs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == output.as_str());
+    if let Some(o) = still {
+        assert_eq!(
+            (&o["current_mode"]["width"], &o["current_mode"]["height"]),
+            (&Value::from(64), &Value::from(64)),
+            "{output} is still in use: {o}"
+        );
+    }
+}
