@@ -3,10 +3,12 @@
 //! virtual monitor), so they cannot reach any other monitor; keys go by evdev keycode, text and
 //! keysyms by keysym (Mutter maps them through the active layout itself).
 //!
-//! Mutter drops the first key event of a freshly started session, so the sink taps Shift once
-//! when it is created; whatever of that tap is lost, nothing visible happens.
+//! Mutter drops the first key event of a freshly started session, and a headless Mutter has no
+//! keyboard or pointer on its Wayland seat until the session's first event of each kind; the
+//! display spends both on creation (a Shift tap, a zero motion: see
+//! `vdisplay::mutter::prime_input_devices`), so every event of the sink lands.
 
-use super::keymap::{SHIFT, char_keysym};
+use super::keymap::char_keysym;
 use super::{InjectError, InputEvent, InputSink};
 use crate::vdisplay::Mode;
 use anyhow::{Context, Result};
@@ -38,16 +40,13 @@ impl MutterInput {
     ) -> Result<Self> {
         let proxy = Proxy::new(conn, REMOTE_DESKTOP_NAME, session, SESSION_INTERFACE)
             .context("RemoteDesktop session proxy")?;
-        let mut me = MutterInput {
+        Ok(MutterInput {
             session: proxy,
             stream: stream.as_str().to_owned(),
             mode,
             scroll_rest: [0; 2],
             held: Vec::new(),
-        };
-        me.keycode(SHIFT, true)?;
-        me.keycode(SHIFT, false)?;
-        Ok(me)
+        })
     }
 
     fn call<B>(&self, method: &'static str, body: &B) -> Result<()>

@@ -20,6 +20,32 @@ fn first_frame(capturer: &mut dyn Capturer) {
     panic!("no frame from the virtual monitor within 10 s");
 }
 
+/// Pulls frames until the (black) test window shows on the virtual monitor. Mutter picks the
+/// surface under the pointer from what it last painted, so input aimed at a window that was
+/// mapped but not yet painted goes to the background — as it would for a user, who clicks on
+/// what the stream shows.
+fn window_shown(capturer: &mut dyn Capturer, mode: Mode) {
+    let probes = [
+        (mode.width / 2, mode.height / 2),
+        (20, mode.height - 20),
+        (mode.width - 40, 20),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(frame)) = capturer.next_frame(Duration::from_millis(200)) {
+            // The embedded cursor may cover one probe.
+            let black = probes
+                .iter()
+                .filter(|(x, y)| frame.rgb_at(*x, *y) == Some((0, 0, 0)))
+                .count();
+            if black >= 2 {
+                return;
+            }
+        }
+    }
+    panic!("the test window did not show on the virtual monitor within 10 s");
+}
+
 fn click(sink: &mut dyn InputSink, (x, y): (u32, u32), mode: Mode, button: MouseButton) {
     let at = InputEvent::PointerAbs {
         x: normalize(x, mode.width),
@@ -32,13 +58,7 @@ fn click(sink: &mut dyn InputSink, (x, y): (u32, u32), mode: Mode, button: Mouse
     }
 }
 
-/// Known failure, kept as the target for the next step: the private headless Mutter 43.8 crashes
-/// (`mutter: segfault at 0 … in libmutter-11.so`, seen in the kernel log) when the test window asks
-/// for `wl_seat.get_keyboard` — it logs "Failed to acquire org.freedesktop.locale1 proxy" at start,
-/// so it likely has no keymap. Without the keyboard the window also saw none of the injected
-/// clicks, although every RemoteDesktop call succeeded.
 #[test]
-#[ignore = "headless Mutter 43 segfaults when the test window binds wl_keyboard; no injected clicks seen"]
 fn remote_desktop_text_and_clicks_land_in_the_window() {
     let backend = MutterBackend::start_private().expect("start private mutter backend");
     let wayland = backend.private_session().expect("private").wayland_socket();
@@ -59,6 +79,9 @@ fn remote_desktop_text_and_clicks_land_in_the_window() {
         });
         panic!("test window: {e}; mutter log: {log:?}")
     });
+    window_shown(capturer.as_mut(), mode);
+    let focused = wait_for(&window, Duration::from_secs(5), |s| s.keyboard_focus);
+    assert!(focused.keyboard_focus, "no keyboard focus: {focused:?}");
     let mut sink = display.input_sink().expect("RemoteDesktop sink");
 
     click(sink.as_mut(), (100, 50), mode, MouseButton::Left);
@@ -75,6 +98,12 @@ fn remote_desktop_text_and_clicks_land_in_the_window() {
         s.text == want && s.clicks.len() == 2
     });
     eprintln!("window saw {seen:?}");
+    if seen.text != want || seen.clicks.len() != 2 {
+        // With MUTTER_DEBUG=input,remote-desktop this shows every injected event.
+        if let Some(s) = backend.private_session() {
+            eprintln!("mutter log:\n{}", s.log_tail("compositor", 200));
+        }
+    }
     assert_eq!(seen.text, want);
     assert_eq!(seen.clicks.len(), 2, "{seen:?}");
     let (x, y, button) = seen.clicks[0];

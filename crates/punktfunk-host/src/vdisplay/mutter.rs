@@ -32,6 +32,8 @@ const SCREENCAST_PATH: &str = "/org/gnome/Mutter/ScreenCast";
 const NODE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `cursor-mode` values of RecordVirtual.
 const CURSOR_EMBEDDED: u32 = 1;
+/// evdev KEY_LEFTSHIFT.
+const SHIFT_KEYCODE: u16 = crate::inject::keymap::SHIFT;
 
 struct Shared {
     conn: Connection,
@@ -242,10 +244,33 @@ impl VirtualDisplay for MutterBackend {
             Ok(Err(e)) => anyhow::bail!("PipeWireStreamAdded carried no node id: {e}"),
             Err(_) => anyhow::bail!("Mutter published no PipeWire node within {NODE_TIMEOUT:?}"),
         };
+        prime_input_devices(&rd_session)?;
         tracing::info!(label, %mode, name = %handle.name, node_id = handle.node_id,
             "Mutter virtual monitor created");
         Ok(Box::new(handle))
     }
+}
+
+/// Makes the RemoteDesktop session create its virtual keyboard and pointer now, before any
+/// client of the display connects.
+///
+/// Mutter 43 creates a session's virtual devices only at the first event of their kind, and
+/// the Wayland seat has a keyboard or pointer only while such a device exists (a headless Mutter
+/// has no other input device). Until then a client's `wl_seat.get_keyboard` finds the keyboard
+/// without a keymap and crashes Mutter (NULL keymap file in `meta_anonymous_file_open_fd`), and
+/// a `wl_pointer` bound before the pointer existed never receives events. The keyboard's first
+/// event is also the one Mutter drops: a Shift tap spends it without visible effect; a zero
+/// relative motion creates the pointer without moving it.
+fn prime_input_devices(rd_session: &Proxy<'_>) -> Result<()> {
+    for down in [true, false] {
+        rd_session
+            .call::<_, _, ()>("NotifyKeyboardKeycode", &(u32::from(SHIFT_KEYCODE), down))
+            .context("RemoteDesktop.Session.NotifyKeyboardKeycode (creating the keyboard)")?;
+    }
+    rd_session
+        .call::<_, _, ()>("NotifyPointerMotionRelative", &(0.0f64, 0.0f64))
+        .context("RemoteDesktop.Session.NotifyPointerMotionRelative (creating the pointer)")?;
+    Ok(())
 }
 
 /// One RecordVirtual monitor. It exists as long as its RemoteDesktop session runs.
