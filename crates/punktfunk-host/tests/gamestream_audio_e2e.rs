@@ -239,6 +239,7 @@ fn moonlight_receives_a_440_hz_tone() {
     let session = io.session();
     let id = session["id"].as_str().expect("session id");
     let sink = format!("punktfunk-gs-{id}");
+    io.wait("LISTENING", Duration::from_secs(15));
     let play_started = now_unix_us();
     let mut play = Command::new("pw-play")
         .env("PIPEWIRE_RUNTIME_DIR", &audio.runtime_dir)
@@ -267,9 +268,10 @@ fn moonlight_receives_a_440_hz_tone() {
     for (c, (t, snr)) in tones.iter().zip(block_snr).enumerate() {
         let peak = t["peak_hz"].as_f64().expect("peak");
         assert!((peak - 440.0).abs() <= 5.0, "channel {c}: peak {peak} Hz");
-        // The median over quarter-second blocks, as audio_analysis does for punktfunk/1: a single
-        // scheduling gap on this two-core machine is broadband noise in the whole window's
-        // spectrum (the whole-window SNR is printed above) but not what the codec path delivers.
+        // The median over 100 ms blocks, as audio_analysis does for punktfunk/1: a dropout (the
+        // host sink's FIFO running dry while the audio graph is starved of CPU on this shared
+        // two-core machine) is broadband noise in the whole window's spectrum, but not what the
+        // codec path delivers; the whole-window SNR and the dropouts are printed above.
         let snr = snr.as_f64().expect("snr");
         assert!(snr >= 20.0, "channel {c}: SNR {snr} dB");
     }
@@ -279,7 +281,9 @@ fn moonlight_receives_a_440_hz_tone() {
     println!(
         "AUDIO LATENCY gamestream: pw-play spawn -> first decoded sound at moonlight-common-c {latency:.1} ms"
     );
-    assert!(latency > 0.0 && latency < 2_000.0, "{result}");
+    // ≈ 30 ms here (pw-play's start and link included; punktfunk/1 measures 34–61 ms the same
+    // way): a standing buffer anywhere on the path would show up as hundreds.
+    assert!(latency > 0.0 && latency < 200.0, "{result}");
     host.stop();
 }
 
@@ -348,6 +352,15 @@ fn moonlight_text_reaches_a_window_on_its_display() {
     );
     assert_eq!(seen.text, want);
     assert!(seen.keyboard_focus, "{seen:?}");
+    // The focusing click: Moonlight's absolute position (in its own reference size) landed in the
+    // middle of the session's display, as the left button (BTN_LEFT).
+    assert_eq!(seen.clicks.len(), 1, "{seen:?}");
+    let (x, y, button) = seen.clicks[0];
+    assert!(
+        (x - f64::from(width / 2)).abs() <= 1.0 && (y - f64::from(height / 2)).abs() <= 1.0,
+        "click at {x},{y}"
+    );
+    assert_eq!(button, 0x110, "{seen:?}");
     drop(window);
     host.stop();
 }

@@ -6,9 +6,10 @@ Run by the Rust test, never by hand. The script starts the Desktop stream, reads
 the host's management API and prints `SESSION <json>` (its id and its display), then talks with the
 test over stdin/stdout:
 
-  audio: decodes the stream's audio for --seconds; the test writes `PLAY <unix µs>` (when it
-         started pw-play on the session's sink) meanwhile. The analysis of what arrived after that
-         (spectral peak, SNR, latency) is the `RESULT <json>` line.
+  audio: once decoded audio flows, prints `LISTENING`; the test then starts pw-play on the
+         session's sink and writes `PLAY <unix µs>` (when it did); the script decodes on for
+         --seconds. The analysis of what arrived after PLAY (spectral peak, SNR, latency) is
+         the `RESULT <json>` line.
   text:  waits for `TYPE` (the test's window is up on the session's display), clicks into the
          middle of the display, sends --text through LiSendUtf8TextEvent and Enter through
          LiSendKeyboardEvent, prints `TYPED`, and ends the stream on `DONE`.
@@ -110,6 +111,15 @@ def audio(client: MoonlightClient, args) -> dict:
     stop = threading.Event()
     thread = threading.Thread(target=collect_audio, args=(client, stop, chunks), daemon=True)
     thread.start()
+    # moonlight-common-c discards the stream's first audio (its "initial audio resync period",
+    # 500 ms) so that host-side buffering does not become standing latency; a tone played before
+    # decoded audio flows would measure that period, not the path.
+    deadline = time.monotonic() + 10
+    while not chunks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not chunks:
+        raise RuntimeError("no audio decoded within 10 s of the stream's start")
+    say("LISTENING")
     play_us = None
     line = sys.stdin.readline().split()
     if len(line) == 2 and line[0] == "PLAY":
@@ -135,11 +145,18 @@ def audio(client: MoonlightClient, args) -> dict:
     # to the end.
     pcm = np.concatenate(after[first:])
     pcm = pcm[RATE // 4 :]
-    # Quarter-second blocks as well: one dropout (a gap in the sink's feed) is broadband noise that
-    # drags the whole window's SNR down; the median block says what the codec path delivers.
-    block = RATE // 4
+    # 100 ms blocks as well: one dropout (the host sink's FIFO running dry when the audio graph is
+    # starved of CPU) is broadband noise that drags the whole window's SNR down; the median block
+    # says what the codec path delivers, the dropouts are counted on their own.
+    block = RATE // 10
     blocks = [pcm[i : i + block] for i in range(0, pcm.shape[0] - block + 1, block)]
-    dropouts = sum(1 for r in rms[first + RATE // 4 // 240 :] if r < 0.1)
+    skip = first + RATE // 4 // 240
+    # When each quiet chunk came, in ms after the first sound: a dropout's place in the tone.
+    dropouts = [
+        round((at - first_at) / 1000.0)
+        for r, at in zip(rms[skip:], [a for a in arrivals if a >= play_us][skip:])
+        if r < 0.1
+    ]
     return {
         "chunks": len(chunks),
         "channels": channels,
@@ -147,13 +164,14 @@ def audio(client: MoonlightClient, args) -> dict:
         "analysed_s": round(pcm.shape[0] / RATE, 2),
         "tones": [tone_analysis(pcm[:, c], RATE) for c in range(channels)],
         "block_snr_db": [
-            sorted(tone_analysis(b[:, c], RATE)["snr_db"] for b in blocks) for c in range(channels)
+            [tone_analysis(b[:, c], RATE)["snr_db"] for b in blocks] for c in range(channels)
         ],
         "block_snr_db_median": [
             float(np.median([tone_analysis(b[:, c], RATE)["snr_db"] for b in blocks]))
             for c in range(channels)
         ],
-        "quiet_chunks_in_tone": dropouts,
+        "quiet_chunks_in_tone_ms": dropouts,
+        "client_losses": client._session.audio_loss_stats,
         "first_sound_after_play_ms": round((first_at - play_us) / 1000.0, 1),
         "rms_before_first_sound": round(max(rms[:first], default=0.0), 4),
     }
