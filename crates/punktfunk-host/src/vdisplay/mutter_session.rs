@@ -5,6 +5,8 @@
 //!
 //! Mutter 43 runs as root here (unlike sway). Its initial `--virtual-monitor 64x64` only exists
 //! because Mutter wants one monitor at start; client displays are `RecordVirtual` monitors.
+//! Its startup warning "Failed to acquire org.freedesktop.locale1 proxy" (there is no system bus)
+//! is harmless: the keyboard then keeps xkbcommon's default keymap (us), which clients receive.
 //! Stopping signals the whole group, waits until no member is left, then removes the directory.
 
 use super::private_session::{PrivateSession, START_TIMEOUT};
@@ -21,8 +23,6 @@ pub struct MutterSession {
     /// The bus, PipeWire and WirePlumber; the compositor is spawned into the same group.
     session: PrivateSession,
     compositor: Compositor,
-    /// Our `org.freedesktop.locale1` on the private bus (Mutter only); see [`serve_locale`].
-    _locale: Option<zbus::blocking::Connection>,
 }
 
 /// Which compositor the session runs.
@@ -39,58 +39,6 @@ impl Compositor {
             Self::Kwin => "kwin_wayland",
         }
     }
-}
-
-/// The layout of the private Mutter's keyboard: what its clients get as their keymap and what
-/// `NotifyKeyboardKeysym` is mapped through.
-pub const KEYBOARD_LAYOUT: &str = "us";
-
-/// The keyboard part of `org.freedesktop.locale1` (systemd-localed), as Mutter reads it.
-struct Locale {
-    layout: &'static str,
-}
-
-#[zbus::interface(name = "org.freedesktop.locale1")]
-impl Locale {
-    #[zbus(property, name = "X11Layout")]
-    fn x11_layout(&self) -> String {
-        self.layout.to_owned()
-    }
-
-    #[zbus(property, name = "X11Model")]
-    fn x11_model(&self) -> String {
-        String::new()
-    }
-
-    #[zbus(property, name = "X11Variant")]
-    fn x11_variant(&self) -> String {
-        String::new()
-    }
-
-    #[zbus(property, name = "X11Options")]
-    fn x11_options(&self) -> String {
-        String::new()
-    }
-}
-
-/// Mutter 43 without gnome-shell takes its keymap only from `org.freedesktop.locale1` on the
-/// system bus, once at start. Without an answer it never sets one, and the first client that asks
-/// for a `wl_keyboard` crashes it (NULL keymap file in `meta_anonymous_file_open_fd`). A private
-/// session has no system bus, so Mutter gets ours as its system bus and finds the layout here;
-/// the connection serves it for the session's life.
-fn serve_locale(bus: &str) -> Result<zbus::blocking::Connection> {
-    zbus::blocking::connection::Builder::address(bus)
-        .and_then(|b| {
-            b.serve_at(
-                "/org/freedesktop/locale1",
-                Locale {
-                    layout: KEYBOARD_LAYOUT,
-                },
-            )
-        })
-        .and_then(|b| b.name("org.freedesktop.locale1"))
-        .and_then(|b| b.build())
-        .context("serving org.freedesktop.locale1 on the private bus")
 }
 
 /// The Wayland socket name of a private KWin.
@@ -124,11 +72,9 @@ impl MutterSession {
         let mut me = Self {
             session,
             compositor: which,
-            _locale: None,
         };
         let cmd = match which {
             Compositor::Mutter => {
-                me._locale = Some(serve_locale(me.session.bus_address())?);
                 let mut cmd = me.session.command(&compositor, "compositor")?;
                 cmd.args([
                     "--headless",
@@ -137,9 +83,7 @@ impl MutterSession {
                     "--wayland",
                     "--no-x11",
                 ])
-                .env("GSETTINGS_BACKEND", "memory")
-                // Mutter reads the keyboard layout from locale1 on the *system* bus.
-                .env("DBUS_SYSTEM_BUS_ADDRESS", me.session.bus_address());
+                .env("GSETTINGS_BACKEND", "memory");
                 // Mutter's own debug topics (e.g. "input,remote-desktop") into compositor.log.
                 if let Some(topics) = std::env::var_os("MUTTER_DEBUG") {
                     cmd.env("MUTTER_DEBUG", topics);
