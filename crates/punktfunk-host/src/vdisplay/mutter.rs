@@ -4,7 +4,9 @@
 //!
 //! Per display: `RemoteDesktop.CreateSession` → its `SessionId` → `ScreenCast.CreateSession`
 //! with `remote-desktop-session-id` → `RecordVirtual` (cursor embedded) → a Stream object →
-//! `RemoteDesktop.Session.Start` → the stream's `PipeWireStreamAdded(node_id)` signal. A virtual
+//! `RemoteDesktop.Session.Start` → the stream's `PipeWireStreamAdded(node_id)` signal → a Shift
+//! tap and a zero motion, so the session's virtual keyboard and pointer exist before any client
+//! of the display binds them (see [`prime_input_devices`]). A virtual
 //! monitor has no size of its own: the consumer's format negotiation decides it, so the capture
 //! source carries the exact WxH the capturer must offer.
 //!
