@@ -52,9 +52,10 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-/// Starts `punktfunk1-host --source display` (its own private headless sway) and finds the sway's
-/// Wayland socket in its log.
-fn start_host(tag: &str) -> Host {
+/// Starts `punktfunk1-host --source display` on `compositor` (`None`: detected, here its own
+/// private headless sway; `Some("mutter")`: a private headless Mutter) and finds the compositor's
+/// Wayland socket in its "… backend ready" log line.
+fn start_host(tag: &str, compositor: Option<&str>) -> Host {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -62,26 +63,34 @@ fn start_host(tag: &str) -> Host {
     let config =
         std::env::temp_dir().join(format!("pf-input-{tag}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
-        .args([
-            "punktfunk1-host",
-            "--source",
-            "display",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--open",
-        ])
-        .env("PUNKTFUNK_CONFIG_DIR", &config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("SWAYSOCK")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start punktfunk-host");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"));
+    cmd.args([
+        "punktfunk1-host",
+        "--source",
+        "display",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--open",
+    ])
+    .env("PUNKTFUNK_CONFIG_DIR", &config)
+    .env("RUST_LOG", "info")
+    .env("NO_COLOR", "1")
+    .env_remove("WAYLAND_DISPLAY")
+    .env_remove("SWAYSOCK")
+    .env_remove("PUNKTFUNK_COMPOSITOR")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    if let Some(compositor) = compositor {
+        cmd.args(["--compositor", compositor]);
+    }
+    if compositor == Some("mutter") {
+        // Without a session bus the backend starts its own headless Mutter instead of using a
+        // desktop's (the test's window must be on the same Mutter).
+        cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
+    }
+    let mut child = cmd.spawn().expect("start punktfunk-host");
     let lines = merge_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut ready, mut wayland) = (None, None);
@@ -89,12 +98,12 @@ fn start_host(tag: &str) -> Host {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = lines
             .recv_timeout(left)
-            .expect("host printed no READY line and sway socket");
+            .expect("host printed no READY line and compositor socket");
         let line = strip_ansi(&line);
         if let Some(fields) = line.strip_prefix("READY ") {
             ready = Some(fields.to_owned());
         }
-        if line.contains("sway backend ready") {
+        if line.contains("backend ready") {
             wayland = line
                 .split_whitespace()
                 .find_map(|kv| kv.strip_prefix("wayland=").map(PathBuf::from));
@@ -187,7 +196,7 @@ fn close_to(a: f64, b: f64) -> bool {
 
 #[test]
 fn sway_probe_input_lands_in_the_clients_own_window() {
-    let host = start_host("sway");
+    let host = start_host("sway", None);
     // The script waits until the test's window is up (the display only exists once the session
     // runs). Enter (evdev 28) ends the text; xkb turns it into "\r".
     let text_a = "Hello, wörld ☺ 123!";
@@ -245,6 +254,48 @@ fn sway_probe_input_lands_in_the_clients_own_window() {
         let status = p.wait().expect("probe exit");
         assert!(status.success(), "probe failed: {status}");
     }
+}
+
+/// The same path through Mutter: the host's private headless Mutter creates the client's display
+/// (RecordVirtual) and injects through RemoteDesktop. Text goes by keysym (Mutter maps each one
+/// through its own layout), so no keymap is sent to the window.
+#[test]
+fn mutter_probe_input_lands_in_the_clients_own_window() {
+    let host = start_host("mutter", Some("mutter"));
+    // The wait covers opening the window once the display exists and Mutter's zoom-in of a new
+    // window: input before it is fully shown lands off target (see inject/mutter_tests.rs).
+    let text = "Hello, World 123!";
+    let mut p = probe(
+        &host,
+        "alpha",
+        "640x360@30",
+        10,
+        &format!(
+            "wait 4s; move 100,50; click; move 639,359; click right; wait 300ms; type {text}; key 28"
+        ),
+    );
+    let win = window_on(&host, 640, 360);
+    let focused = wait_for(&win, Duration::from_secs(5), |s| s.keyboard_focus);
+    assert!(focused.keyboard_focus, "no keyboard focus: {focused:?}");
+    let want = format!("{text}\r");
+    let seen = wait_for(&win, Duration::from_secs(15), |s| {
+        s.text == want && s.clicks.len() == 2
+    });
+    eprintln!("window saw {seen:?}");
+    assert_eq!(seen.text, want);
+    assert_eq!(seen.clicks.len(), 2, "{seen:?}");
+    let (x, y, button) = seen.clicks[0];
+    assert!(close_to(x, 100.0) && close_to(y, 50.0), "click at {x},{y}");
+    assert_eq!(button, BTN_LEFT);
+    let (x, y, button) = seen.clicks[1];
+    assert!(
+        close_to(x, 639.0) && close_to(y, 359.0),
+        "corner click at {x},{y}"
+    );
+    assert_eq!(button, BTN_RIGHT);
+
+    let status = p.wait().expect("probe exit");
+    assert!(status.success(), "probe failed: {status}");
 }
 
 /// Virtual gamepads for real: this kernel has no uinput or uhid, so scripts/input-vm.sh boots

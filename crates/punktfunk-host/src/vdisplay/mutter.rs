@@ -76,7 +76,8 @@ impl MutterBackend {
             "DBUS_SESSION_BUS_ADDRESS is not set"
         );
         let conn = Connection::session().context("connecting to the session bus")?;
-        Self::with_connection(conn, runtime.join("pipewire-0"), None)
+        let wayland = env.wayland_socket();
+        Self::with_connection(conn, runtime.join("pipewire-0"), wayland, None)
     }
 
     /// Starts a private headless Mutter (with its own bus and PipeWire) and uses it.
@@ -86,12 +87,14 @@ impl MutterBackend {
             .and_then(|b| b.build())
             .context("connecting to the private Mutter's bus")?;
         let socket = session.pipewire_socket();
-        Self::with_connection(conn, socket, Some(session))
+        let wayland = Some(session.wayland_socket());
+        Self::with_connection(conn, socket, wayland, Some(session))
     }
 
     fn with_connection(
         conn: Connection,
         pipewire_socket: PathBuf,
+        wayland_socket: Option<PathBuf>,
         private: Option<MutterSession>,
     ) -> Result<Self> {
         let dbus = zbus::blocking::fdo::DBusProxy::new(&conn)?;
@@ -102,7 +105,12 @@ impl MutterBackend {
         let screencast = Proxy::new(&conn, SCREENCAST_NAME, SCREENCAST_PATH, SCREENCAST_NAME)?;
         let screencast_api: i32 = screencast.get_property("Version").unwrap_or(0);
         let version = mutter_version();
+        // The Wayland socket is logged so tests (and users) can put windows on the displays.
+        let wayland = wayland_socket
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |w| w.display().to_string());
         tracing::info!(%version, screencast_api, pipewire = %pipewire_socket.display(),
+            %wayland,
             private = private.is_some(), "Mutter backend ready");
         Ok(Self {
             shared: Arc::new(Shared {
