@@ -13,7 +13,7 @@ const CAPACITY: usize = 256;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostEvent {
     SessionStarted {
-        /// Boxed: a session description is far larger than every other event.
+        // Boxed: a session description is far larger than every other event.
         #[schema(value_type = SessionInfo)]
         session: Box<SessionInfo>,
     },
