@@ -21,6 +21,7 @@ mod sessions;
 mod settings;
 mod source;
 mod status_line;
+mod ticker;
 mod vdisplay;
 
 use anyhow::Result;

@@ -5,6 +5,7 @@
 use super::AudioSource;
 use super::opus_encoder::OpusEncoder;
 use crate::punktfunk1::data_plane::SessionControl;
+use crate::ticker::Ticker;
 use anyhow::Result;
 use punktfunk_client::audio::{AudioPacketizer, FRAME};
 use punktfunk_core::audio::packet::MAX_OPUS_PACKET;
@@ -13,7 +14,6 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 pub fn spawn(
     socket: Arc<UdpSocket>,
@@ -36,18 +36,10 @@ pub fn spawn(
         .spawn(move || {
             let mut pcm = vec![0f32; encoder.frame_samples() * encoder.channels()];
             let mut packet = vec![0u8; MAX_OPUS_PACKET];
-            let mut next = Instant::now();
+            let mut ticker = Ticker::new(FRAME, 20);
             let (mut sent, mut opus_bytes, mut wire_bytes) = (0u64, 0u64, 0u64);
             while !control.stop.load(Ordering::Relaxed) {
-                let now = Instant::now();
-                if now < next {
-                    std::thread::sleep(next - now);
-                }
-                next += FRAME;
-                // After a stall, resume on the current clock instead of bursting to catch up.
-                if Instant::now() > next + FRAME * 20 {
-                    next = Instant::now() + FRAME;
-                }
+                ticker.wait();
                 let pts_us = source.read_packet(&mut pcm);
                 let n = match encoder.encode(&pcm, &mut packet) {
                     Ok(n) => n,

@@ -9,6 +9,7 @@ use crate::audio::AudioSource;
 use crate::audio::opus_encoder::OpusEncoder;
 use crate::audio::pipewire_sink::VirtualSink;
 use crate::punktfunk1::data_plane::now_us;
+use crate::ticker::Ticker;
 use anyhow::{Context, Result};
 use punktfunk_core::audio::layout::Layout;
 use punktfunk_core::audio::{FRAME_SAMPLES, SAMPLE_RATE};
@@ -18,7 +19,7 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PING_WAIT: Duration = Duration::from_secs(10);
 
@@ -111,17 +112,10 @@ fn run(session: &Session, socket: &UdpSocket, announced: &Announced) -> Result<(
     let mut opus = vec![0u8; 1400];
     let mut drain = [0u8; 64];
     let interval = Duration::from_millis(u64::from(packet_ms));
-    let mut next = Instant::now();
+    let mut ticker = Ticker::new(interval, 20);
     let mut packets = 0u64;
     while !session.stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep(next - now);
-        }
-        next += interval;
-        if Instant::now() > next + interval * 20 {
-            next = Instant::now() + interval;
-        }
+        ticker.wait();
         while socket.recv_from(&mut drain).is_ok() {}
         for chunk in pcm.chunks_mut(FRAME_SAMPLES * channels) {
             source.read_packet(chunk);

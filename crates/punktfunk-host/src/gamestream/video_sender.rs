@@ -6,6 +6,7 @@
 use super::stream::{Announced, Session};
 use crate::punktfunk1::data_plane::now_us;
 use crate::source::FrameSource;
+use crate::ticker::Ticker;
 use anyhow::{Context, Result};
 use punktfunk_core::gamestream::sdp::ENC_VIDEO;
 use punktfunk_core::gamestream::video::{
@@ -109,21 +110,13 @@ fn run(
     let fps = params.fps.clamp(1, 1000);
     let interval = Duration::from_secs_f64(1.0 / f64::from(fps));
     let mut frame = Vec::new();
-    let mut next = Instant::now();
+    let mut ticker = Ticker::new(interval, 4);
     let mut number = 0u64;
     let mut first_capture_us = None;
     let mut drain = [0u8; 64];
     let mut stages = Stages::default();
     while !session.stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep(next - now);
-        }
-        next += interval;
-        // After a stall, skip ahead instead of bursting to catch up.
-        if Instant::now() > next + interval * 4 {
-            next = Instant::now() + interval;
-        }
+        let next = ticker.wait();
         while socket.recv_from(&mut drain).is_ok() {}
 
         let t0 = Instant::now();

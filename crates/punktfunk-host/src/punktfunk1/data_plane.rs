@@ -3,6 +3,7 @@
 //! per session that runs the frame loop (source → packetize/FEC/seal → pace → send), each stage timed.
 
 use crate::source::FrameSource;
+use crate::ticker::Ticker;
 use anyhow::{Context, Result};
 use punktfunk_core::audio::packet::AudioPayload;
 use punktfunk_core::crypto::{DirectionKey, Opener, SessionKeys};
@@ -310,19 +311,11 @@ fn frame_loop(
 ) {
     let mut batch = DatagramBatch::new();
     let mut frame = Vec::new();
-    let mut next = Instant::now();
+    let mut ticker = Ticker::new(interval, 4);
     let mut number = 0u64;
     let mut stage = StageTimes::default();
     while !control.stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep(next - now);
-        }
-        next += interval;
-        // If the loop fell behind (a stall), skip ahead instead of bursting to catch up.
-        if Instant::now() > next + interval * 4 {
-            next = Instant::now() + interval;
-        }
+        ticker.wait();
         let Some(dest) = *control
             .client_addr
             .lock()
