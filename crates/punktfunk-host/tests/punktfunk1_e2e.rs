@@ -28,6 +28,8 @@ impl std::ops::Deref for Host {
 impl Host {
     /// Hosts run `--open` here: these tests are about streaming, and pairing has its own
     /// (tests/pairing_e2e.rs). Clients still present their own certificate and pin the host's.
+    /// No mDNS either (tests/mdns_netns.rs covers it): its responder opens sockets per network
+    /// interface whenever it likes, which would blur the descriptor accounting below.
     fn start(tag: &str, extra: &[&str]) -> Host {
         let mut args = vec![
             "punktfunk1-host",
@@ -36,6 +38,7 @@ impl Host {
             "--port",
             "0",
             "--open",
+            "--no-mdns",
         ];
         args.extend_from_slice(extra);
         Host(HostProcess::start(tag, HostCommand::new(&args)))
@@ -232,6 +235,8 @@ fn count_fds(pid: u32) -> usize {
 #[test]
 fn two_sessions_are_independent_and_a_killed_client_is_freed() {
     let host = Host::start("kill", &["--max-sessions", "4"]);
+    // Let start-up finish (threads, sockets opened after the READY line) before counting.
+    std::thread::sleep(Duration::from_millis(500));
     let fds_idle = count_fds(host.pid());
     let spawn = |seconds: &str| {
         host.probe()
