@@ -6,123 +6,23 @@
 //!   peak at 440 Hz and an SNR of at least 20 dB, and the time to its first sound is measured;
 //! - text and Enter sent by the client arrive in a real Wayland window on the session's own display.
 
+mod audio_session;
 mod common;
 #[path = "gamestream/harness.rs"]
 mod harness;
 #[path = "input_e2e/window.rs"]
 mod window;
 
+use audio_session::{AudioSession, lines_of, write_tones};
 use common::TempDir;
 use harness::{manifest_dir, moonlight_python, paired_host_wrapped, parse_result};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use window::{InputWindow, wait_for};
-
-fn lines_of(child: &mut Child) -> Receiver<String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The next line starting with `prefix`, prefix removed; panics after `timeout`.
-fn wait_line(lines: &Receiver<String>, prefix: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    return rest.to_owned();
-                }
-            }
-            Err(e) => panic!("no {prefix:?} line within {timeout:?}: {e}"),
-        }
-    }
-}
-
-/// `punktfunk-host audio-session`: a private PipeWire + WirePlumber; stops when its stdin closes.
-struct AudioSession {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    runtime_dir: String,
-}
-
-impl AudioSession {
-    fn start() -> AudioSession {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
-            .arg("audio-session")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start punktfunk-host audio-session");
-        let lines = lines_of(&mut child);
-        let ready = wait_line(&lines, "READY ", Duration::from_secs(30));
-        let runtime_dir = ready
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("runtime_dir="))
-            .unwrap_or_else(|| panic!("READY without runtime_dir: {ready}"))
-            .to_owned();
-        AudioSession {
-            stdin: child.stdin.take(),
-            child,
-            runtime_dir,
-        }
-    }
-}
-
-impl Drop for AudioSession {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A 16-bit stereo PCM WAV of a 0.4 full-scale sine on both channels.
-fn write_tone(path: &Path, hz: f64, seconds: f64) {
-    let rate = 48_000u32;
-    let frames = (seconds * f64::from(rate)) as u32;
-    let data_len = frames * 2 * 2;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 4).to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let t = f64::from(i) / f64::from(rate);
-        let v = (0.4 * (std::f64::consts::TAU * hz * t).sin() * 32767.0) as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, out).expect("write the tone");
-}
 
 fn now_unix_us() -> u128 {
     SystemTime::now()
@@ -226,7 +126,7 @@ fn moonlight_receives_a_440_hz_tone() {
     ];
     let (host, base) = paired_host_wrapped(config.path(), &client_dir, &python, &wrapper);
     let tone = config.path().join("tone440.wav");
-    write_tone(&tone, 440.0, 8.0);
+    write_tones(&tone, &[440.0, 440.0], 8.0);
 
     let token = config.path().join("admin-token");
     let mut io = SessionIo::start(

@@ -336,10 +336,7 @@ impl DisplayHandle for MutterDisplay {
     }
 
     fn app_env(&self) -> std::collections::BTreeMap<String, String> {
-        match &self.shared.private {
-            Some(session) => session.app_env(),
-            None => super::inherited_app_env(),
-        }
+        MutterSession::app_env_or_inherited(self.shared.private.as_ref())
     }
 
     fn capture_source(&self) -> CaptureSource {

@@ -178,6 +178,14 @@ impl MutterSession {
         }
     }
 
+    /// The app environment of a display on our private session, or — when the backend uses the
+    /// user's own compositor — what this process inherited from that session.
+    pub fn app_env_or_inherited(
+        private: Option<&MutterSession>,
+    ) -> std::collections::BTreeMap<String, String> {
+        private.map_or_else(super::inherited_app_env, MutterSession::app_env)
+    }
+
     /// What an app needs to show up in this session: its Wayland socket and its D-Bus.
     pub fn app_env(&self) -> std::collections::BTreeMap<String, String> {
         let mut env = super::wayland_app_env(&self.wayland_socket());
