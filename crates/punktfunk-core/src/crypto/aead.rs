@@ -34,13 +34,21 @@ impl Sealer {
 
     /// Hands out the next packet sequence number; each one is used for exactly one datagram.
     pub fn next_seq(&mut self) -> Result<u64, CryptoError> {
-        // u64::MAX is never used so that the receiver's window arithmetic cannot overflow.
-        if self.next_seq == u64::MAX {
-            return Err(CryptoError::SequenceExhausted);
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        Ok(seq)
+        self.reserve_seqs(1)
+    }
+
+    /// Hands out `count` consecutive sequence numbers and returns the first, for a batch whose
+    /// datagrams are sealed in a different order than they are sent.
+    pub fn reserve_seqs(&mut self, count: u64) -> Result<u64, CryptoError> {
+        // u64::MAX is never used (the batch must end at or before it) so that the receiver's window
+        // arithmetic cannot overflow.
+        let end = self
+            .next_seq
+            .checked_add(count)
+            .ok_or(CryptoError::SequenceExhausted)?;
+        let first = self.next_seq;
+        self.next_seq = end;
+        Ok(first)
     }
 
     /// Seals `datagram` = `header (seq already encoded) ‖ payload ‖ TAG_LEN spare bytes` in place.
@@ -131,5 +139,35 @@ impl Opener {
             .map_err(|_| Reject::BadTag)?;
         self.replay.accept(header.seq);
         Ok((header, plain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> Sealer {
+        Sealer::new(&DirectionKey {
+            key: [7; 16],
+            salt: [1, 2, 3, 4],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn reserved_sequence_numbers_are_consecutive_and_never_reused() {
+        let mut s = sealer();
+        assert_eq!(s.next_seq(), Ok(0));
+        assert_eq!(s.reserve_seqs(10), Ok(1));
+        assert_eq!(s.next_seq(), Ok(11));
+    }
+
+    #[test]
+    fn the_last_sequence_number_is_never_handed_out() {
+        let mut s = sealer();
+        s.next_seq = u64::MAX - 3;
+        assert_eq!(s.reserve_seqs(4), Err(CryptoError::SequenceExhausted));
+        assert_eq!(s.reserve_seqs(3), Ok(u64::MAX - 3), "up to u64::MAX - 1");
+        assert_eq!(s.next_seq(), Err(CryptoError::SequenceExhausted));
     }
 }

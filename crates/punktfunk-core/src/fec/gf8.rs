@@ -1,18 +1,25 @@
 //! Systematic Reed–Solomon over GF(2⁸) (polynomial 0x11D) with the Cauchy parity matrix GameStream
 //! uses: the coefficient of data shard `i` in recovery shard `j` of a block with `m` recovery shards is
 //! `1 / ((m + i) XOR j)`. Every square submatrix of a Cauchy matrix is invertible, so any `k` shards
-//! rebuild the block. The slice arithmetic is `reed-solomon-erasure`'s SIMD table multiply.
+//! rebuild the block. The slice arithmetic is [`super::gf8_kernel`]'s matrix multiply.
 //!
 //! The same encoder and solver also run with an explicit parity matrix ([`Gf8Matrix`]) for codes whose
 //! coefficients a protocol fixes instead of deriving them (GameStream audio's RS(4,2)).
 
+use super::gf8_kernel::{Coefficients, mul_matrix};
 use super::{FecError, FecScheme, GF8_MAX_SHARDS, ReceivedBlock};
-use reed_solomon_erasure::galois_8::{div, mul, mul_slice, mul_slice_xor};
+use reed_solomon_erasure::galois_8::{div, mul};
+
+/// Parity matrices kept per encoder: a stream's blocks come in one or two shapes (a frame's blocks
+/// differ by at most one data shard), and a few more cover a change of bitrate or FEC strength.
+const CACHED_SHAPES: usize = 4;
 
 #[derive(Default)]
 pub(super) struct Gf8Cauchy {
     /// Scratch for the rebuilt shards before they are written into the block.
     scratch: Vec<u8>,
+    /// Parity matrices of recent `(k, m)` block shapes, newest last.
+    parity: Vec<((usize, usize), Coefficients)>,
 }
 
 /// Parity coefficient of data column `i` in recovery row `j` for a block with `m` recovery shards.
@@ -33,15 +40,32 @@ impl Gf8Cauchy {
     pub(super) fn encode(
         &mut self,
         data: &[&[u8]],
-        recovery: &mut [u8],
+        recovery: &mut [&mut [u8]],
         s: usize,
     ) -> Result<(), FecError> {
-        let (k, m) = (data.len(), recovery.len() / s);
+        let (k, m) = (data.len(), recovery.len());
         if k == 0 || m == 0 || k + m > GF8_MAX_SHARDS {
             return Err(unsupported(k, m, s));
         }
-        encode_with(|j, i| coefficient(m, j, i), data, recovery, s);
+        mul_matrix(self.parity_matrix(k, m), data, recovery, false);
         Ok(())
+    }
+
+    fn parity_matrix(&mut self, k: usize, m: usize) -> &Coefficients {
+        match self.parity.iter().position(|(shape, _)| *shape == (k, m)) {
+            Some(at) => {
+                let entry = self.parity.remove(at);
+                self.parity.push(entry);
+            }
+            None => {
+                if self.parity.len() == CACHED_SHAPES {
+                    self.parity.remove(0);
+                }
+                let matrix = Coefficients::new(m, k, |j, i| coefficient(m, j, i));
+                self.parity.push(((k, m), matrix));
+            }
+        }
+        &self.parity.last().expect("just pushed").1
     }
 
     pub(super) fn reconstruct(
@@ -54,16 +78,6 @@ impl Gf8Cauchy {
             return Err(unsupported(k, m, block.shard_bytes));
         }
         reconstruct_with(|j, i| coefficient(m, j, i), &mut self.scratch, block, k, m)
-    }
-}
-
-/// `recovery[j] = Σ_i coeff(j, i) · data[i]` for every recovery shard `j`.
-fn encode_with(coeff: impl Fn(usize, usize) -> u8, data: &[&[u8]], recovery: &mut [u8], s: usize) {
-    for (j, out) in recovery.chunks_exact_mut(s).enumerate() {
-        mul_slice(coeff(j, 0), data[0], out);
-        for (i, shard) in data.iter().enumerate().skip(1) {
-            mul_slice_xor(coeff(j, i), shard, out);
-        }
     }
 }
 
@@ -94,13 +108,14 @@ fn reconstruct_with(
     // syndrome[r] = recovery[rows[r]] - Σ_{known i} c(rows[r], i) · data[i]
     scratch.clear();
     scratch.resize(e * s, 0);
-    for (r, &j) in rows.iter().enumerate() {
-        let out = &mut scratch[r * s..(r + 1) * s];
+    for (out, &j) in scratch.chunks_exact_mut(s).zip(&rows) {
         out.copy_from_slice(block.recovery_shard(j));
-        for i in (0..k).filter(|&i| block.data_present[i]) {
-            mul_slice_xor(coeff(j, i), block.data_shard(i), out);
-        }
     }
+    let known: Vec<usize> = (0..k).filter(|&i| block.data_present[i]).collect();
+    let known_shards: Vec<&[u8]> = known.iter().map(|&i| block.data_shard(i)).collect();
+    let mut syndromes: Vec<&mut [u8]> = scratch.chunks_exact_mut(s).collect();
+    let contribution = Coefficients::new(e, known.len(), |r, c| coeff(rows[r], known[c]));
+    mul_matrix(&contribution, &known_shards, &mut syndromes, true);
 
     let mut submatrix = Vec::with_capacity(e * e);
     for &j in &rows {
@@ -109,13 +124,16 @@ fn reconstruct_with(
     let inverse = invert(&submatrix, e).ok_or(FecError::Backend(
         "singular parity submatrix (cannot happen for a Cauchy or MDS matrix)".into(),
     ))?;
-    for (r, &i) in missing.iter().enumerate() {
-        let out = &mut block.data[i * s..(i + 1) * s];
-        mul_slice(inverse[r * e], &scratch[..s], out);
-        for c in 1..e {
-            mul_slice_xor(inverse[r * e + c], &scratch[c * s..(c + 1) * s], out);
-        }
-    }
+    let syndromes: Vec<&[u8]> = scratch.chunks_exact(s).collect();
+    let mut rebuilt: Vec<&mut [u8]> = block
+        .data
+        .chunks_exact_mut(s)
+        .zip(block.data_present)
+        .filter(|(_, present)| !**present)
+        .map(|(shard, _)| shard)
+        .collect();
+    let inverse = Coefficients::new(e, e, |r, c| inverse[r * e + c]);
+    mul_matrix(&inverse, &syndromes, &mut rebuilt, false);
     Ok(())
 }
 
@@ -126,7 +144,7 @@ fn reconstruct_with(
 pub struct Gf8Matrix {
     k: usize,
     m: usize,
-    rows: Vec<u8>,
+    parity: Coefficients,
     scratch: Vec<u8>,
 }
 
@@ -140,7 +158,7 @@ impl Gf8Matrix {
         Ok(Gf8Matrix {
             k,
             m,
-            rows: rows.to_vec(),
+            parity: Coefficients::new(m, k, |j, i| rows[j * k + i]),
             scratch: Vec::new(),
         })
     }
@@ -160,7 +178,8 @@ impl Gf8Matrix {
         {
             return Err(FecError::Geometry);
         }
-        encode_with(|j, i| self.rows[j * self.k + i], data, recovery, s);
+        let mut outputs: Vec<&mut [u8]> = recovery.chunks_exact_mut(s).collect();
+        mul_matrix(&self.parity, data, &mut outputs, false);
         Ok(())
     }
 
@@ -174,8 +193,8 @@ impl Gf8Matrix {
         if missing == 0 {
             return Ok(0);
         }
-        let (rows, kk) = (&self.rows, self.k);
-        reconstruct_with(|j, i| rows[j * kk + i], &mut self.scratch, block, k, m)?;
+        let parity = &self.parity;
+        reconstruct_with(|j, i| parity.get(j, i), &mut self.scratch, block, k, m)?;
         Ok(missing)
     }
 }

@@ -27,10 +27,10 @@ impl Leopard {
     pub(super) fn encode(
         &mut self,
         data: &[&[u8]],
-        recovery: &mut [u8],
+        recovery: &mut [&mut [u8]],
         s: usize,
     ) -> Result<(), FecError> {
-        let (k, m) = (data.len(), recovery.len() / s);
+        let (k, m) = (data.len(), recovery.len());
         let err = |e| backend(e, k, m, s);
         let encoder = match &mut self.encoder {
             Some(enc) => {
@@ -43,7 +43,7 @@ impl Leopard {
             encoder.add_original_shard(shard).map_err(err)?;
         }
         let result = encoder.encode().map_err(err)?;
-        for (out, shard) in recovery.chunks_exact_mut(s).zip(result.recovery_iter()) {
+        for (out, shard) in recovery.iter_mut().zip(result.recovery_iter()) {
             out.copy_from_slice(shard);
         }
         Ok(())

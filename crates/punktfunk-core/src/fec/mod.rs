@@ -6,6 +6,7 @@
 //! measured by `cargo bench -p punktfunk-core --bench fec` (see `docs/performance.md`).
 
 mod gf8;
+pub mod gf8_kernel;
 mod leopard;
 
 pub use crate::wire::FecScheme;
@@ -72,9 +73,25 @@ impl FecEncoder {
         recovery: &mut [u8],
         shard_bytes: usize,
     ) -> Result<(), FecError> {
+        if shard_bytes == 0 || !recovery.len().is_multiple_of(shard_bytes) {
+            return Err(FecError::Geometry);
+        }
+        let mut shards: Vec<&mut [u8]> = recovery.chunks_exact_mut(shard_bytes).collect();
+        self.encode_into(scheme, data, &mut shards)
+    }
+
+    /// Computes one recovery shard per element of `recovery` (wherever those live, e.g. inside the
+    /// datagrams that will carry them) over `data`; every shard has the same non-zero length.
+    pub fn encode_into(
+        &mut self,
+        scheme: FecScheme,
+        data: &[&[u8]],
+        recovery: &mut [&mut [u8]],
+    ) -> Result<(), FecError> {
+        let shard_bytes = data.first().map_or(0, |d| d.len());
         if shard_bytes == 0
-            || !recovery.len().is_multiple_of(shard_bytes)
             || data.iter().any(|d| d.len() != shard_bytes)
+            || recovery.iter().any(|r| r.len() != shard_bytes)
         {
             return Err(FecError::Geometry);
         }

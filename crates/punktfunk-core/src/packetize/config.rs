@@ -10,7 +10,8 @@ pub struct FecConfig {
     pub parity_percent: u16,
     /// Floor on recovery shards per block (so one- and two-shard frames still survive a loss).
     pub min_parity: u16,
-    /// Upper bound on data shards per block; larger frames are split into several blocks.
+    /// Upper bound on data shards per block; larger frames are split into several blocks, whose
+    /// datagrams are interleaved on the wire so that a loss burst is shared between them.
     pub max_data_per_block: u16,
     /// Blocks with at most this many data shards (and ≤ 255 shards in all) use GF(2⁸) Cauchy;
     /// larger ones use Leopard GF(2¹⁶). The default is the crossover measured in `benches/fec.rs`.
@@ -18,12 +19,26 @@ pub struct FecConfig {
 }
 
 impl Default for FecConfig {
+    /// Geometry for the FEC kernel this CPU runs ([`crate::fec::gf8_kernel::active_kernel`]), from the
+    /// measurements in `docs/performance.md`:
+    ///
+    /// - With GFNI, GF(2⁸) encodes faster than Leopard at every block size it supports and recovers
+    ///   10–100× faster, so every block that fits in 255 shards uses it, and frames are cut into
+    ///   blocks of ≤ 128 data shards (a 1 Gbps frame at 120 fps: six blocks of 125 + 25). At 5 % iid
+    ///   loss such a frame is lost with probability ≈ 10⁻⁷; interleaving keeps bursts from piling
+    ///   into one block.
+    /// - With the table multiply, GF(2⁸) encode costs O(k·m) at a sixth of that speed, so blocks
+    ///   above 128 data shards use Leopard and frames go out as blocks of up to 1024 data shards.
     fn default() -> Self {
+        let (max_data_per_block, gf8_max_data) = match crate::fec::gf8_kernel::active_kernel() {
+            crate::fec::gf8_kernel::Gf8Kernel::Table => (1024, 128),
+            _ => (128, 255),
+        };
         FecConfig {
             parity_percent: 20,
             min_parity: 2,
-            max_data_per_block: 1024,
-            gf8_max_data: 128,
+            max_data_per_block,
+            gf8_max_data,
         }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The frame is cut into equal shards (the last one zero-padded), the shards are grouped into FEC blocks
 //! (see [`BlockLayout`]), each block gets its recovery shards, and every datagram is sealed in place.
-//! Datagrams go out block by block, data before recovery, and all have the same length so the host can
-//! hand the batch to the kernel as one GSO send.
+//! Datagrams go out interleaved across blocks (see [`interleave`]), data before recovery, and all have
+//! the same length so the host can hand the batch to the kernel as one GSO send.
 
 use super::config::{FecConfig, PacketizerConfig};
 use crate::crypto::{CryptoError, DirectionKey, Sealer, TAG_LEN};
@@ -85,8 +85,8 @@ impl DatagramBatch {
             self.buf.resize(count * datagram_len, 0);
         }
     }
-    fn slot(&mut self, i: usize) -> &mut [u8] {
-        &mut self.buf[i * self.datagram_len..(i + 1) * self.datagram_len]
+    fn slots_mut(&mut self) -> impl Iterator<Item = &mut [u8]> {
+        self.buf[..self.count * self.datagram_len].chunks_exact_mut(self.datagram_len.max(1))
     }
 }
 
@@ -96,8 +96,10 @@ pub struct Packetizer {
     sealer: Sealer,
     fec: FecEncoder,
     next_frame: u32,
-    recovery: Vec<u8>,
     padded_tail: Vec<u8>,
+    /// Per frame: where each block's datagrams start in `send_slot`, and their batch positions.
+    block_offsets: Vec<usize>,
+    send_slot: Vec<usize>,
 }
 
 /// Shard size for a frame: as large as the datagram allows, then evened out so the last shard carries
@@ -115,8 +117,9 @@ impl Packetizer {
             sealer: Sealer::new(key)?,
             fec: FecEncoder::new(),
             next_frame: 0,
-            recovery: Vec::new(),
             padded_tail: Vec::new(),
+            block_offsets: Vec::new(),
+            send_slot: Vec::new(),
         })
     }
 
@@ -184,7 +187,14 @@ impl Packetizer {
             frame_flags = frame_flags | Flags::RECOVERY_POINT;
         }
 
-        let mut slot = 0usize;
+        let sizes = (0..layout.block_count()).map(|b| {
+            let k = layout.data_shards(b);
+            (k + fec.recovery_for(k)) as usize
+        });
+        interleave(sizes, &mut self.block_offsets, &mut self.send_slot);
+        let first_seq = self.sealer.reserve_seqs(datagrams as u64)?;
+        let mut slots: Vec<&mut [u8]> = out.slots_mut().collect();
+
         let mut recovery_total = 0u32;
         for b in 0..layout.block_count() {
             let k = layout.data_shards(b) as usize;
@@ -214,30 +224,37 @@ impl Packetizer {
                 recovery_shards: m as u16,
                 shard_index: 0,
             };
+            // Where each of this block's datagrams goes in the batch (its send position).
+            let send_slot = &self.send_slot[self.block_offsets[usize::from(b)]..][..k + m];
+            let mut take = |i: usize| std::mem::take(&mut slots[send_slot[i]]);
 
             let tail = &self.padded_tail;
-            for i in 0..k {
+            let shards: Vec<&[u8]> = (first..first + k)
+                .map(|i| data_shard(frame.data, tail, i, s))
+                .collect();
+            for (i, shard) in shards.iter().enumerate() {
+                let datagram = take(i);
+                datagram[HEADER_LEN..HEADER_LEN + s].copy_from_slice(shard);
                 header.shard_index = i as u16;
-                let shard = data_shard(frame.data, tail, first + i, s);
-                write_sealed(&mut self.sealer, out.slot(slot), &mut header, shard)?;
-                slot += 1;
+                header.seq = first_seq + send_slot[i] as u64;
+                seal(&self.sealer, datagram, &header)?;
             }
             if m > 0 {
-                self.recovery.resize(m * s, 0);
-                let shards: Vec<&[u8]> = (first..first + k)
-                    .map(|i| data_shard(frame.data, tail, i, s))
+                // The recovery shards are computed straight into the datagrams that carry them.
+                let mut parity: Vec<&mut [u8]> = (k..k + m).map(&mut take).collect();
+                let mut payloads: Vec<&mut [u8]> = parity
+                    .iter_mut()
+                    .map(|d| &mut d[HEADER_LEN..HEADER_LEN + s])
                     .collect();
-                self.fec
-                    .encode(scheme, &shards, &mut self.recovery[..m * s], s)?;
-                for (j, parity) in self.recovery[..m * s].chunks_exact(s).enumerate() {
+                self.fec.encode_into(scheme, &shards, &mut payloads)?;
+                for (j, datagram) in parity.into_iter().enumerate() {
                     header.shard_index = (k + j) as u16;
-                    write_sealed(&mut self.sealer, out.slot(slot), &mut header, parity)?;
-                    slot += 1;
+                    header.seq = first_seq + send_slot[k + j] as u64;
+                    seal(&self.sealer, datagram, &header)?;
                 }
             }
             recovery_total += m as u32;
         }
-        debug_assert_eq!(slot, datagrams);
         self.next_frame = self.next_frame.wrapping_add(1);
         Ok(FrameSummary {
             frame_index,
@@ -247,6 +264,37 @@ impl Packetizer {
             recovery_shards: recovery_total,
             shard_bytes: s,
         })
+    }
+}
+
+/// Send order of a frame's datagrams: round-robin over its blocks — shard 0 of every block, then
+/// shard 1 of every block, … — so that a burst of consecutive losses is spread over all blocks
+/// instead of exhausting one block's recovery shards. For blocks of `sizes` datagrams, fills
+/// `send_slot[offsets[b] + i]` with the batch position of datagram `i` of block `b`.
+fn interleave(
+    sizes: impl Iterator<Item = usize>,
+    offsets: &mut Vec<usize>,
+    send_slot: &mut Vec<usize>,
+) {
+    offsets.clear();
+    let mut total = 0;
+    let mut longest = 0;
+    for size in sizes {
+        offsets.push(total);
+        total += size;
+        longest = longest.max(size);
+    }
+    offsets.push(total);
+    send_slot.clear();
+    send_slot.resize(total, 0);
+    let mut next = 0;
+    for round in 0..longest {
+        for b in 0..offsets.len() - 1 {
+            if round < offsets[b + 1] - offsets[b] {
+                send_slot[offsets[b] + round] = next;
+                next += 1;
+            }
+        }
     }
 }
 
@@ -260,14 +308,32 @@ fn data_shard<'a>(frame: &'a [u8], padded_tail: &'a [u8], index: usize, s: usize
     }
 }
 
-fn write_sealed(
-    sealer: &mut Sealer,
-    slot: &mut [u8],
-    header: &mut PacketHeader,
-    payload: &[u8],
-) -> Result<(), CryptoError> {
-    header.seq = sealer.next_seq()?;
-    header.encode(slot);
-    slot[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
-    sealer.seal_in_place(slot)
+/// Writes `header` into a datagram whose payload is already in place, and seals it.
+fn seal(sealer: &Sealer, datagram: &mut [u8], header: &PacketHeader) -> Result<(), CryptoError> {
+    header.encode(datagram);
+    sealer.seal_in_place(datagram)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interleave;
+
+    #[test]
+    fn interleave_goes_round_robin_over_blocks() {
+        let (mut offsets, mut slots) = (Vec::new(), Vec::new());
+        interleave([3, 3, 2].into_iter(), &mut offsets, &mut slots);
+        assert_eq!(offsets, [0, 3, 6, 8]);
+        // Block 0 goes out at positions 0, 3, 6; block 1 at 1, 4, 7; block 2 at 2, 5.
+        assert_eq!(slots, [0, 3, 6, 1, 4, 7, 2, 5]);
+
+        interleave([4].into_iter(), &mut offsets, &mut slots);
+        assert_eq!(slots, [0, 1, 2, 3], "one block keeps its order");
+
+        interleave([2, 3].into_iter(), &mut offsets, &mut slots);
+        assert_eq!(
+            slots,
+            [0, 2, 1, 3, 4],
+            "a longer later block still gets every position once"
+        );
+    }
 }
