@@ -6,8 +6,12 @@
 //! `k × 1388` data bytes in every case, so encode and recover figures of one `k` add up per frame.
 //!
 //! The crossover of these curves is what `FecConfig::gf8_max_data` should be (docs/performance.md).
+//!
+//! `gf8_kernel` runs the GF(2⁸) encode's matrix multiply on every kernel this CPU has (AVX-512 +
+//! GFNI, AVX2 + GFNI, the table multiply), which is what the kernel-dependent defaults rest on.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use punktfunk_core::fec::gf8_kernel::{Coefficients, Gf8Kernel, mul_matrix_with};
 use punktfunk_core::fec::{FecDecoder, FecEncoder, FecScheme, GF8_MAX_SHARDS, ReceivedBlock};
 use std::hint::black_box;
 
@@ -57,6 +61,37 @@ fn encode(c: &mut Criterion) {
                     encoder
                         .encode(scheme, black_box(&shards), &mut recovery, SHARD)
                         .expect("encode")
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The encode's `m × k` multiply alone, on each kernel (the Cauchy coefficients of the real code).
+fn kernels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gf8_kernel");
+    for k in BLOCK_SIZES {
+        let m = parity(k);
+        let data = shard_data(k);
+        let shards: Vec<&[u8]> = data.chunks_exact(SHARD).collect();
+        let coefficients = Coefficients::new(m, k, |j, i| {
+            reed_solomon_erasure::galois_8::div(1, ((m + i) ^ j) as u8)
+        });
+        group.throughput(Throughput::Bytes((k * SHARD) as u64));
+        for kernel in Gf8Kernel::available() {
+            let mut recovery = vec![0u8; m * SHARD];
+            let name = format!("{kernel:?}").to_lowercase();
+            group.bench_function(BenchmarkId::new(name, k), |b| {
+                b.iter(|| {
+                    let mut outputs: Vec<&mut [u8]> = recovery.chunks_exact_mut(SHARD).collect();
+                    mul_matrix_with(
+                        kernel,
+                        &coefficients,
+                        black_box(&shards),
+                        &mut outputs,
+                        false,
+                    );
                 });
             });
         }
@@ -119,5 +154,5 @@ fn recover_m(c: &mut Criterion) {
     recover_with(c, "fec_recover_m", |_, m| m);
 }
 
-criterion_group!(benches, encode, recover_5pct, recover_m);
+criterion_group!(benches, encode, recover_5pct, recover_m, kernels);
 criterion_main!(benches);

@@ -122,6 +122,13 @@ impl DataPlane {
                 "data plane: UDP GSO, up to {n} datagrams per send"
             ),
         }
+        let fec = FecConfig::default();
+        tracing::info!(
+            max_data_per_block = fec.max_data_per_block,
+            gf8_max_data = fec.gf8_max_data,
+            "data plane: {}",
+            punktfunk_core::fec::gf8_kernel::active_kernel().describe()
+        );
         let socket = Arc::new(socket);
         let sessions: Arc<Mutex<HashMap<u32, Registration>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
