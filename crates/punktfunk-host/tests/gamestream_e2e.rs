@@ -435,6 +435,85 @@ fn moonlight_stream_ends_when_the_app_exits() {
     host.stop();
 }
 
+/// Closing Moonlight without quitting leaves the app running on its display; streaming again resumes
+/// it (`/resume`) on the same display with the same app process, and only "Quit" ends it.
+#[test]
+fn moonlight_resumes_the_running_app_after_a_disconnect() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-config");
+    let clients = TempDir::new("gs-clients");
+    let client_dir = clients.path().join("moonlight");
+    // Every start of the app appends its pid: a resume must not start it again.
+    let starts = config.path().join("app-starts");
+    std::fs::write(
+        config.path().join("config.toml"),
+        format!(
+            "[[apps]]\nname = \"Sleeper\"\ncmd = \"echo $$ >> {}; exec sleep 600\"\n",
+            starts.display()
+        ),
+    )
+    .unwrap();
+    let (host, base) = paired_host(config.path(), &client_dir, &python);
+
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &["--app", "Sleeper", "--seconds", "3", "--resume"],
+    );
+    eprintln!("{result}");
+    let launches = result["launches"].as_array().unwrap();
+    assert_eq!(launches.len(), 2, "{result}");
+    for launch in launches {
+        assert!(launch["frames"].as_u64().unwrap() >= 100, "{launch}");
+        assert_background(launch);
+        assert_ne!(
+            launch["current_game_after_stop"], 0,
+            "the app keeps running after the client disconnects: {launch}"
+        );
+    }
+    assert_eq!(result["current_game_after_quit"], 0, "{result}");
+
+    let line = |prefix: &str| {
+        host.process
+            .wait_line(prefix, Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("the host printed no {prefix:?} line"))
+    };
+    let display_of = |started: &str| {
+        started
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("display="))
+            .unwrap_or_else(|| panic!("no display= in {started}"))
+            .to_string()
+    };
+    let first = line("GAMESTREAM-SESSION started ");
+    line("GAMESTREAM-PARKED app=");
+    line("GAMESTREAM-SESSION ended ");
+    let second = line("GAMESTREAM-SESSION started ");
+    assert_eq!(
+        display_of(&first),
+        display_of(&second),
+        "the resumed stream captures the same display: {first} / {second}"
+    );
+    line("GAMESTREAM-PARKED app=");
+    line("GAMESTREAM-SESSION ended ");
+    line("GAMESTREAM-PARKED released ");
+
+    let pids: Vec<String> = std::fs::read_to_string(&starts)
+        .expect("the app ran")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(pids.len(), 1, "the app was started once: {pids:?}");
+    let proc_dir = PathBuf::from(format!("/proc/{}", pids[0].trim()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!proc_dir.exists(), "quitting stopped the app");
+    host.stop();
+}
+
 /// The docs/performance.md benchmark: 1080p60 H.264 of moving content (ffplay showing FFmpeg's
 /// testsrc2 full screen on the client's display), frames delivered and the host processing latency
 /// as moonlight-common-c reads it from the frame headers.

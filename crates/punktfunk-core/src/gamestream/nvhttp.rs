@@ -411,9 +411,12 @@ impl LaunchRequest {
                 .parsed::<i32>("rikeyid")?
                 .ok_or(QueryError::Missing("rikeyid"))?,
             hdr_mode: query.flag("hdrMode")?.unwrap_or(false),
-            local_audio_play_mode: query
-                .flag("localAudioPlayMode")?
-                .ok_or(QueryError::Missing("localAudioPlayMode"))?,
+            // A resume keeps the launch's audio choice; Moonlight does not send it again.
+            local_audio_play_mode: match query.flag("localAudioPlayMode")? {
+                Some(local) => local,
+                None if require_app => return Err(QueryError::Missing("localAudioPlayMode")),
+                None => false,
+            },
             surround_audio_info: surround,
             surround_params: query.get("surroundParams")?.map(str::to_string),
             remote_controllers_bitmap: query.parsed("remoteControllersBitmap")?.unwrap_or(0),

@@ -77,6 +77,29 @@ fn resume_does_not_need_an_app_but_launch_does() {
     );
 }
 
+/// moonlight-common-c resumes with the keys and the audio layout only (no mode, no local-audio
+/// choice): those stay as launched.
+#[test]
+fn moonlights_bare_resume_parses() {
+    let resume = "/resume?uniqueid=0123456789ABCDEF&uuid=5c7b0b7a9f0e4e7e9b7f2f0d3a1c4b5e\
+                  &rikey=00112233445566778899aabbccddeeff&rikeyid=7&surroundAudioInfo=196610&corever=1";
+    let Ok(Request::Resume(resume)) = parse_request(resume) else {
+        panic!("{:?}", parse_request(resume));
+    };
+    assert_eq!(
+        (resume.app_id, resume.mode, resume.rikeyid),
+        (None, None, 7)
+    );
+    assert!(!resume.local_audio_play_mode);
+    let launch = moonlight_launch_target("launch").replace("&localAudioPlayMode=0", "");
+    assert_eq!(
+        parse_request(&launch),
+        Err(RequestError::Query(QueryError::Missing(
+            "localAudioPlayMode"
+        )))
+    );
+}
+
 #[test]
 fn launch_requires_the_key_material_and_audio_mode() {
     for (param, missing) in [

@@ -1,6 +1,8 @@
 //! A configured app started for a GameStream session: run through `sh -c` in its own process group
 //! with the session display's environment, watched so that its exit ends the stream (Moonlight then
-//! shows "the app quit"), and stopped — the whole group — when the session ends first.
+//! shows "the app quit"), and stopped — the whole group — when the session ends first. An app whose
+//! client went away without quitting outlives its stream, parked, and is handed to the stream that
+//! resumes it.
 
 use super::stream::Session;
 use crate::settings::AppConfig;
@@ -9,9 +11,8 @@ use rustix::process::{Pid, Signal};
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 /// Time the app gets between SIGTERM and SIGKILL.
@@ -24,6 +25,8 @@ pub struct RunningApp {
     exited: Arc<AtomicBool>,
     /// Set before the host stops the app, so the watcher does not report that as "the app quit".
     stopping: Arc<AtomicBool>,
+    /// The stream the app's exit ends (none while parked).
+    owner: Arc<Mutex<Weak<Session>>>,
 }
 
 impl RunningApp {
@@ -51,15 +54,21 @@ impl RunningApp {
         let pgid = Pid::from_raw(pid).context("child pid 0")?;
         let exited = Arc::new(AtomicBool::new(false));
         let stopping = Arc::new(AtomicBool::new(false));
+        let owner = Arc::new(Mutex::new(session));
         let (name, exited_w, stopping_w) = (app.name.clone(), exited.clone(), stopping.clone());
+        let owner_w = owner.clone();
         std::thread::Builder::new()
             .name("gs-app-watch".into())
             .spawn(move || {
                 let status = child.wait();
                 exited_w.store(true, Ordering::Release);
                 tracing::info!(app = %name, ?status, "GameStream app exited");
+                let session = owner_w
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .upgrade();
                 if !stopping_w.load(Ordering::Acquire)
-                    && let Some(session) = session.upgrade()
+                    && let Some(session) = session
                 {
                     session.end(&format!("the app {name} exited"));
                 }
@@ -71,7 +80,22 @@ impl RunningApp {
             pgid,
             exited,
             stopping,
+            owner,
         })
+    }
+
+    /// From now on the app's exit ends `session` (an empty `Weak` while it is parked).
+    pub fn hand_to(&self, session: Weak<Session>) {
+        *self.owner.lock().unwrap_or_else(PoisonError::into_inner) = session;
+    }
+
+    /// Whether the app has exited by itself (nothing left to resume).
+    pub fn exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

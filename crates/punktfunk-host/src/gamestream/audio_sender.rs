@@ -32,14 +32,17 @@ pub fn spawn(
     session: Arc<Session>,
     socket: UdpSocket,
     announced: Arc<Announced>,
-) -> Result<JoinHandle<()>> {
+) -> Result<JoinHandle<Option<Box<dyn AudioSource>>>> {
     std::thread::Builder::new()
         .name("gs-audio".into())
         .spawn(move || {
+            let mut source = None;
             // Audio is not worth ending the session over: video and input go on without it.
-            if let Err(e) = run(&session, &socket, &announced) {
+            if let Err(e) = run(&session, &socket, &announced, &mut source) {
                 tracing::warn!(session = %session.id, "audio sender: {e:#}");
             }
+            // Back to the session: a parked app keeps playing into its sink.
+            source
         })
         .context("starting the audio sender")
 }
@@ -65,8 +68,15 @@ impl AudioSource for Silence {
 }
 
 fn open_source(session: &Session, channels: u8) -> Box<dyn AudioSource> {
+    // A resumed stream takes over the sink its app already plays into, if the layout still fits.
+    if let Some(parked) = session.take_resumed_audio() {
+        if parked.channels() == channels {
+            return parked;
+        }
+        drop(parked);
+    }
     let layout = Layout::from_channels(channels).unwrap_or(Layout::Stereo);
-    let name = sink_name(&session.id);
+    let name = session.audio_name.clone();
     let description = format!("Moonlight: {}", session.request.client_name);
     match VirtualSink::open(&name, &description, layout) {
         Ok(sink) => Box::new(sink),
@@ -77,7 +87,13 @@ fn open_source(session: &Session, channels: u8) -> Box<dyn AudioSource> {
     }
 }
 
-fn run(session: &Session, socket: &UdpSocket, announced: &Announced) -> Result<()> {
+/// Streams until the session stops; leaves the audio source it opened in `opened`.
+fn run(
+    session: &Session,
+    socket: &UdpSocket,
+    announced: &Announced,
+    opened: &mut Option<Box<dyn AudioSource>>,
+) -> Result<()> {
     let params = &announced.params;
     let layout = params
         .audio
@@ -96,7 +112,7 @@ fn run(session: &Session, socket: &UdpSocket, announced: &Announced) -> Result<(
     });
     let encrypted = encryption.is_some();
     let mut packetizer = AudioPacketizer::new(packet_ms, encryption)?;
-    let mut source = open_source(session, layout.channels);
+    let source = opened.insert(open_source(session, layout.channels));
     let Some(client) = wait_for_ping(socket, session, PING_WAIT)? else {
         tracing::info!(session = %session.id, "no audio ping; no audio for this session");
         return Ok(());

@@ -185,7 +185,7 @@ impl Control {
             }
             EventNoRef::Disconnect { peer: id, .. } => {
                 if let Some(p) = self.peers.remove(&id) {
-                    p.session.end("the client disconnected");
+                    p.session.lose("the client disconnected");
                 }
             }
             EventNoRef::Receive {
@@ -245,7 +245,7 @@ impl Control {
             .collect();
         for id in silent {
             if let Some(p) = self.peers.remove(&id) {
-                p.session.end("the control stream was silent for 10 s");
+                p.session.lose("the control stream was silent for 10 s");
             }
             if let Some(peer) = self.host.get_peer_mut(id) {
                 peer.disconnect_now(0);

@@ -41,10 +41,40 @@ pub async fn launch(
     }
 }
 
-/// Streams end with their control connection (and release the display), so there is never a
-/// running-but-unstreamed app to resume.
-pub fn resume(_request: &LaunchRequest) -> String {
-    nvhttp::error_xml(503, "nothing is running that could be resumed")
+/// `/resume`: a new stream on the app and display a client left running (see
+/// [`super::stream::Parked`]); any paired client may pick it up, as on a GameStream host.
+pub async fn resume(
+    shared: &Shared,
+    transport: &Transport,
+    apps: &[GameStreamApp],
+    request: &LaunchRequest,
+) -> String {
+    let Some(running) = shared.streaming.current_game() else {
+        return nvhttp::error_xml(503, "nothing is running that could be resumed");
+    };
+    let Some(app) = apps::find(apps, running.get()) else {
+        return nvhttp::error_xml(503, "the running app is no longer configured");
+    };
+    let mut resume = StreamLaunch::from_nvhttp(
+        app.clone(),
+        request,
+        transport.paired_id.clone(),
+        transport.local_ip,
+    );
+    if let Some(device) = transport
+        .paired_id
+        .as_deref()
+        .and_then(|id| shared.host.paired.get(id))
+    {
+        resume.client_name = device.name;
+    }
+    match shared.streaming.resume(resume).await {
+        Ok(url) => nvhttp::launch_xml(&url, true),
+        Err(e) => {
+            tracing::info!("resume refused: {e}");
+            nvhttp::error_xml(e.status_code(), &e.to_string())
+        }
+    }
 }
 
 pub async fn cancel(shared: &Shared) -> String {

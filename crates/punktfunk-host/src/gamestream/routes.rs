@@ -114,7 +114,9 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
         Request::Launch(launch) => {
             launch::launch(shared, transport, &app_list(shared), &launch).await
         }
-        Request::Resume(resume) => launch::resume(&resume),
+        Request::Resume(resume) => {
+            launch::resume(shared, transport, &app_list(shared), &resume).await
+        }
         Request::Cancel(_) => launch::cancel(shared).await,
     };
     Answer::Xml(xml)

@@ -206,7 +206,13 @@ async fn announce(
     let kbps = super::stream::bitrate_kbps(&params);
     let displays = streaming.host.displays.clone();
     let label = launched.client_name.clone();
+    // A resumed stream captures the display its app is already running on, with a fresh encoder.
+    let resumed = session.take_resumed_source();
     let opened = tokio::task::spawn_blocking(move || -> Result<Box<dyn FrameSource>> {
+        if let Some(mut source) = resumed {
+            source.restart_encoder(codec, kbps)?;
+            return Ok(source);
+        }
         Ok(match displays {
             Some(backend) => Box::new(DisplaySource::open(
                 backend.as_ref(),

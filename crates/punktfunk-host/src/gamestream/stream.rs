@@ -8,12 +8,20 @@
 //! exiting, the operator, a failing sender) calls [`Session::end`] with a reason; the session's
 //! supervisor task then tells the client (termination message), stops the senders, releases the
 //! display and stops the app — in that order, in one place.
+//!
+//! A client that goes away without quitting ([`Session::lose`]: its control stream disconnected or
+//! fell silent) leaves its app running: the display, its audio sink and the app are [`Parked`],
+//! `/serverinfo` keeps reporting the app as the current game, and `/resume` starts a new stream on
+//! them ([`Streaming::resume`]) — Moonlight's "Resume". `/cancel` (Moonlight's "Quit"), the app
+//! exiting, or the host stopping release them.
 
+use super::app_runner::RunningApp;
 use super::apps::GameStreamApp;
 use super::audio_sender;
 use super::control_server::{ControlCommand, ControlServer};
 use super::rtsp_server;
 use super::video_sender;
+use crate::audio::AudioSource;
 use crate::host_context::HostContext;
 use crate::inject::{InputEvent, InputSink};
 use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionStats};
@@ -96,6 +104,8 @@ impl LaunchRequest {
 pub enum LaunchError {
     #[error("{0} is already running; quit it first")]
     Busy(String),
+    #[error("nothing is running that could be resumed")]
+    NothingToResume,
     #[error("mode {0}x{1}@{2} is not streamable")]
     BadMode(u32, u32, u32),
     #[error("the launch key is unusable: {0}")]
@@ -107,6 +117,7 @@ impl LaunchError {
     pub fn status_code(&self) -> u16 {
         match self {
             LaunchError::Busy(_) | LaunchError::BadMode(..) => 400,
+            LaunchError::NothingToResume => 503,
             LaunchError::Cipher(_) => 500,
         }
     }
@@ -119,15 +130,48 @@ pub struct Announced {
     pub host_header: Option<String>,
 }
 
+/// What a stream leaves running when its client goes away without quitting, until the client
+/// resumes or quits: the display with its capture, the audio sink the app plays into, and the app.
+pub struct Parked {
+    /// The launch that created all this (app, mode, client).
+    request: LaunchRequest,
+    /// Name of the audio sink (the app was started with it as `PULSE_SINK`).
+    audio_name: String,
+    source: Option<Box<dyn FrameSource>>,
+    audio: Option<Box<dyn AudioSource>>,
+    app: Option<RunningApp>,
+    since: Instant,
+}
+
+impl Parked {
+    /// Whether there is still something to resume: a display, and the app (if any) not exited.
+    fn alive(&self) -> bool {
+        self.source.is_some() && self.app.as_ref().is_none_or(|a| !a.exited())
+    }
+}
+
+/// Releases parked resources off the async threads (display and app teardown block).
+fn release_parked(parked: Parked, why: &str) {
+    tracing::info!(
+        app = %parked.request.app.title, parked_for = ?parked.since.elapsed(), %why,
+        "releasing the parked GameStream app and display"
+    );
+    crate::status_line::status_line!("GAMESTREAM-PARKED released app={}", parked.request.app.id);
+    let _ = std::thread::Builder::new()
+        .name("gs-unpark".into())
+        .spawn(move || drop(parked));
+}
+
 /// Everything one session owns that must be released when it ends.
 #[derive(Default)]
 struct Owned {
     announced: Option<Arc<Announced>>,
     /// Opened at ANNOUNCE, taken by the video sender at PLAY.
     source: Option<Box<dyn FrameSource>>,
-    video: Option<JoinHandle<()>>,
-    audio: Option<JoinHandle<()>>,
-    app: Option<super::app_runner::RunningApp>,
+    /// The senders hand their source back when they stop, for parking.
+    video: Option<JoinHandle<Option<Box<dyn FrameSource>>>>,
+    audio: Option<JoinHandle<Option<Box<dyn AudioSource>>>>,
+    app: Option<RunningApp>,
     /// Injects the client's input into its display; ends when the session drops its sender.
     /// Returns how many events it injected.
     input: Option<JoinHandle<u64>>,
@@ -151,6 +195,12 @@ pub struct Session {
     pub frames_sent: AtomicU64,
     /// Set by the supervisor when everything the session owned is released.
     torn_down: AtomicBool,
+    /// The session ended because the client went away without quitting: park instead of release.
+    client_lost: AtomicBool,
+    /// Name of the session's audio sink; a resumed stream keeps the one its app plays into.
+    pub audio_name: String,
+    /// What `/resume` brought along, taken piece by piece as the new stream sets up.
+    resumed: Mutex<Option<Parked>>,
     /// Events for the display's input sink (its thread injects them); `None` without a sink.
     input: Mutex<Option<SyncSender<InputEvent>>>,
     end: watch::Sender<Option<String>>,
@@ -162,6 +212,14 @@ impl Session {
     pub fn new(
         request: LaunchRequest,
     ) -> Result<(Arc<Session>, watch::Receiver<Option<String>>), LaunchError> {
+        Self::with_parked(request, None)
+    }
+
+    /// A session that resumes `parked` (or a fresh one without).
+    fn with_parked(
+        request: LaunchRequest,
+        parked: Option<Parked>,
+    ) -> Result<(Arc<Session>, watch::Receiver<Option<String>>), LaunchError> {
         let ping: u64 = rand::random();
         let mut ping_payload = [0u8; 16];
         ping_payload.copy_from_slice(format!("{ping:016X}").as_bytes());
@@ -169,8 +227,12 @@ impl Session {
         let rtsp_cipher = RtspCipher::new(&request.rikey, Role::Host)
             .map_err(|e| LaunchError::Cipher(e.to_string()))?;
         let (end, end_rx) = watch::channel(None);
+        let id = format!("{id:08x}");
+        let audio_name = parked
+            .as_ref()
+            .map_or_else(|| audio_sender::sink_name(&id), |p| p.audio_name.clone());
         let session = Arc::new(Session {
-            id: format!("{id:08x}"),
+            id,
             connect_data: rand::random(),
             ping_payload,
             rtsp_cipher: Mutex::new(rtsp_cipher),
@@ -180,6 +242,9 @@ impl Session {
             control_connected: AtomicBool::new(false),
             frames_sent: AtomicU64::new(0),
             torn_down: AtomicBool::new(false),
+            client_lost: AtomicBool::new(false),
+            audio_name,
+            resumed: Mutex::new(parked),
             input: Mutex::new(None),
             end,
             owned: Mutex::default(),
@@ -193,17 +258,42 @@ impl Session {
         self.owned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Asks the supervisor to end the session; the first reason wins.
+    /// Asks the supervisor to end the session and release everything; the first reason wins.
     pub fn end(&self, reason: &str) {
+        self.end_as(reason, false);
+    }
+
+    /// Ends the stream because the client went away without quitting: its app and display stay,
+    /// parked for a `/resume` (unless something else ended the session first).
+    pub fn lose(&self, reason: &str) {
+        self.end_as(reason, true);
+    }
+
+    fn end_as(&self, reason: &str, client_lost: bool) {
         self.stop.store(true, Ordering::Relaxed);
         self.end.send_if_modified(|current| {
             if current.is_some() {
                 return false;
             }
-            tracing::info!(session = %self.id, %reason, "GameStream session ending");
+            tracing::info!(session = %self.id, %reason, client_lost, "GameStream session ending");
+            self.client_lost.store(client_lost, Ordering::Relaxed);
             *current = Some(reason.to_string());
             true
         });
+    }
+
+    fn resumed(&self) -> std::sync::MutexGuard<'_, Option<Parked>> {
+        self.resumed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The parked display of the stream this session resumes, if it is one (taken once, at ANNOUNCE).
+    pub fn take_resumed_source(&self) -> Option<Box<dyn FrameSource>> {
+        self.resumed().as_mut().and_then(|p| p.source.take())
+    }
+
+    /// The parked audio sink of the stream this session resumes (taken once, by the audio sender).
+    pub fn take_resumed_audio(&self) -> Option<Box<dyn AudioSource>> {
+        self.resumed().as_mut().and_then(|p| p.audio.take())
     }
 
     /// Queues one of the client's input events for the display (dropped when the queue is full:
@@ -259,13 +349,18 @@ impl Session {
             *self.input.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
             owned.input = Some(thread);
         }
-        if let Some(app) = &self.request.app.config {
+        let resumed_app = self.resumed().as_mut().and_then(|p| p.app.take());
+        if let Some(app) = resumed_app {
+            tracing::info!(session = %self.id, app = app.name(), "resuming the running app");
+            app.hand_to(Arc::downgrade(self));
+            owned.app = Some(app);
+        } else if let Some(app) = &self.request.app.config {
             let mut env = display.as_ref().map(|d| d.env.clone()).unwrap_or_default();
             // The audio sender creates this sink at PLAY, a moment after the app starts.
-            let sink = super::audio_sender::sink_name(&self.id);
+            let sink = self.audio_name.clone();
             env.insert("PULSE_SINK".into(), sink.clone());
             env.insert("PIPEWIRE_NODE".into(), sink);
-            match super::app_runner::RunningApp::start(app, &env, Arc::downgrade(self)) {
+            match RunningApp::start(app, &env, Arc::downgrade(self)) {
                 Ok(running) => owned.app = Some(running),
                 Err(e) => {
                     tracing::warn!(app = %app.name, "starting the app failed: {e:#}");
@@ -372,6 +467,8 @@ pub struct Streaming {
     control: ControlServer,
     pub control_port: u16,
     current: Mutex<Option<Arc<Session>>>,
+    /// The app and display of a stream whose client went away without quitting.
+    parked: Mutex<Option<Parked>>,
     /// Whether HEVC and AV1 encoders open here.
     codecs: (bool, bool),
 }
@@ -415,6 +512,7 @@ impl Streaming {
             }),
             control_port,
             current: Mutex::new(None),
+            parked: Mutex::new(None),
             codecs,
             host,
         }))
@@ -461,6 +559,9 @@ impl Streaming {
             session.end("the host is shutting down");
             wait_gone(&session, TEARDOWN_WAIT).await;
         }
+        if let Some(parked) = self.take_parked() {
+            tokio::task::spawn_blocking(move || drop(parked)).await.ok();
+        }
         self.control.shutdown();
         let _ = tokio::task::spawn_blocking(move || control.join()).await;
         result
@@ -484,9 +585,65 @@ impl Streaming {
         (!uses_ids || session.connect_data == connect_data).then_some(session)
     }
 
-    /// The app id `/serverinfo` reports as running.
+    /// The app id `/serverinfo` reports as running: the streamed one, or the parked one.
     pub fn current_game(&self) -> Option<NonZeroU32> {
-        self.current().filter(|s| !s.ended()).map(|s| s.app_id())
+        // A stream whose client just went away is being parked: its app is still the current game
+        // (a client reconnecting right away resumes it rather than launching anew).
+        if let Some(session) = self
+            .current()
+            .filter(|s| !s.ended() || s.client_lost.load(Ordering::Relaxed))
+        {
+            return Some(session.app_id());
+        }
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        if parked.as_ref().is_some_and(|p| !p.alive())
+            && let Some(dead) = parked.take()
+        {
+            release_parked(dead, "its app exited");
+        }
+        parked.as_ref().map(|p| p.request.app.id)
+    }
+
+    fn take_parked(&self) -> Option<Parked> {
+        self.parked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// `/resume`: a new stream on the parked app and display. `request` carries the new stream's
+    /// keys and client; the mode and app are the parked ones.
+    pub async fn resume(self: &Arc<Self>, request: LaunchRequest) -> Result<String, LaunchError> {
+        if let Some(ending) = self.current().filter(|s| s.ended()) {
+            wait_gone(&ending, TEARDOWN_WAIT).await;
+        }
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = current.as_ref() {
+            return Err(LaunchError::Busy(running.request.app.title.clone()));
+        }
+        let parked = self.take_parked().ok_or(LaunchError::NothingToResume)?;
+        if !parked.alive() {
+            release_parked(parked, "its app exited");
+            return Err(LaunchError::NothingToResume);
+        }
+        let request = LaunchRequest {
+            app: parked.request.app.clone(),
+            width: parked.request.width,
+            height: parked.request.height,
+            fps: parked.request.fps,
+            ..request
+        };
+        let url = nvhttp::session_url(request.encrypted_rtsp, request.local_ip, self.rtsp_port);
+        let parked_for = parked.since.elapsed();
+        let (session, end_rx) = Session::with_parked(request, Some(parked))?;
+        tracing::info!(
+            session = %session.id, app = %session.request.app.title, ?parked_for, %url,
+            "GameStream resume"
+        );
+        *current = Some(session.clone());
+        drop(current);
+        tokio::spawn(self.clone().supervise(session, end_rx));
+        Ok(url)
     }
 
     /// `/launch`: makes the session RTSP will set up and returns the `sessionUrl0` to answer with.
@@ -509,9 +666,20 @@ impl Streaming {
                 request.fps,
             ));
         }
+        // A parked app whose app has exited is not worth refusing a launch for.
+        let parked_game = self.current_game();
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(running) = current.as_ref() {
             return Err(LaunchError::Busy(running.request.app.title.clone()));
+        }
+        if parked_game.is_some()
+            && let Some(parked) = self
+                .parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+        {
+            return Err(LaunchError::Busy(parked.request.app.title.clone()));
         }
         let url = nvhttp::session_url(request.encrypted_rtsp, request.local_ip, self.rtsp_port);
         let (session, end_rx) = Session::new(request)?;
@@ -526,11 +694,20 @@ impl Streaming {
         Ok(url)
     }
 
-    /// `/cancel`: ends the current session (if any) and waits until it is gone.
+    /// `/cancel`: ends the current session (if any) and waits until it is gone, and releases a
+    /// parked app and display.
     pub async fn cancel(&self) {
         if let Some(session) = self.current() {
             session.end("the client quit the app");
             wait_gone(&session, TEARDOWN_WAIT).await;
+        }
+        if let Some(parked) = self.take_parked() {
+            tracing::info!(app = %parked.request.app.title, "the client quit the parked app");
+            crate::status_line::status_line!(
+                "GAMESTREAM-PARKED released app={}",
+                parked.request.app.id
+            );
+            tokio::task::spawn_blocking(move || drop(parked)).await.ok();
         }
     }
 
@@ -551,7 +728,13 @@ impl Streaming {
             if !session.control_connected.load(Ordering::Relaxed)
                 && session.launched.elapsed() > CONNECT_DEADLINE
             {
-                session.end("the client did not connect within 20 s of the launch");
+                let reason = "the client did not connect within 20 s of the launch";
+                if session.resumed().is_some() {
+                    // A failed resume leaves the app as it found it: still parked.
+                    session.lose(reason);
+                } else {
+                    session.end(reason);
+                }
                 continue;
             }
             let frames = session.frames_sent.load(Ordering::Relaxed);
@@ -591,11 +774,14 @@ impl Streaming {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let owned = std::mem::take(&mut *session.owned());
+        let resumed = session.resumed().take();
         let frames = session.frames_sent.load(Ordering::Relaxed);
         let id = session.id.clone();
         let reason_owned = reason.to_string();
+        let park = session.client_lost.load(Ordering::Relaxed);
+        let (request, audio_name) = (session.request.clone(), session.audio_name.clone());
         // Joining the senders and releasing the display block (compositor IPC).
-        let injected = tokio::task::spawn_blocking(move || {
+        let (injected, parked) = tokio::task::spawn_blocking(move || {
             let Owned {
                 source,
                 video,
@@ -605,19 +791,55 @@ impl Streaming {
                 listed,
                 ..
             } = owned;
-            for thread in [video, audio].into_iter().flatten() {
-                let _ = thread.join();
-            }
+            let video_source = video.and_then(|t| t.join().ok()).flatten();
+            let audio_source = audio.and_then(|t| t.join().ok()).flatten();
             let injected = input.and_then(|t| t.join().ok()).unwrap_or(0);
-            drop(source);
-            drop(app);
             if let Some(listed) = listed {
                 listed.set_end_reason(&reason_owned);
             }
-            injected
+            // Whatever this stream used, or (a resume that never got that far) what it was given.
+            let mut left = resumed;
+            let parked = Parked {
+                request,
+                audio_name,
+                source: video_source
+                    .or(source)
+                    .or_else(|| left.as_mut().and_then(|p| p.source.take())),
+                audio: audio_source.or_else(|| left.as_mut().and_then(|p| p.audio.take())),
+                app: app.or_else(|| left.as_mut().and_then(|p| p.app.take())),
+                since: left.as_ref().map_or_else(Instant::now, |p| p.since),
+            };
+            drop(left);
+            if park && parked.alive() {
+                if let Some(app) = &parked.app {
+                    app.hand_to(Weak::new());
+                }
+                (injected, Some(parked))
+            } else {
+                drop(parked);
+                (injected, None)
+            }
         })
         .await
-        .unwrap_or(0);
+        .unwrap_or((0, None));
+        if let Some(parked) = parked {
+            tracing::info!(
+                session = %id, app = %parked.request.app.title,
+                "the client went away without quitting: app and display parked for /resume"
+            );
+            crate::status_line::status_line!(
+                "GAMESTREAM-PARKED app={} id={id}",
+                parked.request.app.id
+            );
+            let replaced = self
+                .parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(parked);
+            if let Some(old) = replaced {
+                release_parked(old, "a newer stream was parked");
+            }
+        }
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, session)) {
             *current = None;

@@ -31,15 +31,17 @@ pub fn spawn(
     session: Arc<Session>,
     socket: UdpSocket,
     announced: Arc<Announced>,
-    source: Box<dyn FrameSource>,
-) -> Result<JoinHandle<()>> {
+    mut source: Box<dyn FrameSource>,
+) -> Result<JoinHandle<Option<Box<dyn FrameSource>>>> {
     std::thread::Builder::new()
         .name("gs-video".into())
         .spawn(move || {
-            if let Err(e) = run(&session, &socket, &announced, source) {
+            if let Err(e) = run(&session, &socket, &announced, source.as_mut()) {
                 tracing::warn!(session = %session.id, "video sender: {e:#}");
                 session.end(&format!("video stream failed: {e:#}"));
             }
+            // Back to the session, which releases the display or parks it for a resume.
+            Some(source)
         })
         .context("starting the video sender")
 }
@@ -84,7 +86,7 @@ fn run(
     session: &Session,
     socket: &UdpSocket,
     announced: &Announced,
-    mut source: Box<dyn FrameSource>,
+    source: &mut dyn FrameSource,
 ) -> Result<()> {
     let params = &announced.params;
     let Some(client) = wait_for_ping(socket, session, PING_WAIT)? else {
@@ -153,7 +155,6 @@ fn run(
         number += 1;
     }
     stages.log(&session.id);
-    drop(source);
     Ok(())
 }
 

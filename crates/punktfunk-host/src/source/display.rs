@@ -90,6 +90,10 @@ impl DisplaySource {
 }
 
 impl FrameSource for DisplaySource {
+    fn restart_encoder(&mut self, codec: VideoCodec, bitrate_kbps: u32) -> anyhow::Result<()> {
+        self.encoder.restart(codec, bitrate_kbps)
+    }
+
     fn describe(&self) -> String {
         let name = self.display.as_ref().map_or("?", |d| d.name());
         format!(

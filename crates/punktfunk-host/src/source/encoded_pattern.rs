@@ -29,6 +29,10 @@ impl EncodedPattern {
 }
 
 impl FrameSource for EncodedPattern {
+    fn restart_encoder(&mut self, codec: VideoCodec, bitrate_kbps: u32) -> anyhow::Result<()> {
+        self.encoder.restart(codec, bitrate_kbps)
+    }
+
     fn describe(&self) -> String {
         format!("{} test pattern", self.encoder.name())
     }

@@ -42,4 +42,15 @@ pub trait FrameSource: Send {
     fn input_sink(&self) -> Option<anyhow::Result<Box<dyn crate::inject::InputSink>>> {
         None
     }
+
+    /// Starts a new encoded stream on the same picture source: a fresh encoder for `codec`
+    /// (a client resuming a running app reconnects with new parameters).
+    fn restart_encoder(
+        &mut self,
+        codec: punktfunk_media::VideoCodec,
+        bitrate_kbps: u32,
+    ) -> anyhow::Result<()> {
+        let _ = (codec, bitrate_kbps);
+        anyhow::bail!("{} cannot restart its encoder", self.describe())
+    }
 }

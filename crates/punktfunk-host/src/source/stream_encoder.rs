@@ -8,6 +8,8 @@ use punktfunk_media::{ChromaFormat, ColorSpace, EncoderConfig, RawFrame, VideoCo
 pub struct StreamEncoder {
     encoder: Box<dyn Encoder>,
     bitrate_kbps: u32,
+    /// The mode it was opened at (a restart keeps it).
+    mode: (u32, u32, u32),
 }
 
 impl StreamEncoder {
@@ -39,7 +41,17 @@ impl StreamEncoder {
         Ok(StreamEncoder {
             encoder,
             bitrate_kbps,
+            mode: (width, height, refresh_mhz),
         })
+    }
+
+    /// Replaces the encoder with a fresh one for `codec` at the same mode: a new stream (a client
+    /// resuming a running app) starts with new parameter sets and a keyframe, and may want another
+    /// codec than the last one.
+    pub fn restart(&mut self, codec: VideoCodec, bitrate_kbps: u32) -> anyhow::Result<()> {
+        let (width, height, refresh_mhz) = self.mode;
+        *self = StreamEncoder::open(codec, width, height, refresh_mhz, bitrate_kbps)?;
+        Ok(())
     }
 
     pub fn name(&self) -> &str {

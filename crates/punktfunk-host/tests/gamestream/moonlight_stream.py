@@ -8,7 +8,12 @@ processing latency the host wrote into the frame headers as the client read it, 
 decoded, and the host's `currentgame` after quit_app().
 
     moonlight_stream.py --port P --client-dir D [--app NAME] [--codec h264|hevc|av1]
-        [--width W --height H --fps F] [--seconds S] [--launches N] [--until-end S] [--debug]
+        [--width W --height H --fps F] [--seconds S] [--launches N] [--until-end S] [--resume]
+        [--debug]
+
+With --resume the script streams, ends the stream without quitting the app (as closing Moonlight
+does), reads `currentgame`, streams again — moonlight-common-c's client then resumes the running app
+— and only then quits it.
 
 With --until-end S the script streams until the host ends the stream (an app that exits) or S
 seconds pass, and reports whether and how the host terminated it. With --api-port and --api-token
@@ -50,7 +55,32 @@ def count_audio(client: MoonlightClient, stop: threading.Event, out: dict) -> No
     out["samples"] = samples
 
 
+def current_game(client: MoonlightClient) -> int:
+    http = client._get_http()
+    return http.parse_server_info(http.get_server_info(use_https=True)).current_game
+
+
 def one_launch(client: MoonlightClient, args) -> dict:
+    measured = measure(client, args)
+    client.stop_stream()
+    client.quit_app()
+    measured["current_game_after_quit"] = current_game(client)
+    return measured
+
+
+def resume_cycle(client: MoonlightClient, args) -> dict:
+    first = measure(client, args)
+    client.stop_stream()
+    first["current_game_after_stop"] = current_game(client)
+    second = measure(client, args)  # currentgame names the app: the client sends /resume
+    client.stop_stream()
+    second["current_game_after_stop"] = current_game(client)
+    client.quit_app()
+    return {"launches": [first, second], "current_game_after_quit": current_game(client)}
+
+
+def measure(client: MoonlightClient, args) -> dict:
+    """Starts (or resumes) a stream and decodes for --seconds; the stream is left running."""
     started = time.monotonic()
     client.start_stream(
         app=args.app,
@@ -96,10 +126,6 @@ def one_launch(client: MoonlightClient, args) -> dict:
     window = time.monotonic() - window_start
     stop_audio.set()
     audio_thread.join(timeout=3.0)
-    client.stop_stream()
-    client.quit_app()
-    http = client._get_http()
-    current = http.parse_server_info(http.get_server_info(use_https=True)).current_game
     return {
         "ready_s": round(ready_s, 2),
         "frames": frames,
@@ -112,7 +138,6 @@ def one_launch(client: MoonlightClient, args) -> dict:
         "frames_with_latency": len(latencies),
         "audio_chunks": audio.get("chunks", 0),
         "audio_samples": audio.get("samples", 0),
-        "current_game_after_quit": current,
     }
 
 
@@ -183,6 +208,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--launches", type=int, default=1)
     parser.add_argument("--until-end", type=float)
+    parser.add_argument("--resume", action="store_true")
     parser.add_argument("--api-port", type=int)
     parser.add_argument("--api-token")
     parser.add_argument("--debug", action="store_true")
@@ -195,6 +221,9 @@ def main() -> None:
     try:
         if args.until_end is not None:
             result(**until_end(client, args))
+            return
+        if args.resume:
+            result(**resume_cycle(client, args))
             return
         for _ in range(args.launches):
             launches.append(one_launch(client, args))
