@@ -55,9 +55,14 @@ fn app_names(result: &Value) -> Vec<String> {
 }
 
 fn config_with_app(dir: &Path) {
+    configure_app(dir, "Terminal", "foot");
+}
+
+/// A `config.toml` in `dir` with the one app `name` running `cmd`.
+fn configure_app(dir: &Path, name: &str, cmd: &str) {
     std::fs::write(
         dir.join("config.toml"),
-        "[[apps]]\nname = \"Terminal\"\ncmd = \"foot\"\n",
+        format!("[[apps]]\nname = {name:?}\ncmd = {cmd:?}\n"),
     )
     .unwrap();
 }
@@ -400,14 +405,11 @@ fn moonlight_stream_ends_when_the_app_exits() {
     let client_dir = clients.path().join("moonlight");
     // An app that sees its display's environment and exits after a few seconds.
     let marker = config.path().join("app-env");
-    std::fs::write(
-        config.path().join("config.toml"),
-        format!(
-            "[[apps]]\nname = \"Brief\"\ncmd = \"echo $WAYLAND_DISPLAY > {}; sleep 4\"\n",
-            marker.display()
-        ),
-    )
-    .unwrap();
+    configure_app(
+        config.path(),
+        "Brief",
+        &format!("echo $WAYLAND_DISPLAY > {}; sleep 4", marker.display()),
+    );
     let (host, base) = paired_host(config.path(), &client_dir, &python);
 
     let result = run_stream(
@@ -445,14 +447,11 @@ fn moonlight_resumes_the_running_app_after_a_disconnect() {
     let client_dir = clients.path().join("moonlight");
     // Every start of the app appends its pid: a resume must not start it again.
     let starts = config.path().join("app-starts");
-    std::fs::write(
-        config.path().join("config.toml"),
-        format!(
-            "[[apps]]\nname = \"Sleeper\"\ncmd = \"echo $$ >> {}; exec sleep 600\"\n",
-            starts.display()
-        ),
-    )
-    .unwrap();
+    configure_app(
+        config.path(),
+        "Sleeper",
+        &format!("echo $$ >> {}; exec sleep 600", starts.display()),
+    );
     let (host, base) = paired_host(config.path(), &client_dir, &python);
 
     let result = run_stream(

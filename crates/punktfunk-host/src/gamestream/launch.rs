@@ -18,21 +18,11 @@ pub async fn launch(
     let Some(app) = request.app_id.and_then(|id| apps::find(apps, id)) else {
         return nvhttp::error_xml(404, "no such app on this host");
     };
-    let mut launch = StreamLaunch::from_nvhttp(
-        app.clone(),
-        request,
-        transport.paired_id.clone(),
-        transport.local_ip,
-    );
-    // The name the user gave the device when pairing says more than Moonlight's `uniqueid`.
-    if let Some(device) = transport
-        .paired_id
-        .as_deref()
-        .and_then(|id| shared.host.paired.get(id))
+    match shared
+        .streaming
+        .launch(stream_request(shared, transport, app, request))
+        .await
     {
-        launch.client_name = device.name;
-    }
-    match shared.streaming.launch(launch).await {
         Ok(url) => nvhttp::launch_xml(&url, false),
         Err(e) => {
             tracing::info!(app = %app.title, "launch refused: {e}");
@@ -55,26 +45,41 @@ pub async fn resume(
     let Some(app) = apps::find(apps, running.get()) else {
         return nvhttp::error_xml(503, "the running app is no longer configured");
     };
-    let mut resume = StreamLaunch::from_nvhttp(
-        app.clone(),
-        request,
-        transport.paired_id.clone(),
-        transport.local_ip,
-    );
-    if let Some(device) = transport
-        .paired_id
-        .as_deref()
-        .and_then(|id| shared.host.paired.get(id))
+    match shared
+        .streaming
+        .resume(stream_request(shared, transport, app, request))
+        .await
     {
-        resume.client_name = device.name;
-    }
-    match shared.streaming.resume(resume).await {
         Ok(url) => nvhttp::launch_xml(&url, true),
         Err(e) => {
             tracing::info!("resume refused: {e}");
             nvhttp::error_xml(e.status_code(), &e.to_string())
         }
     }
+}
+
+/// What streaming needs from a `/launch` or `/resume` of `app` over `transport`.
+fn stream_request(
+    shared: &Shared,
+    transport: &Transport,
+    app: &GameStreamApp,
+    request: &LaunchRequest,
+) -> StreamLaunch {
+    let mut launch = StreamLaunch::from_nvhttp(
+        app.clone(),
+        request,
+        transport.paired_id.clone(),
+        transport.local_ip,
+    );
+    // The name the user gave the device when pairing says more than Moonlight's `uniqueid`.
+    if let Some(device) = transport
+        .paired_id
+        .as_deref()
+        .and_then(|id| shared.host.paired.get(id))
+    {
+        launch.client_name = device.name;
+    }
+    launch
 }
 
 pub async fn cancel(shared: &Shared) -> String {
