@@ -3,7 +3,7 @@
 //! the host's encoder and the probe's decoder and microphone build on these two types.
 
 use audiopus_sys as ffi;
-use punktfunk_core::audio::layout::Layout;
+use punktfunk_core::audio::layout::{Layout, MultistreamConfig};
 use std::os::raw::c_int;
 use std::ptr::NonNull;
 use thiserror::Error;
@@ -49,7 +49,28 @@ unsafe impl Send for Encoder {}
 
 impl Encoder {
     pub fn new(layout: Layout, sample_rate: u32, s: EncoderSettings) -> Result<Self, OpusError> {
-        let ms = layout.multistream();
+        Self::with_multistream(layout, &layout.multistream(), sample_rate, s)
+    }
+
+    /// An encoder whose streams are split as `ms` says (GameStream's high-quality surround codes
+    /// every channel as its own stream) instead of the layout's default split.
+    pub fn with_multistream(
+        layout: Layout,
+        ms: &MultistreamConfig,
+        sample_rate: u32,
+        s: EncoderSettings,
+    ) -> Result<Self, OpusError> {
+        let channels = usize::from(layout.channels());
+        let decoded = usize::from(ms.streams) + usize::from(ms.coupled);
+        if ms.mapping.len() != channels
+            || ms.coupled > ms.streams
+            || ms.mapping.iter().any(|&m| usize::from(m) >= decoded)
+        {
+            return Err(OpusError::Lib {
+                what: "encoder create (mapping does not fit the layout)",
+                code: ffi::OPUS_BAD_ARG,
+            });
+        }
         let mut err: c_int = 0;
         // SAFETY: `mapping` has exactly `channels` entries and outlives the call; `err` is a valid
         // out-pointer. libopus copies the mapping.

@@ -4,6 +4,7 @@
 //! - a 440 Hz tone played with `pw-play` into the session's own PipeWire sink (in the private
 //!   PipeWire + WirePlumber of `punktfunk-host audio-session`) is decoded by the client with its
 //!   peak at 440 Hz and an SNR of at least 20 dB, and the time to its first sound is measured;
+//! - in 5.1 and 7.1 every speaker's own tone comes out of the same speaker at the client;
 //! - text and Enter sent by the client arrive in a real Wayland window on the session's own display.
 
 mod audio_session;
@@ -112,8 +113,11 @@ impl SessionIo {
     }
 }
 
-#[test]
-fn moonlight_receives_a_440_hz_tone() {
+/// Starts a paired host with a private PipeWire, streams the Desktop to moonlight-python asking for
+/// `channels` channels, plays one sine per channel (`freqs`, on the PipeWire positions
+/// `positions`, if given) into the session's sink once decoded audio flows, and returns the
+/// script's analysis.
+fn play_tones_to_moonlight(channels: u8, freqs: &[f64], positions: Option<&str>) -> Value {
     let python = moonlight_python();
     let audio = AudioSession::start();
     let config = TempDir::new("gs-audio-config");
@@ -125,32 +129,41 @@ fn moonlight_receives_a_440_hz_tone() {
         format!("PIPEWIRE_RUNTIME_DIR={}", audio.runtime_dir),
     ];
     let (host, base) = paired_host_wrapped(config.path(), &client_dir, &python, &wrapper);
-    let tone = config.path().join("tone440.wav");
-    write_tones(&tone, &[440.0, 440.0], 8.0);
+    let tone = config.path().join("tones.wav");
+    write_tones(&tone, freqs, 8.0);
 
     let token = config.path().join("admin-token");
+    let channels = channels.to_string();
     let mut io = SessionIo::start(
         &python,
         base,
         &client_dir,
         (host.api_port, &token),
-        &["audio", "--seconds", "3"],
+        &["audio", "--seconds", "3", "--channels", &channels],
     );
     let session = io.session();
     let id = session["id"].as_str().expect("session id");
     let sink = format!("punktfunk-gs-{id}");
     io.wait("LISTENING", Duration::from_secs(15));
     let play_started = now_unix_us();
-    let mut play = Command::new("pw-play")
-        .env("PIPEWIRE_RUNTIME_DIR", &audio.runtime_dir)
-        .args(["--target", &sink])
-        .arg(&tone)
-        .spawn()
-        .expect("pw-play (pipewire-bin)");
+    let mut play = Command::new("pw-play");
+    play.env("PIPEWIRE_RUNTIME_DIR", &audio.runtime_dir)
+        .args(["--target", &sink]);
+    if let Some(positions) = positions {
+        play.args(["--channel-map", positions]);
+    }
+    let mut play = play.arg(&tone).spawn().expect("pw-play (pipewire-bin)");
     io.say(&format!("PLAY {play_started}"));
     let result = io.result();
     let _ = play.kill();
     let _ = play.wait();
+    host.stop();
+    result
+}
+
+#[test]
+fn moonlight_receives_a_440_hz_tone() {
+    let result = play_tones_to_moonlight(2, &[440.0, 440.0], None);
     eprintln!("moonlight audio: {result:#}");
 
     assert_eq!(result["channels"], 2, "{result}");
@@ -184,7 +197,38 @@ fn moonlight_receives_a_440_hz_tone() {
     // ≈ 30 ms here (pw-play's start and link included; punktfunk/1 measures 34–61 ms the same
     // way): a standing buffer anywhere on the path would show up as hundreds.
     assert!(latency > 0.0 && latency < 200.0, "{result}");
-    host.stop();
+}
+
+/// 5.1 and 7.1 as Moonlight asks for them: a different tone on every speaker of the session's sink
+/// comes out of the same speaker of moonlight-common-c's decoder (Moonlight's channel order FL FR
+/// FC LFE BL BR SL SR is the sink's FL FR FC LFE RL RR SL SR).
+#[test]
+fn moonlight_receives_surround_with_every_speaker_in_place() {
+    let freqs = [300.0, 450.0, 600.0, 750.0, 900.0, 1050.0, 1200.0, 1350.0];
+    for (channels, positions) in [
+        (6u8, "FL,FR,FC,LFE,RL,RR"),
+        (8u8, "FL,FR,FC,LFE,RL,RR,SL,SR"),
+    ] {
+        let freqs = &freqs[..usize::from(channels)];
+        let result = play_tones_to_moonlight(channels, freqs, Some(positions));
+        eprintln!("moonlight {channels}-channel audio: {result:#}");
+        assert_eq!(result["channels"], channels, "{result}");
+        let tones = result["tones"].as_array().expect("tones");
+        let medians = result["block_snr_db_median"]
+            .as_array()
+            .expect("block SNRs");
+        for (c, ((tone, want), snr)) in tones.iter().zip(freqs).zip(medians).enumerate() {
+            let peak = tone["peak_hz"].as_f64().expect("peak");
+            assert!(
+                (peak - want).abs() <= 5.0,
+                "{channels} channels: speaker {c} carries {peak} Hz, not its {want} Hz: {result}"
+            );
+            // Each speaker's own tone dominates it: another speaker's tone leaking in (a wrong
+            // stream split) would be a second peak.
+            let snr = snr.as_f64().expect("snr");
+            assert!(snr >= 15.0, "{channels} channels: speaker {c} SNR {snr} dB");
+        }
+    }
 }
 
 /// The Wayland socket of a display as the management API lists it (its `env`).

@@ -5,6 +5,7 @@
 //! can do is one [`HostCapabilities`] value: it yields the DESCRIBE body, the `ServerCodecModeSupport`
 //! bits of `/serverinfo`, and the check of what a client asked for. See `docs/gamestream.md`, "SDP".
 
+use crate::audio::layout::{Layout, MultistreamConfig};
 use std::fmt::Write as _;
 
 /// Encryption bits of `x-ss-general.encryption{Supported,Requested,Enabled}`.
@@ -260,24 +261,45 @@ pub struct OpusLayout {
 impl OpusLayout {
     const IDENTITY: [u8; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 
+    /// Normal quality splits the channels as punktfunk's own layouts do — the left/right pairs
+    /// as coupled streams, centre and LFE as mono ones (`Layout::multistream`, the split GameStream
+    /// hosts have always used) — and high quality codes every surround channel as a stream of its
+    /// own at a much higher bitrate. The host's encoder uses exactly this split.
     pub fn for_channels(channels: u8, high_quality: bool) -> Option<Self> {
-        let (streams, coupled_streams, bitrate) = match (channels, high_quality) {
-            (2, false) => (1, 1, 96_000),
-            (2, true) => (1, 1, 512_000),
-            (6, false) => (4, 2, 256_000),
-            (6, true) => (6, 0, 1_536_000),
-            (8, false) => (5, 3, 450_000),
-            (8, true) => (8, 0, 2_048_000),
+        let bitrate = match (channels, high_quality) {
+            (2, false) => 96_000,
+            (2, true) => 512_000,
+            (6, false) => 256_000,
+            (6, true) => 1_536_000,
+            (8, false) => 450_000,
+            (8, true) => 2_048_000,
             _ => return None,
+        };
+        let (streams, coupled_streams, mapping) = if high_quality && channels > 2 {
+            (channels, 0, Self::IDENTITY)
+        } else {
+            let split = Layout::from_channels(channels)?.multistream();
+            let mut mapping = Self::IDENTITY;
+            mapping[..split.mapping.len()].copy_from_slice(&split.mapping);
+            (split.streams, split.coupled, mapping)
         };
         Some(OpusLayout {
             channels,
             streams,
             coupled_streams,
-            mapping: Self::IDENTITY,
+            mapping,
             bitrate,
             high_quality,
         })
+    }
+
+    /// The stream split as the Opus encoder takes it.
+    pub fn multistream(&self) -> MultistreamConfig {
+        MultistreamConfig {
+            streams: self.streams,
+            coupled: self.coupled_streams,
+            mapping: self.mapping().to_vec(),
+        }
     }
 
     pub fn mapping(&self) -> &[u8] {

@@ -314,15 +314,26 @@ fn clients_end_up_with_the_encoder_layouts() {
         OpusLayout::for_channels(6, false)
             .expect("5.1")
             .surround_params(),
-        "642012453"
+        "642014235"
     );
     assert_eq!(
         OpusLayout::for_channels(8, false)
             .expect("7.1")
             .surround_params(),
-        "85301245673"
+        "85301623457"
     );
     assert_eq!(OpusLayout::for_channels(4, false), None);
+    // Normal quality is the split of the host's own Opus layouts (coupled pairs, mono centre and
+    // LFE), so one encoder configuration serves punktfunk/1 and GameStream.
+    for channels in [2u8, 6, 8] {
+        let layout = OpusLayout::for_channels(channels, false).expect("layout");
+        let own = crate::audio::layout::Layout::from_channels(channels).expect("layout");
+        assert_eq!(
+            layout.multistream(),
+            own.multistream(),
+            "{channels} channels"
+        );
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use punktfunk_client::opus::{Encoder, EncoderSettings};
-use punktfunk_core::audio::layout::Layout;
+use punktfunk_core::audio::layout::{Layout, MultistreamConfig};
 
 /// Default bitrate per channel when none is imposed (transparent for music at 48 kHz).
 const VBR_BPS_PER_CHANNEL: i32 = 96_000;
@@ -18,6 +18,18 @@ impl OpusEncoder {
     /// bitrate in kbit/s, `None` = constrained VBR at 96 kbit/s per channel.
     pub fn new(
         channels: u8,
+        sample_rate: u32,
+        packet_ms: u32,
+        cbr_kbps: Option<u32>,
+    ) -> Result<Self> {
+        Self::with_streams(channels, None, sample_rate, packet_ms, cbr_kbps)
+    }
+
+    /// [`OpusEncoder::new`] with the streams split as `streams` says (`None`: the layout's default
+    /// split), for a peer that was told the split (GameStream's `surround-params`).
+    pub fn with_streams(
+        channels: u8,
+        streams: Option<&MultistreamConfig>,
         sample_rate: u32,
         packet_ms: u32,
         cbr_kbps: Option<u32>,
@@ -39,8 +51,10 @@ impl OpusEncoder {
             bitrate_bps,
             cbr: cbr_kbps.is_some(),
         };
+        let default_split = layout.multistream();
+        let split = streams.unwrap_or(&default_split);
         Ok(OpusEncoder {
-            inner: Encoder::new(layout, sample_rate, settings)?,
+            inner: Encoder::with_multistream(layout, split, sample_rate, settings)?,
         })
     }
 
@@ -83,5 +97,33 @@ mod tests {
         assert!(OpusEncoder::new(3, 48_000, 5, None).is_err());
         assert!(OpusEncoder::new(2, 44_100, 5, None).is_err());
         assert!(OpusEncoder::new(2, 48_000, 7, None).is_err());
+    }
+
+    #[test]
+    fn explicit_stream_splits() {
+        // GameStream's high-quality 5.1: every channel its own stream, CBR 1536 kbit/s.
+        let hq = MultistreamConfig {
+            streams: 6,
+            coupled: 0,
+            mapping: vec![0, 1, 2, 3, 4, 5],
+        };
+        let mut e = OpusEncoder::with_streams(6, Some(&hq), 48_000, 5, Some(1536)).unwrap();
+        let mut out = [0u8; 1500];
+        let pcm = vec![0.1f32; 240 * 6];
+        // 1536 kbit/s × 5 ms = 960 bytes.
+        assert_eq!(e.encode(&pcm, &mut out).unwrap(), 960);
+        // A split that does not fit the channels is refused, not handed to libopus.
+        let short = MultistreamConfig {
+            streams: 1,
+            coupled: 1,
+            mapping: vec![0, 1],
+        };
+        assert!(OpusEncoder::with_streams(6, Some(&short), 48_000, 5, None).is_err());
+        let out_of_range = MultistreamConfig {
+            streams: 4,
+            coupled: 2,
+            mapping: vec![0, 1, 2, 3, 4, 6],
+        };
+        assert!(OpusEncoder::with_streams(6, Some(&out_of_range), 48_000, 5, None).is_err());
     }
 }

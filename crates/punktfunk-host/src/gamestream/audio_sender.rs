@@ -100,8 +100,10 @@ fn run(
         .layout(announced.host_header.as_deref())
         .context("no Opus layout for the announced channel count")?;
     let packet_ms = u32::from(params.audio.packet_duration_ms).clamp(5, 10);
-    let mut encoder = OpusEncoder::new(
+    // The split the DESCRIBE's surround-params told the client to decode.
+    let mut encoder = OpusEncoder::with_streams(
         layout.channels,
+        Some(&layout.multistream()),
         SAMPLE_RATE,
         packet_ms,
         Some(layout.bitrate / 1000),

@@ -530,7 +530,7 @@ impl Streaming {
             h264: codec(true),
             hevc: codec(hevc),
             av1: codec(av1),
-            max_audio_channels: 2,
+            max_audio_channels: 8,
             video_encryption: true,
             require_encryption: false,
             reference_frame_invalidation: false,

@@ -10,6 +10,11 @@ test over stdin/stdout:
          session's sink and writes `PLAY <unix µs>` (when it did); the script decodes on for
          --seconds. The analysis of what arrived after PLAY (spectral peak, SNR, latency) is
          the `RESULT <json>` line.
+         With --channels 6 or 8 the client asks for 5.1 or 7.1 (normal quality), as Moonlight's
+         surround setting does; the analysis is per decoded channel, in Moonlight's order. Audio
+         is decoded as Moonlight's own clients decode it: libopus's multistream decoder with the
+         stream split and mapping moonlight-common-c negotiated (moonlight-python's FFmpeg decoder
+         reads surround as Vorbis channel order and reorders it, which no Moonlight client does).
   text:  waits for `TYPE` (the test's window is up on the session's display), clicks into the
          middle of the display, sends --text through LiSendUtf8TextEvent and Enter through
          LiSendKeyboardEvent, prints `TYPED`, and ends the stream on `DONE`.
@@ -30,6 +35,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import ctypes
+import moonlight_python
+import moonlight_python._stream_manager
 import numpy as np
 from moonlight_python import MoonlightClient
 from moonlight_python.stream import _find_shared_lib
@@ -43,6 +51,92 @@ VK_RETURN = 0x0D
 BUTTON_ACTION_PRESS = 0x07
 BUTTON_ACTION_RELEASE = 0x08
 BUTTON_LEFT = 0x01
+# MAKE_AUDIO_CONFIGURATION(channels, mask): the speakers of stereo, 5.1 and 7.1.
+CHANNEL_MASKS = {2: 0x3, 6: 0x3F, 8: 0x63F}
+
+
+class LibopusDecoder:
+    """moonlight-python's AudioDecoder interface on libopus's multistream decoder."""
+
+    MAX_FRAME = 5760  # 120 ms at 48 kHz
+
+    def __init__(self, sample_rate=48000, channels=2, streams=1, coupled_streams=1, mapping=None):
+        lib = ctypes.CDLL("libopus.so.0")
+        lib.opus_multistream_decoder_create.restype = ctypes.c_void_p
+        lib.opus_multistream_decoder_create.argtypes = [
+            ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+            ctypes.POINTER(ctypes.c_ubyte), ctypes.POINTER(ctypes.c_int),
+        ]
+        lib.opus_multistream_decode_float.restype = ctypes.c_int
+        lib.opus_multistream_decode_float.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32,
+            ctypes.POINTER(ctypes.c_float), ctypes.c_int, ctypes.c_int,
+        ]
+        lib.opus_multistream_decoder_destroy.argtypes = [ctypes.c_void_p]
+        mapping = list(mapping if mapping is not None else range(channels))[:channels]
+        error = ctypes.c_int(0)
+        self._lib = lib
+        self._state = lib.opus_multistream_decoder_create(
+            sample_rate, channels, streams, coupled_streams,
+            (ctypes.c_ubyte * channels)(*mapping), ctypes.byref(error),
+        )
+        if error.value != 0 or not self._state:
+            raise RuntimeError(f"opus_multistream_decoder_create: {error.value}")
+        self._channels = channels
+        self._sample_rate = sample_rate
+        self._pcm = (ctypes.c_float * (self.MAX_FRAME * channels))()
+        self._errors = 0
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def decode_errors(self) -> int:
+        return self._errors
+
+    def decode(self, opus_data: bytes) -> list:
+        if not self._state:
+            return []
+        frames = self._lib.opus_multistream_decode_float(
+            self._state, opus_data, len(opus_data), self._pcm, self.MAX_FRAME, 0
+        )
+        if frames < 0:
+            self._errors += 1
+            return []
+        pcm = np.ctypeslib.as_array(self._pcm)[: frames * self._channels]
+        return [pcm.reshape(frames, self._channels).copy()]
+
+    def close(self) -> None:
+        if self._state:
+            self._lib.opus_multistream_decoder_destroy(self._state)
+            self._state = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args) -> None:
+        self.close()
+
+
+moonlight_python._stream_manager.AudioDecoder = LibopusDecoder
+
+
+def ask_for_channels(channels: int) -> None:
+    """moonlight-python streams stereo; its StreamConfig is built inside start_stream(), so the
+    audio configuration is set by wrapping the name that code looks up."""
+    configuration = (CHANNEL_MASKS[channels] << 16) | (channels << 8) | 0xCA
+    original = moonlight_python.StreamConfig
+
+    def with_channels(*args, **kwargs):
+        kwargs.setdefault("audio_configuration", configuration)
+        return original(*args, **kwargs)
+
+    moonlight_python.StreamConfig = with_channels
 
 
 def say(kind: str, payload=None) -> None:
@@ -216,7 +310,9 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--text", default="")
+    parser.add_argument("--channels", type=int, choices=[2, 6, 8], default=2)
     args = parser.parse_args()
+    ask_for_channels(args.channels)
     client = MoonlightClient(config_dir=Path(args.client_dir))
     client.connect(HOST, args.port)  # paired already: no pairing starts
     try:
