@@ -14,7 +14,7 @@ mod harness;
 #[path = "input_e2e/window.rs"]
 mod window;
 
-use audio_session::{AudioSession, lines_of, write_tones};
+use audio_session::{AudioSession, field, lines_of, write_tones};
 use common::TempDir;
 use harness::{manifest_dir, moonlight_python, paired_host_wrapped, parse_result};
 use serde_json::Value;
@@ -306,5 +306,48 @@ fn moonlight_text_reaches_a_window_on_its_display() {
     );
     assert_eq!(button, 0x110, "{seen:?}");
     drop(window);
+    host.stop();
+}
+
+/// Moonlight's controller packets, as moonlight-common-c sends them, reach the session's pads: an
+/// Xbox controller's arrival, five states and its unplugging. This machine's kernel has no uinput,
+/// so here the pad cannot be created and its arrival and states are refused (the session's end line
+/// counts them); where /dev/uinput exists they are injected. Creating pads from these very events,
+/// reading them back as a game does and rumble coming back is `input_e2e`'s VM test.
+#[test]
+fn moonlight_controllers_reach_the_session_pads() {
+    let python = moonlight_python();
+    let config = TempDir::new("gs-pad-config");
+    let clients = TempDir::new("gs-pad-clients");
+    let client_dir = clients.path().join("moonlight");
+    let (host, base) = paired_host_wrapped(config.path(), &client_dir, &python, &[]);
+    let token = config.path().join("admin-token");
+    let io = SessionIo::start(
+        &python,
+        base,
+        &client_dir,
+        (host.api_port, &token),
+        &["pad"],
+    );
+    io.session();
+    let result = io.result();
+    eprintln!("moonlight pad: {result}");
+    for status in result["state_statuses"].as_array().expect("statuses") {
+        assert_eq!(status, 0, "moonlight-common-c sent every state: {result}");
+    }
+    let ended = host
+        .process
+        .wait_line("GAMESTREAM-SESSION ended ", Duration::from_secs(20))
+        .expect("the session ended");
+    let count = |key: &str| -> u64 { field(&ended, key).parse().expect("a count") };
+    // The arrival and at least the five states (moonlight-common-c adds an all-released state of
+    // its own after an arrival), then the removal.
+    if Path::new("/dev/uinput").exists() {
+        assert!(count("input") >= 7, "{ended}");
+    } else {
+        let refused = count("refused");
+        assert!(refused >= 6, "arrival and states reached the pads: {ended}");
+        assert!(count("input") >= 1, "the removal was applied: {ended}");
+    }
     host.stop();
 }

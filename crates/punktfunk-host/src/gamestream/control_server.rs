@@ -1,12 +1,16 @@
 //! The control stream: ENet (`rusty_enet`, the wire format of Moonlight's ENet fork) on UDP base+10,
 //! on its own thread. A peer belongs to the session whose `X-SS-Connect-Data` it sends as connect
 //! data (never matched by address); every packet is the encrypted control envelope (core
-//! `HostControl`). IDR and reference-invalidation requests become keyframe requests; any event from
-//! the peer resets its 10 s silence timeout; a disconnect or timeout ends the session. The host
-//! sends the termination message when a session ends for any other reason.
+//! `HostControl`). IDR and reference-invalidation requests become keyframe requests; input goes to
+//! the session's injector (controllers through a [`PadBridge`] per peer), and the pads' feedback
+//! (rumble, lights, trigger effects) comes back as control messages; any event from the peer resets
+//! its 10 s silence timeout; a disconnect or timeout ends the stream. The host sends the
+//! termination message when a session ends for any other reason.
 
+use super::pad_bridge::{PadBridge, feedback_message};
 use super::stream::Session;
 use anyhow::{Context, Result};
+use punktfunk_core::control::input::Feedback;
 use punktfunk_core::gamestream::control::{ClientMessage, HostControl, HostMessage};
 use rusty_enet::{EventNoRef, Host, HostSettings, Packet, PeerID};
 use std::collections::HashMap;
@@ -30,6 +34,11 @@ pub enum ControlCommand {
     Terminate {
         connect_data: u32,
         code: u32,
+    },
+    /// Send a message to the session's peer (reliably, on the generic channel).
+    Send {
+        connect_data: u32,
+        message: HostMessage,
     },
     Shutdown,
 }
@@ -102,6 +111,20 @@ impl ControlServer {
         let _ = self.commands.send(command);
     }
 
+    /// Where a session's injector sends its pads' feedback: each one that GameStream can carry
+    /// goes to the client as its control message.
+    pub fn feedback_sender(&self, connect_data: u32) -> impl FnMut(Feedback) + Send + 'static {
+        let commands = self.commands.clone();
+        move |feedback| {
+            if let Some(message) = feedback_message(&feedback) {
+                let _ = commands.send(ControlCommand::Send {
+                    connect_data,
+                    message,
+                });
+            }
+        }
+    }
+
     pub fn shutdown(&self) {
         self.command(ControlCommand::Shutdown);
     }
@@ -111,6 +134,7 @@ struct PeerSession {
     session: Arc<Session>,
     cipher: HostControl,
     last_heard: Instant,
+    pads: PadBridge,
 }
 
 struct Control {
@@ -127,6 +151,10 @@ impl Control {
                     Ok(ControlCommand::Terminate { connect_data, code }) => {
                         self.terminate(connect_data, code)
                     }
+                    Ok(ControlCommand::Send {
+                        connect_data,
+                        message,
+                    }) => self.send(connect_data, &message),
                     Ok(ControlCommand::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => {
                         self.host.flush();
                         return;
@@ -180,6 +208,7 @@ impl Control {
                         session,
                         cipher,
                         last_heard: Instant::now(),
+                        pads: PadBridge::new(),
                     },
                 );
             }
@@ -198,11 +227,37 @@ impl Control {
                 };
                 p.last_heard = Instant::now();
                 match p.cipher.open(packet.data()) {
-                    Ok(message) => on_message(&p.session, message),
+                    Ok(message) => {
+                        let replies = on_message(&p.session, &mut p.pads, message);
+                        let connect_data = p.session.connect_data;
+                        for reply in replies {
+                            self.send(connect_data, &reply);
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!(session = %p.session.id, channel_id, "control packet dropped: {e}")
                     }
                 }
+            }
+        }
+    }
+
+    fn send(&mut self, connect_data: u32, message: &HostMessage) {
+        for (id, p) in self
+            .peers
+            .iter_mut()
+            .filter(|(_, p)| p.session.connect_data == connect_data)
+        {
+            let Some(peer) = self.host.get_peer_mut(*id) else {
+                continue;
+            };
+            match p.cipher.seal(message) {
+                Ok(bytes) => {
+                    if let Err(e) = peer.send(0, &Packet::reliable(bytes)) {
+                        tracing::debug!(session = %p.session.id, "control message: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("sealing a control message: {e}"),
             }
         }
     }
@@ -268,7 +323,8 @@ impl Control {
     }
 }
 
-fn on_message(session: &Session, message: ClientMessage) {
+/// Acts on one message from the client; returns what to answer it with.
+fn on_message(session: &Session, pads: &mut PadBridge, message: ClientMessage) -> Vec<HostMessage> {
     match message {
         ClientMessage::RequestIdr => {
             tracing::debug!(session = %session.id, "IDR requested");
@@ -280,16 +336,28 @@ fn on_message(session: &Session, message: ClientMessage) {
             tracing::debug!(session = %session.id, first, last, "reference frames lost: keyframe");
             session.keyframe.store(true, Ordering::Relaxed);
         }
-        ClientMessage::Input(event) => match super::input_bridge::translate(&event) {
-            Some(event) => session.send_input(event),
-            None => tracing::trace!(session = %session.id, ?event, "input kind not injected"),
-        },
+        ClientMessage::Input(event) => {
+            if let Some(translated) = super::input_bridge::translate(&event) {
+                session.send_input(translated);
+                return Vec::new();
+            }
+            let mut translated = Vec::new();
+            pads.translate(&event, &mut translated);
+            if translated.is_empty() {
+                tracing::trace!(session = %session.id, ?event, "input kind not injected");
+            }
+            for event in translated {
+                session.send_input(event);
+            }
+            return PadBridge::requests(&event);
+        }
         ClientMessage::StartB
         | ClientMessage::PeriodicPing
         | ClientMessage::FrameFecStatus(_)
         | ClientMessage::LtrAck { .. }
         | ClientMessage::Unknown { .. } => {}
     }
+    Vec::new()
 }
 
 #[cfg(test)]

@@ -188,3 +188,104 @@ fn a_client_disconnect_ends_the_session() {
     server.shutdown();
     thread.join().unwrap();
 }
+
+#[test]
+fn controllers_reach_the_injector_and_pad_feedback_reaches_the_client() {
+    use punktfunk_core::control::input::{Feedback, InputEvent as PadEvent, PadKind};
+    use punktfunk_core::gamestream::input::{
+        ControllerKind, GamepadState, InputEvent as GsEvent, capability,
+    };
+    let session = session();
+    let input = session.capture_input();
+    let (server, thread, addr) = server(&session);
+    let mut client = Client::connect(addr, session.connect_data);
+    assert_eq!(client.next(Duration::from_secs(5)), Some(Seen::Connected));
+    client.pump(Duration::from_millis(100));
+
+    client.send(
+        0,
+        &ClientMessage::Input(GsEvent::ControllerArrival {
+            controller: 0,
+            kind: ControllerKind::Xbox,
+            capabilities: capability::RUMBLE | capability::ANALOG_TRIGGERS,
+            supported_buttons: 0xFFFF,
+        }),
+    );
+    client.send(
+        0,
+        &ClientMessage::Input(GsEvent::Gamepad(GamepadState {
+            controller: 0,
+            active_mask: 1,
+            buttons: 0x1000,
+            left_trigger: 0,
+            right_trigger: 255,
+            left_stick: (0, 0),
+            right_stick: (0, 0),
+        })),
+    );
+    client.pump(Duration::from_millis(300));
+    let events: Vec<PadEvent> = input.try_iter().collect();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                PadEvent::PadArrive {
+                    pad: 0,
+                    kind: PadKind::XboxOne,
+                    ..
+                },
+                PadEvent::PadState { pad: 0, .. }
+            ]
+        ),
+        "{events:?}"
+    );
+
+    // A DualSense with motion sensors: the host asks for accelerometer and gyroscope reports.
+    client.send(
+        0,
+        &ClientMessage::Input(GsEvent::ControllerArrival {
+            controller: 1,
+            kind: ControllerKind::PlayStation,
+            capabilities: capability::ACCEL | capability::GYRO | capability::TOUCHPAD,
+            supported_buttons: 0xFFFF,
+        }),
+    );
+    let seen = client.pump(Duration::from_millis(400));
+    let motion = |motion_type| {
+        Seen::Message(HostMessage::MotionEventEnable {
+            controller: 1,
+            report_rate_hz: crate::gamestream::pad_bridge::MOTION_REPORT_HZ,
+            motion_type,
+        })
+    };
+    assert_eq!(seen, [motion(1), motion(2)]);
+    assert!(matches!(
+        input.try_iter().next(),
+        Some(PadEvent::PadArrive {
+            pad: 1,
+            kind: PadKind::DualSense,
+            ..
+        })
+    ));
+
+    // The pad rumbles (a game wrote a force-feedback effect): the client hears about it.
+    let mut feedback = server.feedback_sender(session.connect_data);
+    feedback(Feedback::Rumble {
+        pad: 0,
+        low: 0x8000,
+        high: 0x1000,
+    });
+    feedback(Feedback::PlayerLeds { pad: 0, bits: 1 });
+    let seen = client.pump(Duration::from_millis(500));
+    assert_eq!(
+        seen,
+        [Seen::Message(HostMessage::Rumble {
+            controller: 0,
+            low_frequency: 0x8000,
+            high_frequency: 0x1000,
+        })],
+        "one rumble message; player lights have no GameStream message"
+    );
+    server.shutdown();
+    thread.join().unwrap();
+}

@@ -12,6 +12,7 @@ mod identity;
 mod input_bridge;
 mod launch;
 mod nvhttp_server;
+mod pad_bridge;
 mod pairing;
 mod routes;
 mod rtsp_server;

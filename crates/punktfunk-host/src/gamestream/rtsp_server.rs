@@ -258,6 +258,7 @@ async fn announce(
         },
         source,
         peer,
+        streaming.pad_feedback(session.connect_data),
     );
     RtspResponse::ok(cseq)
 }

@@ -23,7 +23,7 @@ use super::rtsp_server;
 use super::video_sender;
 use crate::audio::AudioSource;
 use crate::host_context::HostContext;
-use crate::inject::{InputEvent, InputSink};
+use crate::inject::{Feedback, InjectCounts, InputEvent, InputSink, SessionInput};
 use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionStats};
 use crate::source::FrameSource;
 use anyhow::{Context, Result};
@@ -172,9 +172,9 @@ struct Owned {
     video: Option<JoinHandle<Option<Box<dyn FrameSource>>>>,
     audio: Option<JoinHandle<Option<Box<dyn AudioSource>>>>,
     app: Option<RunningApp>,
-    /// Injects the client's input into its display; ends when the session drops its sender.
-    /// Returns how many events it injected.
-    input: Option<JoinHandle<u64>>,
+    /// Injects the client's input into its display and pads; ends when the session drops its
+    /// sender.
+    input: Option<JoinHandle<InjectTotals>>,
     listed: Option<SessionGuard>,
 }
 
@@ -310,6 +310,15 @@ impl Session {
         }
     }
 
+    /// Hands this session's input to the caller instead of an injector (tests of the control
+    /// thread).
+    #[cfg(test)]
+    pub fn capture_input(&self) -> std::sync::mpsc::Receiver<InputEvent> {
+        let (sender, events) = std::sync::mpsc::sync_channel(INPUT_QUEUE);
+        *self.input.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
+        events
+    }
+
     pub fn ended(&self) -> bool {
         self.end.borrow().is_some()
     }
@@ -331,19 +340,22 @@ impl Session {
         announced: Announced,
         source: Box<dyn FrameSource>,
         remote: std::net::SocketAddr,
+        pad_feedback: impl FnMut(Feedback) + Send + 'static,
     ) {
         let display = source.display();
         let codec = format!("{:?}", announced.params.codec);
-        let input = match source.input_sink() {
-            Some(Ok(sink)) => start_input(&self.id, sink)
-                .map_err(|e| tracing::warn!(session = %self.id, "no input injection: {e:#}"))
-                .ok(),
+        let display_input = match source.input_sink() {
+            Some(Ok(sink)) => Some(sink),
             Some(Err(e)) => {
                 tracing::warn!(session = %self.id, "no input injection for this display: {e:#}");
                 None
             }
             None => None,
         };
+        // Gamepads need no display: the injector runs either way.
+        let input = start_input(&self.id, display_input, pad_feedback)
+            .map_err(|e| tracing::warn!(session = %self.id, "no input injection: {e:#}"))
+            .ok();
         let mut owned = self.owned();
         if let Some((sender, thread)) = input {
             *self.input.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
@@ -585,6 +597,11 @@ impl Streaming {
         (!uses_ids || session.connect_data == connect_data).then_some(session)
     }
 
+    /// Where the injector of the session with `connect_data` sends its pads' feedback.
+    pub fn pad_feedback(&self, connect_data: u32) -> impl FnMut(Feedback) + Send + 'static {
+        self.control.feedback_sender(connect_data)
+    }
+
     /// The app id `/serverinfo` reports as running: the streamed one, or the parked one.
     pub fn current_game(&self) -> Option<NonZeroU32> {
         // A stream whose client just went away is being parked: its app is still the current game
@@ -781,7 +798,7 @@ impl Streaming {
         let park = session.client_lost.load(Ordering::Relaxed);
         let (request, audio_name) = (session.request.clone(), session.audio_name.clone());
         // Joining the senders and releasing the display block (compositor IPC).
-        let (injected, parked) = tokio::task::spawn_blocking(move || {
+        let ((injected, refused), parked) = tokio::task::spawn_blocking(move || {
             let Owned {
                 source,
                 video,
@@ -793,7 +810,7 @@ impl Streaming {
             } = owned;
             let video_source = video.and_then(|t| t.join().ok()).flatten();
             let audio_source = audio.and_then(|t| t.join().ok()).flatten();
-            let injected = input.and_then(|t| t.join().ok()).unwrap_or(0);
+            let injected = input.and_then(|t| t.join().ok()).unwrap_or((0, 0));
             if let Some(listed) = listed {
                 listed.set_end_reason(&reason_owned);
             }
@@ -821,7 +838,7 @@ impl Streaming {
             }
         })
         .await
-        .unwrap_or((0, None));
+        .unwrap_or(((0, 0), None));
         if let Some(parked) = parked {
             tracing::info!(
                 session = %id, app = %parked.request.app.title,
@@ -846,9 +863,9 @@ impl Streaming {
         }
         drop(current);
         session.torn_down.store(true, Ordering::Release);
-        tracing::info!(session = %id, %reason, frames, injected, "GameStream session over");
+        tracing::info!(session = %id, %reason, frames, injected, refused, "GameStream session over");
         crate::status_line::status_line!(
-            "GAMESTREAM-SESSION ended id={id} frames={frames} input={injected}"
+            "GAMESTREAM-SESSION ended id={id} frames={frames} input={injected} refused={refused}"
         );
     }
 }
@@ -907,33 +924,31 @@ fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
 /// Events queued for a display's input sink before new ones are dropped.
 const INPUT_QUEUE: usize = 512;
 
-/// A thread that injects queued events into `sink` (injection blocks: a Wayland flush, a D-Bus
-/// call), so the control thread never waits for the compositor.
+/// How many of a session's input events its injector applied and how many it could not.
+type InjectTotals = (u64, u64);
+
+/// A thread that injects queued events into the display's sink and the session's pads (injection
+/// blocks: a Wayland flush, a D-Bus call, a device write), so the control thread never waits for
+/// the compositor; the pads' feedback goes out through `feedback`.
 fn start_input(
     session: &str,
-    mut sink: Box<dyn InputSink>,
-) -> Result<(SyncSender<InputEvent>, JoinHandle<u64>)> {
+    display: Option<Box<dyn InputSink>>,
+    feedback: impl FnMut(Feedback) + Send + 'static,
+) -> Result<(SyncSender<InputEvent>, JoinHandle<InjectTotals>)> {
     let (sender, events) = std::sync::mpsc::sync_channel::<InputEvent>(INPUT_QUEUE);
     let session = session.to_string();
     let thread = std::thread::Builder::new()
         .name("gs-input".into())
         .spawn(move || {
-            tracing::info!(%session, sink = %sink.describe(), "GameStream input goes to the display");
-            let mut refused = std::collections::BTreeSet::new();
-            let mut injected = 0u64;
-            for event in events {
-                match sink.handle(&event) {
-                    Ok(()) => injected += 1,
-                    Err(e) => {
-                        // Once per kind: a client repeating an unsupported event must not flood the log.
-                        if refused.insert(crate::inject::event_kind(&event)) {
-                            tracing::info!(%session, "input not injected: {e}");
-                        }
-                    }
-                }
-            }
-            tracing::info!(%session, injected, "GameStream input over");
-            injected
+            let input = SessionInput::new(display);
+            tracing::info!(%session, sink = %input.describe(), "GameStream input goes to the display and pads");
+            let counts = InjectCounts::default();
+            input.run(&events, feedback, &counts);
+            let injected = counts.injected.load(Ordering::Relaxed);
+            let refused = counts.refused.load(Ordering::Relaxed);
+            let feedback = counts.feedback.load(Ordering::Relaxed);
+            tracing::info!(%session, injected, refused, feedback, "GameStream input over");
+            (injected, refused)
         })
         .context("starting the input thread")?;
     Ok((sender, thread))

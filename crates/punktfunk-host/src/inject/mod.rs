@@ -113,9 +113,9 @@ impl SessionInput {
         }
     }
 
-    /// Injects an event; failures are logged (unsupported kinds once), never fatal: a client that
-    /// sends something this host cannot inject keeps its session.
-    pub fn handle(&mut self, event: &InputEvent) {
+    /// Injects an event and says whether it was; failures are logged (unsupported kinds once),
+    /// never fatal: a client that sends something this host cannot inject keeps its session.
+    pub fn handle(&mut self, event: &InputEvent) -> bool {
         let result = if is_pad_event(event) {
             self.pads.handle(event)
         } else {
@@ -125,7 +125,7 @@ impl SessionInput {
             }
         };
         match result {
-            Ok(()) => {}
+            Ok(()) => return true,
             Err(InjectError::Unsupported(what)) => {
                 if !self.unsupported.contains(&what) {
                     self.unsupported.push(what);
@@ -134,6 +134,7 @@ impl SessionInput {
             }
             Err(e) => tracing::warn!(kind = event_kind(event), "input: {e}"),
         }
+        false
     }
 
     pub fn poll_feedback(&mut self, out: &mut Vec<Feedback>) {
@@ -142,4 +143,47 @@ impl SessionInput {
         }
         self.pads.poll_feedback(out);
     }
+
+    /// Runs this session's injection on the calling thread until `events` hangs up: each event
+    /// into the display or the pads, and the pads' feedback (rumble, lights) out through
+    /// `feedback`, looked for every few milliseconds even while no input arrives.
+    pub fn run(
+        mut self,
+        events: &std::sync::mpsc::Receiver<InputEvent>,
+        mut feedback: impl FnMut(Feedback),
+        counts: &InjectCounts,
+    ) {
+        use std::sync::atomic::Ordering;
+        use std::sync::mpsc::RecvTimeoutError;
+        const FEEDBACK_POLL: std::time::Duration = std::time::Duration::from_millis(4);
+        let mut out = Vec::new();
+        loop {
+            match events.recv_timeout(FEEDBACK_POLL) {
+                Ok(event) => {
+                    let counter = if self.handle(&event) {
+                        &counts.injected
+                    } else {
+                        &counts.refused
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.poll_feedback(&mut out);
+            for f in out.drain(..) {
+                counts.feedback.fetch_add(1, Ordering::Relaxed);
+                feedback(f);
+            }
+        }
+    }
+}
+
+/// What a session's injector did, for logs and tests.
+#[derive(Debug, Default)]
+pub struct InjectCounts {
+    pub injected: std::sync::atomic::AtomicU64,
+    /// Events the display or the pads could not take (unsupported here, or failed).
+    pub refused: std::sync::atomic::AtomicU64,
+    pub feedback: std::sync::atomic::AtomicU64,
 }

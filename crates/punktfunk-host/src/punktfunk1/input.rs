@@ -11,7 +11,7 @@
 //! - Feedback from the sink goes to the client on a unidirectional stream this host opens on the
 //!   first feedback event.
 
-use crate::inject::{InputSink, SessionInput};
+use crate::inject::{InjectCounts, InputSink, SessionInput};
 use anyhow::{Context, Result};
 use punktfunk_core::control::input::{
     FEEDBACK_STREAM_MAGIC, Feedback, INPUT_STREAM_MAGIC, InputEvent, seq_is_newer,
@@ -19,18 +19,17 @@ use punktfunk_core::control::input::{
 use punktfunk_core::control::{FrameBuffer, frame};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 /// Events waiting for the injector.
 const QUEUE: usize = 1024;
-/// How often the injector looks for feedback when no input arrives.
-const FEEDBACK_POLL: Duration = Duration::from_millis(4);
 
 /// Counters for logs and tests.
 #[derive(Default)]
 pub struct InputCounters {
-    pub injected: AtomicU64,
+    /// What the injector did with the events that reached it.
+    pub inject: InjectCounts,
     pub motion_dropped: AtomicU64,
     pub rejected: AtomicU64,
     pub feedback_sent: AtomicU64,
@@ -56,7 +55,8 @@ impl Drop for SessionInputTask {
         }
         let c = &self.counters;
         tracing::info!(
-            injected = c.injected.load(Ordering::Relaxed),
+            injected = c.inject.injected.load(Ordering::Relaxed),
+            refused = c.inject.refused.load(Ordering::Relaxed),
             motion_dropped = c.motion_dropped.load(Ordering::Relaxed),
             rejected = c.rejected.load(Ordering::Relaxed),
             feedback = c.feedback_sent.load(Ordering::Relaxed),
@@ -78,7 +78,10 @@ pub fn start(
     let c = counters.clone();
     let thread = std::thread::Builder::new()
         .name("pkf1-input".into())
-        .spawn(move || inject_loop(input, rx, fb_tx, &c))
+        .spawn(move || {
+            // Feedback is state (the latest rumble wins); a full queue loses only stale values.
+            input.run(&rx, |f| drop(fb_tx.try_send(f)), &c.inject);
+        })
         .context("starting the input thread")?;
     let tasks = vec![
         tokio::spawn(read_datagrams(conn.clone(), tx.clone(), counters.clone())),
@@ -90,30 +93,6 @@ pub fn start(
         thread: Some(thread),
         counters,
     })
-}
-
-fn inject_loop(
-    mut input: SessionInput,
-    rx: Receiver<InputEvent>,
-    feedback: tokio::sync::mpsc::Sender<Feedback>,
-    counters: &InputCounters,
-) {
-    let mut out = Vec::new();
-    loop {
-        match rx.recv_timeout(FEEDBACK_POLL) {
-            Ok(event) => {
-                input.handle(&event);
-                counters.injected.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        input.poll_feedback(&mut out);
-        for f in out.drain(..) {
-            // Feedback is state (the latest rumble wins); a full queue loses only stale values.
-            let _ = feedback.try_send(f);
-        }
-    }
 }
 
 async fn read_datagrams(

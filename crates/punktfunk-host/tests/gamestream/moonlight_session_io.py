@@ -15,6 +15,9 @@ test over stdin/stdout:
          is decoded as Moonlight's own clients decode it: libopus's multistream decoder with the
          stream split and mapping moonlight-common-c negotiated (moonlight-python's FFmpeg decoder
          reads surround as Vorbis channel order and reorders it, which no Moonlight client does).
+  pad:   announces an Xbox controller (LiSendControllerArrivalEvent), sends five states of it
+         (LiSendMultiControllerEvent: A, right trigger, left stick), unplugs it (its bit cleared
+         in the active mask) and reports the library's return codes.
   text:  waits for `TYPE` (the test's window is up on the session's display), clicks into the
          middle of the display, sends --text through LiSendUtf8TextEvent and Enter through
          LiSendKeyboardEvent, prints `TYPED`, and ends the stream on `DONE`.
@@ -298,9 +301,39 @@ def text(client: MoonlightClient, args) -> dict:
     return {"send_statuses": statuses, "text": args.text}
 
 
+LI_CTYPE_XBOX = 0x01
+LI_CCAP_ANALOG_TRIGGERS = 0x01
+LI_CCAP_RUMBLE = 0x02
+A_FLAG = 0x1000
+
+
+def pad(client: MoonlightClient, args) -> dict:
+    lib = ctypes.CDLL(_find_shared_lib())
+    lib.LiSendControllerArrivalEvent.argtypes = [
+        ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_uint32, ctypes.c_uint16,
+    ]
+    lib.LiSendMultiControllerEvent.argtypes = [
+        ctypes.c_short, ctypes.c_short, ctypes.c_int, ctypes.c_ubyte, ctypes.c_ubyte,
+        ctypes.c_short, ctypes.c_short, ctypes.c_short, ctypes.c_short,
+    ]
+    arrival = lib.LiSendControllerArrivalEvent(
+        0, 0x1, LI_CTYPE_XBOX, 0xFFFF, LI_CCAP_ANALOG_TRIGGERS | LI_CCAP_RUMBLE
+    )
+    states = []
+    for i in range(5):
+        buttons = A_FLAG if i % 2 == 0 else 0
+        states.append(
+            lib.LiSendMultiControllerEvent(0, 0x1, buttons, 0, 50 * i, 1000 * i, -1000 * i, 0, 0)
+        )
+        time.sleep(0.05)
+    unplugged = lib.LiSendMultiControllerEvent(0, 0x0, 0, 0, 0, 0, 0, 0, 0)
+    time.sleep(0.5)  # the last packets reach the host before the stream ends
+    return {"arrival_status": arrival, "state_statuses": states, "unplug_status": unplugged}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["audio", "text"])
+    parser.add_argument("mode", choices=["audio", "text", "pad"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--client-dir", required=True)
     parser.add_argument("--api-port", type=int, required=True)
@@ -327,7 +360,8 @@ def main() -> None:
         )
         session = the_session(args)
         say("SESSION", {"id": session["id"], "display": session["display"]})
-        outcome = audio(client, args) if args.mode == "audio" else text(client, args)
+        modes = {"audio": audio, "text": text, "pad": pad}
+        outcome = modes[args.mode](client, args)
         client.stop_stream()
         client.quit_app()
     except Exception as e:  # reported; the Rust test fails with this text
