@@ -134,12 +134,22 @@ fn play_tones_to_moonlight(channels: u8, freqs: &[f64], positions: Option<&str>)
 
     let token = config.path().join("admin-token");
     let channels = channels.to_string();
+    let tones: Vec<String> = freqs.iter().map(|f| f.to_string()).collect();
+    let tones = tones.join(",");
     let mut io = SessionIo::start(
         &python,
         base,
         &client_dir,
         (host.api_port, &token),
-        &["audio", "--seconds", "3", "--channels", &channels],
+        &[
+            "audio",
+            "--seconds",
+            "3",
+            "--channels",
+            &channels,
+            "--tones",
+            &tones,
+        ],
     );
     let session = io.session();
     let id = session["id"].as_str().expect("session id");
@@ -214,19 +224,24 @@ fn moonlight_receives_surround_with_every_speaker_in_place() {
         eprintln!("moonlight {channels}-channel audio: {result:#}");
         assert_eq!(result["channels"], channels, "{result}");
         let tones = result["tones"].as_array().expect("tones");
-        let medians = result["block_snr_db_median"]
-            .as_array()
-            .expect("block SNRs");
-        for (c, ((tone, want), snr)) in tones.iter().zip(freqs).zip(medians).enumerate() {
+        let isolation = result["isolation_db"].as_array().expect("isolation");
+        assert_eq!(isolation.len(), usize::from(channels), "{result}");
+        for (c, ((tone, want), isolation)) in tones.iter().zip(freqs).zip(isolation).enumerate() {
             let peak = tone["peak_hz"].as_f64().expect("peak");
             assert!(
                 (peak - want).abs() <= 5.0,
                 "{channels} channels: speaker {c} carries {peak} Hz, not its {want} Hz: {result}"
             );
-            // Each speaker's own tone dominates it: another speaker's tone leaking in (a wrong
-            // stream split) would be a second peak.
-            let snr = snr.as_f64().expect("snr");
-            assert!(snr >= 15.0, "{channels} channels: speaker {c} SNR {snr} dB");
+            // No other speaker's tone is mixed in (a wrong stream split sums or swaps speakers:
+            // ≈ 0 dB). Opus's joint coding of a coupled pair leaks some of each speaker into its
+            // partner at these bitrates (measured: 19–33 dB for 5.1, down to 11.5 dB for 7.1's rear
+            // pair; mono streams ≈ 50 dB), and the SNR says nothing here: the codec's broadband noise
+            // sits 9–37 dB below six or eight full-scale tones.
+            let isolation = isolation.as_f64().unwrap_or(f64::INFINITY);
+            assert!(
+                isolation >= 6.0,
+                "{channels} channels: speaker {c} isolation {isolation} dB: {result}"
+            );
         }
     }
 }

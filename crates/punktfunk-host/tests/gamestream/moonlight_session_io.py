@@ -193,6 +193,18 @@ def tone_analysis(x: np.ndarray, rate: int) -> dict:
     return {"peak_hz": round(peak, 2), "snr_db": round(float(snr), 1)}
 
 
+def isolation_db(x: np.ndarray, rate: int, own: float, others: list) -> float:
+    """How far every other speaker's tone stays below this speaker's own (dB): the power within
+    ±5 Hz of `own` against the strongest of the `others`. Broadband codec noise counts in neither,
+    so this measures crosstalk between speakers, not coding quality."""
+    windowed = (x - x.mean()) * np.hanning(len(x))
+    power = np.abs(np.fft.rfft(windowed)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
+    near = lambda f: float(power[np.abs(freqs - f) <= 5.0].sum())
+    leak = max((near(f) for f in others), default=0.0)
+    return round(10 * np.log10(near(own) / leak), 1) if leak > 0 else float("inf")
+
+
 def collect_audio(client: MoonlightClient, stop: threading.Event, chunks: list) -> None:
     for chunk in client.audio():
         # receive_time_us is perf_counter() µs on moonlight-common-c's RTP receive thread.
@@ -260,6 +272,11 @@ def audio(client: MoonlightClient, args) -> dict:
         "samples_per_chunk": int(chunks[0][1].shape[0]),
         "analysed_s": round(pcm.shape[0] / RATE, 2),
         "tones": [tone_analysis(pcm[:, c], RATE) for c in range(channels)],
+        # With --tones (one frequency per channel, as played): crosstalk between the speakers.
+        "isolation_db": [
+            isolation_db(pcm[:, c], RATE, args.tones[c], args.tones[:c] + args.tones[c + 1 :])
+            for c in range(min(channels, len(args.tones)))
+        ],
         "block_snr_db": [
             [tone_analysis(b[:, c], RATE)["snr_db"] for b in blocks] for c in range(channels)
         ],
@@ -344,6 +361,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--text", default="")
     parser.add_argument("--channels", type=int, choices=[2, 6, 8], default=2)
+    parser.add_argument(
+        "--tones",
+        type=lambda s: [float(f) for f in s.split(",") if f],
+        default=[],
+        help="the frequency played on each channel (for the crosstalk figure)",
+    )
     args = parser.parse_args()
     ask_for_channels(args.channels)
     client = MoonlightClient(config_dir=Path(args.client_dir))
