@@ -18,6 +18,7 @@ mod routes;
 mod rtsp_server;
 mod stream;
 mod video_sender;
+mod wake_on_lan;
 
 use crate::host_context::HostContext;
 use anyhow::Result;

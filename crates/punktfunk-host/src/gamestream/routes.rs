@@ -136,8 +136,10 @@ fn server_info(shared: &Shared, transport: &Transport) -> ServerInfo {
         unique_id: shared.identity.unique_id.clone(),
         https_port: shared.https_port,
         http_port: shared.http_port,
-        // Wake-on-LAN is not offered: zeros tell Moonlight there is no MAC to wake.
-        mac: None,
+        // For Wake-on-LAN, and only for paired clients over HTTPS (zeros tell others nothing).
+        mac: (transport.https && transport.paired_id.is_some())
+            .then(|| super::wake_on_lan::mac_for_local_address(local_ip))
+            .flatten(),
         local_ip: local_ip.to_string(),
         codec_mode_support: shared.streaming.capabilities().codec_mode_support(),
         hevc_supported: shared.streaming.capabilities().hevc.supported,
