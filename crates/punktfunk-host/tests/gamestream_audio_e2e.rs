@@ -350,6 +350,8 @@ fn moonlight_controllers_reach_the_session_pads() {
     for status in result["state_statuses"].as_array().expect("statuses") {
         assert_eq!(status, 0, "moonlight-common-c sent every state: {result}");
     }
+    // The host advertises controller touchpads, so the library sends touchpad contacts.
+    assert_eq!(result["touch_status"], 0, "{result}");
     let ended = host
         .process
         .wait_line("GAMESTREAM-SESSION ended ", Duration::from_secs(20))

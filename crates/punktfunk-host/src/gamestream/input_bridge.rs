@@ -2,10 +2,13 @@
 //! `punktfunk_core::gamestream::input`) become `punktfunk_core::control::input` events — Windows
 //! virtual-key codes become Linux evdev key codes (the key's position on a US keyboard, which is
 //! what Moonlight's VK codes mean), absolute positions are normalised to the client's reference
-//! size, wheel directions follow the sink's convention. Gamepads, touch and pen are not bridged yet.
+//! size, wheel directions follow the sink's convention, touchscreen contacts keep their pointer ids.
+//! Gamepads go through `pad_bridge`; pen input is not bridged yet (no sink here takes it).
 
-use punktfunk_core::control::input::{InputEvent, MouseButton, ScrollAxis};
-use punktfunk_core::gamestream::input::{InputEvent as GsEvent, MouseButton as GsButton};
+use punktfunk_core::control::input::{InputEvent, MouseButton, Phase, ScrollAxis};
+use punktfunk_core::gamestream::input::{
+    InputEvent as GsEvent, MouseButton as GsButton, TouchEventKind,
+};
 
 /// The sink event for one Moonlight input event, if the host injects that kind.
 pub fn translate(event: &GsEvent) -> Option<InputEvent> {
@@ -47,8 +50,29 @@ pub fn translate(event: &GsEvent) -> Option<InputEvent> {
             value120: i32::from(*amount),
         },
         GsEvent::Text(text) => InputEvent::Text(text.clone()),
+        // A finger on the client's screen, positioned over the stream's picture (0..1).
+        GsEvent::Touch(touch) => InputEvent::Touch {
+            id: touch.pointer_id,
+            phase: match touch.kind {
+                TouchEventKind::Down => Phase::Down,
+                TouchEventKind::Move => Phase::Move,
+                TouchEventKind::Up => Phase::Up,
+                TouchEventKind::Cancel => Phase::Cancel,
+                // Hovering and "cancel everything" have no per-contact meaning for a touchscreen.
+                _ => return None,
+            },
+            x: unit(touch.x),
+            y: unit(touch.y),
+            pressure: unit(touch.pressure_or_distance),
+        },
         _ => return None,
     })
+}
+
+/// A fraction 0..=1 as 0..=65535 (NaN and out-of-range values clamped).
+fn unit(fraction: f32) -> u16 {
+    let f = if fraction.is_nan() { 0.0 } else { fraction };
+    (f.clamp(0.0, 1.0) * 65535.0).round() as u16
 }
 
 /// `position` on a `size`-wide reference surface as 0..=65535 (clamped to the surface).
@@ -204,6 +228,43 @@ mod tests {
                 down: true
             })
         );
+    }
+
+    #[test]
+    fn touch_contacts_keep_their_ids_and_positions() {
+        use punktfunk_core::gamestream::input::Touch;
+        let touch = |kind, x, y| {
+            GsEvent::Touch(Touch {
+                kind,
+                rotation: 0xFFFF,
+                pointer_id: 7,
+                x,
+                y,
+                pressure_or_distance: 0.5,
+                contact_major: 0.0,
+                contact_minor: 0.0,
+            })
+        };
+        assert_eq!(
+            translate(&touch(TouchEventKind::Down, 0.25, 1.5)),
+            Some(InputEvent::Touch {
+                id: 7,
+                phase: Phase::Down,
+                x: 16384,
+                y: 65535,
+                pressure: 32768,
+            })
+        );
+        assert!(matches!(
+            translate(&touch(TouchEventKind::Up, f32::NAN, 0.0)),
+            Some(InputEvent::Touch {
+                phase: Phase::Up,
+                x: 0,
+                ..
+            })
+        ));
+        assert_eq!(translate(&touch(TouchEventKind::Hover, 0.5, 0.5)), None);
+        assert_eq!(translate(&touch(TouchEventKind::CancelAll, 0.5, 0.5)), None);
     }
 
     proptest! {

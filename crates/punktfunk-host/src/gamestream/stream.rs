@@ -31,7 +31,7 @@ use punktfunk_core::gamestream::control::TERMINATION_GRACEFUL;
 use punktfunk_core::gamestream::nvhttp;
 use punktfunk_core::gamestream::rtsp::{Role, RtspCipher};
 use punktfunk_core::gamestream::sdp::{
-    CodecCaps, HostCapabilities, ML_FF_SESSION_ID_V1, StreamParams,
+    CodecCaps, HostCapabilities, ML_FF_SESSION_ID_V1, SS_FF_CONTROLLER_TOUCH, StreamParams,
 };
 use std::net::{IpAddr, UdpSocket};
 use std::num::NonZeroU32;
@@ -546,7 +546,10 @@ impl Streaming {
             video_encryption: true,
             require_encryption: false,
             reference_frame_invalidation: false,
-            feature_flags: 0,
+            // DualSense touchpads are bridged to the pads. Touchscreen and pen stay off: with them
+            // Moonlight would send pen strokes no sink here injects, while without them it turns
+            // both into mouse input, which every display takes.
+            feature_flags: SS_FF_CONTROLLER_TOUCH,
         }
     }
 

@@ -329,6 +329,10 @@ def pad(client: MoonlightClient, args) -> dict:
     lib.LiSendControllerArrivalEvent.argtypes = [
         ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_uint32, ctypes.c_uint16,
     ]
+    lib.LiSendControllerTouchEvent.argtypes = [
+        ctypes.c_uint8, ctypes.c_uint8, ctypes.c_uint32, ctypes.c_float, ctypes.c_float,
+        ctypes.c_float,
+    ]
     lib.LiSendMultiControllerEvent.argtypes = [
         ctypes.c_short, ctypes.c_short, ctypes.c_int, ctypes.c_ubyte, ctypes.c_ubyte,
         ctypes.c_short, ctypes.c_short, ctypes.c_short, ctypes.c_short,
@@ -343,9 +347,17 @@ def pad(client: MoonlightClient, args) -> dict:
             lib.LiSendMultiControllerEvent(0, 0x1, buttons, 0, 50 * i, 1000 * i, -1000 * i, 0, 0)
         )
         time.sleep(0.05)
+    # LI_TOUCH_EVENT_DOWN on the controller's touchpad: only sent when the host advertises
+    # controller touch events (LI_ERR_UNSUPPORTED, -5501, otherwise).
+    touch = lib.LiSendControllerTouchEvent(0, 0x01, 0, 0.5, 0.5, 1.0)
     unplugged = lib.LiSendMultiControllerEvent(0, 0x0, 0, 0, 0, 0, 0, 0, 0)
     time.sleep(0.5)  # the last packets reach the host before the stream ends
-    return {"arrival_status": arrival, "state_statuses": states, "unplug_status": unplugged}
+    return {
+        "arrival_status": arrival,
+        "state_statuses": states,
+        "touch_status": touch,
+        "unplug_status": unplugged,
+    }
 
 
 def main() -> None:
