@@ -135,6 +135,8 @@ export function mountDashboard(root, { events }) {
       latency: new Sparkline('Latency', formatLatency),
     };
     const since = h('div', { class: 'muted' });
+    // A GameStream client went away without quitting: its app waits on its display for a resume.
+    const parked = info.state === 'parked';
     const who = info.client_name || 'unnamed client';
     const keyframe = h('button', {
       type: 'button',
@@ -148,9 +150,11 @@ export function mountDashboard(root, { events }) {
     const stop = h('button', { type: 'button', class: 'danger', 'aria-label': `Stop the session of ${who}` }, 'Stop');
     stop.addEventListener('click', async () => {
       const ok = await confirmAction(
-        'Stop this session?',
-        `${who} (${info.remote}) is disconnected and its display is closed.`,
-        'Stop session',
+        parked ? 'Quit the parked app?' : 'Stop this session?',
+        parked
+          ? `The app ${who} left running is stopped and its display is closed; it can no longer be resumed.`
+          : `${who} (${info.remote}) is disconnected and its display is closed.`,
+        parked ? 'Quit app' : 'Stop session',
       );
       if (ok) {
         await busy(stop, () => api('DELETE', `/sessions/${encodeURIComponent(info.id)}`));
@@ -162,14 +166,15 @@ export function mountDashboard(root, { events }) {
       h('td', null,
         h('div', { class: 'strong' }, who),
         h('div', { class: 'muted' }, info.remote),
-        h('span', { class: 'badge' }, info.protocol)),
+        h('span', { class: 'badge' }, info.protocol),
+        parked ? h('span', { class: 'badge' }, 'parked') : null),
       h('td', null,
         h('div', null, mode(info.width, info.height, info.refresh_mhz)),
         h('div', { class: 'muted' }, info.codec),
         since),
       displayCell(info.display),
       h('td', null, h('div', { class: 'graphs' }, graphs.bitrate.element, graphs.fps.element, graphs.latency.element)),
-      h('td', { class: 'row-actions' }, keyframe, stop),
+      h('td', { class: 'row-actions' }, parked ? null : keyframe, stop),
     );
     row.setAttribute('aria-label', `Session of ${who}`);
     tbody.append(row);

@@ -36,6 +36,17 @@ pub struct SessionStats {
     pub latency_ms: Option<f64>,
 }
 
+/// Whether a session is streaming, or waiting for its client to come back.
+#[derive(Clone, Copy, Debug, Default, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    #[default]
+    Streaming,
+    /// GameStream: the client went away without quitting; its app and display keep running until
+    /// it resumes, quits, or an operator stops the session.
+    Parked,
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema, PartialEq)]
 pub struct SessionInfo {
     /// Session id (hex), stable for the session's lifetime.
@@ -54,6 +65,7 @@ pub struct SessionInfo {
     pub started_unix: u64,
     pub display: Option<DisplayInfo>,
     pub stats: SessionStats,
+    pub state: SessionState,
 }
 
 /// What an operator can do to a running session; each protocol implements it for its sessions.
@@ -156,6 +168,11 @@ pub struct SessionGuard {
 }
 
 impl SessionGuard {
+    /// The listed session's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Why the session ended, reported when the guard drops.
     pub fn set_end_reason(&self, reason: &str) {
         *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = reason.to_string();
@@ -208,6 +225,7 @@ mod tests {
             started_unix: started,
             display: None,
             stats: SessionStats::default(),
+            state: SessionState::Streaming,
         }
     }
 

@@ -438,7 +438,8 @@ fn moonlight_stream_ends_when_the_app_exits() {
 }
 
 /// Closing Moonlight without quitting leaves the app running on its display; streaming again resumes
-/// it (`/resume`) on the same display with the same app process, and only "Quit" ends it.
+/// it (`/resume`) on the same display with the same app process; the parked app is listed in the
+/// management API and an operator's stop there ends it (as Moonlight's "Quit" would).
 #[test]
 fn moonlight_resumes_the_running_app_after_a_disconnect() {
     let python = moonlight_python();
@@ -454,11 +455,22 @@ fn moonlight_resumes_the_running_app_after_a_disconnect() {
     );
     let (host, base) = paired_host(config.path(), &client_dir, &python);
 
+    let token = config.path().join("admin-token");
     let result = run_stream(
         &python,
         base,
         &client_dir,
-        &["--app", "Sleeper", "--seconds", "3", "--resume"],
+        &[
+            "--app",
+            "Sleeper",
+            "--seconds",
+            "3",
+            "--resume",
+            "--api-port",
+            &host.api_port.to_string(),
+            "--api-token",
+            token.to_str().unwrap(),
+        ],
     );
     eprintln!("{result}");
     let launches = result["launches"].as_array().unwrap();
@@ -471,6 +483,15 @@ fn moonlight_resumes_the_running_app_after_a_disconnect() {
             "the app keeps running after the client disconnects: {launch}"
         );
     }
+    // The parked app is in the session list, marked parked; an operator's stop releases it.
+    let listed = result["listed_while_parked"].as_array().expect("listed");
+    assert_eq!(listed.len(), 1, "{result}");
+    assert_eq!(listed[0]["state"], "parked", "{result}");
+    assert_eq!(listed[0]["display"]["width"], 1280, "{result}");
+    assert!(
+        matches!(result["operator_stop_status"].as_u64(), Some(200..=204)),
+        "{result}"
+    );
     assert_eq!(result["current_game_after_quit"], 0, "{result}");
 
     let line = |prefix: &str| {
@@ -509,7 +530,10 @@ fn moonlight_resumes_the_running_app_after_a_disconnect() {
     while proc_dir.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!proc_dir.exists(), "quitting stopped the app");
+    assert!(
+        !proc_dir.exists(),
+        "stopping the parked session stopped the app"
+    );
     host.stop();
 }
 

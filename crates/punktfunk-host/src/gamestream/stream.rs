@@ -24,7 +24,7 @@ use super::video_sender;
 use crate::audio::AudioSource;
 use crate::host_context::HostContext;
 use crate::inject::{Feedback, InjectCounts, InputEvent, InputSink, SessionInput};
-use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionStats};
+use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionState, SessionStats};
 use crate::source::FrameSource;
 use anyhow::{Context, Result};
 use punktfunk_core::gamestream::control::TERMINATION_GRACEFUL;
@@ -141,9 +141,19 @@ pub struct Parked {
     audio: Option<Box<dyn AudioSource>>,
     app: Option<RunningApp>,
     since: Instant,
+    /// The session list's entry for the parked app (state `parked`; an operator may stop it).
+    /// Dropped last, so the entry disappears once everything is released.
+    listing: Option<SessionGuard>,
 }
 
 impl Parked {
+    /// Sets why the parked app's session-list entry ends (it disappears when this is dropped).
+    fn end_listing(&self, why: &str) {
+        if let Some(listing) = &self.listing {
+            listing.set_end_reason(why);
+        }
+    }
+
     /// Whether there is still something to resume: a display, and the app (if any) not exited.
     fn alive(&self) -> bool {
         self.source.is_some() && self.app.as_ref().is_none_or(|a| !a.exited())
@@ -152,6 +162,7 @@ impl Parked {
 
 /// Releases parked resources off the async threads (display and app teardown block).
 fn release_parked(parked: Parked, why: &str) {
+    parked.end_listing(why);
     tracing::info!(
         app = %parked.request.app.title, parked_for = ?parked.since.elapsed(), %why,
         "releasing the parked GameStream app and display"
@@ -397,6 +408,7 @@ impl Session {
                 fec_parity_percent: u32::from(video_sender::FEC_PERCENT),
                 ..SessionStats::default()
             },
+            state: SessionState::Streaming,
         };
         // Machine-readable, next to READY and SESSIONS: tests follow a session's display by it.
         crate::status_line::status_line!(
@@ -451,6 +463,23 @@ pub fn bitrate_kbps(params: &StreamParams) -> u32 {
 
 struct OperatorControls {
     session: Weak<Session>,
+}
+
+/// An operator's stop for a parked app: releases it, as the client's quit would.
+struct ParkedControls {
+    streaming: Weak<Streaming>,
+    id: String,
+}
+
+impl SessionControls for ParkedControls {
+    fn stop(&self, reason: &str) {
+        if let Some(streaming) = self.streaming.upgrade() {
+            streaming.stop_parked(&self.id, reason);
+        }
+    }
+
+    /// Nothing is streaming.
+    fn request_keyframe(&self) {}
 }
 
 impl SessionControls for OperatorControls {
@@ -575,6 +604,7 @@ impl Streaming {
             wait_gone(&session, TEARDOWN_WAIT).await;
         }
         if let Some(parked) = self.take_parked() {
+            parked.end_listing("the host is shutting down");
             tokio::task::spawn_blocking(move || drop(parked)).await.ok();
         }
         self.control.shutdown();
@@ -603,6 +633,17 @@ impl Streaming {
     /// Where the injector of the session with `connect_data` sends its pads' feedback.
     pub fn pad_feedback(&self, connect_data: u32) -> impl FnMut(Feedback) + Send + 'static {
         self.control.feedback_sender(connect_data)
+    }
+
+    /// Releases the parked app whose session-list entry is `id` (an operator stopped it).
+    fn stop_parked(&self, id: &str, reason: &str) {
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        let listed = |p: &Parked| p.listing.as_ref().is_some_and(|l| l.id() == id);
+        if parked.as_ref().is_some_and(listed)
+            && let Some(p) = parked.take()
+        {
+            release_parked(p, reason);
+        }
     }
 
     /// The app id `/serverinfo` reports as running: the streamed one, or the parked one.
@@ -641,10 +682,14 @@ impl Streaming {
         if let Some(running) = current.as_ref() {
             return Err(LaunchError::Busy(running.request.app.title.clone()));
         }
-        let parked = self.take_parked().ok_or(LaunchError::NothingToResume)?;
+        let mut parked = self.take_parked().ok_or(LaunchError::NothingToResume)?;
         if !parked.alive() {
             release_parked(parked, "its app exited");
             return Err(LaunchError::NothingToResume);
+        }
+        // The resumed stream lists itself once it is set up.
+        if let Some(listing) = parked.listing.take() {
+            listing.set_end_reason("resumed");
         }
         let request = LaunchRequest {
             app: parked.request.app.clone(),
@@ -723,6 +768,7 @@ impl Streaming {
         }
         if let Some(parked) = self.take_parked() {
             tracing::info!(app = %parked.request.app.title, "the client quit the parked app");
+            parked.end_listing("the client quit the app");
             crate::status_line::status_line!(
                 "GAMESTREAM-PARKED released app={}",
                 parked.request.app.id
@@ -780,7 +826,7 @@ impl Streaming {
         self.teardown(&session, &reason).await;
     }
 
-    async fn teardown(&self, session: &Arc<Session>, reason: &str) {
+    async fn teardown(self: &Arc<Self>, session: &Arc<Session>, reason: &str) {
         session.stop.store(true, Ordering::Relaxed);
         // Tell the client first, while the control stream is still up.
         self.control.command(ControlCommand::Terminate {
@@ -801,7 +847,7 @@ impl Streaming {
         let park = session.client_lost.load(Ordering::Relaxed);
         let (request, audio_name) = (session.request.clone(), session.audio_name.clone());
         // Joining the senders and releasing the display block (compositor IPC).
-        let ((injected, refused), parked) = tokio::task::spawn_blocking(move || {
+        let ((injected, refused), parked, listed) = tokio::task::spawn_blocking(move || {
             let Owned {
                 source,
                 video,
@@ -814,7 +860,7 @@ impl Streaming {
             let video_source = video.and_then(|t| t.join().ok()).flatten();
             let audio_source = audio.and_then(|t| t.join().ok()).flatten();
             let injected = input.and_then(|t| t.join().ok()).unwrap_or((0, 0));
-            if let Some(listed) = listed {
+            if let Some(listed) = &listed {
                 listed.set_end_reason(&reason_owned);
             }
             // Whatever this stream used, or (a resume that never got that far) what it was given.
@@ -828,21 +874,34 @@ impl Streaming {
                 audio: audio_source.or_else(|| left.as_mut().and_then(|p| p.audio.take())),
                 app: app.or_else(|| left.as_mut().and_then(|p| p.app.take())),
                 since: left.as_ref().map_or_else(Instant::now, |p| p.since),
+                listing: None,
             };
             drop(left);
             if park && parked.alive() {
                 if let Some(app) = &parked.app {
                     app.hand_to(Weak::new());
                 }
-                (injected, Some(parked))
+                (injected, Some(parked), listed)
             } else {
                 drop(parked);
-                (injected, None)
+                (injected, None, listed)
             }
         })
         .await
-        .unwrap_or(((0, 0), None));
-        if let Some(parked) = parked {
+        .unwrap_or(((0, 0), None, None));
+        // The stream's entry ends either way; a parked app gets an entry of its own.
+        let listed_info = listed.as_ref().and_then(|l| self.host.sessions.get(l.id()));
+        drop(listed);
+        if let Some(mut parked) = parked {
+            if let Some(mut info) = listed_info {
+                info.state = SessionState::Parked;
+                info.stats = SessionStats::default();
+                let controls = Arc::new(ParkedControls {
+                    streaming: Arc::downgrade(self),
+                    id: info.id.clone(),
+                });
+                parked.listing = Some(self.host.sessions.register(info, controls));
+            }
             tracing::info!(
                 session = %id, app = %parked.request.app.title,
                 "the client went away without quitting: app and display parked for /resume"

@@ -6,7 +6,7 @@ use super::trust::{Authorized, authorize_client};
 use super::{ListenerConfig, SessionCounter};
 use crate::audio::session_audio::SessionAudio;
 use crate::host_context::HostContext;
-use crate::sessions::{SessionControls, SessionInfo, SessionStats};
+use crate::sessions::{SessionControls, SessionInfo, SessionState, SessionStats};
 use crate::source::{DisplaySource, EncodedPattern, FrameSource, VirtualSource};
 use crate::vdisplay::VirtualDisplay;
 use anyhow::{Context, Result, bail};
@@ -295,6 +295,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
                 fec_parity_percent: u32::from(parity),
                 ..SessionStats::default()
             },
+            state: SessionState::Streaming,
         },
         Arc::new(OperatorControls {
             control: control.clone(),

@@ -13,7 +13,8 @@ decoded, and the host's `currentgame` after quit_app().
 
 With --resume the script streams, ends the stream without quitting the app (as closing Moonlight
 does), reads `currentgame`, streams again — moonlight-common-c's client then resumes the running app
-— and only then quits it.
+— and only then quits it. With --api-port and --api-token as well, the parked app is not quit by the
+client but stopped through the management API, as an operator would, after reading its entry there.
 
 With --until-end S the script streams until the host ends the stream (an app that exits) or S
 seconds pass, and reports whether and how the host terminated it. With --api-port and --api-token
@@ -75,8 +76,18 @@ def resume_cycle(client: MoonlightClient, args) -> dict:
     second = measure(client, args)  # currentgame names the app: the client sends /resume
     client.stop_stream()
     second["current_game_after_stop"] = current_game(client)
-    client.quit_app()
-    return {"launches": [first, second], "current_game_after_quit": current_game(client)}
+    if not args.api_port:
+        client.quit_app()
+        return {"launches": [first, second], "current_game_after_quit": current_game(client)}
+    _, sessions = api(args, "GET", "/sessions")
+    listed = [s for s in sessions if s.get("protocol") == "gamestream"]
+    status = api(args, "DELETE", f"/sessions/{listed[0]['id']}")[0] if listed else None
+    return {
+        "launches": [first, second],
+        "listed_while_parked": listed,
+        "operator_stop_status": status,
+        "current_game_after_quit": current_game(client),
+    }
 
 
 def measure(client: MoonlightClient, args) -> dict:
