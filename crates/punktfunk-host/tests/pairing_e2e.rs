@@ -207,6 +207,30 @@ fn pairing_survives_restarts_and_unpaired_clients_need_open() {
     let out = connect(stranger.path(), &h, 2, &[]);
     assert!(out.status.success(), "remembered client: {}", stderr(&out));
     assert_eq!(paired_ids(config.path()).len(), 2);
+
+    // `forget` drops the pin: the probe no longer trusts the host until it pairs again.
+    let forget = |client: &Path| {
+        probe(client)
+            .args(["forget", &h.quic.to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = forget(paired.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = connect(paired.path(), &h, 1, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a known host"),
+        "{}",
+        stderr(&out)
+    );
+    let out = forget(paired.path());
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "forgetting twice: {}",
+        stderr(&out)
+    );
 }
 
 #[test]

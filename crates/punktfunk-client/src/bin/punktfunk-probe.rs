@@ -114,6 +114,12 @@ enum Command {
         #[arg(long, default_value = "")]
         input: punktfunk_client::input::InputScript,
     },
+    /// Forget a host's pinned fingerprint (after it was reinstalled, or to pair again). Exit status:
+    /// 0 = forgotten, 3 = it was not pinned, 1 = the known-hosts file could not be read or written.
+    Forget {
+        /// HOST or HOST:PORT (default port 47800), as it was paired or connected.
+        host: String,
+    },
     /// Look for punktfunk hosts on the local network (mDNS) and list what they announce.
     Discover {
         /// How long to listen for answers (e.g. 3s).
@@ -156,6 +162,16 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Forget { host } => {
+            let dir = client_dir()?;
+            let mut known = KnownHosts::load(&dir)?;
+            let key = known_host_key(&host)?;
+            if !known.forget(&key)? {
+                eprintln!("{key} is not pinned in {}", dir.display());
+                std::process::exit(3);
+            }
+            println!("forgot {key}");
+        }
         Command::LossSweep {
             json,
             seconds,
