@@ -54,6 +54,27 @@ fn app_names(result: &Value) -> Vec<String> {
         .collect()
 }
 
+/// moonlight-python, a config dir for the host and a client dir for Moonlight's identity (both
+/// removed when dropped).
+struct Client {
+    python: PathBuf,
+    config: TempDir,
+    client_dir: PathBuf,
+    _clients: TempDir,
+}
+
+impl Client {
+    fn new() -> Client {
+        let clients = TempDir::new("gs-clients");
+        Client {
+            python: moonlight_python(),
+            config: TempDir::new("gs-config"),
+            client_dir: clients.path().join("moonlight"),
+            _clients: clients,
+        }
+    }
+}
+
 fn config_with_app(dir: &Path) {
     configure_app(dir, "Terminal", "foot");
 }
@@ -176,10 +197,12 @@ fn moonlight_pairs_lists_apps_stays_paired_across_restart_and_unpairs() {
 
 #[test]
 fn wrong_moonlight_pin_is_refused_and_nothing_is_stored() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     let base = free_port_base();
     let host = start_host(config.path(), base, true);
     let store_before = std::fs::read(config.path().join("paired.json")).ok();
@@ -325,10 +348,12 @@ fn field(line: &str, key: &str) -> u64 {
 
 #[test]
 fn moonlight_streams_desktop_h264_with_audio_quits_and_relaunches() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     let (host, base) = paired_host(config.path(), &client_dir, &python);
 
     let result = run_stream(
@@ -372,10 +397,12 @@ fn moonlight_streams_desktop_h264_with_audio_quits_and_relaunches() {
 
 #[test]
 fn moonlight_streams_desktop_hevc() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     let (host, base) = paired_host(config.path(), &client_dir, &python);
 
     let result = run_stream(
@@ -399,10 +426,12 @@ fn moonlight_streams_desktop_hevc() {
 
 #[test]
 fn moonlight_stream_ends_when_the_app_exits() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     // An app that sees its display's environment and exits after a few seconds.
     let marker = config.path().join("app-env");
     configure_app(
@@ -442,10 +471,12 @@ fn moonlight_stream_ends_when_the_app_exits() {
 /// management API and an operator's stop there ends it (as Moonlight's "Quit" would).
 #[test]
 fn moonlight_resumes_the_running_app_after_a_disconnect() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     // Every start of the app appends its pid: a resume must not start it again.
     let starts = config.path().join("app-starts");
     configure_app(
@@ -542,10 +573,12 @@ fn moonlight_resumes_the_running_app_after_a_disconnect() {
 /// as moonlight-common-c reads it from the frame headers.
 #[test]
 fn moonlight_1080p60_h264_benchmark() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     std::fs::write(
         config.path().join("config.toml"),
         "[[apps]]\nname = \"Pattern\"\n\
@@ -598,10 +631,12 @@ fn moonlight_1080p60_h264_benchmark() {
 
 #[test]
 fn operator_sees_and_stops_a_moonlight_session_through_the_api() {
-    let python = moonlight_python();
-    let config = TempDir::new("gs-config");
-    let clients = TempDir::new("gs-clients");
-    let client_dir = clients.path().join("moonlight");
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
     let (host, base) = paired_host(config.path(), &client_dir, &python);
     let token = config.path().join("admin-token");
     let result = run_stream(

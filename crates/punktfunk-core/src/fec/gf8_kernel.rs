@@ -105,14 +105,6 @@ impl Coefficients {
         }
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
     pub fn get(&self, r: usize, c: usize) -> u8 {
         self.bytes[r * self.cols + c]
     }
@@ -157,8 +149,10 @@ pub fn mul_matrix_with(
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Gf8Kernel::Avx512Gfni | Gf8Kernel::Avx2Gfni => {
+            // The usual caller passes the detected kernel: only another one needs the check (and
+            // its allocation), which keeps this off the per-block path.
             assert!(
-                Gf8Kernel::available().contains(&kernel),
+                kernel == active_kernel() || Gf8Kernel::available().contains(&kernel),
                 "{kernel:?} is not supported by this CPU"
             );
             x86::mul_matrix(kernel, coeffs, inputs, outputs, accumulate, len);

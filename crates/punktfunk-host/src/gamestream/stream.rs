@@ -147,11 +147,16 @@ pub struct Parked {
 }
 
 impl Parked {
-    /// Sets why the parked app's session-list entry ends (it disappears when this is dropped).
-    fn end_listing(&self, why: &str) {
+    /// Says (log, stdout, the session list's end reason) that this is about to be dropped.
+    fn announce_release(&self, why: &str) {
         if let Some(listing) = &self.listing {
             listing.set_end_reason(why);
         }
+        tracing::info!(
+            app = %self.request.app.title, parked_for = ?self.since.elapsed(), %why,
+            "releasing the parked GameStream app and display"
+        );
+        crate::status_line::status_line!("GAMESTREAM-PARKED released app={}", self.request.app.id);
     }
 
     /// Whether there is still something to resume: a display, and the app (if any) not exited.
@@ -162,12 +167,7 @@ impl Parked {
 
 /// Releases parked resources off the async threads (display and app teardown block).
 fn release_parked(parked: Parked, why: &str) {
-    parked.end_listing(why);
-    tracing::info!(
-        app = %parked.request.app.title, parked_for = ?parked.since.elapsed(), %why,
-        "releasing the parked GameStream app and display"
-    );
-    crate::status_line::status_line!("GAMESTREAM-PARKED released app={}", parked.request.app.id);
+    parked.announce_release(why);
     let _ = std::thread::Builder::new()
         .name("gs-unpark".into())
         .spawn(move || drop(parked));
@@ -604,7 +604,7 @@ impl Streaming {
             wait_gone(&session, TEARDOWN_WAIT).await;
         }
         if let Some(parked) = self.take_parked() {
-            parked.end_listing("the host is shutting down");
+            parked.announce_release("the host is shutting down");
             tokio::task::spawn_blocking(move || drop(parked)).await.ok();
         }
         self.control.shutdown();
@@ -767,12 +767,8 @@ impl Streaming {
             wait_gone(&session, TEARDOWN_WAIT).await;
         }
         if let Some(parked) = self.take_parked() {
-            tracing::info!(app = %parked.request.app.title, "the client quit the parked app");
-            parked.end_listing("the client quit the app");
-            crate::status_line::status_line!(
-                "GAMESTREAM-PARKED released app={}",
-                parked.request.app.id
-            );
+            // Waited for: the answer to /cancel means the app is gone.
+            parked.announce_release("the client quit the app");
             tokio::task::spawn_blocking(move || drop(parked)).await.ok();
         }
     }
