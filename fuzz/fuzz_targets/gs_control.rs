@@ -12,7 +12,7 @@ use punktfunk_core::gamestream::control::{
 const KEY: [u8; 16] = *b"punktfunk-fuzzer";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(host) = HostControl::new(&KEY) else {
+    let Ok(mut host) = HostControl::new(&KEY) else {
         return;
     };
     let _ = host.open(data);

@@ -10,7 +10,7 @@ mod replay;
 
 pub use aead::{MAX_DATAGRAM, Opener, Sealer, TAG_LEN};
 pub use keys::{DirectionKey, SessionKeys};
-pub use replay::ReplayWindow;
+pub use replay::{ReplayCheck, ReplayWindow};
 
 /// Why key material could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

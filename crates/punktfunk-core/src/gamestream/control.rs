@@ -13,6 +13,7 @@
 
 use super::input::{InputError, InputEvent};
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use crate::crypto::{ReplayCheck, ReplayWindow};
 
 pub const ENCRYPTED_HEADER_TYPE: u16 = 0x0001;
 /// `LE16 type`, `LE16 length`, `LE32 seq`.
@@ -67,6 +68,10 @@ pub enum ControlError {
     UnknownType(u16),
     #[error("input message: {0}")]
     Input(#[from] InputError),
+    #[error("sequence number {0} was already received (replay)")]
+    Replayed(u32),
+    #[error("sequence number {0} is too far behind the newest one received")]
+    TooOld(u32),
 }
 
 /// Who sealed a packet; part of the IV.
@@ -166,11 +171,16 @@ impl ControlCipher {
 }
 
 /// The host's end of the control stream: numbers and seals what it sends, opens what the client
-/// sent. Sequence numbers of received packets are not checked for order: ENet delivers the client's
-/// unsequenced channels (FEC status) out of order, and GCM already rejects anything forged.
+/// sent. Received sequence numbers go through a sliding replay window rather than a strict order
+/// check: ENet delivers the client's unsequenced channels (FEC status) out of order, but a packet
+/// captured on the LAN and sent again must not repeat an input event.
+///
+/// One `HostControl` per launch key: its send counter is the only thing that keeps GCM nonces
+/// unique under that key, so the host never creates a second one for the same session.
 pub struct HostControl {
     cipher: ControlCipher,
     next_seq: u32,
+    received: ReplayWindow,
 }
 
 impl HostControl {
@@ -178,6 +188,7 @@ impl HostControl {
         Ok(HostControl {
             cipher: ControlCipher::new(rikey)?,
             next_seq: 0,
+            received: ReplayWindow::new(),
         })
     }
 
@@ -190,9 +201,15 @@ impl HostControl {
         Ok(packet)
     }
 
-    /// Decodes one ENet packet from the client.
-    pub fn open(&self, packet: &[u8]) -> Result<ClientMessage, ControlError> {
-        let (_, plaintext) = self.cipher.open(Origin::Client, packet)?;
+    /// Decodes one ENet packet from the client; a sequence number seen before (or older than the
+    /// replay window) is refused after authentication, so forgeries cannot poison the window.
+    pub fn open(&mut self, packet: &[u8]) -> Result<ClientMessage, ControlError> {
+        let (seq, plaintext) = self.cipher.open(Origin::Client, packet)?;
+        match self.received.check(u64::from(seq)) {
+            ReplayCheck::Fresh => self.received.accept(u64::from(seq)),
+            ReplayCheck::Replayed => return Err(ControlError::Replayed(seq)),
+            ReplayCheck::TooOld => return Err(ControlError::TooOld(seq)),
+        }
         ClientMessage::from_plaintext(&plaintext)
     }
 }

@@ -32,7 +32,7 @@ fn client_seal(seq: u32, plaintext: &[u8]) -> Vec<u8> {
 
 #[test]
 fn opens_what_a_client_seals() {
-    let host = HostControl::new(&KEY).unwrap();
+    let mut host = HostControl::new(&KEY).unwrap();
     // IDR request: type 0x0302, length 2, payload 00 00.
     let packet = client_seal(0, &[0x02, 0x03, 0x02, 0x00, 0x00, 0x00]);
     assert_eq!(host.open(&packet).unwrap(), ClientMessage::RequestIdr);
@@ -170,7 +170,7 @@ fn host_message_layouts() {
 
 #[test]
 fn malformed_envelopes_are_rejected_with_a_reason() {
-    let host = HostControl::new(&KEY).unwrap();
+    let mut host = HostControl::new(&KEY).unwrap();
     let good = client_seal(3, &[0x02, 0x03, 0x02, 0x00, 0x00, 0x00]);
     assert_eq!(host.open(&good[..10]), Err(ControlError::TooShort(10)));
     let mut wrong_type = good.clone();
@@ -289,7 +289,7 @@ proptest! {
     /// plaintext that decodes the same.
     #[test]
     fn hostile_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
-        let host = HostControl::new(&KEY).unwrap();
+        let mut host = HostControl::new(&KEY).unwrap();
         prop_assert!(host.open(&bytes).is_err());
         if let Ok(message) = ClientMessage::from_plaintext(&bytes) {
             // Compared as bytes: input events may carry NaN floats.
@@ -306,4 +306,24 @@ proptest! {
     fn authentic_garbage_never_panics(plaintext in proptest::collection::vec(any::<u8>(), 0..96), seq: u32) {
         let _ = HostControl::new(&KEY).unwrap().open(&client_seal(seq, &plaintext));
     }
+}
+
+#[test]
+fn a_replayed_packet_is_refused_and_reordering_is_not() {
+    let mut host = HostControl::new(&KEY).unwrap();
+    let idr = |seq| client_seal(seq, &[0x02, 0x03, 0x02, 0x00, 0x00, 0x00]);
+    // Unsequenced ENet channels deliver out of order: 5 before 4 is fine.
+    assert_eq!(host.open(&idr(5)).unwrap(), ClientMessage::RequestIdr);
+    assert_eq!(host.open(&idr(4)).unwrap(), ClientMessage::RequestIdr);
+    // The same packet again (captured on the LAN and resent) is not.
+    assert_eq!(host.open(&idr(5)), Err(ControlError::Replayed(5)));
+    assert_eq!(host.open(&idr(4)), Err(ControlError::Replayed(4)));
+    // Far behind the newest one: refused as too old rather than remembered forever.
+    assert_eq!(host.open(&idr(10_000)).unwrap(), ClientMessage::RequestIdr);
+    assert_eq!(host.open(&idr(6)), Err(ControlError::TooOld(6)));
+    // A forgery under a fresh number does not burn that number for the real packet.
+    let mut forged = idr(10_001);
+    forged[27] ^= 1;
+    assert_eq!(host.open(&forged), Err(ControlError::BadTag));
+    assert_eq!(host.open(&idr(10_001)).unwrap(), ClientMessage::RequestIdr);
 }

@@ -108,8 +108,8 @@ pub struct HostCapabilities {
     pub av1: CodecCaps,
     /// 2, 6 or 8: the largest Opus layout advertised.
     pub max_audio_channels: u8,
-    /// The host encrypts video when the client enables it (control and audio encryption are always
-    /// offered: Moonlight wants both).
+    /// The host can encrypt video (control and audio encryption are always offered: Moonlight
+    /// wants both). Whatever is offered is also requested.
     pub video_encryption: bool,
     /// Refuse clients that do not enable video and audio encryption.
     pub require_encryption: bool,
@@ -152,8 +152,11 @@ impl HostCapabilities {
         ENC_CONTROL_V2 | ENC_AUDIO | if self.video_encryption { ENC_VIDEO } else { 0 }
     }
 
+    /// Everything the host supports is requested: a client then encrypts video and audio even when
+    /// its own settings would not ask (Moonlight leaves video in the clear on a LAN by default),
+    /// so nobody on the LAN watches or injects into the stream of any client able to encrypt.
     pub fn encryption_requested(&self) -> u32 {
-        ENC_CONTROL_V2
+        self.encryption_supported()
             | if self.require_encryption {
                 ENC_VIDEO | ENC_AUDIO
             } else {
@@ -233,7 +236,11 @@ impl HostCapabilities {
         if params.encryption & ENC_VIDEO != 0 && !self.video_encryption {
             return Err(Unsupported::VideoEncryption);
         }
-        let required = self.encryption_requested() & (ENC_VIDEO | ENC_AUDIO);
+        let required = if self.require_encryption {
+            ENC_VIDEO | ENC_AUDIO
+        } else {
+            0
+        };
         if params.encryption & required != required {
             return Err(Unsupported::EncryptionRequired {
                 required,

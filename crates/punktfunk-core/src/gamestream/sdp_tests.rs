@@ -223,9 +223,10 @@ fn describe_advertises_only_what_the_host_honours() {
         client_uint(&body, "x-ss-general.encryptionSupported"),
         Some(0x07)
     );
+    // Requested as well as supported: clients encrypt whatever they can.
     assert_eq!(
         client_uint(&body, "x-ss-general.encryptionRequested"),
-        Some(0x01)
+        Some(0x07)
     );
     assert!(body.contains("sprop-parameter-sets=AAAAAU"));
     assert!(!body.contains("AV1/90000"));

@@ -159,6 +159,7 @@ mod tests {
             rikeyid: 0,
             encrypted_rtsp: false,
             local_ip: Ipv4Addr::LOCALHOST.into(),
+            client_ip: Ipv4Addr::LOCALHOST.into(),
         };
         Session::new(request).unwrap().0
     }

@@ -28,6 +28,7 @@ fn session() -> Arc<Session> {
         rikeyid: 7,
         encrypted_rtsp: true,
         local_ip: Ipv4Addr::LOCALHOST.into(),
+        client_ip: Ipv4Addr::LOCALHOST.into(),
     };
     Session::new(request).expect("a session").0
 }
@@ -37,10 +38,7 @@ fn server(session: &Arc<Session>) -> (ControlServer, JoinHandle<()>, SocketAddr)
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let addr = socket.local_addr().unwrap();
     let known = session.clone();
-    let server = ControlServer::new(
-        socket,
-        Box::new(move |data| (data == known.connect_data).then(|| known.clone())),
-    );
+    let server = ControlServer::new(socket, Box::new(move || Some(known.clone())));
     let thread = server.start().unwrap();
     (server, thread, addr)
 }
@@ -60,7 +58,12 @@ enum Seen {
 
 impl Client {
     fn connect(to: SocketAddr, data: u32) -> Client {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        Client::connect_from(Ipv4Addr::LOCALHOST, to, data)
+    }
+
+    /// A client on another loopback address (all of 127/8 is local): a stranger on the LAN.
+    fn connect_from(ip: Ipv4Addr, to: SocketAddr, data: u32) -> Client {
+        let socket = UdpSocket::bind((ip, 0)).unwrap();
         let mut host = Host::new(
             socket,
             HostSettings {
@@ -96,11 +99,20 @@ impl Client {
     }
 
     fn send(&mut self, channel: u8, message: &ClientMessage) {
+        let packet = self.seal(message);
+        self.send_sealed(channel, packet);
+    }
+
+    fn seal(&mut self, message: &ClientMessage) -> Vec<u8> {
         let packet = self
             .cipher
             .seal(Origin::Client, self.seq, &message.to_plaintext())
             .unwrap();
         self.seq += 1;
+        packet
+    }
+
+    fn send_sealed(&mut self, channel: u8, packet: Vec<u8>) {
         let peer = self.host.peers_mut().next().unwrap();
         peer.send(channel, &Packet::reliable(packet)).unwrap();
         self.host.flush();
@@ -286,6 +298,77 @@ fn controllers_reach_the_injector_and_pad_feedback_reaches_the_client() {
         })],
         "one rumble message; player lights have no GameStream message"
     );
+    server.shutdown();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_second_peer_cannot_join_a_running_control_stream() {
+    let session = session();
+    let (server, thread, addr) = server(&session);
+    let mut owner = Client::connect(addr, session.connect_data);
+    assert_eq!(owner.next(Duration::from_secs(5)), Some(Seen::Connected));
+    owner.pump(Duration::from_millis(100));
+    assert!(session.control_connected.load(Ordering::Relaxed));
+
+    // Same address, same connect data (it could have sniffed both): still turned away, because a
+    // second cipher would reuse the host's nonces and its disconnect would end the stream.
+    let mut intruder = Client::connect(addr, session.connect_data);
+    let seen = intruder.pump(Duration::from_secs(1));
+    assert!(seen.contains(&Seen::Disconnected), "{seen:?}");
+    owner.pump(Duration::from_millis(100));
+    assert!(!session.ended(), "the intruder's departure ends nothing");
+
+    // The owner's stream is untouched: its requests still arrive.
+    session.keyframe.store(false, Ordering::Relaxed);
+    owner.send(1, &ClientMessage::RequestIdr);
+    owner.pump(Duration::from_millis(200));
+    assert!(session.keyframe.load(Ordering::Relaxed), "IDR request seen");
+    server.shutdown();
+    thread.join().unwrap();
+}
+
+#[test]
+fn strangers_never_reach_enet_and_the_client_still_connects() {
+    let session = session();
+    let (server, thread, addr) = server(&session);
+    // Several half-open peers from another address, right data even: the gate drops them unread.
+    let mut strangers: Vec<Client> = (0..PEER_LIMIT + 2)
+        .map(|_| Client::connect_from(Ipv4Addr::new(127, 0, 0, 2), addr, session.connect_data))
+        .collect();
+    for stranger in &mut strangers {
+        assert_eq!(stranger.next(Duration::from_millis(100)), None);
+    }
+    assert!(!session.control_connected.load(Ordering::Relaxed));
+    let mut owner = Client::connect(addr, session.connect_data);
+    assert_eq!(owner.next(Duration::from_secs(5)), Some(Seen::Connected));
+    owner.pump(Duration::from_millis(100));
+    assert!(session.control_connected.load(Ordering::Relaxed));
+    for stranger in &mut strangers {
+        assert!(!stranger.pump(Duration::from_millis(20)).contains(&Seen::Connected));
+    }
+    server.shutdown();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_replayed_control_packet_is_acted_on_once() {
+    use punktfunk_core::gamestream::input::{InputEvent as GsEvent, MouseButton};
+    let session = session();
+    let input = session.capture_input();
+    let (server, thread, addr) = server(&session);
+    let mut client = Client::connect(addr, session.connect_data);
+    assert_eq!(client.next(Duration::from_secs(5)), Some(Seen::Connected));
+    client.pump(Duration::from_millis(100));
+    let click = client.seal(&ClientMessage::Input(GsEvent::MouseButton {
+        button: MouseButton::Left,
+        down: true,
+    }));
+    client.send_sealed(0, click.clone());
+    client.send_sealed(0, click);
+    client.pump(Duration::from_millis(300));
+    let events: Vec<_> = input.try_iter().collect();
+    assert_eq!(events.len(), 1, "{events:?}");
     server.shutdown();
     thread.join().unwrap();
 }

@@ -32,7 +32,7 @@ pub async fn launch(
 }
 
 /// `/resume`: a new stream on the app and display a client left running (see
-/// [`super::stream::Parked`]); any paired client may pick it up, as on a GameStream host.
+/// [`super::stream::Parked`]); only the client that launched it may pick it up.
 pub async fn resume(
     shared: &Shared,
     transport: &Transport,
@@ -70,6 +70,7 @@ fn stream_request(
         request,
         transport.paired_id.clone(),
         transport.local_ip,
+        transport.remote_ip,
     );
     // The name the user gave the device when pairing says more than Moonlight's `uniqueid`.
     if let Some(device) = transport
@@ -82,9 +83,20 @@ fn stream_request(
     launch
 }
 
-pub async fn cancel(shared: &Shared) -> String {
-    shared.streaming.cancel().await;
-    nvhttp::cancel_xml()
+/// `/cancel`: quits what this client launched (another client's game is refused, see
+/// [`super::stream::Streaming::cancel`]).
+pub async fn cancel(shared: &Shared, transport: &Transport) -> String {
+    match shared
+        .streaming
+        .cancel(transport.paired_id.as_deref())
+        .await
+    {
+        Ok(()) => nvhttp::cancel_xml(),
+        Err(e) => {
+            tracing::info!("cancel refused: {e}");
+            nvhttp::error_xml(e.status_code(), &e.to_string())
+        }
+    }
 }
 
 /// The app id `/serverinfo` reports as running.

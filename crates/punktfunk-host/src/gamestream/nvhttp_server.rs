@@ -112,6 +112,7 @@ pub async fn run(
                     https: false,
                     paired_id: None,
                     local_ip,
+                    remote_ip: peer.ip(),
                 };
                 serve(stream, shared, transport).await;
                 return;
@@ -137,6 +138,7 @@ pub async fn run(
                 https: true,
                 paired_id,
                 local_ip,
+                remote_ip: peer.ip(),
             };
             serve(stream, shared, transport).await;
         });

@@ -18,6 +18,8 @@ pub struct Transport {
     pub paired_id: Option<String>,
     /// The host address the request arrived on.
     pub local_ip: IpAddr,
+    /// The client's address: a launch binds the stream's RTSP, control, video and audio to it.
+    pub remote_ip: IpAddr,
 }
 
 pub enum Answer {
@@ -117,7 +119,7 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
         Request::Resume(resume) => {
             launch::resume(shared, transport, &app_list(shared), &resume).await
         }
-        Request::Cancel(_) => launch::cancel(shared).await,
+        Request::Cancel(_) => launch::cancel(shared, transport).await,
     };
     Answer::Xml(xml)
 }
@@ -127,10 +129,7 @@ fn app_list(shared: &Shared) -> Vec<apps::GameStreamApp> {
 }
 
 fn server_info(shared: &Shared, transport: &Transport) -> ServerInfo {
-    let local_ip = match transport.local_ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    let local_ip = super::stream::canonical_ip(transport.local_ip);
     ServerInfo {
         hostname: shared.host.settings.get().host_name,
         unique_id: shared.identity.unique_id.clone(),

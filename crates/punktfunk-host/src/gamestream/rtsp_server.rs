@@ -4,14 +4,15 @@
 //! client's stream parameters: the display is created and the encoder opened here, so a failure is
 //! the ANNOUNCE's answer), PLAY (the senders start).
 
-use super::stream::{Announced, Session, Streaming};
+use super::stream::{Announced, Session, Streaming, is_launching_client};
 use crate::source::{DisplaySource, EncodedPattern, FrameSource};
 use crate::vdisplay::Mode;
 use anyhow::Result;
 use punktfunk_core::gamestream::rtsp::{
     self, Method, Progress, RtspRequest, RtspResponse, StreamKind,
 };
-use punktfunk_core::gamestream::sdp::{StreamParams, VideoCodec};
+use super::stream::LaunchRequest;
+use punktfunk_core::gamestream::sdp::{ENC_AUDIO, ENC_VIDEO, StreamParams, VideoCodec};
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -68,6 +69,17 @@ async fn serve(mut stream: TcpStream, streaming: &Streaming) -> Result<()> {
         // No launch pending: nothing to set up. Closing tells the client as clearly as an answer.
         anyhow::bail!("RTSP request without a launched session");
     };
+    // The SETUP replies carry the session's ping payload and connect data, and an ANNOUNCE decides
+    // its encryption: only the client that launched may ask. Closing without an answer tells a
+    // stranger nothing, not even that a launch is pending.
+    if !is_launching_client(&session.request, peer.ip()) {
+        anyhow::bail!(
+            "RTSP from {} refused: session {} was launched by {}",
+            peer.ip(),
+            session.id,
+            session.request.client_ip
+        );
+    }
     let mut buf = Vec::with_capacity(2048);
     let request = tokio::time::timeout(REQUEST_TIMEOUT, async {
         loop {
@@ -157,6 +169,11 @@ async fn respond(
             )
         }
         Method::Announce => announce(request, session, streaming, peer).await,
+        // Out of order (or from a confused client): refused without ending the session, so a
+        // stray PLAY cannot cut the stream the real client is still setting up.
+        Method::Play if session.announced().is_none() => {
+            RtspResponse::new(455, "Method Not Valid In This State", cseq)
+        }
         Method::Play => match session.play(streaming) {
             Ok(()) => RtspResponse::ok(cseq),
             Err(e) => {
@@ -176,9 +193,11 @@ async fn announce(
     peer: SocketAddr,
 ) -> RtspResponse {
     let cseq = request.cseq;
-    if session.announced().is_some() {
+    // One ANNOUNCE per session, claimed before the slow part: two arriving together must not both
+    // create a display and an encoder.
+    let Some(claim) = session.claim_announce() else {
         return RtspResponse::new(455, "Method Not Valid In This State", cseq);
-    }
+    };
     let params = match StreamParams::from_announce(&request.body) {
         Ok(p) => p,
         Err(e) => {
@@ -186,8 +205,13 @@ async fn announce(
             return RtspResponse::bad_request(cseq);
         }
     };
-    if let Err(e) = streaming.capabilities().check(&params) {
-        tracing::warn!(session = %session.id, "ANNOUNCE asks for what this host cannot do: {e}");
+    if let Err(e) = streaming
+        .capabilities()
+        .check(&params)
+        .map_err(|e| e.to_string())
+        .and_then(|()| refuse_downgrade(&session.request, &params))
+    {
+        tracing::warn!(session = %session.id, "ANNOUNCE refused: {e}");
         return RtspResponse::new(403, "Forbidden", cseq);
     }
     let launched = &session.request;
@@ -233,7 +257,10 @@ async fn announce(
     })
     .await;
     let source = match opened {
-        Ok(Ok(source)) => source,
+        Ok(Ok(source)) => {
+            claim.keep();
+            source
+        }
         Ok(Err(e)) => {
             tracing::warn!(session = %session.id, "opening the display and encoder failed: {e:#}");
             session.end(&format!("capture/encode did not start: {e:#}"));
@@ -261,4 +288,19 @@ async fn announce(
         streaming.pad_feedback(session.connect_data),
     );
     RtspResponse::ok(cseq)
+}
+
+/// A client that launched with encrypted RTSP (moonlight-common-c with `corever` ≥ 1) also
+/// encrypts video and audio when the host asks, which it always does: an ANNOUNCE from it that
+/// turns either off did not come from that client's own negotiation, so it is refused.
+fn refuse_downgrade(launch: &LaunchRequest, params: &StreamParams) -> Result<(), String> {
+    let wanted = ENC_VIDEO | ENC_AUDIO;
+    if launch.encrypted_rtsp && params.encryption & wanted != wanted {
+        return Err(format!(
+            "a client that launched with encrypted RTSP asked for encryption {:#x} (video and audio \
+             are required: {wanted:#x})",
+            params.encryption
+        ));
+    }
+    Ok(())
 }

@@ -31,7 +31,7 @@ use punktfunk_core::gamestream::control::TERMINATION_GRACEFUL;
 use punktfunk_core::gamestream::nvhttp;
 use punktfunk_core::gamestream::rtsp::{Role, RtspCipher};
 use punktfunk_core::gamestream::sdp::{
-    CodecCaps, HostCapabilities, ML_FF_SESSION_ID_V1, SS_FF_CONTROLLER_TOUCH, StreamParams,
+    CodecCaps, HostCapabilities, SS_FF_CONTROLLER_TOUCH, StreamParams,
 };
 use std::net::{IpAddr, UdpSocket};
 use std::num::NonZeroU32;
@@ -70,6 +70,9 @@ pub struct LaunchRequest {
     pub encrypted_rtsp: bool,
     /// The host address the HTTPS request arrived on (the RTSP URL points there).
     pub local_ip: IpAddr,
+    /// The client that launched: only this address may speak RTSP for the session, connect its
+    /// control stream or receive its video and audio (IPv4-mapped IPv6 already unwrapped).
+    pub client_ip: IpAddr,
 }
 
 impl LaunchRequest {
@@ -79,6 +82,7 @@ impl LaunchRequest {
         request: &nvhttp::LaunchRequest,
         client_id: Option<String>,
         local_ip: IpAddr,
+        client_ip: IpAddr,
     ) -> Self {
         let mode = request.mode.as_ref();
         LaunchRequest {
@@ -96,8 +100,23 @@ impl LaunchRequest {
             rikeyid: request.rikeyid,
             encrypted_rtsp: request.wants_encrypted_rtsp(),
             local_ip,
+            client_ip: canonical_ip(client_ip),
         }
     }
+}
+
+/// `ip` with an IPv4-mapped IPv6 address turned into the IPv4 one: a dual-stack socket reports a
+/// v4 client as `::ffff:a.b.c.d` on one port and as `a.b.c.d` on another.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Whether `peer` is the client that launched `request`.
+pub fn is_launching_client(request: &LaunchRequest, peer: IpAddr) -> bool {
+    canonical_ip(peer) == request.client_ip
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +129,8 @@ pub enum LaunchError {
     BadMode(u32, u32, u32),
     #[error("the launch key is unusable: {0}")]
     Cipher(String),
+    #[error("{0} belongs to another client; quit it there or from the host's console")]
+    NotYours(String),
 }
 
 impl LaunchError {
@@ -117,6 +138,7 @@ impl LaunchError {
     pub fn status_code(&self) -> u16 {
         match self {
             LaunchError::Busy(_) | LaunchError::BadMode(..) => 400,
+            LaunchError::NotYours(_) => 403,
             LaunchError::NothingToResume => 503,
             LaunchError::Cipher(_) => 500,
         }
@@ -203,6 +225,10 @@ pub struct Session {
     pub stop: AtomicBool,
     pub keyframe: AtomicBool,
     pub control_connected: AtomicBool,
+    /// A control peer was admitted (once per session: see `control_server::admit`).
+    pub control_claimed: AtomicBool,
+    /// An ANNOUNCE is being handled or has succeeded (see [`Session::claim_announce`]).
+    announcing: AtomicBool,
     pub frames_sent: AtomicU64,
     /// Set by the supervisor when everything the session owned is released.
     torn_down: AtomicBool,
@@ -251,6 +277,8 @@ impl Session {
             stop: AtomicBool::new(false),
             keyframe: AtomicBool::new(true),
             control_connected: AtomicBool::new(false),
+            control_claimed: AtomicBool::new(false),
+            announcing: AtomicBool::new(false),
             frames_sent: AtomicU64::new(0),
             torn_down: AtomicBool::new(false),
             client_lost: AtomicBool::new(false),
@@ -328,6 +356,18 @@ impl Session {
         let (sender, events) = std::sync::mpsc::sync_channel(INPUT_QUEUE);
         *self.input.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
         events
+    }
+
+    /// Claims the session's one ANNOUNCE; `None` while another is being handled or after one
+    /// succeeded. Dropping the claim without [`AnnounceClaim::keep`] frees it for a retry.
+    pub fn claim_announce(&self) -> Option<AnnounceClaim<'_>> {
+        self.announcing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| AnnounceClaim {
+                session: self,
+                kept: false,
+            })
     }
 
     pub fn ended(&self) -> bool {
@@ -434,6 +474,13 @@ impl Session {
         }
         let announced = owned.announced.clone().context("PLAY before ANNOUNCE")?;
         let source = owned.source.take().context("PLAY without a source")?;
+        // Anything queued now predates this PLAY's answer, which is what starts the client's pings.
+        for socket in [&streaming.video_socket, &streaming.audio_socket] {
+            let stale = video_sender::drain(socket)?;
+            if stale > 0 {
+                tracing::debug!(session = %self.id, stale, "stale datagrams dropped before PLAY");
+            }
+        }
         owned.video = Some(video_sender::spawn(
             self.clone(),
             streaming.video_socket.try_clone()?,
@@ -451,6 +498,27 @@ impl Session {
     /// The app is running the session's display right now (the nvhttp `currentgame`).
     fn app_id(&self) -> NonZeroU32 {
         self.request.app.id
+    }
+}
+
+/// The right to handle a session's ANNOUNCE (see [`Session::claim_announce`]).
+pub struct AnnounceClaim<'a> {
+    session: &'a Session,
+    kept: bool,
+}
+
+impl AnnounceClaim<'_> {
+    /// The ANNOUNCE succeeded: no other is taken for this session.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for AnnounceClaim<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.session.announcing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -549,7 +617,7 @@ impl Streaming {
             audio_socket,
             control: ControlServer::new(control_socket, {
                 let me = me.clone();
-                Box::new(move |data| me.upgrade()?.session_for_connect(data))
+                Box::new(move || me.upgrade()?.running_session())
             }),
             control_port,
             current: Mutex::new(None),
@@ -619,15 +687,9 @@ impl Streaming {
             .clone()
     }
 
-    /// The session an ENet peer connecting with `connect_data` belongs to: the current one if the
-    /// data names it (clients that predate session ids send anything; for them the one launched
-    /// session is the match).
-    fn session_for_connect(&self, connect_data: u32) -> Option<Arc<Session>> {
-        let session = self.current().filter(|s| !s.ended())?;
-        let uses_ids = session
-            .announced()
-            .is_none_or(|a| a.params.ml_feature_flags & ML_FF_SESSION_ID_V1 != 0);
-        (!uses_ids || session.connect_data == connect_data).then_some(session)
+    /// The launched session that is still running: the only one a control peer may join.
+    fn running_session(&self) -> Option<Arc<Session>> {
+        self.current().filter(|s| !s.ended())
     }
 
     /// Where the injector of the session with `connect_data` sends its pads' feedback.
@@ -683,6 +745,11 @@ impl Streaming {
             return Err(LaunchError::Busy(running.request.app.title.clone()));
         }
         let mut parked = self.take_parked().ok_or(LaunchError::NothingToResume)?;
+        if !owns(&parked.request, request.client_id.as_deref()) {
+            let title = parked.request.app.title.clone();
+            *self.parked.lock().unwrap_or_else(PoisonError::into_inner) = Some(parked);
+            return Err(LaunchError::NotYours(title));
+        }
         if !parked.alive() {
             release_parked(parked, "its app exited");
             return Err(LaunchError::NothingToResume);
@@ -759,18 +826,32 @@ impl Streaming {
         Ok(url)
     }
 
-    /// `/cancel`: ends the current session (if any) and waits until it is gone, and releases a
-    /// parked app and display.
-    pub async fn cancel(&self) {
+    /// `/cancel` from the paired client `client_id`: ends its current session (if any) and waits
+    /// until it is gone, and releases its parked app and display. Another client's stream or parked
+    /// app is left alone and refused (the operator stops anything from the console or API).
+    pub async fn cancel(&self, client_id: Option<&str>) -> Result<(), LaunchError> {
         if let Some(session) = self.current() {
+            if !owns(&session.request, client_id) {
+                return Err(LaunchError::NotYours(session.request.app.title.clone()));
+            }
             session.end("the client quit the app");
             wait_gone(&session, TEARDOWN_WAIT).await;
         }
-        if let Some(parked) = self.take_parked() {
+        let parked = {
+            let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+            match parked.as_ref() {
+                Some(p) if !owns(&p.request, client_id) => {
+                    return Err(LaunchError::NotYours(p.request.app.title.clone()));
+                }
+                _ => parked.take(),
+            }
+        };
+        if let Some(parked) = parked {
             // Waited for: the answer to /cancel means the app is gone.
             parked.announce_release("the client quit the app");
             tokio::task::spawn_blocking(move || drop(parked)).await.ok();
         }
+        Ok(())
     }
 
     /// Runs one session's lifetime: deadlines, stats, and the teardown.
@@ -926,6 +1007,15 @@ impl Streaming {
             "GAMESTREAM-SESSION ended id={id} frames={frames} input={injected} refused={refused}"
         );
     }
+}
+
+/// Whether the paired client `client_id` may quit or resume what `launch` started: the client that
+/// launched it. A launch without a paired id (only tests make those) belongs to anyone.
+fn owns(launch: &LaunchRequest, client_id: Option<&str>) -> bool {
+    launch
+        .client_id
+        .as_deref()
+        .is_none_or(|owner| Some(owner) == client_id)
 }
 
 /// Until the supervisor has finished tearing `session` down (or `limit` passes).

@@ -3,7 +3,7 @@
 //! `VideoPacketizer`: frame header with the real host processing latency, FEC, optional AES-GCM),
 //! paced sends. The source (and with it the client's display) is dropped when the loop ends.
 
-use super::stream::{Announced, Session};
+use super::stream::{Announced, Session, is_launching_client};
 use crate::punktfunk1::data_plane::now_us;
 use crate::source::FrameSource;
 use crate::ticker::Ticker;
@@ -46,8 +46,14 @@ pub fn spawn(
         .context("starting the video sender")
 }
 
-/// Waits for a ping carrying the session's payload (or the legacy `PING`) on `socket`; returns its
-/// source address. `None` when the session stops or `limit` passes first.
+/// Waits for the launching client's ping on `socket`; returns its source address. `None` when the
+/// session stops or `limit` passes first.
+///
+/// The ping says where to send the stream, so it must come from the address that launched, and
+/// carry the session's `X-SS-Ping-Payload` (handed out in the SETUP reply, inside the encrypted
+/// RTSP envelope for current clients). The payload-less legacy `PING` of clients that predate it is
+/// taken from the launching address only. Anything else — a stranger's ping, a stale one from an
+/// earlier session — is ignored, so nobody else can steer the stream to themselves.
 pub fn wait_for_ping(
     socket: &UdpSocket,
     session: &Session,
@@ -71,15 +77,42 @@ pub fn wait_for_ping(
             }
             Err(e) => return Err(e.into()),
         };
-        match Ping::parse(buf.get(..n).unwrap_or_default()) {
-            Some(ping @ Ping::Session { .. }) if ping.matches(&session.ping_payload) => {
-                return Ok(Some(from));
-            }
-            Some(Ping::Legacy) => return Ok(Some(from)),
-            _ => tracing::debug!(%from, len = n, "not this session's ping"),
+        let ping = Ping::parse(buf.get(..n).unwrap_or_default());
+        match accept_ping(session, ping.as_ref(), from) {
+            Ok(()) => return Ok(Some(from)),
+            Err(why) => tracing::debug!(session = %session.id, %from, len = n, "ping ignored: {why}"),
         }
     }
     Ok(None)
+}
+
+/// Whether a datagram from `from` that parsed as `ping` tells where this session's stream goes.
+pub fn accept_ping(
+    session: &Session,
+    ping: Option<&Ping>,
+    from: SocketAddr,
+) -> Result<(), &'static str> {
+    if !is_launching_client(&session.request, from.ip()) {
+        return Err("not from the client that launched the session");
+    }
+    match ping {
+        Some(ping @ Ping::Session { .. }) if ping.matches(&session.ping_payload) => Ok(()),
+        Some(Ping::Session { .. }) => Err("another session's ping payload"),
+        Some(Ping::Legacy) => Ok(()),
+        None => Err("not a ping"),
+    }
+}
+
+/// Reads and throws away whatever is queued on a stream socket: called at PLAY, before the client
+/// is told to start pinging, so nothing that arrived earlier can be taken for its ping.
+pub fn drain(socket: &UdpSocket) -> Result<usize> {
+    socket.set_nonblocking(true)?;
+    let mut buf = [0u8; 2048];
+    let mut stale = 0;
+    while socket.recv_from(&mut buf).is_ok() {
+        stale += 1;
+    }
+    Ok(stale)
 }
 
 fn run(

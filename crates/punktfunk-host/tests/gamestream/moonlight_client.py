@@ -9,6 +9,7 @@ a 401) are results, not crashes: the script only exits non-zero when something u
     moonlight_client.py apps     --port P --client-dir D
     moonlight_client.py unpaired --port P --client-dir D
     moonlight_client.py unpair   --port P --client-dir D
+    moonlight_client.py meddle   --port P --client-dir D
 """
 
 from __future__ import annotations
@@ -159,6 +160,22 @@ def cmd_unpaired(args) -> None:
     result(applist=applist, launch=launch, paired_status=https_info.paired)
 
 
+def cmd_meddle(args) -> None:
+    """A second paired client tries to quit (`/cancel`) and take over (`/resume`) the stream another
+    client launched; both must be refused with the stream left alone."""
+    identity = Identity(Path(args.client_dir))
+    server = connect_to_server(HOST, identity, args.port)
+    http = NvHTTP(HOST, identity, http_port=args.port, https_port=server.https_port)
+    resume_args = (
+        "appid=1&mode=1280x720x60&additionalStates=1&sops=0&rikey=" + "11" * 16
+        + "&rikeyid=0&localAudioPlayMode=0&surroundAudioInfo=196610&corever=1"
+    )
+    cancel = status_of(http.open_https("cancel"))
+    resume = status_of(http.open_https("resume", resume_args))
+    current = http.parse_server_info(http.open_https("serverinfo")).current_game
+    result(cancel=cancel, resume=resume, current_game=current)
+
+
 def cmd_unpair(args) -> None:
     """Unpair the way Moonlight does after a failed attempt (plain HTTP, which must not remove a paired
     client: `uniqueid` proves nothing), then over HTTPS with the client's own certificate (which must)."""
@@ -179,13 +196,19 @@ def cmd_unpair(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["pair", "apps", "unpaired", "unpair"])
+    parser.add_argument("command", choices=["pair", "apps", "unpaired", "unpair", "meddle"])
     parser.add_argument("--port", type=int, required=True, help="the host's nvhttp (HTTP) port")
     parser.add_argument("--client-dir", required=True)
     parser.add_argument("--pin")
     parser.add_argument("--expired-cert", action="store_true")
     args = parser.parse_args()
-    commands = {"pair": cmd_pair, "apps": cmd_apps, "unpaired": cmd_unpaired, "unpair": cmd_unpair}
+    commands = {
+        "pair": cmd_pair,
+        "apps": cmd_apps,
+        "unpaired": cmd_unpaired,
+        "unpair": cmd_unpair,
+        "meddle": cmd_meddle,
+    }
     commands[args.command](args)
 
 
