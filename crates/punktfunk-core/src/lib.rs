@@ -9,6 +9,7 @@
 //! - [`packetize`]: frame → shards → blocks → sealed datagrams, and reassembly with recovery.
 //! - [`abr`]: the adaptive FEC policy (a pure function of loss statistics).
 //! - [`pairing`]: the one-time PIN gate and the SPAKE2 pairing exchange.
+//! - [`library`]: game-store file formats (Steam's text and binary VDF, desktop entries).
 //! - [`reject`]: why an input was dropped, counted by reason.
 
 pub mod abr;
@@ -17,6 +18,7 @@ pub mod control;
 pub mod crypto;
 pub mod fec;
 pub mod gamestream;
+pub mod library;
 pub mod packetize;
 pub mod pairing;
 pub mod reject;
