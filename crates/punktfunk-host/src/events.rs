@@ -38,6 +38,10 @@ pub enum HostEvent {
     DeviceRemoved {
         id: String,
     },
+    /// The game library changed (a game was installed or removed): `titles` are listed now.
+    LibraryChanged {
+        titles: usize,
+    },
     /// One log line (the same as `GET /logs` returns).
     Log {
         seq: u64,

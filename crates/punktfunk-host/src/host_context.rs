@@ -3,6 +3,7 @@
 
 use crate::events::EventBus;
 use crate::identity::HostIdentity;
+use crate::library::{LibraryStore, Roots};
 use crate::native_pairing::NativePairing;
 use crate::paired::PairedStore;
 use crate::sessions::SessionRegistry;
@@ -24,6 +25,8 @@ pub struct HostContext {
     pub native_pairing: NativePairing,
     /// The compositor backend that creates each client's display; `None` = test sources only.
     pub displays: Option<Arc<dyn VirtualDisplay>>,
+    /// The installed games found in the user's stores (kept fresh by `serve`).
+    pub library: Arc<LibraryStore>,
     pub started: Instant,
 }
 
@@ -40,10 +43,11 @@ impl HostContext {
             identity: Arc::new(HostIdentity::load_or_create(dir)?),
             settings,
             sessions: SessionRegistry::new(events.clone()),
-            events,
             paired: PairedStore::open(dir)?,
             native_pairing: NativePairing::new(),
             displays,
+            library: LibraryStore::new(Roots::from_env(), events.clone()),
+            events,
             started: Instant::now(),
         }))
     }

@@ -10,6 +10,7 @@ mod gamestream;
 mod host_context;
 mod identity;
 mod inject;
+mod library;
 mod mdns;
 mod mgmt;
 mod native_pairing;
@@ -70,6 +71,12 @@ enum Command {
     /// `READY runtime_dir=DIR pipewire=SOCKET`; start the host and apps with
     /// `PIPEWIRE_RUNTIME_DIR=DIR`. Runs until stdin closes, SIGINT or SIGTERM.
     AudioSession,
+    /// The games found in this user's stores (Steam, Heroic, Lutris, desktop entries): `list` (a
+    /// table), `json`, or `art ID` (writes the title's cover art to stdout).
+    Library {
+        #[command(subcommand)]
+        action: Option<library::cli::Action>,
+    },
     /// Detect the compositor, create a 1280x720@60 virtual display, capture one frame from it, and
     /// report the time each step took — or exactly why it cannot.
     CompositorProbe {
@@ -113,6 +120,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::AudioSession => audio::standalone::run(&runtime),
+        Command::Library { action } => library::cli::run(action.unwrap_or_default()),
         Command::CompositorProbe { compositor } => {
             println!("{}", vdisplay::compositor_probe(compositor.as_deref())?);
             Ok(())

@@ -57,6 +57,7 @@ async fn serve(
     let settings = host.settings.get();
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
+    tokio::spawn(host.library.clone().keep_fresh(stop_rx.clone()));
     if arm_pin {
         // After the READY line: scripts read that first.
         let armed = host.native_pairing.arm();

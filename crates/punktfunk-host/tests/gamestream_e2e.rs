@@ -704,11 +704,12 @@ fn received_within(socket: &std::net::UdpSocket, window: Duration) -> usize {
 fn rtsp_answer(from: std::net::Ipv4Addr, port: u16, request: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
     socket
-        .bind(&SocketAddr::from((from, 0)).into())
-        .unwrap();
-    socket
-        .connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)).into(), Duration::from_secs(2))
+        .connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], port)).into(),
+            Duration::from_secs(2),
+        )
         .unwrap();
     let mut stream: TcpStream = socket.into();
     stream
@@ -764,7 +765,10 @@ fn intruders_cannot_steer_join_or_end_a_moonlight_stream() {
             break;
         }
     }
-    assert!(output.contains("STREAMING"), "the stream did not start: {output}");
+    assert!(
+        output.contains("STREAMING"),
+        "the stream did not start: {output}"
+    );
 
     let stranger = Ipv4Addr::new(127, 0, 0, 2);
     let (video, control, audio, rtsp) = (base + 9, base + 10, base + 11, base + 21);
@@ -874,5 +878,106 @@ fn intruders_cannot_steer_join_or_end_a_moonlight_stream() {
         .wait_line("GAMESTREAM-SESSION ended ", Duration::from_secs(15))
         .expect("the session ended");
     assert!(field(&ended, "frames") as f64 >= 40.0 * window, "{ended}");
+    host.stop();
+}
+
+// ---- The game library ----
+
+/// A Steam game with its cover art in the library cache, for a fixture data dir.
+fn install_steam_game(data_home: &Path, appid: u32, name: &str) {
+    let apps = data_home.join("Steam/steamapps");
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::write(
+        apps.join(format!("appmanifest_{appid}.acf")),
+        format!("\"AppState\"\n{{\n\t\"appid\"\t\"{appid}\"\n\t\"name\"\t\"{name}\"\n\t\"StateFlags\"\t\"4\"\n}}\n"),
+    )
+    .unwrap();
+}
+
+/// Moonlight's app list shows the games the host found in the user's stores (a Steam game with
+/// its cover art — a real JPEG — and a desktop-entry game), and a game installed while the host
+/// runs appears within 5 s without a restart.
+#[test]
+fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
+    let stores = TempDir::new("gs-library");
+    let data_home = stores.path().join("share");
+    install_steam_game(&data_home, 570, "Dota 2");
+    let art = data_home.join("Steam/appcache/librarycache/570/library_600x900.jpg");
+    std::fs::create_dir_all(art.parent().unwrap()).unwrap();
+    let made = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=red:s=60x90",
+        ])
+        .args(["-frames:v", "1"])
+        .arg(&art)
+        .status()
+        .expect("run ffmpeg");
+    assert!(made.success());
+    let applications = data_home.join("applications");
+    std::fs::create_dir_all(&applications).unwrap();
+    std::fs::write(
+        applications.join("tux.desktop"),
+        "[Desktop Entry]\nType=Application\nName=Tux Racer\nExec=tuxracer %f\nCategories=Game;\n",
+    )
+    .unwrap();
+    let wrapper: Vec<String> = [
+        "env".to_string(),
+        format!("XDG_DATA_HOME={}", data_home.display()),
+        format!("XDG_CONFIG_HOME={}", stores.path().join("config").display()),
+        format!("XDG_DATA_DIRS={}", stores.path().join("none").display()),
+    ]
+    .into();
+    let (host, base) = paired_host_wrapped(config.path(), &client_dir, &python, &wrapper);
+    let apps = |python: &Path| {
+        run_client(
+            python,
+            &[
+                "apps",
+                "--port",
+                &base.to_string(),
+                "--client-dir",
+                client_dir.to_str().unwrap(),
+            ],
+        )
+    };
+    let listed = apps(&python);
+    let names = app_names(&listed);
+    assert!(names.contains(&"Dota 2".to_string()), "{names:?}");
+    assert!(names.contains(&"Tux Racer".to_string()), "{names:?}");
+    let cover = &listed["assets"]["Dota 2"];
+    assert_eq!(cover["content_type"], "image/jpeg", "{cover}");
+    assert_eq!(
+        cover["size"],
+        serde_json::json!([60, 90]),
+        "the store's cover: {cover}"
+    );
+    // No cover in any store: the generated poster.
+    assert_eq!(listed["assets"]["Tux Racer"]["content_type"], "image/png");
+
+    install_steam_game(&data_home, 620, "Portal 2");
+    let installed = std::time::Instant::now();
+    loop {
+        let names = app_names(&apps(&python));
+        if names.contains(&"Portal 2".to_string()) {
+            break;
+        }
+        assert!(
+            installed.elapsed() < Duration::from_secs(5),
+            "a newly installed game did not appear within 5 s: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     host.stop();
 }

@@ -12,8 +12,8 @@
 //! status and the host's RGB LED command), so each direction has its own message enum.
 
 use super::input::{InputError, InputEvent};
-use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use crate::crypto::{ReplayCheck, ReplayWindow};
+use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 pub const ENCRYPTED_HEADER_TYPE: u16 = 0x0001;
 /// `LE16 type`, `LE16 length`, `LE32 seq`.

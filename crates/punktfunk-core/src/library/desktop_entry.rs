@@ -261,13 +261,17 @@ Exec=supertuxkart --windowed
 
     #[test]
     fn hidden_no_display_and_broken_entries() {
-        let hidden = parse("[Desktop Entry]\nType=Application\nName=X\nExec=x\nHidden=true").unwrap();
+        let hidden =
+            parse("[Desktop Entry]\nType=Application\nName=X\nExec=x\nHidden=true").unwrap();
         assert!(!hidden.is_launchable());
         let nodisplay =
             parse("[Desktop Entry]\nType=Application\nName=X\nExec=x\nNoDisplay=true").unwrap();
         assert!(!nodisplay.is_launchable());
         assert_eq!(parse("Name=X"), Err(DesktopEntryError::NoGroup));
-        assert_eq!(parse("[Desktop Entry]\nExec=x"), Err(DesktopEntryError::NoName));
+        assert_eq!(
+            parse("[Desktop Entry]\nExec=x"),
+            Err(DesktopEntryError::NoName)
+        );
         let bad = parse("[Desktop Entry]\nName=X\nExec=\"unclosed").unwrap();
         assert_eq!(bad.argv("p"), Err(DesktopEntryError::UnterminatedQuote));
         let bad = parse("[Desktop Entry]\nName=X\nExec=run %z").unwrap();

@@ -268,7 +268,10 @@ mod tests {
         ));
         assert_eq!(
             parse("}"),
-            Err(TextVdfError::Unexpected { line: 1, found: '}' })
+            Err(TextVdfError::Unexpected {
+                line: 1,
+                found: '}'
+            })
         );
         let deep = "a {".repeat(MAX_DEPTH + 1) + &"}".repeat(MAX_DEPTH + 1);
         assert!(matches!(parse(&deep), Err(TextVdfError::TooDeep { .. })));

@@ -149,6 +149,7 @@ mod tests {
                 id: NonZeroU32::MIN,
                 title: config.name.clone(),
                 config: Some(config.clone()),
+                art: None,
             },
             client_id: None,
             client_name: "test".into(),

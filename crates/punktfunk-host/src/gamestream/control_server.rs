@@ -23,7 +23,9 @@ use anyhow::{Context, Result};
 use punktfunk_core::control::input::Feedback;
 use punktfunk_core::gamestream::control::{ClientMessage, HostControl, HostMessage};
 use punktfunk_core::gamestream::sdp::ML_FF_SESSION_ID_V1;
-use rusty_enet::{EventNoRef, Host, HostSettings, MTU_MAX, Packet, PacketReceived, PeerID, PeerState};
+use rusty_enet::{
+    EventNoRef, Host, HostSettings, MTU_MAX, Packet, PacketReceived, PeerID, PeerState,
+};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
@@ -446,7 +448,10 @@ impl Control {
             }
         }
         for (id, address) in stuck {
-            tracing::info!(?address, "ENet peer reset: handshake not finished within 3 s");
+            tracing::info!(
+                ?address,
+                "ENet peer reset: handshake not finished within 3 s"
+            );
             self.half_open.remove(&id);
             if let Some(peer) = self.host.get_peer_mut(id) {
                 peer.reset();

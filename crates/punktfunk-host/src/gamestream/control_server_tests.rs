@@ -18,6 +18,7 @@ fn session() -> Arc<Session> {
             id: NonZeroU32::MIN,
             title: "Desktop".into(),
             config: None,
+            art: None,
         },
         client_id: None,
         client_name: "test".into(),
@@ -345,7 +346,11 @@ fn strangers_never_reach_enet_and_the_client_still_connects() {
     owner.pump(Duration::from_millis(100));
     assert!(session.control_connected.load(Ordering::Relaxed));
     for stranger in &mut strangers {
-        assert!(!stranger.pump(Duration::from_millis(20)).contains(&Seen::Connected));
+        assert!(
+            !stranger
+                .pump(Duration::from_millis(20))
+                .contains(&Seen::Connected)
+        );
     }
     server.shutdown();
     thread.join().unwrap();

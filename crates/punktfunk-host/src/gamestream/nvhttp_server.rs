@@ -186,7 +186,7 @@ async fn respond(
     // treat any other HTTP status as a network failure rather than showing the message.
     let (content_type, body) = match answer {
         Answer::Xml(xml) => ("application/xml; charset=utf-8", Bytes::from(xml)),
-        Answer::Png(png) => ("image/png", Bytes::from(png)),
+        Answer::Image(content_type, bytes) => (content_type, Bytes::from(bytes)),
     };
     let mut response = Response::new(Full::new(body));
     response.headers_mut().insert(

@@ -24,7 +24,8 @@ pub struct Transport {
 
 pub enum Answer {
     Xml(String),
-    Png(Vec<u8>),
+    /// A picture and its content type.
+    Image(&'static str, Vec<u8>),
 }
 
 const NOT_PAIRED: &str = "this client is not paired with the host; pair it first";
@@ -109,7 +110,10 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
         }
         Request::AppAsset(asset) => {
             return match apps::find(&app_list(shared), asset.app_id) {
-                Some(app) => Answer::Png(appasset::poster_png(app.id.get())),
+                Some(app) => match app.art.as_deref().and_then(appasset::cover) {
+                    Some((content_type, bytes)) => Answer::Image(content_type, bytes),
+                    None => Answer::Image("image/png", appasset::poster_png(app.id.get())),
+                },
                 None => Answer::Xml(nvhttp::error_xml(404, "no such app on this host")),
             };
         }
@@ -125,7 +129,10 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
 }
 
 fn app_list(shared: &Shared) -> Vec<apps::GameStreamApp> {
-    apps::app_list(&shared.host.settings.get().apps)
+    apps::app_list(
+        &shared.host.settings.get().apps,
+        &shared.host.library.titles(),
+    )
 }
 
 fn server_info(shared: &Shared, transport: &Transport) -> ServerInfo {

@@ -4,6 +4,7 @@
 //! client's stream parameters: the display is created and the encoder opened here, so a failure is
 //! the ANNOUNCE's answer), PLAY (the senders start).
 
+use super::stream::LaunchRequest;
 use super::stream::{Announced, Session, Streaming, is_launching_client};
 use crate::source::{DisplaySource, EncodedPattern, FrameSource};
 use crate::vdisplay::Mode;
@@ -11,7 +12,6 @@ use anyhow::Result;
 use punktfunk_core::gamestream::rtsp::{
     self, Method, Progress, RtspRequest, RtspResponse, StreamKind,
 };
-use super::stream::LaunchRequest;
 use punktfunk_core::gamestream::sdp::{ENC_AUDIO, ENC_VIDEO, StreamParams, VideoCodec};
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};

@@ -80,7 +80,9 @@ pub fn wait_for_ping(
         let ping = Ping::parse(buf.get(..n).unwrap_or_default());
         match accept_ping(session, ping.as_ref(), from) {
             Ok(()) => return Ok(Some(from)),
-            Err(why) => tracing::debug!(session = %session.id, %from, len = n, "ping ignored: {why}"),
+            Err(why) => {
+                tracing::debug!(session = %session.id, %from, len = n, "ping ignored: {why}")
+            }
         }
     }
     Ok(None)

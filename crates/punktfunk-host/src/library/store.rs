@@ -1,0 +1,90 @@
+//! The current game list, shared by the protocols and the API, kept fresh by a background rescan.
+//! A rescan reads only small store files (the stores' own databases and manifests) on a blocking
+//! thread, so it never stalls a stream; a change is logged and published as
+//! [`HostEvent::LibraryChanged`].
+
+use super::{Roots, Title, scan};
+use crate::events::{EventBus, HostEvent};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the stores are looked at again. Installing a game writes its manifest once; a few
+/// seconds' delay is what a user sees as "it just appeared".
+pub const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+pub struct LibraryStore {
+    roots: Option<Roots>,
+    titles: RwLock<Arc<Vec<Title>>>,
+    /// What the last scan skipped: each problem is logged once, not at every rescan.
+    warned: std::sync::Mutex<Vec<String>>,
+    events: EventBus,
+}
+
+impl LibraryStore {
+    /// A store over `roots` (`None`: no home directory, an empty library), scanned once now.
+    pub fn new(roots: Option<Roots>, events: EventBus) -> Arc<LibraryStore> {
+        let store = Arc::new(LibraryStore {
+            roots,
+            titles: RwLock::new(Arc::new(Vec::new())),
+            warned: std::sync::Mutex::default(),
+            events,
+        });
+        store.rescan();
+        store
+    }
+
+    /// The titles as of the last scan.
+    pub fn titles(&self) -> Arc<Vec<Title>> {
+        self.titles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Scans now (blocking); returns whether the list changed.
+    pub fn rescan(&self) -> bool {
+        let Some(roots) = &self.roots else {
+            return false;
+        };
+        let found = scan(roots);
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        for warning in found.warnings.iter().filter(|w| !warned.contains(w)) {
+            tracing::warn!("game library: {warning}");
+        }
+        *warned = found.warnings;
+        drop(warned);
+        let mut titles = self.titles.write().unwrap_or_else(PoisonError::into_inner);
+        if **titles == found.titles {
+            return false;
+        }
+        tracing::info!(
+            before = titles.len(),
+            now = found.titles.len(),
+            "game library changed"
+        );
+        self.events.publish(HostEvent::LibraryChanged {
+            titles: found.titles.len(),
+        });
+        *titles = Arc::new(found.titles);
+        true
+    }
+
+    /// Rescans every [`RESCAN_EVERY`] until `stop` turns true.
+    pub async fn keep_fresh(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|&s| s) => return,
+                _ = tokio::time::sleep(RESCAN_EVERY) => {}
+            }
+            let store = self.clone();
+            // A scan that fails to finish (a hung network mount) must not pile up more scans.
+            if tokio::task::spawn_blocking(move || store.rescan())
+                .await
+                .is_err()
+            {
+                tracing::warn!("game library rescan failed");
+            }
+        }
+    }
+}
