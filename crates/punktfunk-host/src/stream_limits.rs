@@ -96,7 +96,17 @@ impl StreamLimits {
 
     /// `Ok` when the request is within every cap and ceiling, else the first one it breaks.
     pub fn check(&self, r: &StreamRequest) -> Result<(), StreamLimitError> {
-        let (width, height) = (r.width, r.height);
+        self.check_mode(r.width, r.height, r.refresh_mhz)?;
+        self.check_bitrate(r.bitrate_kbps)
+    }
+
+    /// The display mode alone (GameStream learns the bitrate only later, at RTSP ANNOUNCE).
+    pub fn check_mode(
+        &self,
+        width: u32,
+        height: u32,
+        refresh_mhz: u32,
+    ) -> Result<(), StreamLimitError> {
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(StreamLimitError::TooSmall { width, height });
         }
@@ -112,19 +122,25 @@ impl StreamLimits {
         if pixels > CEILING_FRAME_PIXELS {
             return Err(StreamLimitError::TooManyPixels { width, height });
         }
-        let hz = f64::from(r.refresh_mhz) / 1000.0;
-        if r.refresh_mhz < MIN_REFRESH_HZ * 1000 || r.refresh_mhz > self.max_refresh_hz * 1000 {
+        let hz = f64::from(refresh_mhz) / 1000.0;
+        if refresh_mhz < MIN_REFRESH_HZ * 1000 || refresh_mhz > self.max_refresh_hz * 1000 {
             return Err(StreamLimitError::Refresh {
                 hz,
                 max_hz: self.max_refresh_hz,
             });
         }
-        if pixels * u64::from(r.refresh_mhz) > CEILING_PIXEL_RATE * 1000 {
+        // Both factors are bounded above (35.6 M pixels, 500 000 mHz): no overflow.
+        if pixels * u64::from(refresh_mhz) > CEILING_PIXEL_RATE * 1000 {
             return Err(StreamLimitError::PixelRate { width, height, hz });
         }
-        if !(MIN_BITRATE_KBPS..=self.max_bitrate_kbps).contains(&r.bitrate_kbps) {
+        Ok(())
+    }
+
+    /// The bitrate alone.
+    pub fn check_bitrate(&self, kbps: u32) -> Result<(), StreamLimitError> {
+        if !(MIN_BITRATE_KBPS..=self.max_bitrate_kbps).contains(&kbps) {
             return Err(StreamLimitError::Bitrate {
-                kbps: r.bitrate_kbps,
+                kbps,
                 max_kbps: self.max_bitrate_kbps,
             });
         }
@@ -194,6 +210,11 @@ mod tests {
             ..request(1920, 1080, 0, 20_000)
         };
         assert_eq!(limits.check(&fractional), Ok(()));
+        // GameStream checks the two halves at different times.
+        assert_eq!(limits.check_mode(3840, 2160, 120_000), Ok(()));
+        assert!(limits.check_mode(16_384, 16_384, 500_000).is_err());
+        assert_eq!(limits.check_bitrate(150_000), Ok(()));
+        assert!(limits.check_bitrate(5_000_000).is_err());
     }
 
     #[test]
