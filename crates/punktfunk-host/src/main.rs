@@ -15,6 +15,7 @@ mod mdns;
 mod mgmt;
 mod native_pairing;
 mod paired;
+mod per_ip;
 mod punktfunk1;
 mod serve;
 mod serve_args;
@@ -22,6 +23,7 @@ mod sessions;
 mod settings;
 mod source;
 mod status_line;
+mod stream_limits;
 mod ticker;
 mod vdisplay;
 

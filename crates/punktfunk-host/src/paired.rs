@@ -76,6 +76,21 @@ impl PairedStore {
         .map(|_| ())
     }
 
+    /// Adds a device unless that would make more than `max` devices (replacing one with the same id
+    /// always fits); `false` when the list is full. Checked under the store's lock, so concurrent
+    /// first-use clients cannot push the list past `max` between the check and the write.
+    pub fn add_within(&self, device: PairedDevice, max: usize) -> Result<bool> {
+        self.update(|devices| {
+            let known = devices.iter().any(|d| d.id == device.id);
+            if !known && devices.len() >= max {
+                return false;
+            }
+            devices.retain(|d| d.id != device.id);
+            devices.push(device);
+            true
+        })
+    }
+
     /// Renames a device; `false` when the id is unknown.
     pub fn rename(&self, id: &str, name: &str) -> Result<bool> {
         self.update(|devices| match devices.iter_mut().find(|d| d.id == id) {
@@ -213,6 +228,36 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(PairedStore::open(&dir).unwrap().list().len(), 80);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn paired_store_add_within_stops_at_the_cap_even_when_racing() {
+        let dir = temp_dir("cap");
+        let store = PairedStore::open(&dir).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..5)
+                        .filter(|i| {
+                            store
+                                .add_within(device(&format!("{t}-{i}"), "x"), 7)
+                                .unwrap()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let added: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(added, 7);
+        assert_eq!(PairedStore::open(&dir).unwrap().list().len(), 7);
+        let known = store.list()[0].id.clone();
+        assert!(
+            store.add_within(device(&known, "renamed"), 7).unwrap(),
+            "a known device still fits"
+        );
+        assert_eq!(store.get(&known).unwrap().name, "renamed");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

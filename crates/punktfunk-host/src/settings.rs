@@ -57,6 +57,17 @@ pub struct Settings {
     pub gamestream_port_base: u16,
     /// Apps GameStream clients can launch besides "Desktop".
     pub apps: Vec<AppConfig>,
+    /// Widest display a client may ask for (pixels, at most 8192); wider requests are refused.
+    pub max_width: u32,
+    /// Tallest display a client may ask for (pixels, at most 8192); taller requests are refused.
+    pub max_height: u32,
+    /// Highest refresh rate a client may ask for (Hz, at most 500).
+    pub max_refresh_hz: u32,
+    /// Highest bitrate a client may ask for (kbit/s, at most 1000000).
+    pub max_bitrate_kbps: u32,
+    /// Most punktfunk/1 devices this host remembers; new clients (trusted on first use with
+    /// `open`, or paired with a PIN) are refused once this many are paired.
+    pub max_paired_devices: usize,
 }
 
 impl Default for Settings {
@@ -76,6 +87,11 @@ impl Default for Settings {
             gamestream: false,
             gamestream_port_base: 47989,
             apps: Vec::new(),
+            max_width: 7680,
+            max_height: 4320,
+            max_refresh_hz: 360,
+            max_bitrate_kbps: 500_000,
+            max_paired_devices: 64,
         }
     }
 }
@@ -121,6 +137,10 @@ impl Settings {
         }
         if self.gamestream_port_base == 0 || self.gamestream_port_base > 65535 - 21 {
             return invalid("gamestream_port_base must leave room for its 21 port offsets".into());
+        }
+        crate::stream_limits::validate_settings(self).or_else(invalid)?;
+        if self.max_paired_devices == 0 || self.max_paired_devices > 10_000 {
+            return invalid("max_paired_devices must be between 1 and 10000".into());
         }
         let mut names = std::collections::BTreeSet::new();
         for app in &self.apps {
@@ -337,6 +357,9 @@ mod tests {
             json!({"max_sessions": "four"}),
             json!({"no_such_setting": 1}),
             json!({"compositor": "weston"}),
+            json!({"max_width": 16384}),
+            json!({"max_bitrate_kbps": 5_000_000}),
+            json!({"max_paired_devices": 0}),
             json!({"apps": [{"name": "Desktop", "cmd": "true"}]}),
             json!([1, 2]),
         ] {

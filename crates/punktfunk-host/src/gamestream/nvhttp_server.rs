@@ -1,10 +1,12 @@
 //! The nvhttp listeners: plain HTTP on the base port, HTTPS (mutual TLS) five below it. HTTP/1.1 only,
-//! one request per connection (GameStream clients expect the host to close), bounded in number and in
-//! how long a client may take to send its request line, so a slow or hostile peer cannot pin the host.
+//! one request per connection (GameStream clients expect the host to close), bounded in number (in
+//! total and per address) and in how long a client may take for its TLS handshake and request head,
+//! so a slow or hostile peer cannot pin the host.
 
 use super::Shared;
 use super::routes::{self, Answer, Transport};
 use crate::client_cert_auth::SelfSignedClientAuth;
+use crate::per_ip::ConnectionLimiter;
 use anyhow::{Context, Result};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -24,8 +26,16 @@ use tokio_rustls::TlsAcceptor;
 pub const HTTPS_OFFSET: u16 = 5;
 /// Concurrent connections over both ports; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
-/// Time for the TLS handshake and for the request head.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent connections from one address: Moonlight asks a few things at once (server info, app
+/// list, box art); one machine cannot take every slot.
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+/// Time for the TLS handshake, and then for the request head: a LAN client needs milliseconds, so
+/// a silent connection gives its slot back soon.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a connection may live at all: the slowest legitimate request (pairing's first phase
+/// waits for the PIN) plus room to answer. Catches a peer that never reads the answer.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(super::pairing::PIN_WAIT.as_secs() + 30);
 
 pub struct Listeners {
     http: TcpListener,
@@ -76,7 +86,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let tls = tls_acceptor(&shared)?;
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limiter = ConnectionLimiter::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
     let mut connections = JoinSet::new();
     loop {
         let (accepted, https) = tokio::select! {
@@ -95,9 +105,14 @@ pub async fn run(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "too many GameStream connections; closing this one");
-            continue;
+        let slot = match limiter.try_acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                if let Some(suppressed) = limiter.log_refusal() {
+                    tracing::warn!(%peer, suppressed, "GameStream: closing a new connection: {refused}");
+                }
+                continue;
+            }
         };
         let local_ip = match stream.local_addr() {
             Ok(addr) => addr.ip(),
@@ -107,6 +122,7 @@ pub async fn run(
         let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let served = tokio::time::timeout(CONNECTION_DEADLINE, async move {
             if !https {
                 let transport = Transport {
                     https: false,
@@ -124,7 +140,7 @@ pub async fn run(
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(%peer, "GameStream TLS handshake timed out");
+                    tracing::debug!(%peer, "GameStream: no TLS handshake within {} s; closing", HANDSHAKE_TIMEOUT.as_secs());
                     return;
                 }
             };
@@ -141,6 +157,11 @@ pub async fn run(
                 remote_ip: peer.ip(),
             };
             serve(stream, shared, transport).await;
+            })
+            .await;
+            if served.is_err() {
+                tracing::debug!(%peer, "GameStream connection cut after {} s", CONNECTION_DEADLINE.as_secs());
+            }
         });
     }
     connections.shutdown().await;
@@ -160,7 +181,7 @@ where
     let result = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .header_read_timeout(REQUEST_HEAD_TIMEOUT)
         .serve_connection(TokioIo::new(io), service)
         .await;
     if let Err(e) = result {

@@ -23,14 +23,18 @@ use tokio::task::JoinSet;
 
 /// Time a client gets to send its one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// RTSP connections handled at once (a handshake is sequential; more is someone else).
-const MAX_CONNECTIONS: usize = 8;
+/// RTSP connections handled at once, in total and from one address: a client's handshake is
+/// sequential (one at a time), so more is someone else — who must not take every slot.
+const MAX_CONNECTIONS: usize = 16;
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 4;
 
 pub async fn run(
     listener: TcpListener,
     streaming: Arc<Streaming>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
+    let limiter =
+        crate::per_ip::ConnectionLimiter::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -46,12 +50,18 @@ pub async fn run(
                 continue;
             }
         };
-        if connections.len() >= MAX_CONNECTIONS {
-            tracing::warn!(%peer, "too many RTSP connections; closing this one");
-            continue;
-        }
+        let slot = match limiter.try_acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                if let Some(suppressed) = limiter.log_refusal() {
+                    tracing::warn!(%peer, suppressed, "RTSP: closing a new connection: {refused}");
+                }
+                continue;
+            }
+        };
         let streaming = streaming.clone();
         connections.spawn(async move {
+            let _slot = slot;
             if let Err(e) = serve(stream, &streaming).await {
                 tracing::debug!(%peer, "RTSP connection: {e:#}");
             }

@@ -11,8 +11,10 @@
 //!   state-changing request (anything but GET/HEAD/OPTIONS) authenticated by the cookie must carry
 //!   `X-Punktfunk-Console: 1`. A cross-site page can only add custom headers through a CORS preflight,
 //!   which this API never grants. Bearer requests need no such header (browsers never add the token).
-//! - **Login rate limit**: 5 attempts per minute per peer address and 20 per minute in total, counted
-//!   before the password is checked (argon2 is deliberately slow; that is CPU an attacker could spend).
+//! - **Login rate limit**: 5 attempts per minute per peer address (IPv6 per /64), counted before the
+//!   password is checked (argon2 is deliberately slow; that is CPU an attacker could spend). No
+//!   global limit, which anyone could use up to lock the owner out; instead at most two password
+//!   checks run at once, and the table of addresses is bounded.
 
 use crate::config_dir::write_atomic;
 use crate::mgmt::error::ApiError;
@@ -27,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub const TOKEN_FILE: &str = "admin-token";
@@ -43,7 +45,11 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSIONS: usize = 32;
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 const LOGIN_PER_PEER: usize = 5;
-const LOGIN_TOTAL: usize = 20;
+/// Peer addresses the login limiter remembers at most (a few hundred KiB at worst).
+const LOGIN_TRACKED_PEERS: usize = 4096;
+/// argon2 checks running at once at most: each takes tens of milliseconds of CPU and 19 MiB, and
+/// a flood of logins from many addresses must not take the whole machine.
+pub const CONCURRENT_PASSWORD_CHECKS: usize = 2;
 
 /// How a request was authenticated (an extension on authenticated requests).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +67,8 @@ pub struct Auth {
     /// about how close a guessed id is to a real one.
     sessions: Mutex<HashMap<[u8; 32], Instant>>,
     limiter: Mutex<LoginLimiter>,
+    /// Permits for argon2 checks (see [`CONCURRENT_PASSWORD_CHECKS`]); FIFO, so waiting is fair.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,6 +188,7 @@ impl Auth {
             password_hash: Mutex::new(password_hash),
             sessions: Mutex::default(),
             limiter: Mutex::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS)),
         })
     }
 
@@ -266,39 +275,57 @@ impl Auth {
     }
 }
 
-/// Sliding one-minute windows of login attempts, per peer and in total.
+/// Sliding one-minute windows of login attempts per peer address (IPv6 per /64, see
+/// [`crate::per_ip::limit_key`]). There is deliberately no global window: with one, anybody could
+/// spend it from a few addresses and lock the owner out. CPU is bounded separately (at most
+/// [`CONCURRENT_PASSWORD_CHECKS`] argon2 checks run at once).
 #[derive(Default)]
 struct LoginLimiter {
     per_peer: HashMap<IpAddr, VecDeque<Instant>>,
-    total: VecDeque<Instant>,
 }
 
 impl LoginLimiter {
     fn attempt(&mut self, peer: IpAddr, now: Instant) -> Result<(), u64> {
+        let key = crate::per_ip::limit_key(peer);
         let fresh = |t: &Instant| now.saturating_duration_since(*t) < LOGIN_WINDOW;
-        self.total.retain(fresh);
-        self.per_peer.retain(|_, times| {
+        if let Some(times) = self.per_peer.get_mut(&key) {
             times.retain(fresh);
-            !times.is_empty()
-        });
-        let wait = |oldest: Option<&Instant>| {
-            oldest.map_or(1, |t| {
-                LOGIN_WINDOW
-                    .saturating_sub(now.saturating_duration_since(*t))
-                    .as_secs()
-                    + 1
-            })
-        };
-        let times = self.per_peer.entry(peer).or_default();
-        if times.len() >= LOGIN_PER_PEER {
-            return Err(wait(times.front()));
+            if times.len() >= LOGIN_PER_PEER {
+                let wait = times.front().map_or(1, |t| {
+                    LOGIN_WINDOW
+                        .saturating_sub(now.saturating_duration_since(*t))
+                        .as_secs()
+                        + 1
+                });
+                return Err(wait);
+            }
+        } else if self.per_peer.len() >= LOGIN_TRACKED_PEERS {
+            self.make_room(now);
         }
-        if self.total.len() >= LOGIN_TOTAL {
-            return Err(wait(self.total.front()));
-        }
-        times.push_back(now);
-        self.total.push_back(now);
+        self.per_peer.entry(key).or_default().push_back(now);
         Ok(())
+    }
+
+    /// Keeps the table bounded: forgets peers whose attempts all left the window, and if that is
+    /// not enough, the peer whose latest attempt is the oldest. Forgetting only ever gives a peer
+    /// attempts back early; it never locks anybody out.
+    fn make_room(&mut self, now: Instant) {
+        self.per_peer.retain(|_, times| {
+            times
+                .back()
+                .is_some_and(|t| now.saturating_duration_since(*t) < LOGIN_WINDOW)
+        });
+        while self.per_peer.len() >= LOGIN_TRACKED_PEERS {
+            let Some(stalest) = self
+                .per_peer
+                .iter()
+                .min_by_key(|(_, times)| times.back().copied())
+                .map(|(key, _)| *key)
+            else {
+                break;
+            };
+            self.per_peer.remove(&stalest);
+        }
     }
 }
 
@@ -573,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn login_limit_per_peer_and_in_total() {
+    fn login_limit_is_per_peer_and_nobody_locks_out_another() {
         let mut limiter = LoginLimiter::default();
         let now = Instant::now();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
@@ -586,12 +613,48 @@ mod tests {
             limiter.attempt(a, now + LOGIN_WINDOW).is_ok(),
             "the window slides"
         );
+        // Many addresses spending their whole budget leave the owner's untouched.
         let mut limiter = LoginLimiter::default();
-        for i in 0..LOGIN_TOTAL {
-            let ip = IpAddr::from([10, 0, 0, i as u8]);
+        for i in 0..50u8 {
+            let ip = IpAddr::from([10, 0, 0, i]);
+            for _ in 0..LOGIN_PER_PEER {
+                assert!(limiter.attempt(ip, now).is_ok());
+            }
+        }
+        assert!(limiter.attempt("192.0.2.200".parse().unwrap(), now).is_ok());
+        // One IPv6 /64 is one peer.
+        let mut limiter = LoginLimiter::default();
+        for i in 0..LOGIN_PER_PEER {
+            let ip: IpAddr = format!("2001:db8::{:x}", i + 1).parse().unwrap();
             assert!(limiter.attempt(ip, now).is_ok());
         }
-        assert!(limiter.attempt("10.1.1.1".parse().unwrap(), now).is_err());
+        assert!(
+            limiter
+                .attempt("2001:db8::ffff".parse().unwrap(), now)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn login_limiter_memory_is_bounded_and_keeps_recent_peers() {
+        let mut limiter = LoginLimiter::default();
+        let start = Instant::now();
+        let owner: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..LOGIN_PER_PEER {
+            assert!(limiter.attempt(owner, start).is_ok());
+        }
+        // A flood of fresh addresses, each newer than the owner's attempts.
+        for i in 0..(2 * LOGIN_TRACKED_PEERS as u32) {
+            let ip = IpAddr::from((0x0a00_0000u32 + i).to_be_bytes());
+            let _ = limiter.attempt(ip, start + Duration::from_millis(1 + u64::from(i) / 1000));
+        }
+        assert!(limiter.per_peer.len() <= LOGIN_TRACKED_PEERS);
+        // Evicting gives attempts back early; it never refuses anybody.
+        assert!(
+            limiter
+                .attempt(owner, start + Duration::from_secs(5))
+                .is_ok()
+        );
     }
 
     proptest::proptest! {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod console;
+mod deadlines;
 pub mod error;
 mod headers;
 pub mod logbuf;

@@ -7,6 +7,7 @@ mod trust;
 
 use crate::host_context::HostContext;
 use crate::identity::HostIdentity;
+use crate::per_ip::{ConnectionLimiter, ConnectionSlot};
 use anyhow::{Context, Result};
 use data_plane::DataPlane;
 use std::net::SocketAddr;
@@ -38,6 +39,21 @@ pub struct ListenerConfig {
     /// A session whose client sends no feedback for this long is torn down.
     pub feedback_timeout: Duration,
 }
+
+/// QUIC connections (handshakes, pairings and sessions) at once, in total and from one address:
+/// one machine cannot hold every slot, and sessions (at most 64) always leave room.
+const MAX_CONNECTIONS: usize = 128;
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 8;
+/// With this many connections open, an address that has not proven it receives our packets must
+/// do so first (a stateless Retry): a flood from forged source addresses then costs one small
+/// packet each and holds no slot.
+const RETRY_ABOVE: usize = 16;
+/// Connection attempts quinn keeps waiting for [`Listener::run`] at most; more are refused by
+/// quinn itself (each holds up to a datagram plus [`INCOMING_BUFFER`]).
+const MAX_INCOMING: usize = 256;
+/// Early packets buffered per waiting attempt, and for all of them together.
+const INCOMING_BUFFER: u64 = 64 * 1024;
+const INCOMING_BUFFER_TOTAL: u64 = 4 * 1024 * 1024;
 
 /// Live sessions, shared with whoever reports status.
 #[derive(Default)]
@@ -106,14 +122,17 @@ impl Listener {
         let Listener {
             endpoint, shared, ..
         } = self;
+        let limiter = ConnectionLimiter::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
+                    let Some((incoming, slot)) = admit(incoming, &limiter) else { continue };
                     let shared = shared.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         let remote = incoming.remote_address();
                         if let Err(e) = session::serve_connection(incoming, shared).await {
                             tracing::info!(%remote, "session ended: {e:#}");
@@ -125,6 +144,36 @@ impl Listener {
         endpoint.close(0u32.into(), b"host shutting down");
         endpoint.wait_idle().await;
         Ok(())
+    }
+}
+
+/// Decides what happens to a connection attempt before any handshake work: a slot for it, or a
+/// Retry (unvalidated address while busy, or one that already holds a connection), or a refusal
+/// (over a limit). `None` means the attempt was answered here and is done with.
+fn admit(
+    incoming: quinn::Incoming,
+    limiter: &ConnectionLimiter,
+) -> Option<(quinn::Incoming, ConnectionSlot)> {
+    let remote = incoming.remote_address();
+    let ip = remote.ip();
+    let busy = limiter.in_use() >= RETRY_ABOVE || limiter.in_use_by(ip) > 0;
+    if busy && !incoming.remote_address_validated() {
+        tracing::debug!(%remote, "punktfunk/1: asking an unvalidated address to retry first");
+        // An unvalidated attempt may always be retried; should quinn disagree, drop it silently.
+        if let Err(e) = incoming.retry() {
+            e.into_incoming().ignore();
+        }
+        return None;
+    }
+    match limiter.try_acquire(ip) {
+        Ok(slot) => Some((incoming, slot)),
+        Err(refused) => {
+            if let Some(suppressed) = limiter.log_refusal() {
+                tracing::warn!(%remote, suppressed, "punktfunk/1: refusing a connection: {refused}");
+            }
+            incoming.refuse();
+            None
+        }
     }
 }
 
@@ -148,5 +197,9 @@ fn server_config(identity: &HostIdentity) -> Result<quinn::ServerConfig> {
     transport.max_concurrent_bidi_streams(4u32.into());
     transport.max_concurrent_uni_streams(4u32.into());
     config.transport_config(Arc::new(transport));
+    config
+        .max_incoming(MAX_INCOMING)
+        .incoming_buffer_size(INCOMING_BUFFER)
+        .incoming_buffer_size_total(INCOMING_BUFFER_TOTAL);
     Ok(config)
 }

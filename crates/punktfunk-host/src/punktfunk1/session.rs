@@ -7,7 +7,9 @@ use super::{ListenerConfig, SessionCounter};
 use crate::audio::session_audio::SessionAudio;
 use crate::host_context::HostContext;
 use crate::sessions::{SessionControls, SessionInfo, SessionState, SessionStats};
+use crate::settings::Settings;
 use crate::source::{DisplaySource, EncodedPattern, FrameSource, VirtualSource};
+use crate::stream_limits::{StreamRequest, check_stream};
 use crate::vdisplay::VirtualDisplay;
 use anyhow::{Context, Result, bail};
 use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
@@ -31,6 +33,9 @@ pub(super) struct Shared {
     /// Identity, trust stores, the session registry and the compositor backend (`--source display`).
     pub host: Arc<HostContext>,
 }
+
+/// Time a client gets for the QUIC (TLS) handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Counts a session for as long as it lives.
 struct SessionSlot(Arc<SessionCounter>);
@@ -110,24 +115,20 @@ async fn refuse(
     bail!(reason)
 }
 
-/// What a Hello may ask for; anything outside is refused with the reason.
-fn check_hello(h: &Hello) -> std::result::Result<(), String> {
-    if !(16..=16_384).contains(&h.width) || !(16..=16_384).contains(&h.height) {
-        return Err(format!("unsupported mode {}x{}", h.width, h.height));
-    }
-    if !(1_000..=500_000).contains(&h.refresh_mhz) {
-        return Err(format!("unsupported refresh rate {} mHz", h.refresh_mhz));
-    }
+/// What a Hello may ask for; anything outside is refused with the reason. The mode and bitrate
+/// go through the host's stream limits (the same check GameStream's launch makes).
+fn check_hello(h: &Hello, settings: &Settings) -> std::result::Result<(), String> {
+    let request = StreamRequest {
+        width: h.width,
+        height: h.height,
+        refresh_mhz: h.refresh_mhz,
+        bitrate_kbps: h.bitrate_kbps,
+    };
+    check_stream(settings, &request).map_err(|e| e.to_string())?;
     if !(512..=65_507).contains(&h.max_datagram) {
         return Err(format!(
             "max datagram {} outside 512..=65507",
             h.max_datagram
-        ));
-    }
-    if !(100..=5_000_000).contains(&h.bitrate_kbps) {
-        return Err(format!(
-            "bitrate {} kbps outside 100..=5000000",
-            h.bitrate_kbps
         ));
     }
     if h.codecs.is_empty() {
@@ -186,7 +187,18 @@ fn open_source(
 }
 
 pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shared>) -> Result<()> {
-    let conn = incoming.await.context("QUIC handshake")?;
+    // quinn's idle timeout (10 s) would end a stalled handshake too; a half-open attempt holds a
+    // connection slot, so it gets less.
+    let connecting = incoming.accept().context("QUIC handshake")?;
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "QUIC handshake not done within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            )
+        })?
+        .context("QUIC handshake")?;
     let remote = conn.remote_address();
     let (mut tx, rx) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
         .await
@@ -200,7 +212,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         Authorized::Paired => return Ok(()),
         Authorized::Refused(reason) => return refuse(tx, &conn, reason).await,
     };
-    if let Err(reason) = check_hello(&hello) {
+    if let Err(reason) = check_hello(&hello, &shared.host.settings.get()) {
         return refuse(tx, &conn, reason).await;
     }
     let Some(_slot) = SessionSlot::claim(&shared.sessions, shared.config.max_sessions) else {

@@ -18,6 +18,26 @@ pub const NOT_PAIRED: &str = "not paired: arm a PIN on the host (punktfunk-host 
 /// How long the client may take for its first message and for each pairing step.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often a paired client's `last_seen` is written at most (seconds).
+const LAST_SEEN_EVERY_SECS: u64 = 60;
+
+/// What a new client is told when `max_paired_devices` devices are already paired.
+fn full_reason(max: usize) -> String {
+    format!(
+        "host already has {max} paired devices (setting max_paired_devices): remove one in the web console first"
+    )
+}
+
+/// Runs a paired-store change (an fsync'd file rewrite under the store's lock) on the blocking
+/// pool: on an async worker it would stall every other connection that worker serves.
+async fn off_async<T: Send + 'static>(
+    change: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(change)
+        .await
+        .map_err(|e| anyhow::anyhow!("paired-store task: {e}"))?
+}
+
 /// The outcome of [`authorize_client`].
 pub(super) enum Authorized {
     /// A trusted client asked for a session.
@@ -72,13 +92,23 @@ pub(super) async fn authorize_client(
     };
     match first {
         Message::Hello(hello) => {
-            if host.paired.get(&id).is_some() {
-                if let Err(e) = host.paired.touch(&id, now_unix()) {
-                    tracing::warn!(client = %id, "could not record last seen: {e:#}");
+            if let Some(device) = host.paired.get(&id) {
+                let now = now_unix();
+                // Once a minute is news enough; every connection would mean an fsync'd rewrite of
+                // paired.json each time a paired client (re)connects.
+                let stale = device
+                    .last_seen_unix
+                    .is_none_or(|seen| now.saturating_sub(seen) >= LAST_SEEN_EVERY_SECS);
+                if stale {
+                    let (store, key) = (host.paired.clone(), id.clone());
+                    if let Err(e) = off_async(move || store.touch(&key, now)).await {
+                        tracing::warn!(client = %id, "could not record last seen: {e:#}");
+                    }
                 }
                 return Authorized::Session(hello);
             }
-            if !host.settings.get().open {
+            let settings = host.settings.get();
+            if !settings.open {
                 tracing::info!(%remote, client = %id, name = %hello.client_name, "refusing an unpaired client");
                 return Authorized::Refused(NOT_PAIRED.into());
             }
@@ -89,9 +119,18 @@ pub(super) async fn authorize_client(
                 paired_at_unix: now_unix(),
                 last_seen_unix: Some(now_unix()),
             };
-            if let Err(e) = host.paired.add(device) {
-                tracing::error!(client = %id, "could not remember the client: {e:#}");
-                return Authorized::Refused("host could not store the new client".into());
+            let (store, max) = (host.paired.clone(), settings.max_paired_devices);
+            match off_async(move || store.add_within(device, max)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(%remote, client = %id, name = %hello.client_name, max,
+                        "open host: refusing a new client, the paired-device list is full");
+                    return Authorized::Refused(full_reason(max));
+                }
+                Err(e) => {
+                    tracing::error!(client = %id, "could not remember the client: {e:#}");
+                    return Authorized::Refused("host could not store the new client".into());
+                }
             }
             tracing::warn!(%remote, client = %id, name = %hello.client_name,
                 "open host: trusting a new client on first use and remembering it as paired");
@@ -154,18 +193,23 @@ async fn pair(
     } else {
         client_name.to_string()
     };
-    host.paired
-        .add(PairedDevice {
-            id: id.clone(),
-            name: name.clone(),
-            protocol: "punktfunk1".into(),
-            paired_at_unix: now_unix(),
-            last_seen_unix: None,
-        })
+    let device = PairedDevice {
+        id: id.clone(),
+        name: name.clone(),
+        protocol: "punktfunk1".into(),
+        paired_at_unix: now_unix(),
+        last_seen_unix: None,
+    };
+    let (store, max) = (host.paired.clone(), host.settings.get().max_paired_devices);
+    let added = off_async(move || store.add_within(device, max))
+        .await
         .map_err(|e| {
             tracing::error!("storing the paired client: {e:#}");
             "pairing failed: the host could not store the pairing".to_string()
         })?;
+    if !added {
+        return Err(format!("pairing failed: {}", full_reason(max)));
+    }
     tracing::info!(remote = %conn.remote_address(), client = %id, %name, "client paired");
     host.events.publish(HostEvent::DevicePaired {
         id,

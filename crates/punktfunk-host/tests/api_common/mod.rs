@@ -8,7 +8,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -226,6 +226,54 @@ pub async fn open(
     fingerprint: &str,
     request: Request<'_>,
 ) -> (u16, hyper::HeaderMap, hyper::body::Incoming) {
+    open_from(None, connect, fingerprint, request).await
+}
+
+/// [`send`] from the local address `source` (any of 127/8 on Linux: another machine, as the host
+/// sees it).
+pub async fn send_from(
+    source: IpAddr,
+    connect: SocketAddr,
+    fingerprint: &str,
+    request: Request<'_>,
+) -> Answer {
+    let (status, headers, body) = open_from(Some(source), connect, fingerprint, request).await;
+    Answer {
+        status,
+        headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// A TCP connection to `connect` from `source` (the system's choice when `None`).
+pub async fn tcp_from(source: Option<IpAddr>, connect: SocketAddr) -> tokio::net::TcpStream {
+    let Some(source) = source else {
+        return tokio::net::TcpStream::connect(connect)
+            .await
+            .expect("connect to the host");
+    };
+    let socket = if source.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .expect("TCP socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+    socket
+        .connect(connect)
+        .await
+        .unwrap_or_else(|e| panic!("connect {source} → {connect}: {e}"))
+}
+
+/// [`open`] from the local address `source`.
+pub async fn open_from(
+    source: Option<IpAddr>,
+    connect: SocketAddr,
+    fingerprint: &str,
+    request: Request<'_>,
+) -> (u16, hyper::HeaderMap, hyper::body::Incoming) {
     let verifier = punktfunk_client::tls::PinnedVerifier::new(Some(fingerprint.to_string()));
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -235,9 +283,7 @@ pub async fn open(
     .dangerous()
     .with_custom_certificate_verifier(Arc::new(verifier))
     .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(connect)
-        .await
-        .expect("connect to the API");
+    let tcp = tcp_from(source, connect).await;
     let name = rustls::pki_types::ServerName::try_from("punktfunk").unwrap();
     let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
         .connect(name, tcp)

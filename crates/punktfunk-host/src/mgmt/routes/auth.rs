@@ -45,10 +45,20 @@ pub async fn login(
     }
     let auth = state.auth.clone();
     let has_password = auth.has_password();
-    // argon2 takes tens of milliseconds of CPU by design: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || auth.check_password(&body.password))
+    // argon2 takes tens of milliseconds of CPU by design: keep it off the async workers, and only a
+    // few at a time (a login flood from many addresses queues here instead of taking every core).
+    let permit = auth
+        .password_checks
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| ApiError::internal("checking the password", e))?;
+        .map_err(|e| ApiError::internal("waiting for a password check", e))?;
+    let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        auth.check_password(&body.password)
+    })
+    .await
+    .map_err(|e| ApiError::internal("checking the password", e))?;
     if !ok {
         tracing::warn!(peer = %ip, "console login failed");
         return Err(ApiError::unauthorized(if has_password {
