@@ -141,7 +141,7 @@ impl Lexer<'_> {
                     return Ok(Some(Token::Close));
                 }
                 '[' => {
-                    while let Some(c) = self.chars.next() {
+                    for c in self.chars.by_ref() {
                         match c {
                             ']' => return Ok(Some(Token::Condition)),
                             '\n' => break,

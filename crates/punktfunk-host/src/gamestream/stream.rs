@@ -125,8 +125,8 @@ pub enum LaunchError {
     Busy(String),
     #[error("nothing is running that could be resumed")]
     NothingToResume,
-    #[error("mode {0}x{1}@{2} is not streamable")]
-    BadMode(u32, u32, u32),
+    #[error("{0}")]
+    Limit(#[from] crate::stream_limits::StreamLimitError),
     #[error("the launch key is unusable: {0}")]
     Cipher(String),
     #[error("{0} belongs to another client; quit it there or from the host's console")]
@@ -137,7 +137,7 @@ impl LaunchError {
     /// The nvhttp status code for this refusal.
     pub fn status_code(&self) -> u16 {
         match self {
-            LaunchError::Busy(_) | LaunchError::BadMode(..) => 400,
+            LaunchError::Busy(_) | LaunchError::Limit(_) => 400,
             LaunchError::NotYours(_) => 403,
             LaunchError::NothingToResume => 503,
             LaunchError::Cipher(_) => 500,
@@ -785,19 +785,12 @@ impl Streaming {
         if let Some(ending) = self.current().filter(|s| s.ended()) {
             wait_gone(&ending, TEARDOWN_WAIT).await;
         }
-        if request.width == 0
-            || request.height == 0
-            || request.fps == 0
-            || request.width > 8192
-            || request.height > 8192
-            || request.fps > 1000
-        {
-            return Err(LaunchError::BadMode(
-                request.width,
-                request.height,
-                request.fps,
-            ));
-        }
+        // The same caps as punktfunk/1's Hello: what the encoder can do and the operator allows.
+        crate::stream_limits::StreamLimits::from_settings(&self.host.settings.get()).check_mode(
+            request.width,
+            request.height,
+            request.fps.saturating_mul(1000),
+        )?;
         // A parked app whose app has exited is not worth refusing a launch for.
         let parked_game = self.current_game();
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);

@@ -129,7 +129,7 @@ pub fn scan(roots: &Roots) -> Scan {
     heroic::scan(roots, &mut scan);
     lutris::scan(roots, &mut scan);
     desktop::scan(roots, &mut scan);
-    scan.titles.sort_by(|a, b| a.source.cmp(&b.source));
+    scan.titles.sort_by_key(|t| t.source);
     let mut seen_ids = std::collections::HashSet::new();
     let mut seen_names = std::collections::HashSet::new();
     scan.titles
