@@ -965,6 +965,28 @@ fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
     );
     // No cover in any store: the generated poster.
     assert_eq!(listed["assets"]["Tux Racer"]["content_type"], "image/png");
+    // The management API lists the same library and serves the cover.
+    let api = |path: &str| {
+        let token = std::fs::read_to_string(config.path().join("admin-token")).unwrap();
+        let out = Command::new("curl")
+            .args(["-sk", "--fail", "-H"])
+            .arg(format!("authorization: Bearer {}", token.trim()))
+            .arg(format!("https://127.0.0.1:{}/api/v1{path}", host.api_port))
+            .output()
+            .expect("run curl");
+        assert!(out.status.success(), "GET {path} failed");
+        out.stdout
+    };
+    let library: Value = serde_json::from_slice(&api("/library")).unwrap();
+    let dota = library
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "steam:570")
+        .unwrap_or_else(|| panic!("{library}"));
+    assert_eq!(dota["name"], "Dota 2");
+    assert_eq!(dota["has_art"], true);
+    assert!(api("/library/steam:570/art").starts_with(&[0xFF, 0xD8, 0xFF]));
 
     install_steam_game(&data_home, 620, "Portal 2");
     let installed = std::time::Instant::now();

@@ -3,29 +3,6 @@
 //! a colour derived from its id, so apps are told apart at a glance. The PNG is written uncompressed
 //! (zlib "stored" blocks): simple to get exactly right, and 90 KB served on a LAN once per app.
 
-/// Cover art files larger than this are not served (real ones are well under a megabyte).
-const MAX_COVER: u64 = 8 << 20;
-
-/// A library title's cover art file with its content type, when it is a PNG or JPEG of sane size
-/// (Moonlight clients decode both; anything else falls back to the generated poster).
-pub fn cover(path: &std::path::Path) -> Option<(&'static str, Vec<u8>)> {
-    let size = std::fs::metadata(path).ok()?.len();
-    if size > MAX_COVER {
-        tracing::debug!(path = %path.display(), size, "cover art too large; poster instead");
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    let content_type = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        "image/png"
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        "image/jpeg"
-    } else {
-        tracing::debug!(path = %path.display(), "cover art is neither PNG nor JPEG; poster instead");
-        return None;
-    };
-    Some((content_type, bytes))
-}
-
 /// Moonlight's tiles are portrait, about 3:4 (GameStream box art is 628×888; this is a quarter of it).
 pub const WIDTH: u32 = 157;
 pub const HEIGHT: u32 = 222;

@@ -110,7 +110,7 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
         }
         Request::AppAsset(asset) => {
             return match apps::find(&app_list(shared), asset.app_id) {
-                Some(app) => match app.art.as_deref().and_then(appasset::cover) {
+                Some(app) => match app.art.as_deref().and_then(crate::library::cover) {
                     Some((content_type, bytes)) => Answer::Image(content_type, bytes),
                     None => Answer::Image("image/png", appasset::poster_png(app.id.get())),
                 },

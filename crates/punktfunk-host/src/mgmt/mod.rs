@@ -23,8 +23,8 @@ use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::get;
 use error::ApiError;
 use routes::{
-    auth as auth_routes, capabilities, devices, events, health, logs, openapi as openapi_route,
-    pairing, sessions, settings, stats, status,
+    auth as auth_routes, capabilities, devices, events, health, library, logs,
+    openapi as openapi_route, pairing, sessions, settings, stats, status,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -54,6 +54,9 @@ pub(crate) fn openapi_router(state: Option<ApiState>) -> OpenApiRouter<ApiState>
         .routes(routes!(stats::stats))
         .routes(routes!(events::events))
         .routes(routes!(logs::logs))
+        .routes(routes!(library::list))
+        .routes(routes!(library::art))
+        .routes(routes!(library::refresh))
         .routes(routes!(openapi_route::openapi));
     if let Some(state) = state {
         protected = protected.layer(from_fn_with_state(state, auth::require_auth));

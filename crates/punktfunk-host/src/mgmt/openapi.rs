@@ -31,6 +31,7 @@ pub const COOKIE: &str = "cookie";
         (name = "devices", description = "Paired devices"),
         (name = "pairing", description = "Pairing new devices"),
         (name = "settings", description = "Host settings"),
+        (name = "library", description = "Installed games found in the stores"),
     ),
     components(schemas(ErrorBody))
 )]

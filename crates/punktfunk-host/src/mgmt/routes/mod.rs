@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod devices;
 pub mod events;
 pub mod health;
+pub mod library;
 pub mod logs;
 pub mod openapi;
 pub mod pairing;
