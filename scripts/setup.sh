@@ -66,9 +66,10 @@ TEST_PACKAGES=(
     busybox-static
     cpio
     # The package test: dpkg-shlibdeps / dpkg-deb (dpkg-dev) build the .deb, systemd-analyze checks
-    # its user unit.
+    # its user unit, getcap (libcap2-bin) checks the binary has no capabilities.
     dpkg-dev
     systemd
+    libcap2-bin
 )
 
 MODE=${1:-test}
