@@ -1,5 +1,6 @@
-//! `punktfunk-host serve` (and `punktfunk1-host`): settings → compositor backend → host context →
-//! punktfunk/1 listener, management API and mDNS, all stopped together on SIGINT/SIGTERM.
+//! `punktfunk-host serve` (and `punktfunk1-host`): settings → compositor backend → PipeWire (the
+//! session's, or a private one on a bare machine) → host context → punktfunk/1 listener, management
+//! API and mDNS, all stopped together on SIGINT/SIGTERM.
 
 use crate::host_context::HostContext;
 use crate::punktfunk1::{Listener, SourceKind};
@@ -44,6 +45,8 @@ pub fn run(
             }
         },
     };
+    // Audio: the session's PipeWire, or on a bare machine our own (stopped when this returns).
+    let _pipewire = with_api.then(crate::audio::host_pipewire::HostPipewire::open);
     let host = HostContext::load(dir, settings, displays)?;
     runtime.block_on(serve(host, kind, args.arm_pin, with_api))
 }
