@@ -91,7 +91,6 @@ Installed-Size: $(du -sk --exclude=DEBIAN "$PKG" | cut -f1)
 Depends: $DEPENDS
 Recommends: sway, swaybg, pipewire, wireplumber, dbus
 Suggests: pipewire-pulse
-Homepage: https://github.com/punktfunk/punktfunk
 Description: game and desktop streaming host (GameStream/Moonlight and punktfunk/1)
  punktfunk-host gives every client its own virtual display at the client's resolution and
  refresh rate, captures and encodes it, and streams it over punktfunk/1 (QUIC control, UDP data
