@@ -474,7 +474,8 @@ fn bare_box_serve_owns_its_pipewire_and_the_tone_reaches_the_probe() {
     let dir = temp_dir("bare-files");
     let tone = dir.0.join("tone440.wav");
     write_tones(&tone, &[440.0, 440.0], 12.0);
-    let probe = host.probe(5, &["--audio"]);
+    // The host streams its display (H.264), not raw test frames.
+    let probe = host.probe(5, &["--audio", "--codec", "h264"]);
     let line = wait_line(&host.lines, "AUDIO", Duration::from_secs(20));
     let sink = field(&line, "sink");
     // An app on the host's display would find this PipeWire through the display's environment.
