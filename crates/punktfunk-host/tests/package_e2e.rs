@@ -171,9 +171,11 @@ fn deb_installs_runs_doctor_and_serves_from_the_unit() {
     assert!(String::from_utf8_lossy(&broken.stderr).contains("config: "));
     std::fs::remove_file(config_dir.join("config.toml")).unwrap();
 
+    // Its own runtime dir: systemd-analyze leaves a `systemd` directory there.
+    let verify_runtime = TempDir::new("deb-verify");
     let verify = run(Command::new("systemd-analyze")
         .args(["verify", "--user", UNIT])
-        .env("XDG_RUNTIME_DIR", runtime.path()));
+        .env("XDG_RUNTIME_DIR", verify_runtime.path()));
     assert!(
         verify.status.success() && verify.stderr.is_empty(),
         "systemd-analyze verify complains"
