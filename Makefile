@@ -19,19 +19,23 @@ else
 NEXTEST_PROFILE ?= default
 endif
 
-.PHONY: help setup build run test lint bench fuzz
+.PHONY: help setup setup-run build run test lint bench fuzz deb
 
 help: ## list targets
 	@echo "punktfunk make targets:"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z]+:.*## / { printf "  %-7s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-setup: ## install system packages, check Rust, install cargo-nextest
-	@bash scripts/setup.sh
+setup: ## install build, run-time and test system packages, check Rust, install cargo-nextest
+	@bash scripts/setup.sh test
+
+# What running the host needs (build toolchain + run-time programs), none of the test machinery.
+setup-run:
+	@bash scripts/setup.sh run
 
 build: ## release build of the whole workspace
 	$(CARGO) build --release --workspace
 
-run: setup ## build and run: punktfunk-host serve $(ARGS)
+run: setup-run ## build and run: punktfunk-host serve $(ARGS)
 	$(CARGO) run --release -p punktfunk-host -- serve $(ARGS)
 
 test: setup ## all tests with nextest (PROPTEST_CASES, default 256), then doc tests
@@ -43,6 +47,10 @@ test: setup ## all tests with nextest (PROPTEST_CASES, default 256), then doc te
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+deb: setup-run ## release build, then the Debian package target/debian/punktfunk-host_*.deb
+	$(CARGO) build --release -p punktfunk-host -p punktfunk-client --bins
+	@bash scripts/build-deb.sh --profile release
 
 bench: ## criterion benchmarks of punktfunk-core
 	$(CARGO) bench -p punktfunk-core

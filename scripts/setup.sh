@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Developer setup for punktfunk: system packages, Rust toolchain check, cargo-nextest.
+# Developer setup for punktfunk: system packages, Rust toolchain check, and (for tests) cargo-nextest.
+#   scripts/setup.sh run    what building and running the host needs (make run)
+#   scripts/setup.sh test   that plus what the tests need (make setup, make test, .ci/run; the default)
 # Idempotent and fast when everything is already there (no apt-get update then).
 set -euo pipefail
 
-# System packages (Debian/Ubuntu names). Features that need more system libraries
-# (FFmpeg, PipeWire, Opus, Wayland, ...) append their packages to this array.
-PACKAGES=(
+# System packages (Debian/Ubuntu names), in three groups:
+#   BUILD_PACKAGES   the toolchain and -dev headers that compiling the workspace needs;
+#   RUNTIME_PACKAGES what `punktfunk-host serve` starts at run time on a machine without a desktop
+#                    (the .deb recommends the same programs, see scripts/build-deb.sh);
+#   TEST_PACKAGES    what only the tests use: other compositors, a browser, a VM for gamepads, tools.
+# `setup.sh run` (make run) installs build + runtime; `setup.sh test` (make setup, make test, CI) all.
+BUILD_PACKAGES=(
     build-essential
     pkg-config
     ca-certificates
     git
     curl
-        python3
-    python3-venv
     # Video encode/decode (ffmpeg-next builds its bindings with bindgen → clang).
     clang
     libclang-dev
@@ -22,22 +26,29 @@ PACKAGES=(
     libswscale-dev
     libavfilter-dev
     libavdevice-dev
-    ffmpeg
-    # Virtual displays on wlroots: the host (and its tests) start a private headless sway
-    # (pixman renderer, no GPU); swaybg paints the displays' default background.
+    # PipeWire (capture, audio nodes) and Opus (the host's encoder, the probe's decoder and microphone).
+    libpipewire-0.3-dev
+    libspa-0.2-dev
+    libopus-dev
+)
+RUNTIME_PACKAGES=(
+    # Virtual displays on a bare machine: the host starts a private headless sway (pixman renderer,
+    # no GPU); swaybg paints the displays' default background.
     sway
     swaybg
-    # Virtual displays on GNOME: the Mutter backend (and its tests) run headless mutter inside a
-    # private D-Bus session with PipeWire + WirePlumber; frames arrive over PipeWire.
-    mutter
+    # Audio on a bare machine: the host starts a private D-Bus + PipeWire + WirePlumber.
     pipewire
     wireplumber
     dbus
-    libpipewire-0.3-dev
-    libspa-0.2-dev
-    # Audio: Opus (the host's encoder, the probe's decoder and microphone); pw-play / pw-record
-    # (pipewire-bin) play into the virtual sink and record the virtual microphone in the tests.
-    libopus-dev
+)
+TEST_PACKAGES=(
+    python3
+    python3-venv
+    ffmpeg
+    # Virtual displays on GNOME: the Mutter backend's tests run headless mutter inside a private
+    # D-Bus session with PipeWire + WirePlumber; frames arrive over PipeWire.
+    mutter
+    # pw-play / pw-record play into the virtual sink and record the virtual microphone in the tests.
     pipewire-bin
     # KWin and gamescope backends: probed as far as they run here.
     kwin-wayland
@@ -54,7 +65,25 @@ PACKAGES=(
     linux-image-amd64
     busybox-static
     cpio
+    # The package test: dpkg-shlibdeps / dpkg-deb (dpkg-dev) build the .deb, systemd-analyze checks
+    # its user unit, getcap (libcap2-bin) checks the binary has no capabilities.
+    dpkg-dev
+    systemd
+    libcap2-bin
 )
+
+MODE=${1:-test}
+case "$MODE" in
+    run) PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}") ;;
+    test) PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+    # For scripts and checks: the package names of a mode, one per line; installs nothing.
+    list-run) printf '%s\n' "${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" && exit 0 ;;
+    list-test) printf '%s\n' "${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}" && exit 0 ;;
+    *)
+        printf 'usage: %s [run|test|list-run|list-test]\n' "$0" >&2
+        exit 2
+        ;;
+esac
 
 # Oldest rustc that understands edition 2024.
 MIN_RUST_MAJOR=1
@@ -172,8 +201,10 @@ main() {
         check_other_distro
     fi
     check_rust
-    ensure_nextest
-    say "done"
+    if [[ "$MODE" == test ]]; then
+        ensure_nextest
+    fi
+    say "done ($MODE)"
 }
 
 main "$@"

@@ -5,6 +5,7 @@ mod capture;
 mod cli_client;
 mod client_cert_auth;
 mod config_dir;
+mod doctor;
 mod events;
 mod gamestream;
 mod host_context;
@@ -32,8 +33,25 @@ use clap::{Parser, Subcommand};
 use punktfunk1::SourceKind;
 use serve_args::ListenArgs;
 
+/// The version with the git revision it was built from (`--version`, `doctor`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("PUNKTFUNK_GIT_REV"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "punktfunk-host", version, about = "punktfunk streaming host")]
+#[command(
+    name = "punktfunk-host",
+    version = VERSION,
+    about = "punktfunk streaming host",
+    long_about = "punktfunk streaming host: per-client virtual displays streamed over punktfunk/1 \
+                  and (with --gamestream) to Moonlight. Start with `punktfunk-host doctor`, then \
+                  `punktfunk-host serve` (or the systemd user unit punktfunk-host.service).\n\n\
+                  Settings: config.toml in $PUNKTFUNK_CONFIG_DIR, else ~/.config/punktfunk; \
+                  logs: RUST_LOG (default info)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +60,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the host: every punktfunk/1 client gets its own virtual display at its mode, captured and
-    /// encoded (our own headless sway when there is no desktop session). Without any usable compositor
+    /// encoded (our own headless sway and PipeWire when there is no desktop session). Without any usable compositor
     /// it serves the test sources instead and says why. Settings come from config.toml in the config
     /// dir ($PUNKTFUNK_CONFIG_DIR, else ~/.config/punktfunk); each flag below overrides its setting.
     Serve(ListenArgs),
@@ -55,6 +73,10 @@ enum Command {
         #[command(flatten)]
         listen: ListenArgs,
     },
+    /// Check what `serve` with these flags needs on this machine (config, compositor, PipeWire,
+    /// encoders, gamepad devices, ports, firewall) and say what to fix; exits non-zero when
+    /// something must be fixed.
+    Doctor(ListenArgs),
     /// Print the host identity's certificate fingerprint (what clients pin), creating it if needed.
     Fingerprint,
     /// List the video encoders FFmpeg offers, which of ours really open on this machine, and the
@@ -115,6 +137,7 @@ fn main() -> Result<()> {
         Command::Punktfunk1Host { source, listen } => {
             serve::run(&runtime, &dir, &listen, serve::Sources::Only(source))
         }
+        Command::Doctor(args) => doctor::run(&dir, &args),
         Command::Pair(args) => cli_client::pair(&runtime, &dir, &args),
         Command::ConsolePassword(args) => cli_client::console_password(&runtime, &dir, &args),
         Command::Openapi => {

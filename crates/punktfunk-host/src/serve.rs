@@ -1,5 +1,6 @@
-//! `punktfunk-host serve` (and `punktfunk1-host`): settings → compositor backend → host context →
-//! punktfunk/1 listener, management API and mDNS, all stopped together on SIGINT/SIGTERM.
+//! `punktfunk-host serve` (and `punktfunk1-host`): settings → compositor backend → PipeWire (the
+//! session's, or a private one on a bare machine) → host context → punktfunk/1 listener, management
+//! API and mDNS, all stopped together on SIGINT/SIGTERM.
 
 use crate::host_context::HostContext;
 use crate::punktfunk1::{Listener, SourceKind};
@@ -44,6 +45,8 @@ pub fn run(
             }
         },
     };
+    // Audio: the session's PipeWire, or on a bare machine our own (stopped when this returns).
+    let _pipewire = with_api.then(crate::audio::host_pipewire::HostPipewire::open);
     let host = HostContext::load(dir, settings, displays)?;
     runtime.block_on(serve(host, kind, args.arm_pin, with_api))
 }
@@ -54,6 +57,7 @@ async fn serve(
     arm_pin: bool,
     with_api: bool,
 ) -> Result<()> {
+    let signals = ShutdownSignals::install();
     let settings = host.settings.get();
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
@@ -134,7 +138,7 @@ async fn serve(
 
     let gamestream = gamestream.map(|g| tokio::spawn(g.run(stop_rx.clone())));
     let native = tokio::spawn(listener.run(stopped(stop_rx.clone())));
-    shutdown_signal().await;
+    signals.recv().await;
     let _ = stop_tx.send(true);
     native.await??;
     if let Some(gamestream) = gamestream {
@@ -151,21 +155,52 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|&s| s).await;
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT/SIGTERM handlers, installed before anything is announced: a service manager (or script)
+/// that stops the host right after READY must get a clean shutdown, not the default action.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind| {
+                signal(kind)
+                    .map_err(|e| tracing::warn!("cannot listen for a shutdown signal: {e}"))
+                    .ok()
             };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            ShutdownSignals {
+                term: listen(SignalKind::terminate()),
+                int: listen(SignalKind::interrupt()),
+            }
         }
+        #[cfg(not(unix))]
+        ShutdownSignals {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.term) => {},
+                _ = next(&mut self.int) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    }
 }

@@ -431,3 +431,80 @@ fn ten_percent_loss_is_repaired_by_the_previous_packet_copy() {
     );
     assert!(mic.snr_db >= 20.0, "microphone SNR {mic:?}");
 }
+
+/// A bare box: `serve` with nothing of a desktop session in its environment (no WAYLAND_DISPLAY,
+/// SWAYSOCK, XDG_CURRENT_DESKTOP, no PipeWire at XDG_RUNTIME_DIR) starts its own PipeWire beside
+/// its own sway — no `audio-session` — and a tone played into the session's sink reaches the probe.
+#[test]
+fn bare_box_serve_owns_its_pipewire_and_the_tone_reaches_the_probe() {
+    let config = temp_dir("bare");
+    let runtime = temp_dir("bare-runtime");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--open"])
+        .args(["--no-mdns", "--api-port", "0"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &config.0)
+        .env("XDG_RUNTIME_DIR", &runtime.0)
+        .env("PUNKTFUNK_CONFIG_DIR", &config.0)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start punktfunk-host serve");
+    let lines = lines_of(&mut child);
+    let pipewire = wait_line(&lines, "PIPEWIRE private", Duration::from_secs(30));
+    let runtime_dir = field(&pipewire, "runtime_dir");
+    assert!(
+        runtime_dir.starts_with(&*runtime.0.to_string_lossy()),
+        "{runtime_dir}"
+    );
+    let ready = wait_line(&lines, "READY", Duration::from_secs(30));
+    let host = Host {
+        port: field(&ready, "quic")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .port(),
+        data_port: field(&ready, "data_port").parse().unwrap(),
+        fingerprint: field(&ready, "fingerprint"),
+        child,
+        lines,
+        config,
+    };
+    let dir = temp_dir("bare-files");
+    let tone = dir.0.join("tone440.wav");
+    write_tones(&tone, &[440.0, 440.0], 12.0);
+    // The host streams its display (H.264), not raw test frames.
+    let probe = host.probe(5, &["--audio", "--codec", "h264"]);
+    let line = wait_line(&host.lines, "AUDIO", Duration::from_secs(20));
+    let sink = field(&line, "sink");
+    // An app on the host's display would find this PipeWire through the display's environment.
+    let mut play = Command::new("pw-play")
+        .env("PIPEWIRE_RUNTIME_DIR", &runtime_dir)
+        .args(["--target", &sink])
+        .arg(&tone)
+        .spawn()
+        .expect("pw-play (pipewire-bin)");
+    let report = probe_report(probe);
+    let _ = play.kill();
+    let _ = play.wait();
+    let a = &report["audio"];
+    eprintln!("probe audio report (bare box): {a:#}");
+    for (c, t) in a["tones"].as_array().unwrap().iter().enumerate() {
+        let peak = t["peak_hz"].as_f64().unwrap();
+        let snr = t["snr_db"].as_f64().unwrap();
+        assert!((peak - 440.0).abs() < 2.0, "channel {c}: peak {peak} Hz");
+        assert!(snr >= 20.0, "channel {c}: SNR {snr} dB");
+    }
+    // SIGTERM: the host stops its PipeWire and removes its runtime directory.
+    let mut host = host;
+    if let Some(pid) = rustix::process::Pid::from_raw(host.child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let status = host.child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    assert!(
+        !Path::new(&runtime_dir).exists(),
+        "the private PipeWire's runtime dir {runtime_dir} is left behind"
+    );
+}

@@ -10,9 +10,12 @@
 //! - [`node`] runs one PipeWire audio node on its own thread; [`session_audio`] wires a session's
 //!   streams together from what Hello asked for.
 //!
-//! PipeWire is found the usual way (`PIPEWIRE_RUNTIME_DIR`, `XDG_RUNTIME_DIR`); `audio-session`
-//! starts a private one (see [`crate::vdisplay::private_session`]).
+//! [`host_pipewire`] chooses the PipeWire: the session's (found the usual way,
+//! `PIPEWIRE_RUNTIME_DIR`, `XDG_RUNTIME_DIR`), or on a machine without a desktop a private one that
+//! `serve` starts and owns ([`crate::vdisplay::private_session`]; `audio-session` runs the same
+//! alone).
 
+pub mod host_pipewire;
 pub mod node;
 pub mod opus_encoder;
 pub mod pipewire_sink;

@@ -169,7 +169,12 @@ fn run(
     pw::init();
     let mainloop = pw::main_loop::MainLoopRc::new(None).context("PipeWire main loop")?;
     let context = pw::context::ContextRc::new(&mainloop, None).context("PipeWire context")?;
-    let core = context.connect_rc(None).context("connecting to PipeWire")?;
+    // The PipeWire `serve` chose (the session's or its private one), else the default lookup.
+    let core = match super::host_pipewire::connect_fd()? {
+        Some(fd) => context.connect_fd_rc(fd, None),
+        None => context.connect_rc(None),
+    }
+    .context("connecting to PipeWire")?;
     let ml = mainloop.clone();
     let _quit = quit.attach(mainloop.loop_(), move |()| ml.quit());
     let ml = mainloop.clone();

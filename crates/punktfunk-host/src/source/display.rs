@@ -151,7 +151,12 @@ impl FrameSource for DisplaySource {
             width: mode.width,
             height: mode.height,
             refresh_mhz: mode.refresh_mhz,
-            env: display.app_env(),
+            env: {
+                // The display's compositor and the host's PipeWire (apps' sound reaches the sinks).
+                let mut env = display.app_env();
+                env.extend(crate::audio::host_pipewire::app_env());
+                env
+            },
         })
     }
 
