@@ -11,6 +11,7 @@ mod host_context;
 mod identity;
 mod inject;
 mod mdns;
+mod memory;
 mod mgmt;
 mod native_pairing;
 mod paired;
