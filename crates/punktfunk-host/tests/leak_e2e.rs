@@ -91,7 +91,7 @@ fn largest_mappings(pid: u32) -> String {
             current = format!("{} {}", fields[0], fields.get(5).unwrap_or(&"[anon]"));
         }
     }
-    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
     maps.iter()
         .take(8)
         .map(|(kb, name)| format!("{kb} kB {name}"))
