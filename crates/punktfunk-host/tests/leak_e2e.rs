@@ -230,9 +230,16 @@ fn two_hundred_sessions_of_each_protocol_leave_the_host_flat() {
     writeln!(moonlight_in, "go").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut moonlight_out, &mut rest).unwrap();
+    let status = moonlight.wait().unwrap();
+    let launched = rest.lines().filter(|l| *l == "STREAMING").count();
     assert!(
-        moonlight.wait().unwrap().success(),
-        "moonlight_stream.py: {rest}"
+        status.success(),
+        "moonlight_stream.py ended with {status} after {launched} launches past the warm-up \
+         (a signal here is the client library crashing, not the host): {}",
+        rest.lines()
+            .filter(|l| *l != "STREAMING")
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let result = parse_result(&rest);
     assert!(
