@@ -155,7 +155,7 @@ fn punktfunk1_cycles(
 }
 
 #[test]
-fn two_hundred_sessions_of_each_protocol_leave_the_host_flat() {
+fn hundreds_of_sessions_of_both_protocols_leave_the_host_flat() {
     let python = moonlight_python();
     let config = TempDir::new("leak-config");
     let clients = TempDir::new("leak-clients");
