@@ -2,7 +2,7 @@
 //! used by the punktfunk/1 control plane (and later the management API). Clients pin its SHA-256
 //! fingerprint.
 
-use crate::config_dir::write_atomic;
+use crate::config_dir::{ensure_private, write_atomic};
 use anyhow::{Context, Result, bail};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::Path;
@@ -21,6 +21,7 @@ impl HostIdentity {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
         match (cert_path.exists(), key_path.exists()) {
             (true, true) => {
+                ensure_private(&key_path)?;
                 let cert = std::fs::read(&cert_path)
                     .with_context(|| format!("reading {}", cert_path.display()))?;
                 let key = std::fs::read(&key_path)
@@ -87,6 +88,21 @@ mod tests {
         let b = HostIdentity::load_or_create(&dir).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.fingerprint().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = dir.join(KEY_FILE);
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&key), 0o600, "created private");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let c = HostIdentity::load_or_create(&dir).unwrap();
+            assert_eq!(c.fingerprint(), a.fingerprint(), "same identity");
+            assert_eq!(
+                mode(&key),
+                0o600,
+                "a world-readable key is made private on load"
+            );
+        }
         std::fs::remove_file(dir.join(CERT_FILE)).unwrap();
         assert!(
             HostIdentity::load_or_create(&dir).is_err(),

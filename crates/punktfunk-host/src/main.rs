@@ -13,6 +13,7 @@ mod identity;
 mod inject;
 mod library;
 mod mdns;
+mod memory;
 mod mgmt;
 mod native_pairing;
 mod paired;

@@ -188,6 +188,7 @@ impl Drop for SessionGuard {
             id: self.id.clone(),
             reason,
         });
+        crate::memory::session_ended();
     }
 }
 

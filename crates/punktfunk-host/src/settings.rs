@@ -239,7 +239,8 @@ impl SettingsStore {
         // The file must hold what a restart would read back: check the file layer alone too.
         combine(&file, &Map::new())?;
         let text = to_toml(&file)?;
-        write_atomic(&self.path, text.as_bytes(), false).map_err(SettingsError::Save)?;
+        // Private: apps' `env` may hold secrets (tokens, passwords).
+        write_atomic(&self.path, text.as_bytes(), true).map_err(SettingsError::Save)?;
         layers.file = file;
         layers.effective = effective.clone();
         Ok(effective)
@@ -342,6 +343,16 @@ mod tests {
             !text.contains("api_port"),
             "only user-set keys are written: {text}"
         );
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "apps' env may hold secrets");
+        }
 
         let s = store.patch(json!({"max_sessions": null})).unwrap();
         assert_eq!(s.max_sessions, 4, "null resets to the default");

@@ -285,31 +285,6 @@ fn serve_without_gamestream_opens_no_gamestream_ports() {
 
 // ---- Streaming (launch → RTSP → ENet control → video/audio) ----
 
-fn stream_script() -> PathBuf {
-    manifest_dir().join("tests/gamestream/moonlight_stream.py")
-}
-
-/// Runs moonlight_stream.py against a paired client to its `RESULT` line.
-fn run_stream(python: &Path, base: u16, client_dir: &Path, extra: &[&str]) -> Value {
-    let out = Command::new(python)
-        .arg(stream_script())
-        .args([
-            "--port",
-            &base.to_string(),
-            "--client-dir",
-            client_dir.to_str().unwrap(),
-        ])
-        .args(extra)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run moonlight_stream.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "moonlight_stream.py failed: {stdout}");
-    let result = parse_result(&stdout);
-    assert!(result.get("error").is_none(), "streaming failed: {result}");
-    result
-}
-
 /// The default background of the host's sway displays (#3a6ea5) through 4:2:0 and a lossy codec.
 fn assert_background(launch: &Value) {
     let rgb: Vec<u64> = launch["centre_rgb"]

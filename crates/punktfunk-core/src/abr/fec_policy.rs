@@ -68,18 +68,21 @@ pub fn recommend_parity(history: &[LossStats], block_data_shards: u32, policy: &
     percent.clamp(policy.min_percent, policy.max_percent)
 }
 
-/// The reports added together.
+/// The reports added together. They come from the client, so every sum saturates: a client
+/// reporting `u64::MAX` packets gets the worst-case answer, not an overflow.
 fn pooled(reports: &[LossStats]) -> LossStats {
     reports
         .iter()
         .fold(LossStats::default(), |acc, w| LossStats {
-            packets_expected: acc.packets_expected + w.packets_expected,
-            packets_received: acc.packets_received + w.packets_received.min(w.packets_expected),
-            bursts: acc.bursts + w.bursts,
+            packets_expected: acc.packets_expected.saturating_add(w.packets_expected),
+            packets_received: acc
+                .packets_received
+                .saturating_add(w.packets_received.min(w.packets_expected)),
+            bursts: acc.bursts.saturating_add(w.bursts),
             max_burst: acc.max_burst.max(w.max_burst),
-            shards_recovered: acc.shards_recovered + w.shards_recovered,
-            frames_complete: acc.frames_complete + w.frames_complete,
-            frames_lost: acc.frames_lost + w.frames_lost,
+            shards_recovered: acc.shards_recovered.saturating_add(w.shards_recovered),
+            frames_complete: acc.frames_complete.saturating_add(w.frames_complete),
+            frames_lost: acc.frames_lost.saturating_add(w.frames_lost),
         })
 }
 
@@ -115,6 +118,25 @@ mod tests {
             bursts,
             ..LossStats::default()
         }
+    }
+
+    #[test]
+    fn absurd_client_counters_saturate_instead_of_overflowing() {
+        let p = FecPolicy::default();
+        let huge = LossStats {
+            packets_expected: u64::MAX,
+            packets_received: u64::MAX - 1,
+            bursts: u64::MAX,
+            max_burst: u64::MAX,
+            shards_recovered: u64::MAX,
+            frames_complete: u64::MAX,
+            frames_lost: u64::MAX,
+        };
+        let parity = recommend_parity(&[huge, huge, huge], 32, &p);
+        assert!((p.min_percent..=p.max_percent).contains(&parity));
+        let pooled = pooled(&[huge, huge]);
+        assert_eq!(pooled.packets_expected, u64::MAX);
+        assert_eq!(pooled.frames_lost, u64::MAX);
     }
 
     #[test]

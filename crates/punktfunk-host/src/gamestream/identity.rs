@@ -2,7 +2,7 @@
 //! native (ECDSA) identity because Moonlight only speaks RSA. Moonlight pins the exact PEM it receives
 //! while pairing, so the files are created once and never rewritten; losing them unpairs every client.
 
-use crate::config_dir::write_atomic;
+use crate::config_dir::{ensure_private, write_atomic};
 use anyhow::{Context, Result, bail};
 use punktfunk_core::gamestream::pairing::HostIdentity as PairingIdentity;
 use rustls::pki_types::pem::PemObject;
@@ -29,12 +29,15 @@ impl GameStreamIdentity {
     pub fn load_or_create(dir: &Path) -> Result<GameStreamIdentity> {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
         let (cert_pem, key_pem) = match (cert_path.exists(), key_path.exists()) {
-            (true, true) => (
-                std::fs::read(&cert_path)
-                    .with_context(|| format!("reading {}", cert_path.display()))?,
-                std::fs::read(&key_path)
-                    .with_context(|| format!("reading {}", key_path.display()))?,
-            ),
+            (true, true) => {
+                ensure_private(&key_path)?;
+                (
+                    std::fs::read(&cert_path)
+                        .with_context(|| format!("reading {}", cert_path.display()))?,
+                    std::fs::read(&key_path)
+                        .with_context(|| format!("reading {}", key_path.display()))?,
+                )
+            }
             (false, false) => {
                 let (cert_pem, key_pem) = generate()?;
                 // Key first: a crash between the writes leaves a key without a certificate, which the
@@ -143,6 +146,16 @@ mod tests {
                     .mode();
                 assert_eq!(mode & 0o777, 0o600, "{file}");
             }
+            let key = dir.join(KEY_FILE);
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let c = GameStreamIdentity::load_or_create(&dir).unwrap();
+            assert_eq!(c.cert_der, a.cert_der, "same identity");
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "a group-readable key is made private on load"
+            );
         }
         std::fs::remove_file(dir.join(CERT_FILE)).unwrap();
         assert!(

@@ -331,14 +331,19 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         }
     }
 
-    let sender = shared.data.start_sender(
-        session_id,
-        &keys,
-        source,
-        hello.refresh_mhz,
-        usize::from(max_datagram),
+    // From here on the sender thread (which owns the source, and with it the display) must stop
+    // however this task ends: an error below, an early return, a panic.
+    let sender = SenderGuard::new(
         control.clone(),
-    )?;
+        shared.data.start_sender(
+            session_id,
+            &keys,
+            source,
+            hello.refresh_mhz,
+            usize::from(max_datagram),
+            control.clone(),
+        )?,
+    );
     if let Err(e) = audio.start(&shared.data, session_id, &audio_keys, control.clone()) {
         tracing::warn!("session audio did not start: {e:#}");
     }
@@ -364,8 +369,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     .await;
 
     // Teardown: stop the sender, forget the session's data-plane registration, close the connection.
-    control.stop.store(true, Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || sender.join()).await;
+    sender.stop().await;
     let _ = tokio::task::spawn_blocking(move || drop(audio)).await;
     let reason = match &result {
         Ok(reason) => reason.clone(),
@@ -386,6 +390,39 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         datagrams = control.datagrams_sent.load(Ordering::Relaxed), "session over"
     );
     Ok(())
+}
+
+/// A session's sender thread; dropping the guard tells the thread to stop. The thread owns the
+/// session's frame source, so its exit is what releases the client's display — an early return or
+/// a panic in the session task must not leave it streaming to nobody.
+pub(super) struct SenderGuard {
+    control: Arc<SessionControl>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SenderGuard {
+    pub(super) fn new(control: Arc<SessionControl>, thread: std::thread::JoinHandle<()>) -> Self {
+        SenderGuard {
+            control,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and waits (off the async runtime) until it has released its source.
+    pub(super) async fn stop(mut self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+impl Drop for SenderGuard {
+    fn drop(&mut self) {
+        // Not joined here (this may run on an async worker): the thread sees the flag within one
+        // frame interval, ends, and drops its source on its own.
+        self.control.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Removes a session's data-plane registration when dropped.
@@ -520,6 +557,8 @@ struct StatsReport {
 }
 
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Delay samples kept per stats interval.
+const MAX_DELAYS: usize = 1000;
 
 impl StatsReport {
     fn new(control: &SessionControl) -> Self {
@@ -536,9 +575,17 @@ impl StatsReport {
         control: &SessionControl,
         fb: &punktfunk_core::control::Feedback,
     ) -> Option<SessionStats> {
-        self.loss.packets_expected += fb.loss.packets_expected;
-        self.loss.packets_received += fb.loss.packets_received;
-        if fb.one_way_delay_us > 0 {
+        // Client-reported counters: saturate rather than overflow (a panic in debug builds).
+        self.loss.packets_expected = self
+            .loss
+            .packets_expected
+            .saturating_add(fb.loss.packets_expected);
+        self.loss.packets_received = self
+            .loss
+            .packets_received
+            .saturating_add(fb.loss.packets_received);
+        // Bounded however fast a client sends feedback (it should send ten a second).
+        if fb.one_way_delay_us > 0 && self.delays_us.len() < MAX_DELAYS {
             self.delays_us.push(fb.one_way_delay_us);
         }
         let elapsed = self.since.elapsed();
@@ -571,4 +618,91 @@ fn largest_block_estimate(control: &SessionControl, hello: &Hello) -> u32 {
     let shard = f64::from(hello.max_datagram.min(MTU_1500_DATAGRAM as u16)) - 64.0;
     let shards = (frame_bytes / shard.max(64.0)).ceil() as u32;
     shards.clamp(1, u32::from(FecConfig::default().max_data_per_block))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{FrameSource, VirtualSource};
+    use std::sync::atomic::AtomicBool;
+
+    /// The real virtual source, telling the test when the sender thread has dropped it.
+    struct Watched {
+        inner: VirtualSource,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl FrameSource for Watched {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn next_frame(
+            &mut self,
+            number: u64,
+            capture_us: u64,
+            keyframe: bool,
+            bitrate_kbps: u32,
+            out: &mut Vec<u8>,
+        ) -> anyhow::Result<bool> {
+            self.inner
+                .next_frame(number, capture_us, keyframe, bitrate_kbps, out)
+        }
+    }
+
+    impl Drop for Watched {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_panicking_session_task_still_stops_its_sender_and_releases_the_source() {
+        let data = DataPlane::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let keys = SessionKeys::derive(&[7u8; EXPORTER_LEN], 42).unwrap();
+        let control = SessionControl::new(1000, 10);
+        data.register(42, &keys, control.clone()).unwrap();
+        // A client address, so the frame loop really produces and sends frames.
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        *control.client_addr.lock().unwrap() = Some(sink.local_addr().unwrap());
+        let dropped = Arc::new(AtomicBool::new(false));
+        let source = Watched {
+            inner: VirtualSource::new(64, 64, 60_000),
+            dropped: dropped.clone(),
+        };
+        let thread = data
+            .start_sender(42, &keys, Box::new(source), 60_000, 1200, control.clone())
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _sender = SenderGuard::new(control.clone(), thread);
+            std::thread::sleep(Duration::from_millis(50));
+            panic!("the session task fails mid-session");
+        }));
+        assert!(panicked.is_err());
+        assert!(control.stop.load(Ordering::Relaxed));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !dropped.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the sender thread kept its source"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(control.frames_sent.load(Ordering::Relaxed) > 0);
+        data.end_session(42);
+    }
+
+    #[test]
+    fn stats_from_absurd_feedback_saturate() {
+        let control = SessionControl::new(1000, 10);
+        let mut report = StatsReport::new(&control);
+        let mut fb = punktfunk_core::control::Feedback::default();
+        fb.loss.packets_expected = u64::MAX;
+        fb.loss.packets_received = u64::MAX;
+        fb.one_way_delay_us = 5;
+        for _ in 0..3 * MAX_DELAYS {
+            assert!(report.on_feedback(&control, &fb).is_none());
+        }
+        assert_eq!(report.loss.packets_expected, u64::MAX);
+        assert_eq!(report.delays_us.len(), MAX_DELAYS);
+    }
 }

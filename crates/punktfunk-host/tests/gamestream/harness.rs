@@ -102,12 +102,24 @@ pub fn start_host_wrapped(
     gamestream: bool,
     wrapper: &[String],
 ) -> GameStreamHost {
+    start_host_with(config_dir, base, gamestream, wrapper, &[])
+}
+
+/// `start_host_wrapped` with more `serve` flags (e.g. `--open`).
+pub fn start_host_with(
+    config_dir: &Path,
+    base: u16,
+    gamestream: bool,
+    wrapper: &[String],
+    extra: &[&str],
+) -> GameStreamHost {
     let base = base.to_string();
     let mut args = vec!["serve", "--port", "0", "--api-port", "0", "--no-mdns"];
     args.extend(["--gamestream-port-base", &base]);
     if gamestream {
         args.push("--gamestream");
     }
+    args.extend_from_slice(extra);
     let mut command = HostCommand::new(&args);
     command.config_dir = Some(config_dir.to_path_buf());
     command.wrapper = wrapper.to_vec();
@@ -240,4 +252,29 @@ pub fn paired_host_wrapped(
     let paired = pair(python, &host, base, client_dir, "2580", "2580", &[]);
     assert_eq!(paired["paired"], true, "{paired}");
     (host, base)
+}
+
+pub fn stream_script() -> PathBuf {
+    manifest_dir().join("tests/gamestream/moonlight_stream.py")
+}
+
+/// Runs moonlight_stream.py against a paired client to its `RESULT` line.
+pub fn run_stream(python: &Path, base: u16, client_dir: &Path, extra: &[&str]) -> Value {
+    let out = Command::new(python)
+        .arg(stream_script())
+        .args([
+            "--port",
+            &base.to_string(),
+            "--client-dir",
+            client_dir.to_str().unwrap(),
+        ])
+        .args(extra)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run moonlight_stream.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "moonlight_stream.py failed: {stdout}");
+    let result = parse_result(&stdout);
+    assert!(result.get("error").is_none(), "streaming failed: {result}");
+    result
 }

@@ -9,7 +9,11 @@ decoded, and the host's `currentgame` after quit_app().
 
     moonlight_stream.py --port P --client-dir D [--app NAME] [--codec h264|hevc|av1]
         [--width W --height H --fps F] [--seconds S] [--launches N] [--until-end S] [--resume]
-        [--debug]
+        [--pause-after K] [--brief] [--debug]
+
+With --pause-after K the script prints `PAUSED` after K launches and waits for a line on stdin
+before the rest (a test samples the host in between). With --brief the RESULT carries only the
+number of launches and each launch's frame count (leak tests run hundreds).
 
 With --resume the script streams, ends the stream without quitting the app (as closing Moonlight
 does), reads `currentgame`, streams again — moonlight-common-c's client then resumes the running app
@@ -218,6 +222,8 @@ def main() -> None:
     parser.add_argument("--bitrate", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--launches", type=int, default=1)
+    parser.add_argument("--pause-after", type=int)
+    parser.add_argument("--brief", action="store_true")
     parser.add_argument("--until-end", type=float)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--api-port", type=int)
@@ -236,8 +242,12 @@ def main() -> None:
         if args.resume:
             result(**resume_cycle(client, args))
             return
-        for _ in range(args.launches):
-            launches.append(one_launch(client, args))
+        for i in range(args.launches):
+            if i == args.pause_after:
+                print("PAUSED", flush=True)
+                sys.stdin.readline()
+            launch = one_launch(client, args)
+            launches.append({"frames": launch["frames"]} if args.brief else launch)
     except Exception as e:  # reported; the Rust test fails with this text
         result(error=type(e).__name__, message=str(e), launches=launches)
         return
