@@ -74,7 +74,7 @@ fuzz_target!(|datagrams: Vec<Datagram>| {
     let Ok(mut host) = Host::new(MemorySocket::default(), settings) else {
         return;
     };
-    let Ok(cipher) = HostControl::new(&KEY) else {
+    let Ok(mut cipher) = HostControl::new(&KEY) else {
         return;
     };
     for datagram in datagrams.into_iter().take(256) {
