@@ -24,8 +24,9 @@ use tokio_rustls::TlsAcceptor;
 
 /// The HTTPS port is the HTTP (base) port minus this.
 pub const HTTPS_OFFSET: u16 = 5;
-/// Concurrent connections over both ports; more are closed at once.
-const MAX_CONNECTIONS: usize = 64;
+/// Concurrent connections over both ports; more are closed at once. Many times the per-address cap,
+/// so a handful of hostile machines on the LAN, each held to its own share, cannot take them all.
+const MAX_CONNECTIONS: usize = 256;
 /// Concurrent connections from one address: Moonlight asks a few things at once (server info, app
 /// list, box art); one machine cannot take every slot.
 const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
