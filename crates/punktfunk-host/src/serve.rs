@@ -61,7 +61,9 @@ async fn serve(
     let settings = host.settings.get();
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = Listener::bind(listener_config(&settings, kind), host.clone())?;
-    tokio::spawn(host.library.clone().keep_fresh(stop_rx.clone()));
+    if let Err(e) = host.library.clone().keep_fresh(stop_rx.clone()) {
+        tracing::warn!("the game library will not update while the host runs: {e}");
+    }
     if arm_pin {
         // After the READY line: scripts read that first.
         let armed = host.native_pairing.arm();

@@ -18,7 +18,7 @@ mod common;
 mod harness;
 
 use api_common::{Request, open_from, read_until, send_from, tcp_from};
-use common::{HostCommand, HostProcess, TempDir, workspace_bin};
+use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -47,18 +47,7 @@ const SLACK: Duration = Duration::from_secs(6);
 
 /// Starts `serve` with the API on 127.0.0.1; returns the host and the API address.
 fn serve(tag: &str, extra: &[&str]) -> (HostProcess, SocketAddr) {
-    let mut args = vec![
-        "serve",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-mdns",
-        "--api-bind",
-        "127.0.0.1",
-        "--api-port",
-        "0",
-    ];
+    let mut args = LOOPBACK_SERVE.to_vec();
     args.extend_from_slice(extra);
     let host = HostProcess::start(tag, HostCommand::new(&args));
     let api = host

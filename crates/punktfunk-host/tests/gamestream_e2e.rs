@@ -717,16 +717,8 @@ fn intruders_cannot_steer_join_or_end_a_moonlight_stream() {
     let paired = pair(&python, &host, base, &other_dir, "1357", "1357", &[]);
     assert_eq!(paired["paired"], true, "{paired}");
 
-    let mut stream = Command::new(&python)
-        .arg(stream_script())
-        .args([
-            "--port",
-            &base.to_string(),
-            "--client-dir",
-            client_dir.to_str().unwrap(),
-            "--seconds",
-            "8",
-        ])
+    let mut stream = stream_command(&python, base, &client_dir)
+        .args(["--seconds", "8"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

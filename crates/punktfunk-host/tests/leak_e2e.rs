@@ -21,7 +21,7 @@ use punktfunk_client::session::{Mode, SessionOptions, run_session};
 use punktfunk_core::control::Codec;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,10 +170,7 @@ fn hundreds_of_sessions_of_both_protocols_leave_the_host_flat() {
     let fingerprint = host.process.fingerprint.clone();
 
     // Moonlight: one process for all its launches, paused after the warm-up.
-    let mut moonlight = Command::new(&python)
-        .arg(stream_script())
-        .args(["--port", &base.to_string(), "--client-dir"])
-        .arg(&moonlight_dir)
+    let mut moonlight = stream_command(&python, base, &moonlight_dir)
         .args([
             "--width",
             "320",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{HostCommand, HostProcess, TempDir, workspace_bin};
+use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};
 use punktfunk_client::identity::ClientIdentity;
 use std::net::UdpSocket;
 use std::path::Path;
@@ -394,18 +394,7 @@ fn pairing_store_survives_kill_9_at_random_moments() {
 fn pairing_with_a_pin_armed_through_the_management_api() {
     let config = TempDir::new("pair-api");
     let client = TempDir::new("pair-api-client");
-    let mut command = HostCommand::new(&[
-        "serve",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-mdns",
-        "--api-bind",
-        "127.0.0.1",
-        "--api-port",
-        "0",
-    ]);
+    let mut command = HostCommand::new(LOOPBACK_SERVE);
     command.config_dir = Some(config.path().to_path_buf());
     let h = HostProcess::start("pair-api", command);
     let api = h

@@ -70,21 +70,26 @@ impl LibraryStore {
         true
     }
 
-    /// Rescans every [`RESCAN_EVERY`] until `stop` turns true.
-    pub async fn keep_fresh(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        loop {
-            tokio::select! {
-                _ = stop.wait_for(|&s| s) => return,
-                _ = tokio::time::sleep(RESCAN_EVERY) => {}
-            }
-            let store = self.clone();
-            // A scan that fails to finish (a hung network mount) must not pile up more scans.
-            if tokio::task::spawn_blocking(move || store.rescan())
-                .await
-                .is_err()
-            {
-                tracing::warn!("game library rescan failed");
-            }
-        }
+    /// Rescans every [`RESCAN_EVERY`] on a thread of its own until `stop` turns true. One
+    /// long-lived thread rather than a blocking task per scan: the host's thread count stays what
+    /// it is between sessions, and a scan stuck on a hung mount cannot pile up more scans.
+    pub fn keep_fresh(self: Arc<Self>, stop: watch::Receiver<bool>) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("library-scan".into())
+            .spawn(move || {
+                let step = Duration::from_millis(100);
+                'scans: loop {
+                    let mut waited = Duration::ZERO;
+                    while waited < RESCAN_EVERY {
+                        if *stop.borrow() {
+                            break 'scans;
+                        }
+                        std::thread::sleep(step);
+                        waited += step;
+                    }
+                    self.rescan();
+                }
+            })
+            .map(drop)
     }
 }

@@ -36,6 +36,20 @@ impl TempDir {
     }
 }
 
+/// `serve` with everything on loopback and free ports, no mDNS: what most host tests start with.
+pub const LOOPBACK_SERVE: &[&str] = &[
+    "serve",
+    "--bind",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--no-mdns",
+    "--api-bind",
+    "127.0.0.1",
+    "--api-port",
+    "0",
+];
+
 /// How to start a host.
 pub struct HostCommand {
     /// Run the host through this command first (e.g. `ip netns exec NS`).

@@ -258,16 +258,21 @@ pub fn stream_script() -> PathBuf {
     manifest_dir().join("tests/gamestream/moonlight_stream.py")
 }
 
+/// moonlight_stream.py for a paired client of the host at `base`, to add arguments to.
+pub fn stream_command(python: &Path, base: u16, client_dir: &Path) -> Command {
+    let mut command = Command::new(python);
+    command.arg(stream_script()).args([
+        "--port",
+        &base.to_string(),
+        "--client-dir",
+        client_dir.to_str().unwrap(),
+    ]);
+    command
+}
+
 /// Runs moonlight_stream.py against a paired client to its `RESULT` line.
 pub fn run_stream(python: &Path, base: u16, client_dir: &Path, extra: &[&str]) -> Value {
-    let out = Command::new(python)
-        .arg(stream_script())
-        .args([
-            "--port",
-            &base.to_string(),
-            "--client-dir",
-            client_dir.to_str().unwrap(),
-        ])
+    let out = stream_command(python, base, client_dir)
         .args(extra)
         .stderr(Stdio::inherit())
         .output()
