@@ -61,8 +61,11 @@ pub fn scan(roots: &Roots, scan: &mut Scan) {
     }
 }
 
-/// The install's own folder and every folder `libraryfolders.vdf` names.
+/// The install's own folder and every folder `libraryfolders.vdf` names, each once (the file names
+/// the install's own folder too, often by another path to it).
 fn libraries(root: &Path, scan: &mut Scan) -> Vec<PathBuf> {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut seen = vec![real(root)];
     let mut out = vec![root.to_path_buf()];
     let file = root.join("steamapps/libraryfolders.vdf");
     let Some(text) = files::read_text(&file, scan) else {
@@ -88,7 +91,8 @@ fn libraries(root: &Path, scan: &mut Scan) -> Vec<PathBuf> {
             punktfunk_core::library::Value::Block(b) => b.text("path").map(PathBuf::from),
             punktfunk_core::library::Value::Text(t) => Some(PathBuf::from(t)),
         };
-        if let Some(path) = path.filter(|p| !out.contains(p)) {
+        if let Some(path) = path.filter(|p| !seen.contains(&real(p))) {
+            seen.push(real(&path));
             out.push(path);
         }
     }
