@@ -8,7 +8,7 @@ mod api_common;
 mod common;
 
 use api_common::Request;
-use common::{HostCommand, HostProcess, TempDir, workspace_bin};
+use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,20 +23,9 @@ struct Serve {
 
 impl Serve {
     fn start(config: &Path) -> Serve {
-        let mut command = HostCommand::new(&[
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-mdns",
-            "--api-bind",
-            "127.0.0.1",
-            "--api-port",
-            "0",
-            "--compositor",
-            "headless",
-        ]);
+        let mut args = LOOPBACK_SERVE.to_vec();
+        args.extend(["--compositor", "headless"]);
+        let mut command = HostCommand::new(&args);
         command.config_dir = Some(config.to_path_buf());
         let host = HostProcess::start("serve", command);
         let api = host
