@@ -34,6 +34,8 @@ pub struct SessionStats {
     pub fec_parity_percent: u32,
     /// Median one-way delay host → client when the clocks are synchronised, else null.
     pub latency_ms: Option<f64>,
+    /// Where the host's time per frame goes (the last second), once video has run that long.
+    pub stages: Option<crate::stream::StageReport>,
 }
 
 /// Whether a session is streaming, or waiting for its client to come back.

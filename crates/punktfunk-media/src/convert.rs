@@ -110,6 +110,47 @@ pub fn validate_frame(frame: &RawFrame<'_>, width: u32, height: u32) -> Result<(
     Ok(())
 }
 
+/// A picture in an encoder's YUV layout: what the capture stage converts into and the encoder stage
+/// encodes ([`Encoder::encode_picture`](crate::encode::Encoder::encode_picture)). Allocated on the
+/// first conversion, reused after that.
+pub struct YuvPicture {
+    frame: frame::Video,
+}
+
+impl YuvPicture {
+    /// A picture with no buffers yet (the first conversion allocates them).
+    pub fn empty() -> Self {
+        YuvPicture {
+            frame: frame::Video::empty(),
+        }
+    }
+
+    /// Whether a picture has been converted into this one.
+    pub fn is_allocated(&self) -> bool {
+        self.frame.width() > 0
+    }
+
+    pub(crate) fn frame_mut(&mut self) -> &mut frame::Video {
+        &mut self.frame
+    }
+}
+
+impl Default for YuvPicture {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl std::fmt::Debug for YuvPicture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YuvPicture")
+            .field("format", &self.frame.format())
+            .field("width", &self.frame.width())
+            .field("height", &self.frame.height())
+            .finish()
+    }
+}
+
 /// A reusable BGRx/RGBx → YUV converter.
 pub struct Converter {
     sws: NonNull<ffi::SwsContext>,
@@ -217,6 +258,15 @@ impl Converter {
             return Err(ffmpeg_next::Error::from(ret).into());
         }
         self.scale(input, out)
+    }
+
+    /// Converts `input` into `out` for [`Encoder::encode_picture`](crate::encode::Encoder::encode_picture).
+    pub fn convert_picture(
+        &mut self,
+        input: &RawFrame<'_>,
+        out: &mut YuvPicture,
+    ) -> Result<(), MediaError> {
+        self.convert(input, &mut out.frame)
     }
 
     /// Converts `input` into a newly allocated picture.

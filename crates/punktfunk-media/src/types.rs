@@ -97,6 +97,16 @@ pub struct AccessUnit {
     pub encode_time: Duration,
 }
 
+/// One encoded access unit, borrowed from the encoder that made it (valid until its next call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodedFrame<'a> {
+    /// Annex-B (H.264/HEVC) or an OBU temporal unit (AV1); parameter sets in-band on keyframes.
+    pub data: &'a [u8],
+    pub keyframe: bool,
+    /// Time spent inside the encoder for this frame.
+    pub encode_time: Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("FFmpeg initialisation failed: {0}")]

@@ -26,6 +26,7 @@
 //! both for shards it recovers, and everything else in the header must come back out of the recovery.
 
 use super::fec::{BlockPlan, FecInfo, GsFecError, VideoFec, plan_frame};
+use crate::packetize::DatagramBatch;
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use std::time::Duration;
 
@@ -151,6 +152,8 @@ pub struct VideoPacketizer {
     next_packet: u32,
     fec: VideoFec,
     cipher: Option<VideoSealer>,
+    /// Parity shards before they move behind their encryption prefixes.
+    parity_scratch: Vec<u8>,
 }
 
 impl VideoPacketizer {
@@ -171,6 +174,7 @@ impl VideoPacketizer {
                 .as_ref()
                 .map(VideoSealer::new)
                 .transpose()?,
+            parity_scratch: Vec::new(),
         })
     }
 
@@ -186,8 +190,24 @@ impl VideoPacketizer {
     }
 
     /// All datagrams of one frame, in send order: block 0 data, block 0 parity, block 1 data, …
+    /// (allocating; senders use [`VideoPacketizer::packetize_into`]).
     pub fn packetize(&mut self, frame: &VideoFrame<'_>) -> Result<Vec<Vec<u8>>, VideoError> {
+        let mut batch = DatagramBatch::new();
+        self.packetize_into(frame, &mut batch)?;
+        Ok(batch.iter().map(<[u8]>::to_vec).collect())
+    }
+
+    /// Writes one frame's datagrams into `batch` (reused from frame to frame), in send order. Each
+    /// shard is built where it will be sent and sealed there: the bitstream is copied once, into
+    /// the datagrams.
+    pub fn packetize_into(
+        &mut self,
+        frame: &VideoFrame<'_>,
+        batch: &mut DatagramBatch,
+    ) -> Result<(), VideoError> {
         let per_shard = self.packet_size - VIDEO_HEADER_LEN;
+        let shard_len = self.packet_size + RTP_HEADER_LEN;
+        let prefix = self.datagram_len() - shard_len;
         let header = frame_header(frame, self.packet_size);
         let stream_len = FRAME_HEADER_LEN + frame.data.len();
         let plans = plan_frame(
@@ -195,9 +215,11 @@ impl VideoPacketizer {
             self.fec_percent,
             self.min_parity,
         )?;
+        let total: usize = plans.iter().map(|p| p.data_shards + p.parity_shards).sum();
+        batch.reset(total, self.datagram_len());
         let frame_index = self.next_frame_index;
-        let mut datagrams = Vec::new();
         let last_block = plans.len().saturating_sub(1);
+        let mut first_datagram = 0;
         for (block_index, plan) in plans.iter().enumerate() {
             let ctx = BlockContext {
                 frame_index,
@@ -206,74 +228,93 @@ impl VideoPacketizer {
                 first_packet: self.next_packet,
                 rtp_timestamp: frame.rtp_timestamp,
             };
-            let mut shards = self.data_shards(plan, &ctx, &header, frame.data);
-            self.add_parity(plan, &mut shards)?;
-            for (x, shard) in shards.iter_mut().enumerate() {
-                ctx.finish_header(shard, plan, x);
+            let count = plan.data_shards + plan.parity_shards;
+            let block = batch.datagrams_mut(first_datagram, count);
+            for (x, datagram) in block.chunks_exact_mut(prefix + shard_len).enumerate() {
+                let shard = &mut datagram[prefix..];
+                if x < plan.data_shards {
+                    fill_data_shard(shard, plan, &ctx, x, &header, frame.data, per_shard);
+                }
             }
-            self.next_packet = self
-                .next_packet
-                .wrapping_add((plan.data_shards + plan.parity_shards) as u32);
-            for shard in shards {
-                datagrams.push(match &mut self.cipher {
-                    Some(sealer) => sealer.seal(frame_index, &shard)?,
-                    None => shard,
-                });
+            self.add_parity(plan, block, prefix, shard_len)?;
+            for (x, datagram) in block.chunks_exact_mut(prefix + shard_len).enumerate() {
+                ctx.finish_header(&mut datagram[prefix..], plan, x);
+                if let Some(sealer) = &mut self.cipher {
+                    sealer.seal_in_place(frame_index, datagram)?;
+                }
             }
+            self.next_packet = self.next_packet.wrapping_add(count as u32);
+            first_datagram += count;
         }
         self.next_frame_index = self.next_frame_index.wrapping_add(1);
-        Ok(datagrams)
+        Ok(())
     }
 
-    /// The block's data shards with every header field the FEC must protect already in place.
-    fn data_shards(
-        &self,
-        plan: &BlockPlan,
-        ctx: &BlockContext,
-        header: &[u8; FRAME_HEADER_LEN],
-        data: &[u8],
-    ) -> Vec<Vec<u8>> {
-        let per_shard = self.packet_size - VIDEO_HEADER_LEN;
-        let shard_len = self.packet_size + RTP_HEADER_LEN;
-        (0..plan.data_shards)
-            .map(|x| {
-                let mut shard = vec![0u8; shard_len];
-                let packet = ctx.first_packet.wrapping_add(x as u32);
-                shard[16..20].copy_from_slice(&(packet << 8).to_le_bytes());
-                shard[20..24].copy_from_slice(&ctx.frame_index.to_le_bytes());
-                let mut flags = FLAG_CONTAINS_PIC_DATA;
-                if x == 0 {
-                    flags |= FLAG_SOF;
-                }
-                if x + 1 == plan.data_shards {
-                    flags |= FLAG_EOF;
-                }
-                shard[24] = flags;
-                shard[26] = MULTI_FEC_FLAGS;
-                shard[27] = ctx.multi_fec_blocks();
-                // Copy this shard's window of the virtual stream `header ‖ data`.
-                let start = (plan.first_shard + x) * per_shard;
-                copy_stream_window(header, data, start, &mut shard[PACKET_HEADER_LEN..]);
-                shard
-            })
-            .collect()
-    }
-
+    /// Computes the block's parity shards from its data shards (the datagrams' shard parts, after
+    /// `prefix` bytes each) into the parity datagrams.
     fn add_parity(
         &mut self,
         plan: &BlockPlan,
-        shards: &mut Vec<Vec<u8>>,
+        block: &mut [u8],
+        prefix: usize,
+        shard_len: usize,
     ) -> Result<(), VideoError> {
         if plan.parity_shards == 0 {
             return Ok(());
         }
-        let shard_len = self.packet_size + RTP_HEADER_LEN;
-        let mut parity = vec![0u8; plan.parity_shards * shard_len];
-        let refs: Vec<&[u8]> = shards.iter().map(Vec::as_slice).collect();
-        self.fec.encode(&refs, &mut parity, shard_len)?;
-        shards.extend(parity.chunks_exact(shard_len).map(<[u8]>::to_vec));
+        let stride = prefix + shard_len;
+        let (data, parity) = block.split_at_mut(plan.data_shards * stride);
+        let refs: Vec<&[u8]> = data
+            .chunks_exact(stride)
+            .map(|datagram| &datagram[prefix..])
+            .collect();
+        if prefix == 0 {
+            // Unencrypted: the parity datagrams are contiguous shards; the FEC writes them directly.
+            self.fec.encode(&refs, parity, shard_len)?;
+        } else {
+            self.parity_scratch
+                .resize(plan.parity_shards * shard_len, 0);
+            self.fec
+                .encode(&refs, &mut self.parity_scratch, shard_len)?;
+            for (datagram, shard) in parity
+                .chunks_exact_mut(stride)
+                .zip(self.parity_scratch.chunks_exact(shard_len))
+            {
+                datagram[prefix..].copy_from_slice(shard);
+            }
+        }
         Ok(())
     }
+}
+
+/// Writes data shard `x` of a block: every header field the FEC must protect, then this shard's
+/// window of the virtual stream `header ‖ data` (zero past its end).
+fn fill_data_shard(
+    shard: &mut [u8],
+    plan: &BlockPlan,
+    ctx: &BlockContext,
+    x: usize,
+    header: &[u8; FRAME_HEADER_LEN],
+    data: &[u8],
+    per_shard: usize,
+) {
+    // The batch is reused: nothing of an earlier frame may survive in a shard.
+    shard.fill(0);
+    let packet = ctx.first_packet.wrapping_add(x as u32);
+    shard[16..20].copy_from_slice(&(packet << 8).to_le_bytes());
+    shard[20..24].copy_from_slice(&ctx.frame_index.to_le_bytes());
+    let mut flags = FLAG_CONTAINS_PIC_DATA;
+    if x == 0 {
+        flags |= FLAG_SOF;
+    }
+    if x + 1 == plan.data_shards {
+        flags |= FLAG_EOF;
+    }
+    shard[24] = flags;
+    shard[26] = MULTI_FEC_FLAGS;
+    shard[27] = ctx.multi_fec_blocks();
+    let start = (plan.first_shard + x) * per_shard;
+    copy_stream_window(header, data, start, &mut shard[PACKET_HEADER_LEN..]);
 }
 
 /// Copies `out.len()` bytes of the virtual stream `header ‖ data` starting at `start`; bytes past the
@@ -341,23 +382,22 @@ impl VideoSealer {
         })
     }
 
-    fn seal(&mut self, frame_index: u32, shard: &[u8]) -> Result<Vec<u8>, VideoError> {
+    /// Seals `datagram` = `prefix ‖ shard` in place: fills the prefix (IV, frame index, tag) and
+    /// encrypts the shard where it is.
+    fn seal_in_place(&mut self, frame_index: u32, datagram: &mut [u8]) -> Result<(), VideoError> {
         let mut iv = [0u8; 12];
         iv[..8].copy_from_slice(&self.counter.to_le_bytes());
         iv[11] = b'V';
         self.counter = self.counter.checked_add(1).ok_or(VideoError::Seal)?;
-        let mut out = Vec::with_capacity(ENCRYPTION_PREFIX_LEN + shard.len());
-        out.extend_from_slice(&iv);
-        out.extend_from_slice(&frame_index.to_le_bytes());
-        out.extend_from_slice(&[0u8; TAG_LEN]);
-        out.extend_from_slice(shard);
-        let (prefix, body) = out.split_at_mut(ENCRYPTION_PREFIX_LEN);
+        let (prefix, body) = datagram.split_at_mut(ENCRYPTION_PREFIX_LEN);
         let tag = self
             .key
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::empty(), body)
             .map_err(|_| VideoError::Seal)?;
-        prefix[16..].copy_from_slice(tag.as_ref());
-        Ok(out)
+        prefix[..12].copy_from_slice(&iv);
+        prefix[12..16].copy_from_slice(&frame_index.to_le_bytes());
+        prefix[16..16 + TAG_LEN].copy_from_slice(tag.as_ref());
+        Ok(())
     }
 }
 

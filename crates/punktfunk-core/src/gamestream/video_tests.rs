@@ -402,3 +402,27 @@ proptest! {
         prop_assert!(VideoOpener::new(&KEY).unwrap().open(&bytes).is_err());
     }
 }
+
+proptest! {
+    /// One batch reused across frames of any sizes (large, then small): every datagram is exactly
+    /// what a fresh packetizer in the same state writes, so nothing of an earlier frame leaks.
+    #[test]
+    fn a_reused_batch_matches_fresh_packetizing(
+        sizes in proptest::collection::vec(1usize..20_000, 1..6),
+        encrypt in any::<bool>(),
+    ) {
+        let key = encrypt.then_some(KEY);
+        let mut reused = VideoPacketizer::new(&config(512, 20, key)).unwrap();
+        let mut fresh = VideoPacketizer::new(&config(512, 20, key)).unwrap();
+        let mut batch = DatagramBatch::new();
+        for (n, &len) in sizes.iter().enumerate() {
+            let data = bitstream(len, n as u64);
+            reused.packetize_into(&frame(&data, FrameType::P), &mut batch).unwrap();
+            let expected = fresh.packetize(&frame(&data, FrameType::P)).unwrap();
+            let got: Vec<Vec<u8>> = batch.iter().map(<[u8]>::to_vec).collect();
+            prop_assert_eq!(&got, &expected);
+            let frames = depacketize(&got, 512, key);
+            prop_assert_eq!(&frames[&(n as u32 + 1)].data, &data);
+        }
+    }
+}

@@ -78,7 +78,12 @@ impl DatagramBatch {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.count * self.datagram_len]
     }
-    fn reset(&mut self, count: usize, datagram_len: usize) {
+    /// Datagrams `first..first + count` as one mutable buffer (for packetizers filling the batch).
+    pub(crate) fn datagrams_mut(&mut self, first: usize, count: usize) -> &mut [u8] {
+        &mut self.buf[first * self.datagram_len..(first + count) * self.datagram_len]
+    }
+    /// Makes room for `count` datagrams of `datagram_len` bytes (contents unspecified).
+    pub(crate) fn reset(&mut self, count: usize, datagram_len: usize) {
         self.count = count;
         self.datagram_len = datagram_len;
         if self.buf.len() < count * datagram_len {

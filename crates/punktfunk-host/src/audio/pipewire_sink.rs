@@ -5,7 +5,7 @@
 
 use super::AudioSource;
 use super::node::{NodeKind, NodeSpec, PwNode};
-use crate::punktfunk1::data_plane::now_us;
+use crate::stream::clock::now_us;
 use anyhow::Result;
 use punktfunk_core::audio::fifo::{FifoStats, PcmFifo};
 use punktfunk_core::audio::layout::Layout;

@@ -8,7 +8,7 @@ use super::video_sender::wait_for_ping;
 use crate::audio::AudioSource;
 use crate::audio::opus_encoder::OpusEncoder;
 use crate::audio::pipewire_sink::VirtualSink;
-use crate::punktfunk1::data_plane::now_us;
+use crate::stream::clock::now_us;
 use crate::ticker::Ticker;
 use anyhow::{Context, Result};
 use punktfunk_core::audio::layout::Layout;

@@ -496,13 +496,19 @@ fn on_message(session: &Session, pads: &mut PadBridge, message: ClientMessage) -
     match message {
         ClientMessage::RequestIdr => {
             tracing::debug!(session = %session.id, "IDR requested");
-            session.keyframe.store(true, Ordering::Relaxed);
+            session
+                .video
+                .keyframe_requested
+                .store(true, Ordering::Relaxed);
         }
         // Reference-frame invalidation is not advertised; a client that sends it anyway gets the
         // safe answer, a keyframe.
         ClientMessage::InvalidateReferenceFrames { first, last } => {
             tracing::debug!(session = %session.id, first, last, "reference frames lost: keyframe");
-            session.keyframe.store(true, Ordering::Relaxed);
+            session
+                .video
+                .keyframe_requested
+                .store(true, Ordering::Relaxed);
         }
         ClientMessage::Input(event) => {
             if let Some(translated) = super::input_bridge::translate(&event) {

@@ -141,10 +141,16 @@ fn idr_requests_reach_the_session_and_termination_reaches_the_client() {
     client.pump(Duration::from_millis(100));
     assert!(session.control_connected.load(Ordering::Relaxed));
 
-    session.keyframe.store(false, Ordering::Relaxed);
+    session
+        .video
+        .keyframe_requested
+        .store(false, Ordering::Relaxed);
     client.send(1, &ClientMessage::RequestIdr);
     client.pump(Duration::from_millis(200));
-    assert!(session.keyframe.load(Ordering::Relaxed), "IDR request seen");
+    assert!(
+        session.video.keyframe_requested.load(Ordering::Relaxed),
+        "IDR request seen"
+    );
 
     // A packet the host cannot open (no envelope) is dropped without harm.
     let peer = client.host.peers_mut().next().unwrap();
@@ -321,10 +327,16 @@ fn a_second_peer_cannot_join_a_running_control_stream() {
     assert!(!session.ended(), "the intruder's departure ends nothing");
 
     // The owner's stream is untouched: its requests still arrive.
-    session.keyframe.store(false, Ordering::Relaxed);
+    session
+        .video
+        .keyframe_requested
+        .store(false, Ordering::Relaxed);
     owner.send(1, &ClientMessage::RequestIdr);
     owner.pump(Duration::from_millis(200));
-    assert!(session.keyframe.load(Ordering::Relaxed), "IDR request seen");
+    assert!(
+        session.video.keyframe_requested.load(Ordering::Relaxed),
+        "IDR request seen"
+    );
     server.shutdown();
     thread.join().unwrap();
 }

@@ -17,6 +17,7 @@ mod pairing;
 mod routes;
 mod rtsp_server;
 mod stream;
+mod video_framer;
 mod video_sender;
 mod wake_on_lan;
 

@@ -6,7 +6,7 @@
 
 use super::stream::LaunchRequest;
 use super::stream::{Announced, Session, Streaming, is_launching_client};
-use crate::source::{DisplaySource, EncodedPattern, FrameSource};
+use crate::stream::VideoSource;
 use crate::vdisplay::Mode;
 use anyhow::Result;
 use punktfunk_core::gamestream::rtsp::{
@@ -242,28 +242,16 @@ async fn announce(
     let label = launched.client_name.clone();
     // A resumed stream captures the display its app is already running on, with a fresh encoder.
     let resumed = session.take_resumed_source();
-    let opened = tokio::task::spawn_blocking(move || -> Result<Box<dyn FrameSource>> {
+    let opened = tokio::task::spawn_blocking(move || -> Result<VideoSource> {
         if let Some(mut source) = resumed {
             source.restart_encoder(codec, kbps)?;
             return Ok(source);
         }
-        Ok(match displays {
-            Some(backend) => Box::new(DisplaySource::open(
-                backend.as_ref(),
-                codec,
-                mode,
-                kbps,
-                &label,
-            )?),
+        match displays {
+            Some(backend) => VideoSource::display(backend.as_ref(), codec, mode, kbps, &label),
             // `serve --source virtual`: no compositor, the encoded test pattern.
-            None => Box::new(EncodedPattern::open(
-                codec,
-                mode.width,
-                mode.height,
-                mode.refresh_mhz,
-                kbps,
-            )?),
-        })
+            None => VideoSource::pattern(codec, mode.width, mode.height, mode.refresh_mhz, kbps),
+        }
     })
     .await;
     let source = match opened {

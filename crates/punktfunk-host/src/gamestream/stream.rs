@@ -25,7 +25,7 @@ use crate::audio::AudioSource;
 use crate::host_context::HostContext;
 use crate::inject::{Feedback, InjectCounts, InputEvent, InputSink, SessionInput};
 use crate::sessions::{SessionControls, SessionGuard, SessionInfo, SessionState, SessionStats};
-use crate::source::FrameSource;
+use crate::stream::{StreamControl, VideoSource};
 use anyhow::{Context, Result};
 use punktfunk_core::gamestream::control::TERMINATION_GRACEFUL;
 use punktfunk_core::gamestream::nvhttp;
@@ -35,7 +35,7 @@ use punktfunk_core::gamestream::sdp::{
 };
 use std::net::{IpAddr, UdpSocket};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
@@ -159,7 +159,7 @@ pub struct Parked {
     request: LaunchRequest,
     /// Name of the audio sink (the app was started with it as `PULSE_SINK`).
     audio_name: String,
-    source: Option<Box<dyn FrameSource>>,
+    source: Option<VideoSource>,
     audio: Option<Box<dyn AudioSource>>,
     app: Option<RunningApp>,
     since: Instant,
@@ -200,9 +200,9 @@ fn release_parked(parked: Parked, why: &str) {
 struct Owned {
     announced: Option<Arc<Announced>>,
     /// Opened at ANNOUNCE, taken by the video sender at PLAY.
-    source: Option<Box<dyn FrameSource>>,
+    source: Option<VideoSource>,
     /// The senders hand their source back when they stop, for parking.
-    video: Option<JoinHandle<Option<Box<dyn FrameSource>>>>,
+    video: Option<JoinHandle<Option<VideoSource>>>,
     audio: Option<JoinHandle<Option<Box<dyn AudioSource>>>>,
     app: Option<RunningApp>,
     /// Injects the client's input into its display and pads; ends when the session drops its
@@ -223,13 +223,13 @@ pub struct Session {
     pub rtsp_cipher: Mutex<RtspCipher>,
     pub launched: Instant,
     pub stop: AtomicBool,
-    pub keyframe: AtomicBool,
+    /// Keyframe requests and what the video pipeline reports (the bitrate is the ANNOUNCE's).
+    pub video: StreamControl,
     pub control_connected: AtomicBool,
     /// A control peer was admitted (once per session: see `control_server::admit`).
     pub control_claimed: AtomicBool,
     /// An ANNOUNCE is being handled or has succeeded (see [`Session::claim_announce`]).
     announcing: AtomicBool,
-    pub frames_sent: AtomicU64,
     /// Set by the supervisor when everything the session owned is released.
     torn_down: AtomicBool,
     /// The session ended because the client went away without quitting: park instead of release.
@@ -275,11 +275,10 @@ impl Session {
             rtsp_cipher: Mutex::new(rtsp_cipher),
             launched: Instant::now(),
             stop: AtomicBool::new(false),
-            keyframe: AtomicBool::new(true),
+            video: StreamControl::new(0),
             control_connected: AtomicBool::new(false),
             control_claimed: AtomicBool::new(false),
             announcing: AtomicBool::new(false),
-            frames_sent: AtomicU64::new(0),
             torn_down: AtomicBool::new(false),
             client_lost: AtomicBool::new(false),
             audio_name,
@@ -326,7 +325,7 @@ impl Session {
     }
 
     /// The parked display of the stream this session resumes, if it is one (taken once, at ANNOUNCE).
-    pub fn take_resumed_source(&self) -> Option<Box<dyn FrameSource>> {
+    pub fn take_resumed_source(&self) -> Option<VideoSource> {
         self.resumed().as_mut().and_then(|p| p.source.take())
     }
 
@@ -389,11 +388,11 @@ impl Session {
         self: &Arc<Self>,
         host: &HostContext,
         announced: Announced,
-        source: Box<dyn FrameSource>,
+        source: VideoSource,
         remote: std::net::SocketAddr,
         pad_feedback: impl FnMut(Feedback) + Send + 'static,
     ) {
-        let display = source.display();
+        let display = source.display_info();
         let codec = format!("{:?}", announced.params.codec);
         let display_input = match source.input_sink() {
             Some(Ok(sink)) => Some(sink),
@@ -559,7 +558,7 @@ impl SessionControls for OperatorControls {
 
     fn request_keyframe(&self) {
         if let Some(s) = self.session.upgrade() {
-            s.keyframe.store(true, Ordering::Relaxed);
+            s.video.keyframe_requested.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -873,7 +872,7 @@ impl Streaming {
                 }
                 continue;
             }
-            let frames = session.frames_sent.load(Ordering::Relaxed);
+            let frames = session.video.frames_sent.load(Ordering::Relaxed);
             let elapsed = last_tick.elapsed().as_secs_f64().max(1e-3);
             last_tick = Instant::now();
             let fps = (frames - last_frames) as f64 / elapsed;
@@ -889,6 +888,7 @@ impl Streaming {
                     fec_parity_percent: u32::from(video_sender::FEC_PERCENT),
                     // One-way delay needs the client's clock; GameStream does not share it.
                     latency_ms: None,
+                    stages: session.video.stages(),
                 },
             );
         }
@@ -911,7 +911,7 @@ impl Streaming {
             .take();
         let owned = std::mem::take(&mut *session.owned());
         let resumed = session.resumed().take();
-        let frames = session.frames_sent.load(Ordering::Relaxed);
+        let frames = session.video.frames_sent.load(Ordering::Relaxed);
         let id = session.id.clone();
         let reason_owned = reason.to_string();
         let park = session.client_lost.load(Ordering::Relaxed);

@@ -1,59 +1,41 @@
 //! The punktfunk/1 data plane on native threads: one shared UDP socket, a receiver thread that learns
-//! each session's client address from its authenticated registration datagrams, and one sender thread
-//! per session that runs the frame loop (source → packetize/FEC/seal → pace → send), each stage timed.
+//! each session's client address from its authenticated registration datagrams, and per session the
+//! shared frame pipeline (`stream::pipeline`) with the punktfunk/1 [`VideoFramer`].
 
-use crate::source::FrameSource;
-use crate::ticker::Ticker;
+use super::video_framer::VideoFramer;
+use crate::stream::{PacedSender, StreamControl, VideoSource};
 use anyhow::{Context, Result};
 use punktfunk_core::audio::packet::AudioPayload;
 use punktfunk_core::crypto::{DirectionKey, Opener, SessionKeys};
-use punktfunk_core::packetize::{
-    DatagramBatch, FecConfig, FrameInput, Packetizer, PacketizerConfig,
-};
+use punktfunk_core::packetize::{FecConfig, Packetizer, PacketizerConfig};
 use punktfunk_core::wire::{PacketHeader, StreamKind};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// DSCP AF41 (interactive video) in the IP TOS byte.
 const TOS_AF41: u32 = 0x88;
-/// Longest a frame's packets are spread over, as a fraction of the frame interval.
-const PACING_FRACTION: f64 = 0.5;
-/// Frames are paced at this multiple of the stream's bitrate (so an average frame takes a third of its
-/// interval to leave), but never slower than [`PACING_FLOOR_BPS`]: pacing smooths bursts into router
-/// queues without adding more latency than the link needs.
-const PACING_BITRATE_MULTIPLE: f64 = 3.0;
-const PACING_FLOOR_BPS: f64 = 500e6;
-/// Largest payload of one segmentation-offload send (the UDP length field's limit, less headers).
-const MAX_GSO_PAYLOAD: usize = 65_000;
-/// Bursts a frame's packets are paced in.
-const PACING_BURSTS: usize = 8;
 
 /// What the control plane changes while a session runs; the sender reads it once per frame.
 pub struct SessionControl {
-    pub bitrate_kbps: AtomicU32,
+    /// Bitrate, keyframe requests and what the video pipeline reports.
+    pub video: StreamControl,
     pub parity_percent: AtomicU32,
-    pub keyframe_requested: AtomicBool,
     pub stop: AtomicBool,
     /// Client data address, learned from its registration datagrams.
     pub client_addr: Mutex<Option<SocketAddr>>,
-    pub frames_sent: AtomicU64,
-    pub datagrams_sent: AtomicU64,
 }
 
 impl SessionControl {
     pub fn new(bitrate_kbps: u32, parity_percent: u16) -> Arc<Self> {
         Arc::new(SessionControl {
-            bitrate_kbps: AtomicU32::new(bitrate_kbps),
+            video: StreamControl::new(bitrate_kbps),
             parity_percent: AtomicU32::new(u32::from(parity_percent)),
-            keyframe_requested: AtomicBool::new(true),
             stop: AtomicBool::new(false),
             client_addr: Mutex::new(None),
-            frames_sent: AtomicU64::new(0),
-            datagrams_sent: AtomicU64::new(0),
         })
     }
 }
@@ -76,8 +58,8 @@ struct MicInput {
 /// The shared data socket and the table of sessions it serves.
 pub struct DataPlane {
     socket: Arc<UdpSocket>,
-    /// Segmentation offload state: one `sendmsg` carries up to `max_gso_segments()` datagrams.
-    udp: Arc<quinn_udp::UdpSocketState>,
+    /// Sends video from the shared socket (segmentation offload where the kernel has it).
+    sender: PacedSender,
     sessions: Arc<Mutex<HashMap<u32, Registration>>>,
     stop: Arc<AtomicBool>,
     receiver: Option<JoinHandle<()>>,
@@ -96,24 +78,16 @@ fn enlarge(socket: &UdpSocket) -> Result<()> {
     Ok(())
 }
 
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
 impl DataPlane {
     pub fn bind(addr: SocketAddr) -> Result<DataPlane> {
         let socket =
             UdpSocket::bind(addr).with_context(|| format!("binding the data port {addr}"))?;
         enlarge(&socket)?;
-        let udp = Arc::new(quinn_udp::UdpSocketState::new((&socket).into())?);
-        // quinn-udp switches the socket to non-blocking; the data-plane threads want blocking sends
-        // (back-pressure instead of drops) and a timed receive.
-        socket.set_nonblocking(false)?;
+        let socket = Arc::new(socket);
+        let sender = PacedSender::new(socket.clone())?;
+        // Blocking sends (back-pressure instead of drops) and a timed receive.
         socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-        match udp.max_gso_segments() {
+        match sender.max_segments() {
             1 => tracing::info!(
                 "data plane: no UDP segmentation offload here; one send per datagram"
             ),
@@ -129,7 +103,6 @@ impl DataPlane {
             "data plane: {}",
             punktfunk_core::fec::gf8_kernel::active_kernel().describe()
         );
-        let socket = Arc::new(socket);
         let sessions: Arc<Mutex<HashMap<u32, Registration>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let receiver = {
@@ -140,7 +113,7 @@ impl DataPlane {
         };
         Ok(DataPlane {
             socket,
-            udp,
+            sender,
             sessions,
             stop,
             receiver: Some(receiver),
@@ -186,13 +159,13 @@ impl DataPlane {
         self.socket.clone()
     }
 
-    /// Starts a registered session's sender thread.
+    /// Starts a registered session's video: the frame pipeline on its own thread, which owns the
+    /// source (and with it the client's display) until the session stops.
     pub fn start_sender(
         &self,
         session_id: u32,
         keys: &SessionKeys,
-        mut source: Box<dyn FrameSource>,
-        fps_mhz: u32,
+        mut source: VideoSource,
         max_datagram: usize,
         control: Arc<SessionControl>,
     ) -> Result<JoinHandle<()>> {
@@ -203,15 +176,22 @@ impl DataPlane {
             ..FecConfig::default()
         };
         let packetizer = Packetizer::new(config, &keys.host_to_client)?;
-        let sender = Sender {
-            socket: self.socket.clone(),
-            udp: self.udp.clone(),
-        };
-        let interval = Duration::from_secs_f64(1000.0 / f64::from(fps_mhz.max(1000)));
+        let sender = self.sender.clone();
         Ok(std::thread::Builder::new()
             .name(format!("pkf1-tx-{session_id:08x}"))
             .spawn(move || {
-                frame_loop(&sender, packetizer, source.as_mut(), interval, &control);
+                let mut framer = VideoFramer::new(packetizer, control.clone());
+                let result = crate::stream::pipeline::run(
+                    &mut source,
+                    &mut framer,
+                    &sender,
+                    &control.video,
+                    &control.stop,
+                );
+                if let Err(e) = result {
+                    tracing::error!("video failed: {e:#}; ending session");
+                    control.stop.store(true, Ordering::Relaxed);
+                }
             })?)
     }
 
@@ -305,152 +285,5 @@ fn receive_mic(reg: &mut Registration, datagram: &mut [u8], from: SocketAddr) {
             Err(e) => tracing::trace!(%from, "bad microphone frame: {e}"),
         },
         Err(reason) => tracing::trace!(%reason, %from, "rejected microphone datagram"),
-    }
-}
-
-/// The per-session frame loop: one frame per interval, sent as paced bursts.
-fn frame_loop(
-    sender: &Sender,
-    mut packetizer: Packetizer,
-    source: &mut dyn FrameSource,
-    interval: Duration,
-    control: &SessionControl,
-) {
-    let mut batch = DatagramBatch::new();
-    let mut frame = Vec::new();
-    let mut ticker = Ticker::new(interval, 4);
-    let mut number = 0u64;
-    let mut stage = StageTimes::default();
-    while !control.stop.load(Ordering::Relaxed) {
-        ticker.wait();
-        let Some(dest) = *control
-            .client_addr
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-        else {
-            continue;
-        };
-
-        let t0 = Instant::now();
-        let keyframe = control.keyframe_requested.swap(false, Ordering::Relaxed);
-        let bitrate = control.bitrate_kbps.load(Ordering::Relaxed);
-        // The capture time travels in the packets' pts so the client can measure latency.
-        let capture_us = now_us();
-        let keyframe = match source.next_frame(number, capture_us, keyframe, bitrate, &mut frame) {
-            Ok(keyframe) => keyframe,
-            Err(e) => {
-                tracing::error!("frame source failed: {e:#}; ending session");
-                break;
-            }
-        };
-        let capture_us = source.last_capture_us().unwrap_or(capture_us);
-        let t1 = Instant::now();
-        let parity = control.parity_percent.load(Ordering::Relaxed) as u16;
-        if parity != packetizer.config().fec.parity_percent {
-            packetizer.set_fec(FecConfig {
-                parity_percent: parity,
-                ..packetizer.config().fec
-            });
-        }
-        let input = FrameInput {
-            data: &frame,
-            pts_us: capture_us,
-            keyframe,
-            recovery_point: false,
-        };
-        if let Err(e) = packetizer.packetize(input, &mut batch) {
-            tracing::error!(error = %e, "packetizing failed; ending session");
-            break;
-        }
-        let t2 = Instant::now();
-        let rate = (f64::from(bitrate) * 1000.0 * PACING_BITRATE_MULTIPLE).max(PACING_FLOOR_BPS);
-        let span = Duration::from_secs_f64(batch.as_bytes().len() as f64 * 8.0 / rate);
-        sender.send_paced(&batch, dest, span.min(interval.mul_f64(PACING_FRACTION)));
-        let t3 = Instant::now();
-        control.frames_sent.fetch_add(1, Ordering::Relaxed);
-        control
-            .datagrams_sent
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        stage.add(t1 - t0, t2 - t1, t3 - t2);
-        number += 1;
-    }
-    stage.log();
-}
-
-/// One session's handle on the shared socket.
-struct Sender {
-    socket: Arc<UdpSocket>,
-    udp: Arc<quinn_udp::UdpSocketState>,
-}
-
-impl Sender {
-    /// Sends the batch in [`PACING_BURSTS`] bursts spread over `span`; each burst goes out in as
-    /// few GSO sends as the kernel allows.
-    fn send_paced(&self, batch: &DatagramBatch, dest: SocketAddr, span: Duration) {
-        let len = batch.datagram_len();
-        let per_burst = batch.len().div_ceil(PACING_BURSTS).max(1);
-        let gap = span / PACING_BURSTS as u32;
-        // One GSO send carries at most 64 KiB of payload in all; the kernel refuses larger ones (and
-        // quinn-udp reports that refusal as success).
-        let per_send = self
-            .udp
-            .max_gso_segments()
-            .min(MAX_GSO_PAYLOAD / len.max(1))
-            .max(1);
-        let start = Instant::now();
-        for (burst, datagrams) in batch.as_bytes().chunks(per_burst * len).enumerate() {
-            let due = start + gap * burst as u32;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            for contents in datagrams.chunks(per_send * len) {
-                let transmit = quinn_udp::Transmit {
-                    destination: dest,
-                    ecn: None,
-                    contents,
-                    segment_size: (contents.len() > len).then_some(len),
-                    src_ip: None,
-                };
-                // A failed send loses these datagrams like the network would; FEC and keyframes recover.
-                if let Err(e) = self.udp.send((&*self.socket).into(), &transmit) {
-                    tracing::trace!(error = %e, "data-plane send failed");
-                }
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct StageTimes {
-    frames: u32,
-    source: Duration,
-    packetize: Duration,
-    send: Duration,
-}
-
-impl StageTimes {
-    fn add(&mut self, source: Duration, packetize: Duration, send: Duration) {
-        self.frames += 1;
-        self.source += source;
-        self.packetize += packetize;
-        self.send += send;
-        if self.frames == 600 {
-            self.log();
-            *self = StageTimes::default();
-        }
-    }
-    fn log(&self) {
-        if self.frames == 0 {
-            return;
-        }
-        let avg = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(self.frames);
-        tracing::debug!(
-            frames = self.frames,
-            source_us = format!("{:.0}", avg(self.source)),
-            packetize_us = format!("{:.0}", avg(self.packetize)),
-            send_us = format!("{:.0}", avg(self.send)),
-            "frame loop stage times (mean)"
-        );
     }
 }

@@ -4,6 +4,7 @@ pub mod data_plane;
 mod input;
 mod session;
 mod trust;
+mod video_framer;
 
 use crate::host_context::HostContext;
 use crate::identity::HostIdentity;

@@ -1,14 +1,15 @@
 //! One client's punktfunk/1 session: handshake on the control stream, then feedback-driven FEC and
 //! bitrate, keyframe requests and clock pings until the client leaves or goes silent.
 
-use super::data_plane::{DataPlane, SessionControl, now_us};
+use super::data_plane::{DataPlane, SessionControl};
 use super::trust::{Authorized, authorize_client};
 use super::{ListenerConfig, SessionCounter};
 use crate::audio::session_audio::SessionAudio;
 use crate::host_context::HostContext;
 use crate::sessions::{SessionControls, SessionInfo, SessionState, SessionStats};
 use crate::settings::Settings;
-use crate::source::{DisplaySource, EncodedPattern, FrameSource, VirtualSource};
+use crate::stream::VideoSource;
+use crate::stream::clock::now_us;
 use crate::stream_limits::{StreamRequest, check_stream};
 use crate::vdisplay::VirtualDisplay;
 use anyhow::{Context, Result, bail};
@@ -144,7 +145,7 @@ fn check_hello(h: &Hello, settings: &Settings) -> std::result::Result<(), String
 fn open_source(
     displays: Option<&dyn VirtualDisplay>,
     hello: &Hello,
-) -> std::result::Result<(Codec, Box<dyn FrameSource>), String> {
+) -> std::result::Result<(Codec, VideoSource), String> {
     let mut tried = Vec::new();
     for &codec in &hello.codecs {
         let media = match codec {
@@ -153,8 +154,8 @@ fn open_source(
                 continue;
             }
             Codec::RawTest => {
-                let source = VirtualSource::new(hello.width, hello.height, hello.refresh_mhz);
-                return Ok((codec, Box::new(source)));
+                let source = VideoSource::test_frames(hello.width, hello.height, hello.refresh_mhz);
+                return Ok((codec, source));
             }
             Codec::H264 => punktfunk_media::VideoCodec::H264,
             Codec::Hevc => punktfunk_media::VideoCodec::Hevc,
@@ -166,17 +167,16 @@ fn open_source(
             hello.refresh_mhz,
             hello.bitrate_kbps,
         );
-        let opened: anyhow::Result<Box<dyn FrameSource>> = match displays {
+        let opened = match displays {
             Some(backend) => {
                 let mode = crate::vdisplay::Mode {
                     width: w,
                     height: h,
                     refresh_mhz: hz,
                 };
-                DisplaySource::open(backend, media, mode, kbps, &hello.client_name)
-                    .map(|s| Box::new(s) as _)
+                VideoSource::display(backend, media, mode, kbps, &hello.client_name)
             }
-            None => EncodedPattern::open(media, w, h, hz, kbps).map(|s| Box::new(s) as _),
+            None => VideoSource::pattern(media, w, h, hz, kbps),
         };
         match opened {
             Ok(source) => return Ok((codec, source)),
@@ -236,7 +236,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         Err(reason) => return refuse(tx, &conn, reason).await,
     };
     tracing::info!(codec = ?codec, source = %source.describe(), "session source");
-    let display_info = source.display();
+    let display_info = source.display_info();
     // Connecting a sink is one local round trip (Wayland) or D-Bus call: short enough to do here.
     let input_sink = source.input_sink();
 
@@ -339,7 +339,6 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
             session_id,
             &keys,
             source,
-            hello.refresh_mhz,
             usize::from(max_datagram),
             control.clone(),
         )?,
@@ -386,8 +385,8 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     let _ = tx.finish();
     conn.close(0u32.into(), b"session over");
     tracing::info!(
-        session = %sid, %reason, frames = control.frames_sent.load(Ordering::Relaxed),
-        datagrams = control.datagrams_sent.load(Ordering::Relaxed), "session over"
+        session = %sid, %reason, frames = control.video.frames_sent.load(Ordering::Relaxed),
+        datagrams = control.video.datagrams_sent.load(Ordering::Relaxed), "session over"
     );
     Ok(())
 }
@@ -502,12 +501,12 @@ async fn run_session(
                 history.push_back(fb.loss);
                 let block = largest_block_estimate(control, hello);
                 let parity = recommend_parity(history.make_contiguous(), block, &policy);
-                let old_rate = control.bitrate_kbps.load(Ordering::Relaxed);
+                let old_rate = control.video.bitrate_kbps.load(Ordering::Relaxed);
                 let rate = rate_control.on_feedback(&fb);
                 let old_parity = control
                     .parity_percent
                     .swap(u32::from(parity), Ordering::Relaxed);
-                control.bitrate_kbps.store(rate, Ordering::Relaxed);
+                control.video.bitrate_kbps.store(rate, Ordering::Relaxed);
                 if old_parity != u32::from(parity) || old_rate != rate {
                     send(
                         tx,
@@ -521,7 +520,10 @@ async fn run_session(
             }
             Message::KeyframeRequest { first_lost_frame } => {
                 tracing::debug!(first_lost_frame, "keyframe requested");
-                control.keyframe_requested.store(true, Ordering::Relaxed);
+                control
+                    .video
+                    .keyframe_requested
+                    .store(true, Ordering::Relaxed);
             }
             Message::ClockPing { client_send_us } => answer_ping(tx, client_send_us).await?,
             Message::Goodbye { reason } => return Ok(format!("client said goodbye: {reason}")),
@@ -543,6 +545,7 @@ impl SessionControls for OperatorControls {
 
     fn request_keyframe(&self) {
         self.control
+            .video
             .keyframe_requested
             .store(true, Ordering::Relaxed);
     }
@@ -564,7 +567,7 @@ impl StatsReport {
     fn new(control: &SessionControl) -> Self {
         StatsReport {
             since: Instant::now(),
-            frames_at_start: control.frames_sent.load(Ordering::Relaxed),
+            frames_at_start: control.video.frames_sent.load(Ordering::Relaxed),
             loss: LossStats::default(),
             delays_us: Vec::new(),
         }
@@ -592,19 +595,20 @@ impl StatsReport {
         if elapsed < STATS_INTERVAL {
             return None;
         }
-        let frames = control.frames_sent.load(Ordering::Relaxed);
+        let frames = control.video.frames_sent.load(Ordering::Relaxed);
         self.delays_us.sort_unstable();
         let latency_ms = self
             .delays_us
             .get(self.delays_us.len() / 2)
             .map(|&us| us as f64 / 1000.0);
         let stats = SessionStats {
-            bitrate_kbps: control.bitrate_kbps.load(Ordering::Relaxed),
+            bitrate_kbps: control.video.bitrate_kbps.load(Ordering::Relaxed),
             fps: frames.saturating_sub(self.frames_at_start) as f64 / elapsed.as_secs_f64(),
             frames_sent: frames,
             loss_percent: self.loss.loss_fraction() * 100.0,
             fec_parity_percent: control.parity_percent.load(Ordering::Relaxed),
             latency_ms,
+            stages: control.video.stages(),
         };
         *self = StatsReport::new(control);
         Some(stats)
@@ -614,7 +618,8 @@ impl StatsReport {
 /// Data shards in a typical block at the current bitrate: what the FEC policy sizes parity for.
 fn largest_block_estimate(control: &SessionControl, hello: &Hello) -> u32 {
     let fps = f64::from(hello.refresh_mhz.max(1000)) / 1000.0;
-    let frame_bytes = f64::from(control.bitrate_kbps.load(Ordering::Relaxed)) * 1000.0 / 8.0 / fps;
+    let frame_bytes =
+        f64::from(control.video.bitrate_kbps.load(Ordering::Relaxed)) * 1000.0 / 8.0 / fps;
     let shard = f64::from(hello.max_datagram.min(MTU_1500_DATAGRAM as u16)) - 64.0;
     let shards = (frame_bytes / shard.max(64.0)).ceil() as u32;
     shards.clamp(1, u32::from(FecConfig::default().max_data_per_block))
@@ -623,33 +628,35 @@ fn largest_block_estimate(control: &SessionControl, hello: &Hello) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{FrameSource, VirtualSource};
+    use crate::stream::VideoSource;
+    use crate::stream::encoder::TestFrames;
+    use crate::stream::feed::{Next, PictureFeed, PictureFormat};
+    use punktfunk_media::convert::YuvPicture;
     use std::sync::atomic::AtomicBool;
 
-    /// The real virtual source, telling the test when the sender thread has dropped it.
-    struct Watched {
-        inner: VirtualSource,
+    /// Frame ticks that tell the test when the sender thread has dropped them (with the source).
+    struct WatchedClock {
         dropped: Arc<AtomicBool>,
     }
 
-    impl FrameSource for Watched {
+    impl PictureFeed for WatchedClock {
         fn describe(&self) -> String {
-            self.inner.describe()
+            "watched clock".into()
         }
-        fn next_frame(
+        fn next(
             &mut self,
-            number: u64,
-            capture_us: u64,
-            keyframe: bool,
-            bitrate_kbps: u32,
-            out: &mut Vec<u8>,
-        ) -> anyhow::Result<bool> {
-            self.inner
-                .next_frame(number, capture_us, keyframe, bitrate_kbps, out)
+            _: Duration,
+            _: &PictureFormat,
+            _: &mut YuvPicture,
+        ) -> anyhow::Result<Next> {
+            std::thread::sleep(Duration::from_millis(5));
+            Ok(Next::Tick {
+                presented_us: now_us(),
+            })
         }
     }
 
-    impl Drop for Watched {
+    impl Drop for WatchedClock {
         fn drop(&mut self) {
             self.dropped.store(true, Ordering::SeqCst);
         }
@@ -665,12 +672,15 @@ mod tests {
         let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         *control.client_addr.lock().unwrap() = Some(sink.local_addr().unwrap());
         let dropped = Arc::new(AtomicBool::new(false));
-        let source = Watched {
-            inner: VirtualSource::new(64, 64, 60_000),
-            dropped: dropped.clone(),
-        };
+        let source = VideoSource::from_parts(
+            Box::new(WatchedClock {
+                dropped: dropped.clone(),
+            }),
+            Box::new(TestFrames::new(64, 64, 60_000)),
+            60_000,
+        );
         let thread = data
-            .start_sender(42, &keys, Box::new(source), 60_000, 1200, control.clone())
+            .start_sender(42, &keys, source, 1200, control.clone())
             .unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _sender = SenderGuard::new(control.clone(), thread);
@@ -687,7 +697,7 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(control.frames_sent.load(Ordering::Relaxed) > 0);
+        assert!(control.video.frames_sent.load(Ordering::Relaxed) > 0);
         data.end_session(42);
     }
 

@@ -30,10 +30,10 @@ use super::backend::{Backend, Family};
 use super::bitstream;
 use super::options::{self, RateControl};
 use super::vaapi::VaapiUpload;
-use crate::convert::{Converter, YuvLayout};
+use crate::convert::{Converter, YuvLayout, YuvPicture};
 use crate::{
-    AccessUnit, ChromaFormat, ColorSpace, EncoderConfig, MediaError, PixelFormat, RawFrame,
-    VideoCodec,
+    AccessUnit, ChromaFormat, ColorSpace, EncodedFrame, EncoderConfig, MediaError, PixelFormat,
+    RawFrame, VideoCodec,
 };
 
 use super::Encoder;
@@ -59,6 +59,9 @@ pub struct FfmpegEncoder {
     hdr_metadata: Option<Vec<u8>>,
     /// Render node for VAAPI sessions (kept for reopening).
     vaapi_node: Option<PathBuf>,
+    /// The last keyframe with headers inserted (see `add_keyframe_headers`), when `edited`.
+    edited_au: Vec<u8>,
+    edited: bool,
 }
 
 struct Session {
@@ -151,6 +154,8 @@ impl FfmpegEncoder {
             reopen_pending: false,
             hdr_metadata,
             vaapi_node,
+            edited_au: Vec::new(),
+            edited: false,
         })
     }
 
@@ -158,9 +163,116 @@ impl FfmpegEncoder {
         self.backend
     }
 
-    /// The YUV layout frames are converted to for this encoder.
-    pub fn input_layout(&self) -> YuvLayout {
-        self.converter.layout()
+    /// Encodes a picture already in [`Self::input_layout`]; the access unit is left in the packet
+    /// (or, for keyframes that needed metadata inserted, in `edited_au`). Returns whether it is a
+    /// keyframe.
+    fn encode_converted(
+        &mut self,
+        picture: &mut frame::Video,
+        started: Instant,
+    ) -> Result<bool, MediaError> {
+        if self.reopen_pending {
+            self.reopen()?;
+        }
+        let force_key = self.keyframe_pending;
+        picture.set_pts(Some(self.frame_index));
+        picture.set_kind(if force_key {
+            picture::Type::I
+        } else {
+            picture::Type::None
+        });
+        // SAFETY: plain field of an AVFrame we hold exclusively (ffmpeg-next has no setter for it).
+        unsafe { (*picture.as_mut_ptr()).key_frame = i32::from(force_key) };
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| no_session(self.backend))?;
+        let sent = match &session.vaapi {
+            Some(vaapi) => vaapi
+                .upload(picture)
+                .and_then(|surface| Ok(session.encoder.send_frame(&surface)?)),
+            None => session
+                .encoder
+                .send_frame(picture)
+                .map_err(MediaError::from),
+        };
+        let received = sent.and_then(|()| self.receive());
+        if let Err(e) = received {
+            // The session may now be out of step (a frame in, no packet out): start afresh next frame.
+            tracing::warn!(encoder = self.backend.ffmpeg_name(), error = %e, "encode failed; the encoder will be reopened");
+            self.reopen_pending = true;
+            return Err(e);
+        }
+        let sent_pts = self.frame_index;
+        self.frame_index += 1;
+        if self.packet.pts().is_some_and(|pts| pts != sent_pts) {
+            self.reopen_pending = true;
+            return Err(MediaError::Unsupported(format!(
+                "{} returned pts {:?} for frame {sent_pts}: it reorders or buffers frames",
+                self.backend,
+                self.packet.pts()
+            )));
+        }
+        let keyframe = self.packet.is_key();
+        if force_key && !keyframe {
+            tracing::warn!(
+                encoder = self.backend.ffmpeg_name(),
+                "requested keyframe was not honoured"
+            );
+        }
+        self.keyframe_pending = force_key && !keyframe;
+        self.edited = false;
+        if keyframe {
+            self.add_keyframe_headers();
+        }
+        tracing::trace!(
+            encoder = self.backend.ffmpeg_name(),
+            frame = sent_pts,
+            bytes = self.access_unit().len(),
+            keyframe,
+            total_us = started.elapsed().as_micros() as u64,
+            "encoded"
+        );
+        Ok(keyframe)
+    }
+
+    /// Puts what keyframes must carry but this backend does not write (HDR metadata, the AV1
+    /// sequence header) into a copy of the packet: only keyframes pay for that copy.
+    fn add_keyframe_headers(&mut self) {
+        let av1_header = self
+            .session
+            .as_ref()
+            .and_then(|s| s.av1_sequence_header.as_ref());
+        let packet = self.packet.data().unwrap_or_default();
+        let needs_header = av1_header.is_some()
+            && !bitstream::av1_obu_types(packet).contains(&bitstream::OBU_SEQUENCE_HEADER);
+        if self.hdr_metadata.is_none() && !needs_header {
+            return;
+        }
+        self.edited_au.clear();
+        self.edited_au.extend_from_slice(packet);
+        match (&self.hdr_metadata, self.config.codec) {
+            (Some(obus), VideoCodec::Av1) => {
+                bitstream::av1_insert_before_first_frame(&mut self.edited_au, obus)
+            }
+            (Some(sei), codec) => {
+                bitstream::insert_before_first_vcl(codec, &mut self.edited_au, sei)
+            }
+            (None, _) => {}
+        }
+        if let (true, Some(header)) = (needs_header, av1_header) {
+            prepend_av1_sequence_header(&mut self.edited_au, header);
+        }
+        self.edited = true;
+    }
+
+    /// The access unit of the last encoded frame.
+    fn access_unit(&self) -> &[u8] {
+        if self.edited {
+            &self.edited_au
+        } else {
+            self.packet.data().unwrap_or_default()
+        }
     }
 
     fn reopen(&mut self) -> Result<(), MediaError> {
@@ -412,91 +524,31 @@ impl Encoder for FfmpegEncoder {
 
     fn encode(&mut self, frame: &RawFrame<'_>) -> Result<AccessUnit, MediaError> {
         let started = Instant::now();
-        if self.reopen_pending {
-            self.reopen()?;
-        }
-        self.converter.convert(frame, &mut self.picture)?;
-        let converted = started.elapsed();
-        let force_key = self.keyframe_pending;
-        self.picture.set_pts(Some(self.frame_index));
-        self.picture.set_kind(if force_key {
-            picture::Type::I
-        } else {
-            picture::Type::None
-        });
-        // SAFETY: plain field of the AVFrame we own (ffmpeg-next has no setter for it).
-        unsafe { (*self.picture.as_mut_ptr()).key_frame = i32::from(force_key) };
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| no_session(self.backend))?;
-        let sent = match &session.vaapi {
-            Some(vaapi) => vaapi
-                .upload(&self.picture)
-                .and_then(|surface| Ok(session.encoder.send_frame(&surface)?)),
-            None => session
-                .encoder
-                .send_frame(&self.picture)
-                .map_err(MediaError::from),
-        };
-        let received = sent.and_then(|()| self.receive());
-        if let Err(e) = received {
-            // The session may now be out of step (a frame in, no packet out): start afresh next frame.
-            tracing::warn!(encoder = self.backend.ffmpeg_name(), error = %e, "encode failed; the encoder will be reopened");
-            self.reopen_pending = true;
-            return Err(e);
-        }
-        let sent_pts = self.frame_index;
-        self.frame_index += 1;
-        if self.packet.pts().is_some_and(|pts| pts != sent_pts) {
-            self.reopen_pending = true;
-            return Err(MediaError::Unsupported(format!(
-                "{} returned pts {:?} for frame {sent_pts}: it reorders or buffers frames",
-                self.backend,
-                self.packet.pts()
-            )));
-        }
-        let keyframe = self.packet.is_key();
-        if force_key && !keyframe {
-            tracing::warn!(
-                encoder = self.backend.ffmpeg_name(),
-                "requested keyframe was not honoured"
-            );
-        }
-        self.keyframe_pending = force_key && !keyframe;
-        let mut data = self.packet.data().map(<[u8]>::to_vec).unwrap_or_default();
-        if keyframe {
-            match (&self.hdr_metadata, self.config.codec) {
-                (Some(obus), VideoCodec::Av1) => {
-                    bitstream::av1_insert_before_first_frame(&mut data, obus)
-                }
-                (Some(sei), codec) => bitstream::insert_before_first_vcl(codec, &mut data, sei),
-                (None, _) => {}
-            }
-            if let Some(header) = self
-                .session
-                .as_ref()
-                .and_then(|s| s.av1_sequence_header.as_ref())
-                && !bitstream::av1_obu_types(&data).contains(&bitstream::OBU_SEQUENCE_HEADER)
-            {
-                prepend_av1_sequence_header(&mut data, header);
-            }
-        }
-        let encode_time = started.elapsed();
-        tracing::trace!(
-            encoder = self.backend.ffmpeg_name(),
-            frame = sent_pts,
-            bytes = data.len(),
-            keyframe,
-            convert_us = converted.as_micros() as u64,
-            total_us = encode_time.as_micros() as u64,
-            "encoded"
-        );
+        // The encoder's own picture, lent out for the call (`encode_converted` borrows `self`).
+        let mut picture = std::mem::replace(&mut self.picture, frame::Video::empty());
+        let converted = self.converter.convert(frame, &mut picture);
+        let encoded = converted.and_then(|()| self.encode_converted(&mut picture, started));
+        self.picture = picture;
+        let keyframe = encoded?;
         Ok(AccessUnit {
-            data,
+            data: self.access_unit().to_vec(),
             keyframe,
             pts_us: frame.pts_us,
-            encode_time,
+            encode_time: started.elapsed(),
+        })
+    }
+
+    fn input_layout(&self) -> YuvLayout {
+        self.converter.layout()
+    }
+
+    fn encode_picture(&mut self, picture: &mut YuvPicture) -> Result<EncodedFrame<'_>, MediaError> {
+        let started = Instant::now();
+        let keyframe = self.encode_converted(picture.frame_mut(), started)?;
+        Ok(EncodedFrame {
+            data: self.access_unit(),
+            keyframe,
+            encode_time: started.elapsed(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Encoders: one trait, FFmpeg backends, and run-time selection.
 
-use crate::{AccessUnit, EncoderConfig, MediaError, RawFrame};
+use crate::convert::{YuvLayout, YuvPicture};
+use crate::{AccessUnit, EncodedFrame, EncoderConfig, MediaError, RawFrame};
 
 /// A video encoder session. One access unit out per frame in: no lookahead, no B-frames, no reordering.
 pub trait Encoder: Send {
@@ -10,8 +11,17 @@ pub trait Encoder: Send {
     /// The configuration the encoder was opened with (with any adjustments the backend made).
     fn config(&self) -> &EncoderConfig;
 
-    /// Encodes one frame and returns its access unit.
+    /// Encodes one frame and returns its access unit (colour conversion included).
     fn encode(&mut self, frame: &RawFrame<'_>) -> Result<AccessUnit, MediaError>;
+
+    /// The YUV layout [`Encoder::encode_picture`] takes: build the capture side's
+    /// [`Converter`](crate::convert::Converter) for it.
+    fn input_layout(&self) -> YuvLayout;
+
+    /// Encodes a picture converted elsewhere (the frame pipeline converts on its capture thread while
+    /// the previous picture encodes). The access unit borrows the encoder until the next call, so
+    /// the packetizer reads it where FFmpeg wrote it.
+    fn encode_picture(&mut self, picture: &mut YuvPicture) -> Result<EncodedFrame<'_>, MediaError>;
 
     /// Makes the next access unit a keyframe (IDR) with parameter sets in-band.
     fn request_keyframe(&mut self);
