@@ -147,6 +147,7 @@ export function mountDashboard(root, { events }) {
       await api('POST', `/sessions/${encodeURIComponent(info.id)}/keyframe`);
       toast(`Keyframe requested for ${who}`);
     }));
+    const stages = h('div', { class: 'muted stages', 'aria-label': 'Frame stages' });
     const stop = h('button', { type: 'button', class: 'danger', 'aria-label': `Stop the session of ${who}` }, 'Stop');
     stop.addEventListener('click', async () => {
       const ok = await confirmAction(
@@ -173,12 +174,14 @@ export function mountDashboard(root, { events }) {
         h('div', { class: 'muted' }, info.codec),
         since),
       displayCell(info.display),
-      h('td', null, h('div', { class: 'graphs' }, graphs.bitrate.element, graphs.fps.element, graphs.latency.element)),
+      h('td', null,
+        h('div', { class: 'graphs' }, graphs.bitrate.element, graphs.fps.element, graphs.latency.element),
+        stages),
       h('td', { class: 'row-actions' }, parked ? null : keyframe, stop),
     );
     row.setAttribute('aria-label', `Session of ${who}`);
     tbody.append(row);
-    const entry = { row, info, graphs, since };
+    const entry = { row, info, graphs, since, stages };
     sessions.set(info.id, entry);
     renderSince(entry);
     pushStats(entry, info.stats);
@@ -198,6 +201,22 @@ export function mountDashboard(root, { events }) {
     entry.graphs.bitrate.push(stats.bitrate_kbps);
     entry.graphs.fps.push(stats.fps);
     entry.graphs.latency.push(stats.latency_ms);
+    renderStages(entry.stages, stats.stages);
+  }
+
+  // The host's time per frame, stage by stage (the last second), from the one frame pipeline.
+  function renderStages(el, st) {
+    if (!st) {
+      el.textContent = '';
+      return;
+    }
+    const ms = (v) => `${v.toFixed(1)} ms`;
+    el.textContent =
+      `host latency ${ms(st.host_latency_p50_ms)} (p95 ${ms(st.host_latency_p95_ms)}) · ` +
+      `convert ${ms(st.convert_ms)} · encode ${ms(st.encode_ms)} · ` +
+      `packetize ${ms(st.packetize_ms)} · send ${ms(st.send_ms)}` +
+      (st.repeated_fps > 0.5 ? ` · ${st.repeated_fps.toFixed(0)} repeats/s` : '');
+    el.title = `capture wait ${ms(st.capture_wait_ms)}; pictures dropped ${st.pictures_dropped}`;
   }
 
   function removeSession(id) {

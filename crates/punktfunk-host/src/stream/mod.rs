@@ -19,3 +19,6 @@ pub use paced_sender::PacedSender;
 pub use pipeline::StreamControl;
 pub use stages::StageReport;
 pub use video_source::VideoSource;
+
+#[cfg(test)]
+mod pipeline_tests;

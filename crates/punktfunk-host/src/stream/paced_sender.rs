@@ -14,8 +14,10 @@ const PACING_BITRATE_MULTIPLE: f64 = 3.0;
 const PACING_FLOOR_BPS: f64 = 500e6;
 /// Longest a frame's datagrams are spread over, as a share of the frame interval.
 const PACING_FRACTION: f64 = 0.5;
-/// Bursts a frame's datagrams are paced in.
+/// Bursts a frame's datagrams are paced in: up to 8, of at least 8 datagrams each (every gap is a
+/// sleep that costs tens of µs more than asked, so a small frame goes out in one or two bursts).
 const PACING_BURSTS: usize = 8;
+const MIN_BURST: usize = 8;
 /// Largest payload of one segmentation-offload send (the UDP length field's limit, less headers).
 const MAX_GSO_PAYLOAD: usize = 65_000;
 
@@ -48,11 +50,12 @@ impl PacedSender {
         Duration::from_secs_f64(bytes as f64 * 8.0 / rate).min(interval.mul_f64(PACING_FRACTION))
     }
 
-    /// Sends the batch to `dest` in [`PACING_BURSTS`] bursts spread over `span`.
+    /// Sends the batch to `dest` in up to [`PACING_BURSTS`] bursts spread over `span`.
     pub fn send(&self, batch: &DatagramBatch, dest: SocketAddr, span: Duration) {
         let len = batch.datagram_len();
-        let per_burst = batch.len().div_ceil(PACING_BURSTS).max(1);
-        let gap = span / PACING_BURSTS as u32;
+        let bursts = batch.len().div_ceil(MIN_BURST).clamp(1, PACING_BURSTS);
+        let per_burst = batch.len().div_ceil(bursts).max(1);
+        let gap = span / bursts as u32;
         // One GSO send carries at most 64 KiB of payload in all; the kernel refuses larger ones (and
         // quinn-udp reports that refusal as success).
         let per_send = self
