@@ -388,7 +388,8 @@ fn h264_test_pattern_decodes_with_every_stamp_intact() {
 #[test]
 fn display_source_streams_the_clients_own_display() {
     let host = Host::start("display", &["--source", "display"]);
-    let mut opts = session(&host, host.quic, 3);
+    // 10 s of a static screen: the stream keeps its rate (repeats) and the client stays connected.
+    let mut opts = session(&host, host.quic, 10);
     opts.mode = Mode {
         width: 640,
         height: 360,
@@ -401,7 +402,7 @@ fn display_source_streams_the_clients_own_display() {
     eprintln!("{}", r.text());
     assert_eq!(r.mode, "640x360@30");
     assert_eq!(r.integrity_failures, 0, "{}", r.text());
-    assert!(r.frames_ok >= 75, "{}", r.text());
+    assert!(r.frames_ok >= 240, "{}", r.text());
     // The default background, #3a6ea5, through 4:2:0 and a lossy codec.
     let [red, green, blue] = r.centre_rgb.expect("a decoded picture");
     let near = |a: u8, b: u8| a.abs_diff(b) <= 8;

@@ -129,7 +129,8 @@ fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
     let devices = serve.get("/api/v1/devices");
     assert_eq!(devices[0]["name"], "serve-e2e", "{devices}");
 
-    // 10 s at 1280×720@60 from the client's own display, no PIN or fingerprint needed any more.
+    // 10 s at 1280×720@60 from the client's own display, no PIN or fingerprint needed any more:
+    // static, then moving content, then static again.
     let session = serve
         .probe(
             client.path(),
@@ -186,6 +187,41 @@ fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
         .to_string();
     assert!(display["env"]["WAYLAND_DISPLAY"].is_string(), "{listed}");
 
+    // Moving content for a few seconds in the middle: FFmpeg's test source full screen on the
+    // client's display (focused first, so the window opens there), then gone again.
+    std::thread::sleep(Duration::from_secs(2));
+    let focus = Command::new("swaymsg")
+        .args(["-s", &swaysock, "focus", "output", &output])
+        .output()
+        .expect("swaymsg");
+    assert!(focus.status.success(), "swaymsg: {}", stderr(&focus));
+    let mut player = Command::new("ffplay")
+        .args([
+            "-loglevel",
+            "error",
+            "-an",
+            "-fs",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+        ])
+        .envs(
+            display["env"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
+        )
+        .env("SDL_VIDEODRIVER", "wayland")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffplay");
+    std::thread::sleep(Duration::from_secs(4));
+    let _ = player.kill();
+    let _ = player.wait();
+
     let out = session.wait_with_output().unwrap();
     assert!(out.status.success(), "probe: {}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
@@ -196,6 +232,10 @@ fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
     // Software capture + x264 + the probe's decoder share two cores here; half the frames is the
     // floor for "it streams", the report above says how many really came.
     assert!(frames >= 300, "only {frames} frames in 10 s: {report}");
+    // The test source changes every frame it shows (≈ 4 s at up to 30 fps); the static desktop
+    // before and after adds a change or two.
+    let changed = report["frames_changed"].as_u64().unwrap();
+    assert!(changed >= 40, "only {changed} changed pictures: {report}");
     let rgb: Vec<u64> = report["centre_rgb"]
         .as_array()
         .expect("a decoded picture")

@@ -109,6 +109,10 @@ pub(super) struct DataStats {
     pub(super) frames_skipped: u64,
     /// Centre colour of the last decoded picture.
     pub(super) centre_rgb: Option<[u8; 3]>,
+    /// Decoded pictures that differ from the one before (moving content arrives as new pictures).
+    pub(super) frames_changed: u64,
+    /// Fingerprint of the last decoded picture.
+    pub(super) last_fingerprint: Option<u64>,
     /// The host's audio stream, when the session has one.
     pub(super) audio: Option<crate::audio::AudioReport>,
 }
@@ -158,6 +162,15 @@ struct Verified {
     done: Instant,
     /// Colour at the centre of a decoded picture.
     centre: Option<[u8; 3]>,
+    /// A fingerprint of a decoded picture's pixels (equal pictures, equal fingerprints).
+    fingerprint: Option<u64>,
+}
+
+/// FNV-1a over every 61st byte of a decoded picture: enough to tell moving content from a repeat.
+fn picture_fingerprint(rgb: &[u8]) -> u64 {
+    rgb.iter().step_by(61).fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Verifier {
@@ -193,6 +206,7 @@ impl Verifier {
                     capture_us: tf.capture_us,
                     done,
                     centre: None,
+                    fingerprint: None,
                 }))
             }
             Verifier::Decoded {
@@ -220,12 +234,14 @@ impl Verifier {
                     + picture.width as usize / 2)
                     * 3;
                 let centre = picture.rgb.get(c..c + 3).map(|p| [p[0], p[1], p[2]]);
+                let fingerprint = Some(picture_fingerprint(&picture.rgb));
                 if !*expect_stamps {
                     return Ok(Some(Verified {
                         frame_number: u64::from(frame.frame_index),
                         capture_us: frame.pts_us,
                         done,
                         centre,
+                        fingerprint,
                     }));
                 }
                 let stamp = read_stamp(
@@ -248,6 +264,7 @@ impl Verifier {
                     capture_us: frame.pts_us,
                     done,
                     centre,
+                    fingerprint,
                 }))
             }
         }
@@ -349,6 +366,10 @@ impl StreamReceiver {
             Ok(Some(tf)) if tf.frame_number as u32 == frame.frame_index => {
                 if tf.centre.is_some() {
                     self.stats.centre_rgb = tf.centre;
+                }
+                if tf.fingerprint.is_some() && tf.fingerprint != self.stats.last_fingerprint {
+                    self.stats.frames_changed += 1;
+                    self.stats.last_fingerprint = tf.fingerprint;
                 }
                 self.stats.frames_ok += 1;
                 self.stats.frame_bytes += frame.data.len() as u64;

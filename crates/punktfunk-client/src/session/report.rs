@@ -76,6 +76,8 @@ pub struct SessionReport {
     pub frames_skipped: u64,
     /// Encoded streams: the centre colour of the last decoded picture.
     pub centre_rgb: Option<[u8; 3]>,
+    /// Encoded streams: decoded pictures that differ from the one before.
+    pub frames_changed: u64,
     pub integrity_failures: u64,
     pub keyframe_requests: u64,
     /// `frames_ok / duration_s`.
@@ -284,6 +286,7 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         frames_lost: s.frames_lost,
         frames_skipped: s.frames_skipped,
         centre_rgb: s.centre_rgb,
+        frames_changed: s.frames_changed,
         integrity_failures: s.integrity_failures,
         keyframe_requests: s.keyframe_requests,
         fps: s.frames_ok as f64 / secs,
@@ -342,6 +345,7 @@ mod tests {
             frames_lost: 0,
             frames_skipped: 0,
             centre_rgb: None,
+            frames_changed: 0,
             integrity_failures: 0,
             keyframe_requests: 0,
             fps: 0.0,
