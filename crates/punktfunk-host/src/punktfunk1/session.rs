@@ -647,7 +647,7 @@ mod tests {
             &mut self,
             _: Duration,
             _: &PictureFormat,
-            _: &mut YuvPicture,
+            _: &mut dyn FnMut() -> YuvPicture,
         ) -> anyhow::Result<Next> {
             std::thread::sleep(Duration::from_millis(5));
             Ok(Next::Tick {

@@ -39,7 +39,7 @@ impl PictureFeed for DisplayFeed {
         &mut self,
         timeout: Duration,
         format: &PictureFormat,
-        into: &mut YuvPicture,
+        buffer: &mut dyn FnMut() -> YuvPicture,
     ) -> Result<Next> {
         let Some(frame) = self.capturer.next_frame(timeout)? else {
             return Ok(Next::Unchanged);
@@ -52,10 +52,12 @@ impl PictureFeed for DisplayFeed {
             data: &frame.data,
             pts_us: 0,
         };
-        let convert = self.converter.convert(&raw, format, into)?;
+        let mut picture = buffer();
+        let convert = self.converter.convert(&raw, format, &mut picture)?;
         // A frame without a usable presentation time shows the screen as it is now.
         let presented_us = wall_clock_of_monotonic(frame.timestamp).unwrap_or_else(now_us);
         Ok(Next::Picture {
+            picture,
             presented_us,
             convert,
         })

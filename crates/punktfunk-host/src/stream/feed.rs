@@ -17,11 +17,12 @@ pub struct PictureFormat {
 }
 
 /// What one wait of a feed produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Next {
-    /// A new picture, converted into the caller's buffer; `presented_us` is when the source showed
-    /// it (wall clock), `convert` what converting it took.
+    /// A new picture, converted for the encoder; `presented_us` is when the source showed it (wall
+    /// clock), `convert` what converting it took.
     Picture {
+        picture: YuvPicture,
         presented_us: u64,
         convert: Duration,
     },
@@ -36,12 +37,14 @@ pub trait PictureFeed: Send {
     /// Short description for logs, e.g. `wlr-screencopy v3 of HEADLESS-2 (shm, damage tracking)`.
     fn describe(&self) -> String;
 
-    /// Waits up to `timeout` for the next picture and converts it to `format` into `into`.
+    /// Waits up to `timeout` for the next picture and converts it to `format` into a buffer from
+    /// `buffer` (asked only once there is a picture: the pipeline then takes back a picture the
+    /// encoder has not started on, so a session never holds more than two).
     fn next(
         &mut self,
         timeout: Duration,
         format: &PictureFormat,
-        into: &mut YuvPicture,
+        buffer: &mut dyn FnMut() -> YuvPicture,
     ) -> Result<Next>;
 }
 

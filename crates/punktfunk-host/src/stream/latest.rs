@@ -10,6 +10,11 @@ pub trait Supersede {
     /// Whether `self`, offered after `older`, should take its place. (A "nothing changed" note must
     /// not push out a real picture the encoder has not seen.)
     fn supersedes(&self, older: &Self) -> bool;
+
+    /// Whether losing this item loses a frame (counted in [`Latest::dropped`]); a note does not.
+    fn is_frame(&self) -> bool {
+        true
+    }
 }
 
 pub struct Latest<T> {
@@ -58,7 +63,7 @@ impl<T: Supersede> Latest<T> {
                 None
             }
             Some(older) if item.supersedes(&older) => {
-                state.dropped += 1;
+                state.dropped += u64::from(older.is_frame());
                 state.item = Some(item);
                 Some(older)
             }
@@ -95,6 +100,17 @@ impl<T: Supersede> Latest<T> {
         }
     }
 
+    /// Takes the waiting item back if `wanted` says so (the producer reuses a picture the
+    /// consumer has not started on).
+    pub fn reclaim(&self, wanted: impl FnOnce(&T) -> bool) -> Option<T> {
+        let mut state = self.lock();
+        if state.item.as_ref().is_some_and(wanted) {
+            state.dropped += u64::from(state.item.as_ref().is_some_and(T::is_frame));
+            return state.item.take();
+        }
+        None
+    }
+
     /// No more items will come; a waiting `take` returns `Closed` once the slot is empty.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -128,6 +144,9 @@ mod tests {
         fn supersedes(&self, older: &Self) -> bool {
             matches!(self, Item::Picture(_)) || matches!(older, Item::Unchanged)
         }
+        fn is_frame(&self) -> bool {
+            matches!(self, Item::Picture(_))
+        }
     }
 
     #[test]
@@ -141,8 +160,15 @@ mod tests {
         assert_eq!(slot.take(Duration::from_millis(5)), Taken::TimedOut);
         assert_eq!(slot.offer(Item::Unchanged), None);
         assert_eq!(slot.offer(Item::Picture(3)), Some(Item::Unchanged));
+        assert_eq!(slot.reclaim(|i| *i == Item::Unchanged), None);
+        assert_eq!(
+            slot.reclaim(|i| matches!(i, Item::Picture(_))),
+            Some(Item::Picture(3))
+        );
+        assert_eq!(slot.dropped(), 2);
+        slot.offer(Item::Picture(4));
         slot.close();
-        assert_eq!(slot.take(Duration::ZERO), Taken::Item(Item::Picture(3)));
+        assert_eq!(slot.take(Duration::ZERO), Taken::Item(Item::Picture(4)));
         assert_eq!(slot.take(Duration::from_secs(5)), Taken::Closed);
     }
 

@@ -51,7 +51,7 @@ impl PictureFeed for PatternFeed {
         &mut self,
         _timeout: Duration,
         format: &PictureFormat,
-        into: &mut YuvPicture,
+        buffer: &mut dyn FnMut() -> YuvPicture,
     ) -> Result<Next> {
         self.clock.wait();
         let presented_us = now_us();
@@ -70,8 +70,10 @@ impl PictureFeed for PatternFeed {
             data: &self.pixels,
             pts_us: presented_us,
         };
-        let convert = self.converter.convert(&raw, format, into)?;
+        let mut picture = buffer();
+        let convert = self.converter.convert(&raw, format, &mut picture)?;
         Ok(Next::Picture {
+            picture,
             presented_us,
             convert,
         })
@@ -96,7 +98,12 @@ impl PictureFeed for ClockFeed {
         "frame clock".into()
     }
 
-    fn next(&mut self, _: Duration, _: &PictureFormat, _: &mut YuvPicture) -> Result<Next> {
+    fn next(
+        &mut self,
+        _: Duration,
+        _: &PictureFormat,
+        _: &mut dyn FnMut() -> YuvPicture,
+    ) -> Result<Next> {
         self.clock.wait();
         Ok(Next::Tick {
             presented_us: now_us(),

@@ -85,6 +85,10 @@ impl Supersede for Captured {
         !matches!(self.content, Content::Unchanged)
             || matches!(older.content, Content::Unchanged | Content::Tick)
     }
+
+    fn is_frame(&self) -> bool {
+        matches!(self.content, Content::Picture(_) | Content::Tick)
+    }
 }
 
 /// Streams `source` through `framer` and `sender` until `stop` is set or a stage fails.
@@ -142,38 +146,47 @@ fn capture_loop(
     let mut spare: Vec<YuvPicture> = Vec::new();
     while !done() {
         spare.extend(recycled.try_iter());
-        let mut into = spare.pop().unwrap_or_default();
         let started = Instant::now();
-        let next = feed.next(interval, format, &mut into);
+        // Asked only when a new picture is there: a picture still waiting for the encoder is about
+        // to be replaced anyway, so its buffer is reused rather than a third one allocated.
+        let mut buffer = || {
+            match slot.reclaim(|c| matches!(c.content, Content::Picture(_))) {
+                Some(Captured {
+                    content: Content::Picture(picture),
+                    ..
+                }) => picture,
+                // One the encoder finished with (it may have given it back during the wait).
+                _ => spare
+                    .pop()
+                    .or_else(|| recycled.try_recv().ok())
+                    .unwrap_or_default(),
+            }
+        };
+        let next = feed.next(interval, format, &mut buffer);
         let waited = started.elapsed();
         let captured = match next {
             Ok(Next::Picture {
+                picture,
                 presented_us,
                 convert,
             }) => Captured {
-                content: Content::Picture(into),
+                content: Content::Picture(picture),
                 presented_us,
                 capture_wait: waited.saturating_sub(convert),
                 convert,
             },
-            Ok(Next::Unchanged) => {
-                spare.push(into);
-                Captured {
-                    content: Content::Unchanged,
-                    presented_us: now_us(),
-                    capture_wait: waited,
-                    convert: Duration::ZERO,
-                }
-            }
-            Ok(Next::Tick { presented_us }) => {
-                spare.push(into);
-                Captured {
-                    content: Content::Tick,
-                    presented_us,
-                    capture_wait: waited,
-                    convert: Duration::ZERO,
-                }
-            }
+            Ok(Next::Unchanged) => Captured {
+                content: Content::Unchanged,
+                presented_us: now_us(),
+                capture_wait: waited,
+                convert: Duration::ZERO,
+            },
+            Ok(Next::Tick { presented_us }) => Captured {
+                content: Content::Tick,
+                presented_us,
+                capture_wait: waited,
+                convert: Duration::ZERO,
+            },
             Err(e) => {
                 slot.offer(Captured {
                     content: Content::Failed(format!("capture failed: {e:#}")),
