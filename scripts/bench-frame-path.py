@@ -193,29 +193,30 @@ def cmd_content(args) -> None:
 
     def launch(name: str, mode: tuple[int, int, int]) -> None:
         w, h, rate = mode
-        ipc.command(f"focus output {name}")
+        ipc.command(f"focus output {name}")  # new windows open on the focused output (mostly)
         proc = subprocess.Popen(
             ["ffplay", "-loglevel", "error", "-an", "-fs", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={rate}"],
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 5
-        where = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            where = views_by_pid(ipc.tree()).get(proc.pid)
-            if where:
-                break
-            time.sleep(0.03)
-        opened = where
-        for _ in range(20):  # opened where the focus went meanwhile: put it where it belongs
-            if not where or where == name:
-                break
-            ipc.command(f"[pid={proc.pid}] fullscreen disable, move container to output {name}, focus, fullscreen enable")
-            time.sleep(0.05)
-            where = views_by_pid(ipc.tree()).get(proc.pid)
-        log(f"ffplay {w}x{h}@{rate} on {name} (pid {proc.pid}, window opened on {opened}, now on {where})")
-        players[name] = {"proc": proc, "mode": mode, "stopped": False}
+        log(f"ffplay {w}x{h}@{rate} for {name} (pid {proc.pid})")
+        players[name] = {"proc": proc, "mode": mode, "stopped": False, "placed": False}
+
+    def place(tree) -> None:
+        """Moves every window that opened on another output (the focus moves while outputs come and
+        go) to its own output, full screen."""
+        where = views_by_pid(tree)
+        for name, p in players.items():
+            at = where.get(p["proc"].pid)
+            if at is None or at == name:
+                if at == name and not p["placed"]:
+                    p["placed"] = True
+                    log(f"ffplay pid {p['proc'].pid} shows on {name}")
+                continue
+            pid = p["proc"].pid
+            ipc.command(f"[pid={pid}] fullscreen disable, move container to output {name}, focus, fullscreen enable")
+            log(f"ffplay pid {pid} opened on {at}: moved to {name}")
 
     def end(name: str) -> None:
         p = players.pop(name)
@@ -254,6 +255,10 @@ def cmd_content(args) -> None:
             elif p["stopped"]:
                 os.killpg(p["proc"].pid, signal.SIGCONT)
                 p["stopped"] = False
+        try:
+            place(ipc.tree())
+        except (ConnectionError, OSError):
+            break
         time.sleep(0.05)
     for name in list(players):
         os.killpg(players[name]["proc"].pid, signal.SIGCONT)
@@ -423,8 +428,10 @@ def cmd_report(args) -> None:
     p("### Streams (H.264, 20 Mbit/s, moving content)")
     p("")
     p("Latency: Moonlight = the host processing latency in the frame headers (host only); punktfunk-probe = host "
-      "capture → decoded at the probe (end to end: includes the probe's receive and software decode), so its verdict "
-      "is stricter than the target's. Host stages = the host's own per-frame means from its log.")
+      "capture → decoded at the probe (end to end: includes the probe's receive and software decode on the same cores, "
+      "and any backlog when its decoder falls behind), so a probe row can only show a latency target met, never missed "
+      "(— (e2e)). Host stages = the host's own per-frame means from its log (punktfunk/1: `frame loop stage times`, "
+      "GameStream: `GameStream video stages`).")
     p("")
     p("| client | mode | sessions | fps delivered (each) | ≥ 59.5 / 29.5 fps | latency p50 ms | p95 ms | p50 ≤ x264 p50 + 1 ms | p95 ≤ 10 ms | host stages (mean per frame) | host RSS before → peak MB (Δ per session) |")
     p("|---|---|---:|---:|---|---:|---:|---|---|---|---:|")
@@ -443,6 +450,10 @@ def cmd_report(args) -> None:
             p95_ok = None if p95 is None else p95 <= 10.0
         fps_txt = ", ".join(fmt(f) for f in fps_each) or "—"
         rss = f"{fmt(r.get('rss_before_mb'), 0)} → {fmt(r.get('rss_peak_mb'), 0)} ({fmt(r.get('rss_per_session_mb'), 1)})"
+        if not r["latency_is_host"]:
+            # End to end ≥ host only: meeting the target end to end proves it for the host; missing it does not.
+            p50_ok = True if p50_ok else None
+            p95_ok = True if p95_ok else None
         note = "" if r["latency_is_host"] or not r.get("latency_targets") else " (e2e)"
         err = f" — errors: {'; '.join(str(e) for e in r['errors'])}" if r.get("errors") else ""
         p(
@@ -454,15 +465,16 @@ def cmd_report(args) -> None:
 
     p("### Connect → first frame (sequential sessions)")
     p("")
-    p("| client | mode | measured from → to | each session ms | median ms | target ≤ 300 ms |")
-    p("|---|---|---|---|---:|---|")
+    p("| client | mode | measured from → to | each session ms | median ms | target ≤ 300 ms | of it: to Welcome (probe) ms |")
+    p("|---|---|---|---|---:|---|---|")
     for r in rows:
         if r["kind"] != "first_frame":
             continue
         each = [v for v in r["each_ms"] if v is not None]
         med = statistics.median(each) if each else None
         ok = None if med is None else med <= 300
-        p(f"| {r['client']} | {r['mode']} | {r['span']} | {', '.join(fmt(v, 0) for v in r['each_ms'])} | {fmt(med, 0)} | {verdict(ok)} |")
+        welcome = ", ".join(fmt(v, 0) for v in r["welcome_ms"]) if r.get("welcome_ms") else "—"
+        p(f"| {r['client']} | {r['mode']} | {r['span']} | {', '.join(fmt(v, 0) for v in r['each_ms'])} | {fmt(med, 0)} | {verdict(ok)} | {welcome} |")
         summary.append({**r, "median_ms": med, "ok": ok})
     p("")
     if meta:

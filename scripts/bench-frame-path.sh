@@ -31,7 +31,7 @@ while (($#)); do
   shift
 done
 if ((quick)); then
-  secs=3 warmup=1 prime=2 prime4=4 seq_secs=1 x264_frames=60
+  secs=3 warmup=1 prime=2 prime4=5 seq_secs=1 x264_frames=60
 else
   secs=10 warmup=2 prime=3 prime4=6 seq_secs=2 x264_frames=240
 fi
