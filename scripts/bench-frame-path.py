@@ -390,6 +390,8 @@ def cmd_row(args) -> None:
     else:
         row["bitrate_mbps"] = [round(r.get("bitrate_mbps", 0), 2) for r in results]
         row["frames_lost"] = [r.get("frames_lost") for r in results]
+        # punktfunk/1 adapts the bitrate to the client's loss and late-frame feedback.
+        row["host_rate_end_kbps"] = [r.get("host_bitrate_kbps") for r in results]
     row["stages"] = stages_since(Path(args.log), args.log_from) if args.log else None
     if args.rss:
         before, peak = rss_window(Path(args.rss), args.rss_base or args.t0, args.t0, args.t1)
@@ -456,6 +458,8 @@ def cmd_report(args) -> None:
             p95_ok = True if p95_ok else None
         note = "" if r["latency_is_host"] or not r.get("latency_targets") else " (e2e)"
         err = f" — errors: {'; '.join(str(e) for e in r['errors'])}" if r.get("errors") else ""
+        if r.get("host_rate_end_kbps"):
+            err = f"; received {', '.join(fmt(b) for b in r['bitrate_mbps'])} Mbit/s, host rate at end {', '.join(str(k) for k in r['host_rate_end_kbps'])} kbit/s" + err
         p(
             f"| {r['client']} | {r['mode']} | {r['sessions']} | {fps_txt} | {verdict(fps_ok)} | {fmt(p50, 2)} | {fmt(p95, 2)} "
             f"| {verdict(p50_ok)}{note} | {verdict(p95_ok)}{note} | {r.get('stages') or '—'}{err} | {rss} |"
