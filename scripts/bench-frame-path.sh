@@ -17,6 +17,7 @@
 # priming session at the same mode runs first, so the measured session reuses an output whose ffplay
 # is already running (resumed within ≈ 50 ms of the session's start).
 set -euo pipefail
+caller_pwd="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 quick=0
@@ -24,7 +25,7 @@ json_out=""
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
-    --json) json_out="$(realpath -m "${2:?--json needs a file}")"; shift ;;
+    --json) json_out="$(cd "$caller_pwd" && realpath -m "${2:?--json needs a file}")"; shift ;;
     -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (usage: $0 [--quick] [--json FILE])" >&2; exit 2 ;;
   esac
@@ -129,6 +130,14 @@ row() {
   rss_base=0
 }
 log_size() { stat -c %s "$log"; }
+# settle PATTERN COUNT FROM: waits (≤ 3 s) until the host has logged COUNT lines matching PATTERN after
+# byte FROM — a session logs its stage times as it closes, which can be just after its client exits.
+settle() {
+  for _ in $(seq 30); do
+    (($(tail -c "+$(($3 + 1))" "$log" | grep -c "$1" || true) >= $2)) && return 0
+    sleep 0.1
+  done
+}
 
 # --- Moonlight: pair with the PIN handed to the host through its management API, as a user would.
 ml="$work/moonlight"
@@ -151,6 +160,7 @@ for wh in 1920x1080 1280x720; do
   "$python" "$helper" moonlight --port "$base" --client-dir "$ml" --app "Pattern$wh" --width "${wh%x*}" \
     --height "${wh#*x}" --fps 60 --bitrate "$kbps" --warmup "$warmup" --seconds "$secs" \
     >"$work/ml-$wh.out" 2>"$work/ml-$wh.err"
+  settle "GameStream video stages" 1 "$from"
   row stream moonlight "$mode" "$t0" "$from" "$work/ml-$wh.out"
 done
 say "Moonlight connect → first frame, 5 sequential launches at 1280x720@60"
@@ -175,22 +185,27 @@ for wh in 1920x1080 1280x720; do
   mode="${wh}@60"
   say "punktfunk/1 $mode: ${prime} s priming session, then ${secs} s"
   rss_base="$(now_ms)"
+  from="$(log_size)"
   probe "prime-$wh" "$mode" "$prime"
   wait $! || true
+  settle "punktfunk1::session: session over" 1 "$from"
   t0="$(now_ms)" from="$(log_size)"
   probe "p1-$wh" "$mode" "$secs"
   wait $! || true
+  settle "punktfunk1::session: session over" 1 "$from"
   row stream punktfunk-probe "$mode" "$t0" "$from" "$work/p1-$wh.json"
 done
 say "punktfunk/1 4 × 1280x720@30: ${prime4} s priming, then ${secs} s"
 pids=()
-rss_base="$(now_ms)"
+rss_base="$(now_ms)" from="$(log_size)"
 for i in 1 2 3 4; do probe "prime4-$i" 1280x720@30 "$prime4"; pids+=($!); done
 wait "${pids[@]}" || true
+settle "punktfunk1::session: session over" 4 "$from"
 t0="$(now_ms)" from="$(log_size)"
 pids=()
 for i in 1 2 3 4; do probe "c4-$i" 1280x720@30 "$secs"; pids+=($!); done
 wait "${pids[@]}" || true
+settle "punktfunk1::session: session over" 4 "$from"
 row stream punktfunk-probe 1280x720@30 "$t0" "$from" "$work"/c4-{1,2,3,4}.json
 say "punktfunk/1 connect → first frame, 5 sequential sessions at 1280x720@60"
 t0="$(now_ms)" from="$(log_size)"
