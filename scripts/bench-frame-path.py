@@ -294,8 +294,9 @@ def free_port_base() -> int:
     sys.exit("no free GameStream port base")
 
 
-def stages_since(log: Path, offset: int) -> str | None:
-    """Mean host stage times from the host log lines written after `offset` (weighted by frames)."""
+def stages_since(log: Path, offset: int) -> tuple[str | None, int]:
+    """Mean host stage times from the host log lines written after `offset` (weighted by frames), and
+    the number of frames those lines cover (frames the host sent)."""
     text = log.read_bytes()[offset:].decode(errors="replace")
     fields: dict[str, float] = {}
     frames_total = 0
@@ -316,8 +317,8 @@ def stages_since(log: Path, offset: int) -> str | None:
             v = float(kv.get(key, "nan").strip('"')) * scale
             fields[label] = fields.get(label, 0.0) + v * n
     if not frames_total:
-        return None
-    return ", ".join(f"{label} {total / frames_total:.2f} ms" for label, total in fields.items())
+        return None, 0
+    return ", ".join(f"{label} {total / frames_total:.2f} ms" for label, total in fields.items()), frames_total
 
 
 def rss_window(path: Path, base: int, t0: int, t1: int) -> tuple[float | None, float | None]:
@@ -392,7 +393,11 @@ def cmd_row(args) -> None:
         row["frames_lost"] = [r.get("frames_lost") for r in results]
         # punktfunk/1 adapts the bitrate to the client's loss and late-frame feedback.
         row["host_rate_end_kbps"] = [r.get("host_bitrate_kbps") for r in results]
-    row["stages"] = stages_since(Path(args.log), args.log_from) if args.log else None
+    row["stages"], sent = stages_since(Path(args.log), args.log_from) if args.log else (None, 0)
+    durations = [r["duration_s"] for r in results if r.get("duration_s")]
+    if sent and durations and args.client != "moonlight":
+        # Frames the host sent per session and second: tells a slow host from a client that falls behind.
+        row["host_sent_fps"] = round(sent / len(durations) / statistics.mean(durations), 1)
     if args.rss:
         before, peak = rss_window(Path(args.rss), args.rss_base or args.t0, args.t0, args.t1)
         row["rss_before_mb"], row["rss_peak_mb"] = before, peak
@@ -458,6 +463,8 @@ def cmd_report(args) -> None:
             p95_ok = True if p95_ok else None
         note = "" if r["latency_is_host"] or not r.get("latency_targets") else " (e2e)"
         err = f" — errors: {'; '.join(str(e) for e in r['errors'])}" if r.get("errors") else ""
+        if r.get("host_sent_fps"):
+            err = f"; host sent {fmt(r['host_sent_fps'])} fps per session" + err
         if r.get("host_rate_end_kbps"):
             err = f"; received {', '.join(fmt(b) for b in r['bitrate_mbps'])} Mbit/s, host rate at end {', '.join(str(k) for k in r['host_rate_end_kbps'])} kbit/s" + err
         p(
