@@ -26,7 +26,7 @@ while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
     --json) json_out="$(cd "$caller_pwd" && realpath -m "${2:?--json needs a file}")"; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (usage: $0 [--quick] [--json FILE])" >&2; exit 2 ;;
   esac
   shift
