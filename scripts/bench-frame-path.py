@@ -295,30 +295,38 @@ def free_port_base() -> int:
 
 
 def stages_since(log: Path, offset: int) -> tuple[str | None, int]:
-    """Mean host stage times from the host log lines written after `offset` (weighted by frames), and
-    the number of frames those lines cover (frames the host sent)."""
+    """Mean host stage times from the host's `video stream stages` lines (one per stream, both
+    protocols) written after `offset`, weighted by frames, and the number of frames they cover."""
     text = log.read_bytes()[offset:].decode(errors="replace")
+    names = [
+        ("capture_wait_ms", "capture wait"),
+        ("convert_ms", "convert"),
+        ("encode_ms", "encode"),
+        ("packetize_ms", "packetize"),
+        ("send_ms", "paced send"),
+        ("host_latency_p50_ms", "host latency p50"),
+        ("host_latency_p95_ms", "p95"),
+        ("repeated_fps", "repeats/s"),
+    ]
     fields: dict[str, float] = {}
     frames_total = 0
-    names = None
     for line in text.splitlines():
-        if "frame loop stage times (mean)" in line:  # punktfunk/1, µs
-            names = [("source_us", "source (capture + convert + encode)", 1e-3), ("packetize_us", "packetize", 1e-3), ("send_us", "paced send", 1e-3)]
-        elif "GameStream video stages (mean per frame)" in line:  # ms
-            names = [("capture_encode_ms", "capture + encode", 1.0), ("packetize_ms", "packetize", 1.0), ("send_ms", "paced send", 1.0), ("host_latency_ms", "header latency", 1.0)]
-        else:
+        if "video stream stages" not in line:
             continue
         kv = dict(t.split("=", 1) for t in line.split() if "=" in t)
         n = int(kv.get("frames", "0"))
         if not n:
             continue
         frames_total += n
-        for key, label, scale in names:
-            v = float(kv.get(key, "nan").strip('"')) * scale
+        for key, label in names:
+            v = float(kv.get(key, "nan").strip('"'))
             fields[label] = fields.get(label, 0.0) + v * n
     if not frames_total:
         return None, 0
-    return ", ".join(f"{label} {total / frames_total:.2f} ms" for label, total in fields.items()), frames_total
+    def fmt(label: str, total: float) -> str:
+        v = total / frames_total
+        return f"{label} {v:.1f}" if label == "repeats/s" else f"{label} {v:.2f} ms"
+    return ", ".join(fmt(label, total) for label, total in fields.items()), frames_total
 
 
 def rss_window(path: Path, base: int, t0: int, t1: int) -> tuple[float | None, float | None]:
@@ -437,8 +445,8 @@ def cmd_report(args) -> None:
     p("Latency: Moonlight = the host processing latency in the frame headers (host only); punktfunk-probe = host "
       "capture → decoded at the probe (end to end: includes the probe's receive and software decode on the same cores, "
       "and any backlog when its decoder falls behind), so a probe row can only show a latency target met, never missed "
-      "(— (e2e)). Host stages = the host's own per-frame means from its log (punktfunk/1: `frame loop stage times`, "
-      "GameStream: `GameStream video stages`).")
+      "(— (e2e)). Host stages = the host's own per-frame means from its `video stream stages` log line "
+      "(one per stream, both protocols; the latency percentiles are over the whole stream).")
     p("")
     p("| client | mode | sessions | fps delivered (each) | ≥ 59.5 / 29.5 fps | latency p50 ms | p95 ms | p50 ≤ x264 p50 + 1 ms | p95 ≤ 10 ms | host stages (mean per frame) | host RSS before → peak MB (Δ per session) |")
     p("|---|---|---:|---:|---|---:|---:|---|---|---|---:|")

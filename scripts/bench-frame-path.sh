@@ -49,7 +49,8 @@ if [[ -z "${NO_BUILD:-}" ]]; then
 fi
 python="$(scripts/moonlight-venv.sh)"
 helper=scripts/bench-frame-path.py
-bin=target/release
+# BIN_DIR=DIR runs binaries from elsewhere (e.g. an older build, for a before/after in one sitting).
+bin="${BIN_DIR:-target/release}"
 
 work="$(mktemp -d /tmp/punktfunk-bench-frame-path-XXXXXX)"
 results="$work/results.jsonl"
@@ -102,7 +103,7 @@ EOF
 base="$(python3 "$helper" free-port-base)"
 log="$work/host.log"
 say "starting the host (GameStream base port $base)"
-PUNKTFUNK_CONFIG_DIR="$cfg" RUST_LOG=info,punktfunk_host::punktfunk1::data_plane=debug \
+PUNKTFUNK_CONFIG_DIR="$cfg" RUST_LOG=info \
   "$bin/punktfunk-host" serve --compositor headless --bind 127.0.0.1 --port 0 --api-bind 127.0.0.1 --api-port 0 \
   --no-mdns --open --gamestream --gamestream-port-base "$base" >"$work/host.out" 2>"$log" &
 host=$!

@@ -118,16 +118,17 @@ pub fn run(
         if let Err(e) = capture {
             bail!("starting the capture thread: {e}");
         }
-        let result = encode_loop(
-            encoder.as_mut(),
+        let result = VideoStage {
+            encoder: encoder.as_mut(),
             framer,
             sender,
             control,
             interval,
             slot,
-            &recycle,
+            recycle,
             stop,
-        );
+        }
+        .run();
         capture_done.store(true, Ordering::Relaxed);
         result
     })
@@ -207,101 +208,131 @@ fn capture_loop(
     }
 }
 
-/// The video thread: encode → frame → send, one frame per picture that lands.
-#[allow(clippy::too_many_arguments)]
-fn encode_loop(
-    encoder: &mut dyn super::encoder::FrameEncoder,
-    framer: &mut dyn Framer,
-    sender: &PacedSender,
-    control: &StreamControl,
+/// The video thread's side: encode → frame → send, one frame per picture that lands.
+struct VideoStage<'a> {
+    encoder: &'a mut dyn super::encoder::FrameEncoder,
+    framer: &'a mut dyn Framer,
+    sender: &'a PacedSender,
+    control: &'a StreamControl,
     interval: Duration,
-    slot: &Latest<Captured>,
-    recycle: &mpsc::Sender<YuvPicture>,
-    stop: &AtomicBool,
-) -> Result<()> {
-    let started = Instant::now();
-    let mut current: Option<YuvPicture> = None;
-    let mut batch = DatagramBatch::new();
-    let mut stages = StageTimes::new(REPORT_WINDOW);
-    let mut number = 0u64;
-    let mut seen_content = false;
-    while !stop.load(Ordering::Relaxed) {
-        let captured = match slot.take(interval.max(Duration::from_millis(50))) {
-            Taken::Item(captured) => captured,
-            Taken::TimedOut => {
-                if !seen_content && started.elapsed() > FIRST_PICTURE_WAIT {
-                    bail!("the source delivered no first picture within 2 s");
-                }
-                continue;
-            }
-            Taken::Closed => break,
-        };
-        let repeat = match captured.content {
-            Content::Picture(picture) => {
-                if let Some(old) = current.replace(picture) {
-                    // The capture thread may have stopped already; then the buffer is just freed.
-                    let _ = recycle.send(old);
-                }
-                false
-            }
-            Content::Unchanged if current.is_none() => {
-                if started.elapsed() > FIRST_PICTURE_WAIT {
-                    bail!("the display presented no first picture within 2 s");
-                }
-                continue;
-            }
-            Content::Unchanged => true,
-            Content::Tick => false,
-            Content::Failed(reason) => bail!(reason),
-        };
-        seen_content = true;
-        // Nothing is encoded until the client's address is known, so its first frame is a keyframe.
-        let Some(dest) = framer.destination() else {
-            continue;
-        };
-        let t0 = Instant::now();
-        let request = FrameRequest {
-            number,
-            presented_us: captured.presented_us,
-            keyframe: control.keyframe_requested.swap(false, Ordering::Relaxed),
-            bitrate_kbps: control.bitrate_kbps.load(Ordering::Relaxed),
-        };
-        let encoded = encoder.encode(current.as_mut(), &request)?;
-        let t1 = Instant::now();
-        framer.frame(
-            &FramedUnit {
-                data: encoded.data,
-                keyframe: encoded.keyframe,
-                presented_us: captured.presented_us,
-            },
-            &mut batch,
-        )?;
-        let t2 = Instant::now();
-        let host_latency = Duration::from_micros(now_us().saturating_sub(captured.presented_us));
-        let span = PacedSender::span(batch.as_bytes().len(), request.bitrate_kbps, interval);
-        sender.send(&batch, dest, span);
-        let t3 = Instant::now();
-        number += 1;
-        control.frames_sent.fetch_add(1, Ordering::Relaxed);
-        control
-            .datagrams_sent
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let times = FrameTimes {
-            capture_wait: captured.capture_wait,
-            convert: captured.convert,
-            encode: t1 - t0,
-            packetize: t2 - t1,
-            send: t3 - t2,
-            host_latency,
-            repeat,
-        };
-        if let Some(report) = stages.add(&times, slot.dropped()) {
-            tracing::debug!(?report, "video stages");
-            *control
-                .stages
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(report);
-        }
+    slot: &'a Latest<Captured>,
+    /// Pictures the encoder is finished with, back to the capture thread.
+    recycle: mpsc::Sender<YuvPicture>,
+    stop: &'a AtomicBool,
+}
+
+impl VideoStage<'_> {
+    /// Streams until stopped; logs the whole stream's stage times at the end.
+    fn run(&mut self) -> Result<()> {
+        let mut whole = StageTimes::whole_stream();
+        let result = self.stream(&mut whole);
+        let (frames, s) = whole.summary(self.slot.dropped());
+        // One line per stream with what the benchmark (and a curious operator) wants.
+        tracing::info!(
+            frames,
+            fps = format!("{:.1}", s.fps),
+            repeated_fps = format!("{:.1}", s.repeated_fps),
+            capture_wait_ms = format!("{:.2}", s.capture_wait_ms),
+            convert_ms = format!("{:.2}", s.convert_ms),
+            encode_ms = format!("{:.2}", s.encode_ms),
+            packetize_ms = format!("{:.2}", s.packetize_ms),
+            send_ms = format!("{:.2}", s.send_ms),
+            host_latency_p50_ms = format!("{:.2}", s.host_latency_p50_ms),
+            host_latency_p95_ms = format!("{:.2}", s.host_latency_p95_ms),
+            pictures_dropped = s.pictures_dropped,
+            "video stream stages"
+        );
+        result
     }
-    Ok(())
+
+    fn stream(&mut self, whole: &mut StageTimes) -> Result<()> {
+        let (control, slot, interval) = (self.control, self.slot, self.interval);
+        let started = Instant::now();
+        let mut current: Option<YuvPicture> = None;
+        let mut batch = DatagramBatch::new();
+        let mut stages = StageTimes::new(REPORT_WINDOW);
+        let mut number = 0u64;
+        let mut seen_content = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            let captured = match slot.take(interval.max(Duration::from_millis(50))) {
+                Taken::Item(captured) => captured,
+                Taken::TimedOut => {
+                    if !seen_content && started.elapsed() > FIRST_PICTURE_WAIT {
+                        bail!("the source delivered no first picture within 2 s");
+                    }
+                    continue;
+                }
+                Taken::Closed => break,
+            };
+            let repeat = match captured.content {
+                Content::Picture(picture) => {
+                    if let Some(old) = current.replace(picture) {
+                        // The capture thread may have stopped already; then the buffer is just freed.
+                        let _ = self.recycle.send(old);
+                    }
+                    false
+                }
+                Content::Unchanged if current.is_none() => {
+                    if started.elapsed() > FIRST_PICTURE_WAIT {
+                        bail!("the display presented no first picture within 2 s");
+                    }
+                    continue;
+                }
+                Content::Unchanged => true,
+                Content::Tick => false,
+                Content::Failed(reason) => bail!(reason),
+            };
+            seen_content = true;
+            // Nothing is encoded until the client's address is known, so its first frame is a keyframe.
+            let Some(dest) = self.framer.destination() else {
+                continue;
+            };
+            let t0 = Instant::now();
+            let request = FrameRequest {
+                number,
+                presented_us: captured.presented_us,
+                keyframe: control.keyframe_requested.swap(false, Ordering::Relaxed),
+                bitrate_kbps: control.bitrate_kbps.load(Ordering::Relaxed),
+            };
+            let encoded = self.encoder.encode(current.as_mut(), &request)?;
+            let t1 = Instant::now();
+            self.framer.frame(
+                &FramedUnit {
+                    data: encoded.data,
+                    keyframe: encoded.keyframe,
+                    presented_us: captured.presented_us,
+                },
+                &mut batch,
+            )?;
+            let t2 = Instant::now();
+            let host_latency =
+                Duration::from_micros(now_us().saturating_sub(captured.presented_us));
+            let span = PacedSender::span(batch.as_bytes().len(), request.bitrate_kbps, interval);
+            self.sender.send(&batch, dest, span);
+            let t3 = Instant::now();
+            number += 1;
+            control.frames_sent.fetch_add(1, Ordering::Relaxed);
+            control
+                .datagrams_sent
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let times = FrameTimes {
+                capture_wait: captured.capture_wait,
+                convert: captured.convert,
+                encode: t1 - t0,
+                packetize: t2 - t1,
+                send: t3 - t2,
+                host_latency,
+                repeat,
+            };
+            whole.add(&times, 0);
+            if let Some(report) = stages.add(&times, slot.dropped()) {
+                tracing::debug!(?report, "video stages");
+                *control
+                    .stages
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(report);
+            }
+        }
+        Ok(())
+    }
 }

@@ -42,6 +42,7 @@ pub struct StageReport {
 /// Collects [`FrameTimes`] and closes a window every `window`.
 pub struct StageTimes {
     window: Duration,
+    max_samples: usize,
     since: Instant,
     frames: u32,
     repeats: u32,
@@ -49,13 +50,25 @@ pub struct StageTimes {
     latencies_us: Vec<u32>,
 }
 
-/// Latency samples kept per window (a minute of 4K240 is far more than one window).
+/// Latency samples kept per one-second window (more than 1000 fps would need).
 const MAX_SAMPLES: usize = 2048;
+/// Latency samples kept for a whole stream (an hour at 60 fps; 1 MB).
+const MAX_STREAM_SAMPLES: usize = 1 << 18;
 
 impl StageTimes {
     pub fn new(window: Duration) -> Self {
+        Self::with_capacity(window, MAX_SAMPLES)
+    }
+
+    /// Collects a whole stream: [`StageTimes::summary`] reports it at the end.
+    pub fn whole_stream() -> Self {
+        Self::with_capacity(Duration::MAX, MAX_STREAM_SAMPLES)
+    }
+
+    fn with_capacity(window: Duration, max_samples: usize) -> Self {
         StageTimes {
             window,
+            max_samples,
             since: Instant::now(),
             frames: 0,
             repeats: 0,
@@ -73,16 +86,24 @@ impl StageTimes {
         self.sum.encode += t.encode;
         self.sum.packetize += t.packetize;
         self.sum.send += t.send;
-        if self.latencies_us.len() < MAX_SAMPLES {
+        if self.latencies_us.len() < self.max_samples {
             let us = t.host_latency.as_micros().min(u128::from(u32::MAX)) as u32;
             self.latencies_us.push(us);
         }
         let elapsed = self.since.elapsed();
         (elapsed >= self.window).then(|| {
             let report = self.report(elapsed, pictures_dropped);
-            *self = StageTimes::new(self.window);
+            *self = StageTimes::with_capacity(self.window, self.max_samples);
             report
         })
+    }
+
+    /// Everything collected so far, and how many frames that is.
+    pub fn summary(&mut self, pictures_dropped: u64) -> (u32, StageReport) {
+        (
+            self.frames,
+            self.report(self.since.elapsed(), pictures_dropped),
+        )
     }
 
     fn report(&mut self, elapsed: Duration, pictures_dropped: u64) -> StageReport {
