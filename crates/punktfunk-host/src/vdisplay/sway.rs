@@ -366,9 +366,13 @@ impl VirtualDisplay for SwayBackend {
         let mut inner = self.shared.lock();
         let pooled = pick_pooled(&inner.pool, mode).map(|i| inner.pool.remove(i));
         // Reused outputs keep their layout spot (it follows the name) and had the default
-        // background painted again when they were released, so only a different mode needs IPC.
+        // background painted again when they were released, so only a different mode needs a
+        // change. One GET_OUTPUTS (≈ 1 ms) checks that nobody else re-moded or removed it
+        // meanwhile (a session's own sway is shared with its user).
         let (name, reused, setup) = match pooled {
-            Some(p) if p.mode == mode => (p.name, "same mode", Ok(())),
+            Some(p) if p.mode == mode && reports_mode(&mut inner.ipc, &p.name, mode) => {
+                (p.name, "same mode", Ok(()))
+            }
             Some(p) => {
                 let from = if p.is_warm() { "warm" } else { "parked" };
                 let set = apply_mode(&mut inner.ipc, &p.name, mode);
@@ -383,17 +387,21 @@ impl VirtualDisplay for SwayBackend {
             }
         };
         if let Err(e) = setup {
-            // Give the output back rather than leak it.
-            let current = find_output(&mut inner.ipc, &name)
-                .ok()
-                .and_then(|o| o.current_mode)
-                .map_or(PARK_MODE, |m| Mode {
-                    width: m.width,
-                    height: m.height,
-                    refresh_mhz: m.refresh,
-                });
-            if let Err(e2) = release_output(&mut inner, self.shared.release, &name, current) {
-                tracing::warn!(output = %name, "releasing after a failed create: {e2:#}");
+            // Give the output back rather than leak it, unless it is gone (then pooling it again
+            // would only fail the next create too).
+            match find_output(&mut inner.ipc, &name) {
+                Ok(output) => {
+                    let current = output.current_mode.map_or(PARK_MODE, |m| Mode {
+                        width: m.width,
+                        height: m.height,
+                        refresh_mhz: m.refresh,
+                    });
+                    if let Err(e2) = release_output(&mut inner, self.shared.release, &name, current)
+                    {
+                        tracing::warn!(output = %name, "releasing after a failed create: {e2:#}");
+                    }
+                }
+                Err(gone) => tracing::warn!(output = %name, "not pooled again: {gone:#}"),
             }
             return Err(e.context(format!("setting up {name} at {mode}")));
         }
@@ -541,6 +549,17 @@ fn apply_mode_at(ipc: &mut SwayIpc, name: &str, mode: Mode, x: Option<i64>) -> R
         current.refresh
     );
     Ok(())
+}
+
+/// Whether sway lists `name` at exactly `mode` (false on any IPC error: the caller then sets it).
+fn reports_mode(ipc: &mut SwayIpc, name: &str, mode: Mode) -> bool {
+    find_output(ipc, name)
+        .ok()
+        .and_then(|o| o.current_mode)
+        .is_some_and(|m| {
+            (m.width, m.height) == (mode.width, mode.height)
+                && m.refresh.abs_diff(mode.refresh_mhz) <= 1
+        })
 }
 
 fn set_bg(ipc: &mut SwayIpc, name: &str, colour: Rgb) -> Result<()> {

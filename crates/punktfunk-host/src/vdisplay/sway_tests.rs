@@ -374,6 +374,21 @@ fn sway_warm_pool_reuses_outputs_fast_and_parks_them_later() {
     println!("warm output re-moded to {fhd}: first frame after {other:?}");
     assert!(other < FIRST_FRAME_BUDGET, "{other:?}");
 
+    // Someone else re-modes the pooled output (a session's own sway is shared with its user): the
+    // pool notices and sets the mode again instead of trusting its books.
+    let swaymsg = std::process::Command::new("swaymsg")
+        .arg("-s")
+        .arg(backend.ipc_socket())
+        .args(["--", "output", &name, "mode", "--custom", "800x600@60Hz"])
+        .output()
+        .expect("swaymsg");
+    assert!(swaymsg.status.success(), "{swaymsg:?}");
+    assert_eq!(output_mode(&backend, &name), Some((800, 600, 60000)));
+    let (d, _) = create_until_first_frame(&backend, fhd, "re-moded behind our back");
+    assert_eq!(d.name(), name);
+    assert_eq!(output_mode(&backend, &name), Some((1920, 1080, 60000)));
+    d.destroy().expect("destroy");
+
     // Three at once, released: the pool holds exactly those three (released outputs are reused,
     // never leaked), at most two of them warm — the most recently released — the rest parked.
     let modes = [hd, fhd, Mode::new(1366, 768, 30)];
