@@ -49,6 +49,10 @@ pub const WARM_MAX: usize = 2;
 /// How long a released output stays warm before it is parked, by default: long enough for a
 /// client that reconnects (a restart, a network change, the next game) to find its mode ready.
 pub const WARM_FOR: Duration = Duration::from_secs(120);
+/// The mode of the output a private sway 1.7 starts with in its pool: the most common client
+/// mode. Another mode re-modes it, which is still faster than making an output (its frame timer
+/// ticks at 60 Hz; see the module docs); after [`WARM_FOR`] unused it is parked like any other.
+pub const FIRST_OUTPUT_MODE: Mode = Mode::new(1920, 1080, 60);
 /// How often the housekeeping thread looks for warm outputs to park.
 const PARK_TICK: Duration = Duration::from_millis(250);
 /// Layout spacing between our outputs: wider than any mode, so outputs never touch.
@@ -224,11 +228,36 @@ impl SwayBackend {
     }
 
     /// Starts a private headless sway and uses it.
+    ///
+    /// With sway 1.7 it starts with one output already in the pool (see [`FIRST_OUTPUT_MODE`]):
+    /// making an output (and the swaybg that paints it) costs the first session ≈ 50–80 ms that
+    /// taking a pooled one does not. Only for our own sway: on a user's sway it would be a
+    /// monitor appearing on their desktop before anyone connects.
     pub fn start_private() -> Result<Self> {
         let sway = HeadlessSway::start()?;
         let ipc = sway.ipc_socket().to_owned();
         let wayland = sway.wayland_socket().to_owned();
-        Self::connect(&ipc, &wayland, Some(sway))
+        let backend = Self::connect(&ipc, &wayland, Some(sway))?;
+        if backend.shared.release == Release::Park
+            && let Err(e) = backend.prefill(FIRST_OUTPUT_MODE)
+        {
+            // Only the first session's start-up is slower without it.
+            tracing::warn!("pooling a first output: {e:#}");
+        }
+        Ok(backend)
+    }
+
+    /// Makes an output at `mode` and puts it in the pool, warm.
+    fn prefill(&self, mode: Mode) -> Result<()> {
+        let mut inner = self.shared.lock();
+        let name = create_output(&mut inner.ipc)?;
+        apply_mode_at(&mut inner.ipc, &name, mode, Some(layout_x(&name)))?;
+        inner.pool.push(Pooled {
+            name,
+            mode,
+            since: Instant::now(),
+        });
+        Ok(())
     }
 
     fn connect(

@@ -4,7 +4,7 @@
 //! are not disturbed by a sibling test's compositor.
 
 use super::headless::{find_in_path, live_group_members};
-use super::sway::{PARK_MODE, Release, SwayBackend};
+use super::sway::{FIRST_OUTPUT_MODE, PARK_MODE, Release, SwayBackend};
 use super::{DEFAULT_BACKGROUND, DisplayHandle, Mode, Rgb, VirtualDisplay};
 use crate::capture::test_client::Animator;
 use crate::capture::{self, CaptureOptions, CaptureSource, CapturedFrame, Capturer};
@@ -345,9 +345,21 @@ fn sway_warm_pool_reuses_outputs_fast_and_parks_them_later() {
     backend.set_warm_pool(2, Duration::from_secs(600));
     let hd = Mode::new(1280, 720, 60);
 
-    // A fresh output, painted by its client, then released: it stays warm at its mode, with the
-    // default background painted again.
+    // Our own sway starts with one output in the pool, so the first session does not wait for
+    // one to be made.
+    let pool = backend.pool();
+    assert_eq!(pool.len(), 1, "{pool:?}");
+    assert_eq!(pool[0].mode, FIRST_OUTPUT_MODE);
+    assert_eq!(
+        output_mode(&backend, &pool[0].name),
+        Some((1920, 1080, 60000)),
+        "sway agrees"
+    );
+
+    // The first display takes it, is painted by its client, then released: it stays warm at its
+    // mode, with the default background painted again.
     let (mut d, fresh) = create_until_first_frame(&backend, hd, "first");
+    assert_eq!(d.name(), pool[0].name);
     let name = d.name().to_owned();
     d.set_background(Rgb(0xd0, 0x20, 0x20)).expect("paint");
     d.destroy().expect("destroy");
@@ -355,7 +367,7 @@ fn sway_warm_pool_reuses_outputs_fast_and_parks_them_later() {
     assert_eq!(pool.len(), 1, "{pool:?}");
     assert!(pool[0].is_warm() && pool[0].mode == hd, "{pool:?}");
     assert_eq!(output_mode(&backend, &name), Some((1280, 720, 60000)));
-    println!("new output {name} at {hd}: first frame after {fresh:?}");
+    println!("first output {name} re-moded to {hd}: first frame after {fresh:?}");
     assert!(fresh < FIRST_FRAME_BUDGET, "{fresh:?}");
 
     // The same mode again: the same output, no re-mode, not the last client's colour.
