@@ -249,8 +249,9 @@ fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
         "centre colour {rgb:?}"
     );
 
-    // The client left: the session is gone and its display released (sway ≥ 1.8 unplugs it;
-    // 1.7 cannot, so it is parked at 64×64 for reuse).
+    // The client left: the session is gone and its display released. sway ≥ 1.8 unplugs it; 1.7
+    // cannot, so it goes back to the host's pool: warm at its mode for a while (the next client at
+    // that mode takes it without a re-mode), later parked at 64×64.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !serve.get("/api/v1/sessions").as_array().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the session outlived its client");
@@ -267,11 +268,49 @@ fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
         .unwrap()
         .iter()
         .find(|o| o["name"] == output.as_str());
-    if let Some(o) = still {
-        assert_eq!(
-            (&o["current_mode"]["width"], &o["current_mode"]["height"]),
-            (&Value::from(64), &Value::from(64)),
-            "{output} is still in use: {o}"
+    let Some(o) = still else { return };
+    let size = (&o["current_mode"]["width"], &o["current_mode"]["height"]);
+    assert!(
+        size == (&Value::from(64), &Value::from(64))
+            || size == (&Value::from(1280), &Value::from(720)),
+        "{output} is neither parked nor warm at the last client's mode: {o}"
+    );
+    // Released, not merely left over: the next client at that mode is given this very output.
+    let again = serve
+        .probe(
+            client.path(),
+            &[
+                "connect",
+                &serve.quic(),
+                "--mode",
+                "1280x720@60",
+                "--duration",
+                "2s",
+                "--codec",
+                "h264",
+                "--no-stamps",
+                "--name",
+                "serve-e2e",
+                "--json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let sessions = serve.get("/api/v1/sessions");
+        if let Some(s) = sessions.as_array().and_then(|a| a.first()) {
+            break s.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second session never appeared"
         );
-    }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(listed["display"]["output"], output.as_str(), "{listed}");
+    let out = again.wait_with_output().unwrap();
+    assert!(out.status.success(), "second probe: {}", stderr(&out));
 }

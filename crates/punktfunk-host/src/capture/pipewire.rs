@@ -314,7 +314,12 @@ fn run(
             *pw::keys::MEDIA_TYPE => "Video",
             *pw::keys::MEDIA_CATEGORY => "Capture",
             *pw::keys::MEDIA_ROLE => "Screen",
-            "target.object" => node_id.to_string(),
+            // The node by its id, which is what the compositor announces. Not `target.object`:
+            // the session manager (WirePlumber 0.4) reads a number there as an `object.serial`,
+            // which equals the id only for the first node of a fresh PipeWire. Ids are reused,
+            // serials are not, so the second Mutter virtual monitor got a stale serial ("no node
+            // available") or another node.
+            "node.target" => node_id.to_string(),
         },
     )
     .context("creating the PipeWire stream")?;

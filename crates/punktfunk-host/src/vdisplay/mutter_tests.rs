@@ -93,6 +93,49 @@ fn virtual_monitor_1600x900_shows_a_window() {
     assert!(!dir.exists());
 }
 
+/// Session after session on one Mutter, as a host serves them: every new virtual monitor is
+/// captured, not only the first (PipeWire reuses node ids; the capturer once asked for the second
+/// one by a stale serial and got nothing). Prints where the time to the first frame goes: creating
+/// and negotiating take tens of ms, the rest is Mutter's wait before it paints the new monitor.
+#[test]
+fn sequential_virtual_monitors_each_capture() {
+    let backend = MutterBackend::start_private().expect("start private mutter backend");
+    let mut took = Vec::new();
+    for (i, mode) in [
+        Mode::new(1280, 720, 60),
+        Mode::new(1280, 720, 60),
+        Mode::new(1920, 1080, 60),
+        Mode::new(1280, 720, 60),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = Instant::now();
+        let display = backend
+            .create(mode, &format!("session-{i}"))
+            .expect("RecordVirtual");
+        let created = t.elapsed();
+        let mut capturer = capture::open(&display.capture_source(), CaptureOptions::default())
+            .unwrap_or_else(|e| panic!("session {i}: capturer: {e:#}"));
+        let negotiated = t.elapsed();
+        let first = wait_frame(capturer.as_mut(), Duration::from_secs(10), |_| true)
+            .unwrap_or_else(|e| panic!("session {i}: no first frame: {e}"));
+        let elapsed = t.elapsed();
+        assert_eq!((first.width, first.height), (mode.width, mode.height));
+        println!(
+            "session {i} at {mode}: created in {created:?}, capture negotiated after \
+             {negotiated:?}, first frame after {elapsed:?}"
+        );
+        took.push(elapsed);
+        drop(capturer);
+        display.destroy().expect("destroy");
+    }
+    for (i, t) in took.iter().enumerate() {
+        // Generous: Mutter's first paint of a new monitor takes 0.2–0.9 s on a loaded 2-core box.
+        assert!(*t < Duration::from_secs(3), "session {i}: {t:?}");
+    }
+}
+
 /// CPU time (ns) of this process's threads whose name starts with `prefix` (schedstat).
 fn threads_cpu_ns(prefix: &str) -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {

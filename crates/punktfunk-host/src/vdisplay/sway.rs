@@ -6,9 +6,19 @@
 //! - sway 1.7 has no way to remove an output, and its headless backend (wlroots 0.15) cannot even
 //!   disable one (`output NAME disable` is answered with success, the commit fails with
 //!   "Unsupported output state fields: 0x8", and the stored `enable 0` then blocks every later
-//!   change to that output until `enable`). So released outputs are *parked*: shrunk to a 64×64
-//!   mode at 1 Hz (freeing their render buffers, almost no repaints) and kept in a pool that the
-//!   next `create` reuses.
+//!   change to that output until `enable`). So released outputs go back to a pool that the next
+//!   `create` reuses (the pool never outgrows the most displays ever in use at once):
+//!   - *warm* first: kept at the mode they had, with the default background painted again. A
+//!     later session at the same mode takes one with no IPC at all. An idle warm output costs
+//!     next to no CPU (no views and no screencopy client: wlroots' frame timer fires, sway finds no
+//!     damage and renders nothing — measured ≈ 0.4 % of a core for 1080p60, 1 % for 4K120) but
+//!     holds its render buffers (≈ 65 MB at 4K), so at most a few stay warm, and only for a while.
+//!   - then *parked*: shrunk to 64×64 (freeing the buffers) at [`PARK_MODE`]'s refresh.
+//!
+//! Why the refresh of a pooled output matters: wlroots 0.15's headless frame timer keeps the delay
+//! of the mode it was armed with, so after a mode change the first frame a screencopy client asks
+//! for waits until the *old* timer fires. Parked at 1 Hz that was up to a second (≈ 0.8 s from
+//! connect to first datagram for every session after the first); parked at 30 Hz it is ≤ 33 ms.
 //!
 //! sway answers "success" even for output changes its backend then rejects, so every change is
 //! checked against GET_OUTPUTS.
@@ -26,12 +36,25 @@ use crate::capture::CaptureSource;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 const IPC_TIMEOUT: Duration = Duration::from_secs(5);
-/// The mode parked outputs get on sway 1.7.
-pub const PARK_MODE: Mode = Mode::new(64, 64, 1);
+/// The mode parked outputs get on sway 1.7: tiny (no render buffers worth speaking of), and a
+/// refresh high enough that the frame timer armed with it fires soon after the next re-mode (see
+/// the module docs); without damage its ticks render nothing.
+pub const PARK_MODE: Mode = Mode::new(64, 64, 30);
+/// How many released outputs stay warm (at their last mode) at once, by default.
+pub const WARM_MAX: usize = 2;
+/// How long a released output stays warm before it is parked, by default: long enough for a
+/// client that reconnects (a restart, a network change, the next game) to find its mode ready.
+pub const WARM_FOR: Duration = Duration::from_secs(120);
+/// The mode of the output a private sway 1.7 starts with in its pool: the most common client
+/// mode. Another mode re-modes it, which is still faster than making an output (its frame timer
+/// ticks at 60 Hz; see the module docs); after [`WARM_FOR`] unused it is parked like any other.
+pub const FIRST_OUTPUT_MODE: Mode = Mode::new(1920, 1080, 60);
+/// How often the housekeeping thread looks for warm outputs to park.
+const PARK_TICK: Duration = Duration::from_millis(250);
 /// Layout spacing between our outputs: wider than any mode, so outputs never touch.
 const LAYOUT_SPACING: i64 = 20_000;
 
@@ -54,16 +77,101 @@ impl Release {
     }
 }
 
+/// A released output waiting for reuse (sway 1.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pooled {
+    pub name: String,
+    /// Its current mode: the last client's (warm) or [`PARK_MODE`] (parked).
+    pub mode: Mode,
+    /// When it was released (warm) or parked.
+    pub since: Instant,
+}
+
+impl Pooled {
+    pub fn is_warm(&self) -> bool {
+        self.mode != PARK_MODE
+    }
+}
+
+/// Which pooled output a display at `mode` should take: one already at `mode` (no re-mode at
+/// all), else the most recently released warm one (its frame timer ticks fast, so the re-mode
+/// shows soon), else any parked one. `None` when the pool is empty.
+pub fn pick_pooled(pool: &[Pooled], mode: Mode) -> Option<usize> {
+    if let Some(i) = pool.iter().position(|p| p.mode == mode) {
+        return Some(i);
+    }
+    let warm = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.is_warm())
+        .max_by_key(|(_, p)| p.since)
+        .map(|(i, _)| i);
+    warm.or(if pool.is_empty() { None } else { Some(0) })
+}
+
+/// The warm outputs to park now: those warm longer than `warm_for`, and beyond the `warm_max`
+/// most recently released ones.
+pub fn to_park(pool: &[Pooled], now: Instant, warm_max: usize, warm_for: Duration) -> Vec<usize> {
+    let mut warm: Vec<usize> = (0..pool.len()).filter(|&i| pool[i].is_warm()).collect();
+    // Newest first: the oldest ones go when there are too many.
+    warm.sort_by_key(|&i| std::cmp::Reverse(pool[i].since));
+    let mut park: Vec<usize> = warm
+        .iter()
+        .enumerate()
+        .filter(|&(rank, &i)| {
+            rank >= warm_max || now.saturating_duration_since(pool[i].since) >= warm_for
+        })
+        .map(|(_, &i)| i)
+        .collect();
+    park.sort_unstable();
+    park
+}
+
 struct Inner {
     ipc: SwayIpc,
-    /// Parked outputs ready for reuse (sway 1.7).
-    pool: Vec<String>,
+    /// Released outputs ready for reuse (sway 1.7), warm or parked.
+    pool: Vec<Pooled>,
     /// Outputs currently handed out.
     in_use: BTreeSet<String>,
+    warm_max: usize,
+    warm_for: Duration,
+}
+
+impl Inner {
+    /// Parks the warm outputs that are warm for too long and, with `by_count`, those beyond
+    /// `warm_max`. The housekeeping thread leaves the count to releases: a park that sway refuses
+    /// is then retried at the next release, not every tick.
+    fn park_expired(&mut self, now: Instant, by_count: bool) {
+        let max = if by_count { self.warm_max } else { usize::MAX };
+        // From the back, so removing one does not move the others.
+        for i in to_park(&self.pool, now, max, self.warm_for)
+            .into_iter()
+            .rev()
+        {
+            let name = self.pool[i].name.clone();
+            let t = Instant::now();
+            match apply_mode(&mut self.ipc, &name, PARK_MODE) {
+                Ok(()) => {
+                    self.pool[i].mode = PARK_MODE;
+                    tracing::debug!(output = %name, took = ?t.elapsed(), "parked a warm output");
+                }
+                Err(e) if find_output(&mut self.ipc, &name).is_err() => {
+                    tracing::warn!(output = %name, "a pooled output vanished: {e:#}");
+                    self.pool.remove(i);
+                    continue;
+                }
+                // It stays warm (and usable at its mode); try again after another `warm_for`.
+                Err(e) => tracing::warn!(output = %name, "parking a warm output: {e:#}"),
+            }
+            self.pool[i].since = now;
+        }
+    }
 }
 
 struct Shared {
-    inner: Mutex<Inner>,
+    /// Its own `Arc` so the housekeeping thread can hold it weakly without keeping a private sway
+    /// alive (that is stopped when the last `Shared` goes).
+    inner: Arc<Mutex<Inner>>,
     version: SwayVersion,
     release: Release,
     wayland_socket: PathBuf,
@@ -74,9 +182,29 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves only the pool bookkeeping behind; keep going.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock_inner(&self.inner)
     }
+}
+
+fn lock_inner(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // A panic while holding the lock leaves only the pool bookkeeping behind; keep going.
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Parks warm outputs once they expire; ends when the backend is gone.
+fn spawn_parker(inner: Weak<Mutex<Inner>>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("sway-pool".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(PARK_TICK);
+                let Some(inner) = inner.upgrade() else { return };
+                let mut inner = lock_inner(&inner);
+                inner.park_expired(Instant::now(), false);
+            }
+        })
+        .context("starting the sway output pool thread")?;
+    Ok(())
 }
 
 /// The sway backend. Cheap to share: handles keep the connection (and a private sway) alive.
@@ -100,11 +228,36 @@ impl SwayBackend {
     }
 
     /// Starts a private headless sway and uses it.
+    ///
+    /// With sway 1.7 it starts with one output already in the pool (see [`FIRST_OUTPUT_MODE`]):
+    /// making an output (and the swaybg that paints it) costs the first session ≈ 50–80 ms that
+    /// taking a pooled one does not. Only for our own sway: on a user's sway it would be a
+    /// monitor appearing on their desktop before anyone connects.
     pub fn start_private() -> Result<Self> {
         let sway = HeadlessSway::start()?;
         let ipc = sway.ipc_socket().to_owned();
         let wayland = sway.wayland_socket().to_owned();
-        Self::connect(&ipc, &wayland, Some(sway))
+        let backend = Self::connect(&ipc, &wayland, Some(sway))?;
+        if backend.shared.release == Release::Park
+            && let Err(e) = backend.prefill(FIRST_OUTPUT_MODE)
+        {
+            // Only the first session's start-up is slower without it.
+            tracing::warn!("pooling a first output: {e:#}");
+        }
+        Ok(backend)
+    }
+
+    /// Makes an output at `mode` and puts it in the pool, warm.
+    fn prefill(&self, mode: Mode) -> Result<()> {
+        let mut inner = self.shared.lock();
+        let name = create_output(&mut inner.ipc)?;
+        apply_mode_at(&mut inner.ipc, &name, mode, Some(layout_x(&name)))?;
+        inner.pool.push(Pooled {
+            name,
+            mode,
+            since: Instant::now(),
+        });
+        Ok(())
     }
 
     fn connect(
@@ -128,13 +281,19 @@ impl SwayBackend {
             wayland = %wayland_socket.display(),
             "sway backend ready"
         );
+        let inner = Arc::new(Mutex::new(Inner {
+            ipc,
+            pool: Vec::new(),
+            in_use: BTreeSet::new(),
+            warm_max: WARM_MAX,
+            warm_for: WARM_FOR,
+        }));
+        if release == Release::Park {
+            spawn_parker(Arc::downgrade(&inner))?;
+        }
         Ok(Self {
             shared: Arc::new(Shared {
-                inner: Mutex::new(Inner {
-                    ipc,
-                    pool: Vec::new(),
-                    in_use: BTreeSet::new(),
-                }),
+                inner,
                 version,
                 release,
                 wayland_socket: wayland_socket.to_owned(),
@@ -170,9 +329,28 @@ impl SwayBackend {
         Ok(self.shared.lock().ipc.get_outputs()?)
     }
 
-    /// Names of parked outputs waiting for reuse (sway 1.7).
+    /// Names of released outputs waiting for reuse, warm or parked (sway 1.7).
     pub fn pooled(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .pool
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// Released outputs waiting for reuse, with their modes (sway 1.7).
+    pub fn pool(&self) -> Vec<Pooled> {
         self.shared.lock().pool.clone()
+    }
+
+    /// How many released outputs stay warm, and for how long (defaults [`WARM_MAX`],
+    /// [`WARM_FOR`]); `0` parks every output as soon as it is released. Applies at once.
+    pub fn set_warm_pool(&self, max: usize, keep: Duration) {
+        let mut inner = self.shared.lock();
+        inner.warm_max = max;
+        inner.warm_for = keep;
+        inner.park_expired(Instant::now(), true);
     }
 }
 
@@ -187,7 +365,8 @@ impl VirtualDisplay for SwayBackend {
         if !unplug {
             notes.push(
                 "sway < 1.8 cannot remove or disable headless outputs: released displays are \
-                 parked at 64x64@1 and reused"
+                 kept warm at their mode for a while (a few at most), then parked at 64x64, and \
+                 reused"
                     .into(),
             );
         }
@@ -212,30 +391,54 @@ impl VirtualDisplay for SwayBackend {
     }
 
     fn create(&self, mode: Mode, label: &str) -> Result<Box<dyn DisplayHandle>> {
+        let t = Instant::now();
         let mut inner = self.shared.lock();
-        let (name, reused) = match inner.pool.pop() {
-            Some(name) => (name, true),
-            None => (create_output(&mut inner.ipc)?, false),
-        };
-        let setup = (|| -> Result<()> {
-            apply_mode(&mut inner.ipc, &name, mode)?;
-            let x = layout_x(&name);
-            inner.ipc.run_command(&format!("output {name} pos {x} 0"))?;
-            if reused {
-                // The previous holder may have painted it.
-                set_bg(&mut inner.ipc, &name, DEFAULT_BACKGROUND)?;
+        let pooled = pick_pooled(&inner.pool, mode).map(|i| inner.pool.remove(i));
+        // Reused outputs keep their layout spot (it follows the name) and had the default
+        // background painted again when they were released, so only a different mode needs a
+        // change. One GET_OUTPUTS (≈ 1 ms) checks that nobody else re-moded or removed it
+        // meanwhile (a session's own sway is shared with its user).
+        let (name, reused, setup) = match pooled {
+            Some(p) if p.mode == mode && reports_mode(&mut inner.ipc, &p.name, mode) => {
+                (p.name, "same mode", Ok(()))
             }
-            Ok(())
-        })();
+            Some(p) => {
+                let from = if p.is_warm() { "warm" } else { "parked" };
+                let set = apply_mode(&mut inner.ipc, &p.name, mode);
+                (p.name, from, set)
+            }
+            None => {
+                let name = create_output(&mut inner.ipc)?;
+                let x = layout_x(&name);
+                // Mode and position in one command: one output commit instead of two.
+                let set = apply_mode_at(&mut inner.ipc, &name, mode, Some(x));
+                (name, "new", set)
+            }
+        };
         if let Err(e) = setup {
-            // Give the output back rather than leak it.
-            if let Err(e2) = release_output(&mut inner, self.shared.release, &name) {
-                tracing::warn!(output = %name, "releasing after a failed create: {e2:#}");
+            // Give the output back rather than leak it, unless it is gone (then pooling it again
+            // would only fail the next create too).
+            match find_output(&mut inner.ipc, &name) {
+                Ok(output) => {
+                    let current = output.current_mode.map_or(PARK_MODE, |m| Mode {
+                        width: m.width,
+                        height: m.height,
+                        refresh_mhz: m.refresh,
+                    });
+                    if let Err(e2) = release_output(&mut inner, self.shared.release, &name, current)
+                    {
+                        tracing::warn!(output = %name, "releasing after a failed create: {e2:#}");
+                    }
+                }
+                Err(gone) => tracing::warn!(output = %name, "not pooled again: {gone:#}"),
             }
             return Err(e.context(format!("setting up {name} at {mode}")));
         }
         inner.in_use.insert(name.clone());
-        tracing::info!(output = %name, %mode, client = label, reused, "created virtual display");
+        tracing::info!(
+            output = %name, %mode, client = label, from = reused, took = ?t.elapsed(),
+            "created virtual display"
+        );
         Ok(Box::new(SwayDisplay {
             shared: self.shared.clone(),
             name,
@@ -261,7 +464,7 @@ impl SwayDisplay {
         self.released = true;
         let mut inner = self.shared.lock();
         inner.in_use.remove(&self.name);
-        release_output(&mut inner, self.shared.release, &self.name)?;
+        release_output(&mut inner, self.shared.release, &self.name, self.mode)?;
         tracing::info!(output = %self.name, how = ?self.shared.release, "released virtual display");
         Ok(())
     }
@@ -353,7 +556,16 @@ fn mode_command(name: &str, mode: Mode) -> String {
 
 /// Sets the mode and checks that sway really applied it.
 fn apply_mode(ipc: &mut SwayIpc, name: &str, mode: Mode) -> Result<()> {
-    ipc.run_command(&mode_command(name, mode))?;
+    apply_mode_at(ipc, name, mode, None)
+}
+
+/// Sets the mode (and the layout x position, if given) and checks that sway applied the mode.
+fn apply_mode_at(ipc: &mut SwayIpc, name: &str, mode: Mode, x: Option<i64>) -> Result<()> {
+    let mut command = mode_command(name, mode);
+    if let Some(x) = x {
+        command.push_str(&format!(" pos {x} 0"));
+    }
+    ipc.run_command(&command)?;
     let output = find_output(ipc, name)?;
     let current = output.current_mode.unwrap_or_default();
     let refresh_ok = current.refresh.abs_diff(mode.refresh_mhz) <= 1;
@@ -368,6 +580,17 @@ fn apply_mode(ipc: &mut SwayIpc, name: &str, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// Whether sway lists `name` at exactly `mode` (false on any IPC error: the caller then sets it).
+fn reports_mode(ipc: &mut SwayIpc, name: &str, mode: Mode) -> bool {
+    find_output(ipc, name)
+        .ok()
+        .and_then(|o| o.current_mode)
+        .is_some_and(|m| {
+            (m.width, m.height) == (mode.width, mode.height)
+                && m.refresh.abs_diff(mode.refresh_mhz) <= 1
+        })
+}
+
 fn set_bg(ipc: &mut SwayIpc, name: &str, colour: Rgb) -> Result<()> {
     ipc.run_command(&format!("output {name} bg {} solid_color", colour.hex()))?;
     Ok(())
@@ -380,7 +603,9 @@ fn find_output(ipc: &mut SwayIpc, name: &str) -> Result<IpcOutput> {
         .ok_or_else(|| anyhow::anyhow!("output {name} is gone"))
 }
 
-fn release_output(inner: &mut Inner, how: Release, name: &str) -> Result<()> {
+/// Gives an output at `mode` back: unplugs it, or pools it warm (default background painted again,
+/// so the next client does not see the last one's colour) and parks what is then too much.
+fn release_output(inner: &mut Inner, how: Release, name: &str, mode: Mode) -> Result<()> {
     match how {
         Release::Unplug => {
             inner.ipc.run_command(&format!("output {name} unplug"))?;
@@ -391,8 +616,16 @@ fn release_output(inner: &mut Inner, how: Release, name: &str) -> Result<()> {
             );
         }
         Release::Park => {
-            apply_mode(&mut inner.ipc, name, PARK_MODE)?;
-            inner.pool.push(name.to_owned());
+            // Pooled even if repainting fails: a reused output with the wrong colour beats one
+            // leaked for good.
+            let painted = set_bg(&mut inner.ipc, name, DEFAULT_BACKGROUND);
+            inner.pool.push(Pooled {
+                name: name.to_owned(),
+                mode,
+                since: Instant::now(),
+            });
+            inner.park_expired(Instant::now(), true);
+            painted?;
         }
     }
     Ok(())
@@ -425,6 +658,70 @@ mod tests {
         assert_eq!(layout_x("HEADLESS-3"), 3 * LAYOUT_SPACING);
         assert_eq!(layout_x("eDP-1"), LAYOUT_SPACING);
         assert_eq!(layout_x("weird"), 0);
+    }
+
+    fn pooled(name: &str, mode: Mode, age_ms: u64, now: Instant) -> Pooled {
+        Pooled {
+            name: name.into(),
+            mode,
+            since: now - Duration::from_millis(age_ms),
+        }
+    }
+
+    #[test]
+    fn pool_pick_prefers_same_mode_then_newest_warm_then_parked() {
+        let now = Instant::now();
+        let (hd, fhd, uhd) = (
+            Mode::new(1280, 720, 60),
+            Mode::new(1920, 1080, 60),
+            Mode::new(3840, 2160, 60),
+        );
+        assert_eq!(pick_pooled(&[], hd), None);
+        let pool = [
+            pooled("A", PARK_MODE, 10, now),
+            pooled("B", fhd, 500, now),
+            pooled("C", uhd, 100, now),
+            pooled("D", hd, 900, now),
+        ];
+        assert_eq!(pick_pooled(&pool, hd), Some(3), "same mode, however old");
+        assert_eq!(pick_pooled(&pool, fhd), Some(1));
+        assert_eq!(
+            pick_pooled(&pool, Mode::new(1600, 900, 60)),
+            Some(2),
+            "the most recently released warm output"
+        );
+        assert_eq!(
+            pick_pooled(&pool[..1], hd),
+            Some(0),
+            "parked when nothing is warm"
+        );
+        assert_eq!(pick_pooled(&pool[..1], PARK_MODE), Some(0));
+    }
+
+    #[test]
+    fn pool_parks_the_oldest_beyond_the_limit_and_the_expired() {
+        let now = Instant::now();
+        let fhd = Mode::new(1920, 1080, 60);
+        let pool = [
+            pooled("A", fhd, 3_000, now),
+            pooled("B", PARK_MODE, 9_000, now),
+            pooled("C", fhd, 1_000, now),
+            pooled("D", fhd, 2_000, now),
+        ];
+        let long = Duration::from_secs(60);
+        assert_eq!(to_park(&pool, now, 3, long), Vec::<usize>::new());
+        assert_eq!(to_park(&pool, now, 2, long), vec![0], "the oldest warm one");
+        assert_eq!(
+            to_park(&pool, now, 0, long),
+            vec![0, 2, 3],
+            "parked never again"
+        );
+        assert_eq!(
+            to_park(&pool, now, 3, Duration::from_millis(1_500)),
+            vec![0, 3],
+            "warm longer than allowed"
+        );
+        assert_eq!(to_park(&[], now, 0, Duration::ZERO), Vec::<usize>::new());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! are not disturbed by a sibling test's compositor.
 
 use super::headless::{find_in_path, live_group_members};
-use super::sway::{PARK_MODE, Release, SwayBackend};
+use super::sway::{FIRST_OUTPUT_MODE, PARK_MODE, Release, SwayBackend};
 use super::{DEFAULT_BACKGROUND, DisplayHandle, Mode, Rgb, VirtualDisplay};
 use crate::capture::test_client::Animator;
 use crate::capture::{self, CaptureOptions, CaptureSource, CapturedFrame, Capturer};
@@ -243,7 +243,9 @@ fn sway_three_displays_sizes_colours_and_release() {
         println!("{} switched to {new} under a running capturer", d.name());
     }
 
-    // Release: sway 1.7 parks and pools; ≥ 1.8 unplugs.
+    // Release: sway 1.7 parks and pools (no warm outputs here: sway_warm_pool_* covers those);
+    // ≥ 1.8 unplugs.
+    backend.set_warm_pool(0, Duration::ZERO);
     let names: Vec<String> = displays.iter().map(|d| d.name().to_owned()).collect();
     for d in displays {
         d.destroy().expect("destroy");
@@ -307,6 +309,182 @@ fn sway_three_displays_sizes_colours_and_release() {
     let left = live_group_members(sway_pid);
     assert!(left.is_empty(), "processes left after teardown: {left:?}");
     assert!(!runtime_dir.exists(), "runtime dir removed");
+}
+
+/// Creates a display at `mode` the way a session does (create, then start capturing) and times
+/// it up to the first captured frame that shows the default background at the right size: the
+/// display's share of a session's connect → first datagram.
+fn create_until_first_frame(
+    backend: &SwayBackend,
+    mode: Mode,
+    label: &str,
+) -> (Box<dyn DisplayHandle>, Duration) {
+    let t = Instant::now();
+    let d = backend.create(mode, label).expect("create display");
+    let mut cap = capturer(d.as_ref(), true);
+    let frame = wait_for_centre(cap.as_mut(), DEFAULT_BACKGROUND);
+    let took = t.elapsed();
+    assert_eq!((frame.width, frame.height), (mode.width, mode.height));
+    (d, took)
+}
+
+/// What one display at `mode` costs to get going, whatever the pool holds: well under the
+/// 300 ms connect → first datagram budget even on a loaded 2-core box. (Parked at 1 Hz, re-moding
+/// took 0–1 s, waiting for wlroots' old frame timer.)
+const FIRST_FRAME_BUDGET: Duration = Duration::from_millis(400);
+
+#[test]
+fn sway_warm_pool_reuses_outputs_fast_and_parks_them_later() {
+    let _guard = lock();
+    let backend = start_sway();
+    if backend.release_strategy() != Release::Park {
+        println!("sway ≥ 1.8 unplugs released outputs: no pool to test");
+        return;
+    }
+    // The defaults, spelled out so the counts below do not depend on them.
+    backend.set_warm_pool(2, Duration::from_secs(600));
+    let hd = Mode::new(1280, 720, 60);
+
+    // Our own sway starts with one output in the pool, so the first session does not wait for
+    // one to be made.
+    let pool = backend.pool();
+    assert_eq!(pool.len(), 1, "{pool:?}");
+    assert_eq!(pool[0].mode, FIRST_OUTPUT_MODE);
+    assert_eq!(
+        output_mode(&backend, &pool[0].name),
+        Some((1920, 1080, 60000)),
+        "sway agrees"
+    );
+
+    // The first display takes it, is painted by its client, then released: it stays warm at its
+    // mode, with the default background painted again.
+    let (mut d, fresh) = create_until_first_frame(&backend, hd, "first");
+    assert_eq!(d.name(), pool[0].name);
+    let name = d.name().to_owned();
+    d.set_background(Rgb(0xd0, 0x20, 0x20)).expect("paint");
+    d.destroy().expect("destroy");
+    let pool = backend.pool();
+    assert_eq!(pool.len(), 1, "{pool:?}");
+    assert!(pool[0].is_warm() && pool[0].mode == hd, "{pool:?}");
+    assert_eq!(output_mode(&backend, &name), Some((1280, 720, 60000)));
+    println!("first output {name} re-moded to {hd}: first frame after {fresh:?}");
+    assert!(fresh < FIRST_FRAME_BUDGET, "{fresh:?}");
+
+    // The same mode again: the same output, no re-mode, not the last client's colour.
+    let (d, same) = create_until_first_frame(&backend, hd, "same mode");
+    assert_eq!(d.name(), name);
+    assert!(backend.pool().is_empty());
+    d.destroy().expect("destroy");
+    println!("warm output at the same mode: first frame after {same:?}");
+    assert!(same < FIRST_FRAME_BUDGET, "{same:?}");
+
+    // Another mode: the warm output is re-moded.
+    let fhd = Mode::new(1920, 1080, 60);
+    let (d, other) = create_until_first_frame(&backend, fhd, "other mode");
+    assert_eq!(d.name(), name);
+    d.destroy().expect("destroy");
+    println!("warm output re-moded to {fhd}: first frame after {other:?}");
+    assert!(other < FIRST_FRAME_BUDGET, "{other:?}");
+
+    // Someone else re-modes the pooled output (a session's own sway is shared with its user): the
+    // pool notices and sets the mode again instead of trusting its books.
+    let swaymsg = std::process::Command::new("swaymsg")
+        .arg("-s")
+        .arg(backend.ipc_socket())
+        .args(["--", "output", &name, "mode", "--custom", "800x600@60Hz"])
+        .output()
+        .expect("swaymsg");
+    assert!(swaymsg.status.success(), "{swaymsg:?}");
+    assert_eq!(output_mode(&backend, &name), Some((800, 600, 60000)));
+    let (d, _) = create_until_first_frame(&backend, fhd, "re-moded behind our back");
+    assert_eq!(d.name(), name);
+    assert_eq!(output_mode(&backend, &name), Some((1920, 1080, 60000)));
+    d.destroy().expect("destroy");
+
+    // Three at once, released: the pool holds exactly those three (released outputs are reused,
+    // never leaked), at most two of them warm — the most recently released — the rest parked.
+    let modes = [hd, fhd, Mode::new(1366, 768, 30)];
+    let displays: Vec<_> = modes
+        .iter()
+        .map(|&m| backend.create(m, "trio").expect("create"))
+        .collect();
+    let mut names: Vec<String> = displays.iter().map(|d| d.name().to_owned()).collect();
+    assert!(names.contains(&name), "the pooled output is reused");
+    for d in displays {
+        d.destroy().expect("destroy");
+    }
+    let pool = backend.pool();
+    let mut pooled: Vec<String> = pool.iter().map(|p| p.name.clone()).collect();
+    pooled.sort();
+    names.sort();
+    assert_eq!(
+        pooled, names,
+        "every released output is pooled, nothing else"
+    );
+    let warm: Vec<_> = pool.iter().filter(|p| p.is_warm()).collect();
+    assert_eq!(warm.len(), 2, "{pool:?}");
+    for p in &pool {
+        let m = if p.is_warm() { p.mode } else { PARK_MODE };
+        assert_eq!(
+            output_mode(&backend, &p.name),
+            Some((m.width, m.height, m.refresh_mhz)),
+            "sway agrees on {}'s mode",
+            p.name
+        );
+    }
+    // The last two released (1366×768, 1920×1080) are the warm ones.
+    let mut warm_modes: Vec<Mode> = warm.iter().map(|p| p.mode).collect();
+    warm_modes.sort_by_key(|m| m.width);
+    assert_eq!(warm_modes, vec![modes[2], modes[1]]);
+
+    // Idle warm outputs cost sway next to nothing: no views, no screencopy client, no damage.
+    let sway_stat = format!(
+        "/proc/{}/stat",
+        backend.private_sway().expect("private").pid()
+    );
+    let (cpu0, t) = (cpu_seconds(&sway_stat), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = (cpu_seconds(&sway_stat) - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+    println!(
+        "sway with {} warm + parked outputs idle: {idle:.1} % of a core",
+        warm.len()
+    );
+    assert!(idle < 10.0, "idle warm outputs cost sway {idle:.1} %");
+
+    // Warm for a while only: the housekeeping thread parks them once that is over.
+    backend.set_warm_pool(2, Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while backend.pool().iter().any(|p| p.is_warm()) {
+        assert!(Instant::now() < deadline, "warm outputs never parked");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for n in &names {
+        assert_eq!(
+            output_mode(&backend, n),
+            Some((PARK_MODE.width, PARK_MODE.height, PARK_MODE.refresh_mhz)),
+            "{n} parked"
+        );
+    }
+
+    // Parked outputs come back fast too, every time (the old 1 Hz parking cost 0–1 s each).
+    backend.set_warm_pool(0, Duration::ZERO);
+    for (i, mode) in [hd, fhd, Mode::new(1600, 900, 60)].into_iter().enumerate() {
+        // Parked a moment ago: wait past one frame period of the park mode so this measures a
+        // parked output, not one still settling.
+        std::thread::sleep(Duration::from_millis(200));
+        let (d, took) = create_until_first_frame(&backend, mode, &format!("parked-{i}"));
+        println!(
+            "parked output {} re-moded to {mode}: first frame after {took:?}",
+            d.name()
+        );
+        assert!(took < FIRST_FRAME_BUDGET, "{mode}: {took:?}");
+        d.destroy().expect("destroy");
+    }
+    assert_eq!(
+        backend.pool().len(),
+        3,
+        "still no more outputs than ever in use"
+    );
 }
 
 #[test]
