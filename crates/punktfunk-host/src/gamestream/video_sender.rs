@@ -141,11 +141,5 @@ fn run(
     let sender = PacedSender::new(Arc::new(socket)).context("the video socket")?;
     let mut framer = VideoFramer::new(packetizer, client);
     crate::stream::pipeline::run(source, &mut framer, &sender, &session.video, &session.stop)?;
-    tracing::info!(
-        session = %session.id,
-        frames = session.video.frames_sent.load(Ordering::Relaxed),
-        stages = ?session.video.stages(),
-        "GameStream video ended"
-    );
     Ok(())
 }
