@@ -384,15 +384,16 @@ fn moonlight_streams_desktop_hevc() {
         &python,
         base,
         &client_dir,
-        &["--codec", "hevc", "--seconds", "5"],
+        &["--codec", "hevc", "--seconds", "10"],
     );
     eprintln!("{result}");
     let launch = &result["launches"][0];
     assert_eq!(launch["size"], serde_json::json!([1280, 720]), "{launch}");
-    // The desktop's background is static; libx265 keeps up with that at 720p60 here (moving
-    // content is slower: docs/performance.md).
+    // 10 s of a static desktop: the host repeats the unchanged picture at the stream's rate, so
+    // Moonlight stays connected and keeps its frame rate (libx265 keeps up with a static picture at
+    // 720p60 here; moving content is slower: docs/performance.md).
     let frames = launch["frames"].as_u64().unwrap();
-    assert!(frames >= 250, "{frames} HEVC frames in 5 s: {launch}");
+    assert!(frames >= 500, "{frames} HEVC frames in 10 s: {launch}");
     assert_background(launch);
     assert_eq!(launch["current_game_after_quit"], 0, "{launch}");
     assert_display_cycle(&host);
