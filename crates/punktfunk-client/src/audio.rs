@@ -5,23 +5,19 @@
 
 use crate::audio_analysis::{self, ToneAnalysis};
 use crate::opus::{Decoder, Encoder, EncoderSettings, OpusError};
+use punktfunk_core::audio::framing::AudioFramingError;
 use punktfunk_core::audio::jitter::{JitterBuffer, JitterConfig, JitterStats, Pull};
 use punktfunk_core::audio::layout::Layout;
-use punktfunk_core::audio::packet::{AudioPacketError, AudioPayload, MAX_OPUS_PACKET};
-use punktfunk_core::audio::{FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE};
+use punktfunk_core::audio::packet::MAX_OPUS_PACKET;
+use punktfunk_core::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 use punktfunk_core::control::ClockSync;
 use punktfunk_core::crypto::{CryptoError, DirectionKey, Opener};
-use punktfunk_core::packetize::{
-    DatagramBatch, FecConfig, FrameInput, PacketizeError, Packetizer, PacketizerConfig,
-};
-use punktfunk_core::wire::{PacketHeader, StreamKind};
 use serde::Serialize;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// Packet duration.
-pub const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
+pub use punktfunk_core::audio::framing::FRAME;
 /// Most decoded audio a probe keeps for analysis (per session).
 const MAX_KEPT_SECONDS: usize = 30;
 /// A packet whose RMS is above this counts as sound (the first one marks the tone's arrival).
@@ -34,77 +30,14 @@ pub enum AudioError {
     #[error(transparent)]
     Opus(#[from] OpusError),
     #[error(transparent)]
-    Packet(#[from] AudioPacketError),
-    #[error("audio frame spans {0} shards; audio frames are single datagrams")]
-    MultiShard(u32),
+    Framing(#[from] AudioFramingError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-    #[error(transparent)]
-    Packetize(#[from] PacketizeError),
     #[error("no channel layout with {0} channels")]
     Layout(u8),
 }
 
-/// The audio payload of an opened audio-kind datagram. Audio frames are never split into shards
-/// and carry no FEC (their redundancy is inside the payload).
-pub fn audio_frame<'a>(
-    header: &PacketHeader,
-    plaintext: &'a [u8],
-) -> Result<AudioPayload<'a>, AudioError> {
-    let single = header.block_count == 1 && header.data_shards == 1 && header.shard_index == 0;
-    if !single {
-        return Err(AudioError::MultiShard(u32::from(header.data_shards)));
-    }
-    let len = (header.frame_len as usize).min(plaintext.len());
-    Ok(AudioPayload::decode(&plaintext[..len])?)
-}
-
-/// Opus packets → sealed audio datagrams, each payload also carrying the previous packet.
-pub struct AudioPacketizer {
-    packetizer: Packetizer,
-    previous: Vec<u8>,
-    payload: Vec<u8>,
-    batch: DatagramBatch,
-}
-
-impl AudioPacketizer {
-    pub fn new(session_id: u32, key: &DirectionKey) -> Result<Self, AudioError> {
-        let mut config = PacketizerConfig::new(StreamKind::Audio, session_id);
-        config.fec = FecConfig::disabled();
-        // Two packets and the header always fit one datagram (loopback or not, 2 × 4000 + 4 bytes
-        // stays far below the UDP limit; real packets are a few hundred bytes).
-        config.max_datagram = 2 * MAX_OPUS_PACKET + 64 + 64;
-        Ok(AudioPacketizer {
-            packetizer: Packetizer::new(config, key)?,
-            previous: Vec::new(),
-            payload: Vec::new(),
-            batch: DatagramBatch::new(),
-        })
-    }
-
-    /// Seals one packet (plus the previous one) captured at `pts_us`; the datagram is
-    /// [`batch`](Self::batch) until the next call.
-    pub fn packetize(&mut self, opus: &[u8], pts_us: u64) -> Result<&DatagramBatch, AudioError> {
-        self.payload.clear();
-        AudioPayload {
-            primary: opus,
-            previous: (!self.previous.is_empty()).then_some(&self.previous[..]),
-        }
-        .encode(&mut self.payload)?;
-        self.packetizer.packetize(
-            FrameInput {
-                data: &self.payload,
-                pts_us,
-                keyframe: true,
-                recovery_point: false,
-            },
-            &mut self.batch,
-        )?;
-        self.previous.clear();
-        self.previous.extend_from_slice(opus);
-        Ok(&self.batch)
-    }
-}
+pub use punktfunk_core::audio::framing::{AudioPacketizer, audio_frame};
 
 /// What the probe saw of the host's audio.
 #[derive(Debug, Clone, Serialize)]

@@ -64,7 +64,7 @@ impl ApiClient {
             IpAddr::V6(v6) if v6.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
         };
-        let verifier = punktfunk_client::tls::PinnedVerifier::new(Some(fingerprint));
+        let verifier = punktfunk_common::tls::PinnedVerifier::new(Some(fingerprint));
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
@@ -90,7 +90,7 @@ impl ApiClient {
                         self.addr
                     )
                 })?;
-            let name = ServerName::try_from(punktfunk_client::tls::SERVER_NAME)?;
+            let name = ServerName::try_from(punktfunk_common::tls::SERVER_NAME)?;
             let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
                 .connect(name, tcp)
                 .await

@@ -18,7 +18,7 @@ pub fn config_dir() -> Result<PathBuf> {
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file, never a torn one
 /// (see [`punktfunk_client::atomic_file`]). `private` files get mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    punktfunk_client::atomic_file::write_atomic(path, bytes, private)
+    punktfunk_common::atomic_file::write_atomic(path, bytes, private)
         .with_context(|| format!("writing {}", path.display()))
 }
 

@@ -11,6 +11,7 @@
 pub mod convert;
 pub mod decode;
 pub mod encode;
+pub mod opus;
 pub mod pattern;
 pub mod types;
 

@@ -8,6 +8,7 @@
 //! one (see docs/protocol.md, "Audio").
 
 pub mod fifo;
+pub mod framing;
 pub mod jitter;
 pub mod layout;
 pub mod packet;

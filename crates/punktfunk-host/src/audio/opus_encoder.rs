@@ -2,8 +2,8 @@
 //! VBR for punktfunk/1, or the negotiated duration at a constant bitrate for GameStream.
 
 use anyhow::{Context, Result, bail};
-use punktfunk_client::opus::{Encoder, EncoderSettings};
 use punktfunk_core::audio::layout::{Layout, MultistreamConfig};
+use punktfunk_media::opus::{Encoder, EncoderSettings};
 
 /// Default bitrate per channel when none is imposed (transparent for music at 48 kHz).
 const VBR_BPS_PER_CHANNEL: i32 = 96_000;

@@ -7,7 +7,7 @@ use super::opus_encoder::OpusEncoder;
 use crate::punktfunk1::data_plane::SessionControl;
 use crate::ticker::Ticker;
 use anyhow::Result;
-use punktfunk_client::audio::{AudioPacketizer, FRAME};
+use punktfunk_core::audio::framing::{AudioPacketizer, FRAME};
 use punktfunk_core::audio::packet::MAX_OPUS_PACKET;
 use punktfunk_core::crypto::DirectionKey;
 use std::net::UdpSocket;

@@ -5,11 +5,11 @@
 use super::AudioSink;
 use super::node::{NodeKind, NodeSpec, PwNode};
 use anyhow::Result;
-use punktfunk_client::opus::Decoder;
 use punktfunk_core::audio::jitter::{JitterBuffer, JitterConfig, JitterStats, Pull};
 use punktfunk_core::audio::layout::Layout;
 use punktfunk_core::audio::packet::AudioPayload;
 use punktfunk_core::audio::{FRAME_SAMPLES, SAMPLE_RATE};
+use punktfunk_media::opus::Decoder;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 

@@ -280,7 +280,7 @@ fn receive_mic(reg: &mut Registration, datagram: &mut [u8], from: SocketAddr) {
         return;
     };
     match mic.opener.open(datagram) {
-        Ok((h, plaintext)) => match punktfunk_client::audio::audio_frame(&h, plaintext) {
+        Ok((h, plaintext)) => match punktfunk_core::audio::framing::audio_frame(&h, plaintext) {
             Ok(payload) => (mic.feed)(h.frame_index, payload),
             Err(e) => tracing::trace!(%from, "bad microphone frame: {e}"),
         },
