@@ -6,6 +6,7 @@
 use super::{AppOwner, RunningApp};
 use crate::library::Title;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// A launched title started or ended.
@@ -75,6 +76,8 @@ pub struct SessionApp {
     output: Option<String>,
     slot: Arc<Slot>,
     notify: Notify,
+    /// Set when the session is ending: it stays listed a moment longer, but launches nothing more.
+    closed: AtomicBool,
 }
 
 impl SessionApp {
@@ -88,6 +91,7 @@ impl SessionApp {
             output,
             slot: Arc::default(),
             notify,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -108,6 +112,10 @@ impl SessionApp {
         let previous = {
             // Held across the start: an app that exits at once must find itself in the slot.
             let mut current = lock(&self.slot);
+            // Checked under the lock `stop_blocking` takes, so no launch slips in behind it.
+            if self.closed.load(Ordering::Acquire) {
+                return Err("the session is ending".into());
+            }
             let owner: Weak<ExitWatch> = Arc::downgrade(&watch);
             let app = RunningApp::start(&title.app_config(), env, owner)
                 .map_err(|e| format!("{} did not start: {e:#}", title.name))?;
@@ -143,7 +151,11 @@ impl SessionApp {
     /// Stops the running title and waits until it is gone (session teardown; blocking — call it
     /// off the async runtime).
     pub fn stop_blocking(&self, reason: &str) {
-        let taken = lock(&self.slot).take();
+        let taken = {
+            let mut current = lock(&self.slot);
+            self.closed.store(true, Ordering::Release);
+            current.take()
+        };
         if let Some(launched) = taken {
             stop(launched, reason, &self.notify);
         }
@@ -278,6 +290,14 @@ mod tests {
         );
         assert!(!apps.end("again"), "nothing left to end");
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+
+    #[test]
+    fn an_ending_session_launches_nothing_more() {
+        let (apps, rx) = session_app(Some(BTreeMap::new()));
+        apps.stop_blocking("the session ended");
+        assert!(apps.launch(&title("desktop:a", &["sleep", "30"])).is_err());
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
