@@ -386,6 +386,9 @@ mod tests {
             json!({"max_bitrate_kbps": 5_000_000}),
             json!({"max_paired_devices": 0}),
             json!({"apps": [{"name": "Desktop", "cmd": "true"}]}),
+            json!({"library_hidden": ["steam:570", " "]}),
+            json!({"library_hidden": ["x".repeat(513)]}),
+            json!({"library_hidden": "steam:570"}),
             json!([1, 2]),
         ] {
             let err = store.patch(bad.clone()).unwrap_err();
@@ -414,6 +417,18 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("max_sessions"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hidden_library_titles_persist() {
+        let dir = temp_dir("hidden");
+        let store = SettingsStore::load(&dir, Map::new()).unwrap();
+        store
+            .patch(json!({"library_hidden": ["steam:570", "lutris:*"]}))
+            .unwrap();
+        let reread = SettingsStore::load(&dir, Map::new()).unwrap().get();
+        assert_eq!(reread.library_hidden, ["steam:570", "lutris:*"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
