@@ -57,6 +57,8 @@ const EVENT_TYPES = [
   'pairing_armed',
   'device_paired',
   'device_removed',
+  'library_changed',
+  'session_app',
   'log',
   // The stream dropped events for this (slow) client; listeners re-read the state they show.
   'lagged',

@@ -5,6 +5,7 @@ import { api, HostEvents, onUnauthorized } from './api.js';
 import { toast } from './dom.js';
 import { mountDashboard } from './page-dashboard.js';
 import { mountDevices } from './page-devices.js';
+import { mountLibrary } from './page-library.js';
 import { mountLogin } from './page-login.js';
 import { mountLogs } from './page-logs.js';
 import { mountPairing } from './page-pairing.js';
@@ -12,6 +13,7 @@ import { mountSettings } from './page-settings.js';
 
 const PAGES = {
   dashboard: { title: 'Dashboard', mount: mountDashboard },
+  library: { title: 'Library', mount: mountLibrary },
   pairing: { title: 'Pairing', mount: mountPairing },
   devices: { title: 'Devices', mount: mountDevices },
   settings: { title: 'Settings', mount: mountSettings },

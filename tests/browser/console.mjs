@@ -198,6 +198,53 @@ async function main() {
       await audit(page, 'dashboard');
     });
 
+    await step('library: covers load, search narrows, a game launches on the session and ends', async () => {
+      await nav(page, 'Library');
+      await page.getByRole('heading', { name: 'Library', level: 1 }).waitFor();
+      const card = page.getByRole('listitem', { name: 'Title Console Quest' });
+      await card.waitFor();
+      const cover = card.locator('img.cover');
+      await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await cover.elementHandle());
+      const coverWidth = await cover.evaluate((img) => img.naturalWidth);
+      const search = page.getByLabel('Search the library');
+      await search.fill('no such game anywhere');
+      await page.getByText('No game matches the search.').waitFor();
+      check(await card.count() === 0, 'the search left a non-matching game listed');
+      await search.fill('quest');
+      await card.waitFor();
+      await page.getByLabel('Launch on').selectOption(session.info.id);
+      await card.getByRole('button', { name: 'Launch Console Quest' }).click();
+      await page.getByRole('status').filter({ hasText: 'Launched Console Quest on' }).waitFor();
+      const end = card.getByRole('button', { name: 'End Console Quest' });
+      await end.waitFor();
+      const running = await pageApi(page, `/sessions/${session.info.id}`);
+      check(running.app === 'desktop:console-quest',
+        `the session runs ${JSON.stringify(running.app)}, not the launched game`);
+      await shot(page, 'console-library.png');
+      await audit(page, 'library');
+      await end.click();
+      await end.waitFor({ state: 'detached', timeout: 15_000 });
+      const after = await pageApi(page, `/sessions/${session.info.id}`);
+      check(after.app === null, `the session still runs ${JSON.stringify(after.app)} after End game`);
+      // Hidden from clients through the settings, then shown again.
+      await card.getByRole('button', { name: 'Hide Console Quest' }).click();
+      await card.getByText('Hidden from clients').waitFor();
+      const hiddenIn = (await pageApi(page, '/settings')).library_hidden;
+      check(hiddenIn.includes('desktop:console-quest'), `library_hidden is ${JSON.stringify(hiddenIn)}`);
+      check((await pageApi(page, '/library')).find((t) => t.id === 'desktop:console-quest')?.hidden === true,
+        'the library does not say the title is hidden');
+      await card.getByRole('button', { name: 'Unhide Console Quest' }).click();
+      await card.getByRole('button', { name: 'Hide Console Quest' }).waitFor();
+      const shownIn = (await pageApi(page, '/settings')).library_hidden;
+      check(!shownIn.includes('desktop:console-quest'), `still hidden: ${JSON.stringify(shownIn)}`);
+      summary.library = {
+        cover_width: coverWidth,
+        launched: running.app,
+        ended: after.app === null,
+        hid_and_unhid: true,
+      };
+    });
+
     await step('arm a pairing PIN', async () => {
       await nav(page, 'Pairing');
       await page.getByRole('heading', { name: 'Pairing', level: 1 }).waitFor();

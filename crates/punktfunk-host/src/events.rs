@@ -26,6 +26,11 @@ pub enum HostEvent {
         id: String,
         stats: SessionStats,
     },
+    /// A library title started on a session's display (`app` its id) or ended (`app` null).
+    SessionApp {
+        id: String,
+        app: Option<String>,
+    },
     PairingArmed {
         expires_in_secs: u64,
     },

@@ -1,5 +1,6 @@
 //! `punktfunk-host`: the streaming host.
 
+mod apps;
 mod audio;
 mod capture;
 mod cli_client;

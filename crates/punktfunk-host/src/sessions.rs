@@ -1,6 +1,6 @@
 //! Every live streaming session of either protocol, as the management API and the console see them:
-//! who is connected, at which mode, on which display, how it is going — and the two things an operator
-//! can do to a session (stop it, force a keyframe).
+//! who is connected, at which mode, on which display, how it is going — and what an operator can do
+//! to a session (stop it, force a keyframe, launch a library title on its display and end it).
 
 use crate::events::{EventBus, HostEvent};
 use serde::Serialize;
@@ -68,6 +68,9 @@ pub struct SessionInfo {
     pub display: Option<DisplayInfo>,
     pub stats: SessionStats,
     pub state: SessionState,
+    /// Id of the library title launched onto this session's display (punktfunk/1 sessions; the
+    /// console's "End game" ends it).
+    pub app: Option<String>,
 }
 
 /// What an operator can do to a running session; each protocol implements it for its sessions.
@@ -75,6 +78,16 @@ pub trait SessionControls: Send + Sync {
     /// Ends the session; the client is told `reason`.
     fn stop(&self, reason: &str);
     fn request_keyframe(&self);
+    /// Starts `title` on the session's display (stopping a title launched before); `Err` says why
+    /// it cannot. Protocols without launching keep the default.
+    fn launch(&self, title: &crate::library::Title) -> Result<(), String> {
+        let _ = title;
+        Err("this session's protocol cannot launch library titles".into())
+    }
+    /// Ends the launched title (politely, forced after a grace time); false when none runs.
+    fn end_app(&self) -> bool {
+        false
+    }
 }
 
 struct Entry {
@@ -146,6 +159,32 @@ impl SessionRegistry {
     pub fn request_keyframe(&self, id: &str) -> bool {
         let controls = self.table().get(id).map(|e| e.controls.clone());
         controls.map(|c| c.request_keyframe()).is_some()
+    }
+
+    /// Launches `title` on a session's display; `None` when there is no such session.
+    pub fn launch(&self, id: &str, title: &crate::library::Title) -> Option<Result<(), String>> {
+        let controls = self.table().get(id).map(|e| e.controls.clone());
+        controls.map(|c| c.launch(title))
+    }
+
+    /// Ends a session's launched title: `None` when there is no such session, `Some(false)` when it
+    /// runs none.
+    pub fn end_app(&self, id: &str) -> Option<bool> {
+        let controls = self.table().get(id).map(|e| e.controls.clone());
+        controls.map(|c| c.end_app())
+    }
+
+    /// Records which title runs on a session's display (`None`: none) and publishes it.
+    pub fn set_app(&self, id: &str, app: Option<String>) {
+        if let Some(entry) = self.table().get_mut(id) {
+            entry.info.app = app.clone();
+        } else {
+            return;
+        }
+        self.events.publish(HostEvent::SessionApp {
+            id: id.to_string(),
+            app,
+        });
     }
 
     /// Records a session's latest stats and publishes them.
@@ -229,6 +268,7 @@ mod tests {
             display: None,
             stats: SessionStats::default(),
             state: SessionState::Streaming,
+            app: None,
         }
     }
 
@@ -257,6 +297,18 @@ mod tests {
             },
         );
         assert_eq!(registry.get("b").unwrap().stats.fps, 60.0);
+        registry.set_app("b", Some("desktop:tux".into()));
+        assert_eq!(
+            registry.get("b").unwrap().app.as_deref(),
+            Some("desktop:tux")
+        );
+        registry.set_app("gone", None);
+        assert_eq!(
+            registry.end_app("b"),
+            Some(false),
+            "the default launches nothing"
+        );
+        assert_eq!(registry.end_app("gone"), None);
 
         a.set_end_reason("operator stopped it");
         drop(a);
@@ -276,6 +328,7 @@ mod tests {
                 "session_started",
                 "session_started",
                 "session_stats",
+                "session_app",
                 "session_ended",
                 "session_ended"
             ]

@@ -68,6 +68,9 @@ pub struct Settings {
     /// Most punktfunk/1 devices this host remembers; new clients (trusted on first use with
     /// `open`, or paired with a PIN) are refused once this many are paired.
     pub max_paired_devices: usize,
+    /// Game library titles hidden from clients (Moonlight's app list, punktfunk/1's library): title
+    /// ids such as `steam:570`, or a whole store as `steam:*`. The console's Library page edits it.
+    pub library_hidden: Vec<String>,
 }
 
 impl Default for Settings {
@@ -92,6 +95,7 @@ impl Default for Settings {
             max_refresh_hz: 360,
             max_bitrate_kbps: 500_000,
             max_paired_devices: 64,
+            library_hidden: Vec::new(),
         }
     }
 }
@@ -141,6 +145,16 @@ impl Settings {
         crate::stream_limits::validate_settings(self).or_else(invalid)?;
         if self.max_paired_devices == 0 || self.max_paired_devices > 10_000 {
             return invalid("max_paired_devices must be between 1 and 10000".into());
+        }
+        if self.library_hidden.len() > 10_000
+            || self
+                .library_hidden
+                .iter()
+                .any(|id| id.trim().is_empty() || id.len() > 512)
+        {
+            return invalid(
+                "library_hidden holds at most 10000 title ids of 1 to 512 characters".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for app in &self.apps {
@@ -372,6 +386,9 @@ mod tests {
             json!({"max_bitrate_kbps": 5_000_000}),
             json!({"max_paired_devices": 0}),
             json!({"apps": [{"name": "Desktop", "cmd": "true"}]}),
+            json!({"library_hidden": ["steam:570", " "]}),
+            json!({"library_hidden": ["x".repeat(513)]}),
+            json!({"library_hidden": "steam:570"}),
             json!([1, 2]),
         ] {
             let err = store.patch(bad.clone()).unwrap_err();
@@ -400,6 +417,18 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("max_sessions"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hidden_library_titles_persist() {
+        let dir = temp_dir("hidden");
+        let store = SettingsStore::load(&dir, Map::new()).unwrap();
+        store
+            .patch(json!({"library_hidden": ["steam:570", "lutris:*"]}))
+            .unwrap();
+        let reread = SettingsStore::load(&dir, Map::new()).unwrap().get();
+        assert_eq!(reread.library_hidden, ["steam:570", "lutris:*"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -2,8 +2,9 @@
 //! live punktfunk/1 session from the real probe, and headless Chromium — Debian's `chromium` driven
 //! by playwright-core (tests/browser/console.mjs) — signing in, watching the session's graphs move,
 //! arming a pairing PIN that a second probe then pairs with, saving a setting, renaming and unpairing
-//! a device and stopping the session from the page; every page also passes axe-core's WCAG 2 A/AA
-//! checks in light and dark mode.
+//! a device, launching a library game (a fixture desktop entry with a cover) onto the session and
+//! ending it from the Library page, and stopping the session from the page; every page also passes
+//! axe-core's WCAG 2 A/AA checks in light and dark mode.
 //! Screenshots go to target/test-artifacts/ (console.png is the dashboard with the live session).
 
 mod common;
@@ -113,22 +114,57 @@ fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
         let _ = std::fs::remove_file(artifacts.join(old));
     }
 
-    let host = HostProcess::start(
-        "console",
-        HostCommand::new(&[
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--api-bind",
-            "127.0.0.1",
-            "--api-port",
-            "0",
-            "--no-mdns",
-            "--open",
-        ]),
-    );
+    // The library the Library page shows: one desktop-entry game with a cover, under a test
+    // XDG_DATA_HOME (never the developer's own stores). It only waits to be ended.
+    let stores = TempDir::new("console-stores");
+    let data_home = stores.path().join("share");
+    let applications = data_home.join("applications");
+    std::fs::create_dir_all(&applications).unwrap();
+    let cover = stores.path().join("console-quest.png");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=orange:s=120x180",
+        ])
+        .args(["-frames:v", "1"])
+        .arg(&cover)
+        .status()
+        .expect("run ffmpeg");
+    assert!(made.success(), "ffmpeg made no cover");
+    std::fs::write(
+        applications.join("console-quest.desktop"),
+        format!(
+            "[Desktop Entry]\nType=Application\nName=Console Quest\nCategories=Game;\n\
+             Icon={}\nExec=sleep 300\n",
+            cover.display()
+        ),
+    )
+    .unwrap();
+    let mut command = HostCommand::new(&[
+        "serve",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--api-bind",
+        "127.0.0.1",
+        "--api-port",
+        "0",
+        "--no-mdns",
+        "--open",
+    ]);
+    command.wrapper = vec![
+        "env".to_string(),
+        format!("XDG_DATA_HOME={}", data_home.display()),
+        format!("XDG_CONFIG_HOME={}", stores.path().join("config").display()),
+        format!("XDG_DATA_DIRS={}", stores.path().join("none").display()),
+    ];
+    let host = HostProcess::start("console", command);
     let _stop_host = StopGently(host.pid());
     let api = host
         .wait_line("API ", Duration::from_secs(30))
@@ -211,6 +247,13 @@ fn console_signs_in_sees_the_live_session_and_arms_a_pin() {
         .as_u64()
         .expect("samples after");
     assert!(after >= before + 2, "the graphs did not move: {summary}");
+    assert_eq!(
+        summary["library"]["launched"], "desktop:console-quest",
+        "{summary}"
+    );
+    assert_eq!(summary["library"]["cover_width"], 120, "{summary}");
+    assert_eq!(summary["library"]["ended"], true, "{summary}");
+    assert_eq!(summary["library"]["hid_and_unhid"], true, "{summary}");
 
     let screenshot = PathBuf::from(summary["screenshot"].as_str().expect("screenshot path"));
     let png = std::fs::read(&screenshot).expect("the screenshot exists");

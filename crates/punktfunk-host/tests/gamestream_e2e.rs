@@ -900,6 +900,13 @@ fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
         "[Desktop Entry]\nType=Application\nName=Tux Racer\nExec=tuxracer %f\nCategories=Game;\n",
     )
     .unwrap();
+    // A desktop-entry game that fills its display with red (a small Wayland client).
+    std::fs::write(
+        applications.join("red-square.desktop"),
+        "[Desktop Entry]\nType=Application\nName=Red Square\nCategories=Game;\n\
+         Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -f lavfi -i color=c=red:size=320x180:rate=10\n",
+    )
+    .unwrap();
     let wrapper: Vec<String> = [
         "env".to_string(),
         format!("XDG_DATA_HOME={}", data_home.display()),
@@ -969,5 +976,37 @@ fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+
+    // Launched from Moonlight, the desktop-entry game opens on that client's own display.
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--app",
+            "Red Square",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--bitrate",
+            "4000",
+            "--seconds",
+            "6",
+        ],
+    );
+    let launch = &result["launches"][0];
+    let rgb: Vec<u64> = launch["centre_rgb"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no picture: {result}"))
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(
+        rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80,
+        "the game is on the client's display: centre {rgb:?} ({launch})"
+    );
     host.stop();
 }

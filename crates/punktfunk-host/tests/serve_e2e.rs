@@ -2,7 +2,9 @@
 //! a PIN armed through the management API, a wrong PIN that uses it up, pairing with a fresh PIN,
 //! 10 s of 1280×720@60 from the client's own virtual display (its background colour checked in the
 //! decoded pictures), the session listed in the API with its display — and that display released
-//! when the client leaves.
+//! when the client leaves. And the game library over punktfunk/1: a desktop-entry game listed to the
+//! probe, launched by it (and by the operator through the API) onto the client's own display, ended
+//! by "End game" and with the session.
 
 mod api_common;
 mod common;
@@ -23,10 +25,17 @@ struct Serve {
 
 impl Serve {
     fn start(config: &Path) -> Serve {
+        Serve::start_with(config, Vec::new(), &[])
+    }
+
+    /// With `wrapper` before the host (e.g. `env XDG_DATA_HOME=…`) and `extra` arguments.
+    fn start_with(config: &Path, wrapper: Vec<String>, extra: &[&str]) -> Serve {
         let mut args = LOOPBACK_SERVE.to_vec();
         args.extend(["--compositor", "headless"]);
+        args.extend_from_slice(extra);
         let mut command = HostCommand::new(&args);
         command.config_dir = Some(config.to_path_buf());
+        command.wrapper = wrapper;
         let host = HostProcess::start("serve", command);
         let api = host
             .wait_line("API https://", Duration::from_secs(60))
@@ -40,17 +49,22 @@ impl Serve {
     }
 
     fn get(&self, path: &str) -> Value {
+        let answer = self.call("GET", path, None);
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.error());
+        answer.json()
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> api_common::Answer {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let answer = rt.block_on(api_common::send(
-            self.api,
-            &self.host.fingerprint,
-            Request::new("GET", path).header("authorization", &format!("Bearer {}", self.token)),
-        ));
-        assert_eq!(answer.status, 200, "GET {path}: {}", answer.error());
-        answer.json()
+        let mut request =
+            Request::new(method, path).header("authorization", &format!("Bearer {}", self.token));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        rt.block_on(api_common::send(self.api, &self.host.fingerprint, request))
     }
 
     /// `punktfunk-host pair --native`: arms a PIN through the API, as a user would.
@@ -313,4 +327,169 @@ fn serve_pairs_with_a_pin_streams_the_clients_display_and_releases_it() {
     assert_eq!(listed["display"]["output"], output.as_str(), "{listed}");
     let out = again.wait_with_output().unwrap();
     assert!(out.status.success(), "second probe: {}", stderr(&out));
+}
+
+/// Whether any process runs with `marker` in its command line.
+fn process_running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false)
+    })
+}
+
+fn centre(report: &Value) -> Vec<u64> {
+    report["centre_rgb"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no decoded picture: {report}"))
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn punktfunk1_lists_launches_and_ends_library_games_on_the_clients_display() {
+    let config = TempDir::new("serve-library");
+    let client = TempDir::new("serve-library-client");
+    let stores = TempDir::new("serve-library-stores");
+    let data_home = stores.path().join("share");
+    let applications = data_home.join("applications");
+    std::fs::create_dir_all(&applications).unwrap();
+    // A "game" that fills its display with red until it is stopped; the odd size marks its process.
+    let marker = "color=c=red:size=322x182";
+    std::fs::write(
+        applications.join("red-square.desktop"),
+        format!(
+            "[Desktop Entry]\nType=Application\nName=Red Square\nCategories=Game;\n\
+             Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -f lavfi -i {marker}:rate=10\n"
+        ),
+    )
+    .unwrap();
+    let wrapper = vec![
+        "env".to_string(),
+        format!("XDG_DATA_HOME={}", data_home.display()),
+        format!("XDG_CONFIG_HOME={}", stores.path().join("config").display()),
+        format!("XDG_DATA_DIRS={}", stores.path().join("none").display()),
+    ];
+    let serve = Serve::start_with(config.path(), wrapper, &["--open"]);
+    let connect = |duration: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--tofu",
+            "--mode",
+            "640x360@30",
+            "--duration",
+            duration,
+            "--codec",
+            "h264",
+            "--no-stamps",
+            "--bitrate-kbps",
+            "4000",
+            "--name",
+            "library-e2e",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let quic = serve.quic();
+        let mut probe = serve.probe(client.path(), &["connect", &quic]);
+        probe.args(&args);
+        probe
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let finish = |probe: std::process::Child| -> Value {
+        let out = probe.wait_with_output().unwrap();
+        assert!(out.status.success(), "probe: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("probe JSON")
+    };
+
+    // The probe lists the library and launches the game: its last picture is the game's red.
+    let report = finish(connect(
+        "8s",
+        &["--library", "--launch", "desktop:red-square"],
+    ));
+    eprintln!("{report}");
+    let library = report["library"].as_array().expect("the library");
+    assert!(
+        library.contains(&serde_json::json!({"id": "desktop:red-square", "name": "Red Square"})),
+        "{library:?}"
+    );
+    assert_eq!(report["launch"]["ok"], true, "{report}");
+    assert!(report["launch"]["ended"].is_null(), "{report}");
+    let rgb = centre(&report);
+    assert!(
+        rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80,
+        "the game is on the client's display: centre {rgb:?}"
+    );
+    // The session ended, and the game with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_running(marker) {
+        assert!(Instant::now() < deadline, "the game outlived its session");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The operator launches it onto a running session through the API, then ends it: the stream
+    // goes on, back on the desktop's background. (The first session is gone from the list first,
+    // so the one found below is the new one.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !serve.get("/api/v1/sessions").as_array().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first session is still listed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let probe = connect("12s", &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let sessions = serve.get("/api/v1/sessions");
+        if let Some(id) = sessions[0]["id"].as_str() {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "the session never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let launch_path = format!("/api/v1/sessions/{id}/launch");
+    let unknown = serve.call(
+        "POST",
+        &launch_path,
+        Some(&serde_json::json!({"title_id": "desktop:nope"})),
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.error());
+    let missing = serve.call(
+        "POST",
+        "/api/v1/sessions/00000000/launch",
+        Some(&serde_json::json!({"title_id": "desktop:red-square"})),
+    );
+    assert_eq!(missing.status, 404, "{}", missing.error());
+    let launched = serve.call(
+        "POST",
+        &launch_path,
+        Some(&serde_json::json!({"title_id": "desktop:red-square"})),
+    );
+    assert_eq!(launched.status, 204, "{:?}", launched.body);
+    assert_eq!(
+        serve.get(&format!("/api/v1/sessions/{id}"))["app"],
+        "desktop:red-square"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(process_running(marker), "the game runs");
+    let ended = serve.call("DELETE", &format!("/api/v1/sessions/{id}/app"), None);
+    assert_eq!(ended.status, 204, "{:?}", ended.body);
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while process_running(marker) || !serve.get(&format!("/api/v1/sessions/{id}"))["app"].is_null()
+    {
+        assert!(Instant::now() < deadline, "End game left the game running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = serve.call("DELETE", &format!("/api/v1/sessions/{id}/app"), None);
+    assert_eq!(again.status, 404, "nothing left to end");
+    let report = finish(probe);
+    let rgb = centre(&report);
+    let near = |a: u64, b: u64| a.abs_diff(b) <= 8;
+    assert!(
+        near(rgb[0], 0x3a) && near(rgb[1], 0x6e) && near(rgb[2], 0xa5),
+        "after End game the desktop shows again: centre {rgb:?}"
+    );
 }

@@ -113,6 +113,13 @@ enum Command {
         /// scroll N, hscroll N, type TEXT).
         #[arg(long, default_value = "")]
         input: punktfunk_client::input::InputScript,
+        /// Fetch the host's game library (every page) and put it in the report.
+        #[arg(long)]
+        library: bool,
+        /// Launch this library title (an id from `--library`, e.g. `desktop:tux`) on the session's
+        /// display once the stream runs; the report says what the host answered.
+        #[arg(long, value_name = "TITLE_ID")]
+        launch: Option<String>,
     },
     /// Forget a host's pinned fingerprint (after it was reinstalled, or to pair again). Exit status:
     /// 0 = forgotten, 3 = it was not pinned, 1 = the known-hosts file could not be read or written.
@@ -202,6 +209,8 @@ fn main() -> Result<()> {
             audio,
             mic_tone,
             input,
+            library,
+            launch,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -241,6 +250,8 @@ fn main() -> Result<()> {
                     }
                 })),
                 identity: Some(identity),
+                list_library: library,
+                launch,
                 ..SessionOptions::new(host, mode, duration)
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()

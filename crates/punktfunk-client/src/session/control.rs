@@ -6,7 +6,7 @@ use super::clock::WallClock;
 use super::data_thread::{DataAudio, DataParams, FromData, ToData, run_data_plane};
 use super::error::{SessionError, other};
 use super::options::{SessionOptions, split_host_port};
-use super::report::{ReportInputs, SessionReport, build_report};
+use super::report::{LaunchReport, LibraryTitle, ReportInputs, SessionReport, build_report};
 use crate::tls::{self, PinnedVerifier};
 use punktfunk_core::control::{
     self, ClockSample, ClockSync, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message,
@@ -267,6 +267,11 @@ async fn drive(
         (welcome.bitrate_kbps, welcome.parity_percent, 0u64);
     let mut started = false;
     let mut input_tasks = Vec::new();
+    let mut library = opts.list_library.then(Vec::new);
+    let mut launch = opts.launch.as_ref().map(|title_id| LaunchReport {
+        title_id: title_id.clone(),
+        ..LaunchReport::default()
+    });
 
     let end = loop {
         let step: Result<Option<End>, SessionError> = tokio::select! {
@@ -283,9 +288,16 @@ async fn drive(
                 Some(FromData::Registered) if !started => {
                     started = true;
                     next_ping = tokio::time::Instant::now();
-                    let sent = send_message(&mut send, &Message::Start).await;
+                    let mut sent = send_message(&mut send, &Message::Start).await;
                     let _ = to_data.try_send(ToData::Started);
                     input_tasks = start_input(conn, opts, (welcome.width, welcome.height));
+                    if sent.is_ok() && library.is_some() {
+                        sent = send_message(&mut send, &Message::LibraryRequest { offset: 0 }).await;
+                    }
+                    if sent.is_ok() && let Some(title_id) = &opts.launch {
+                        let title_id = title_id.clone();
+                        sent = send_message(&mut send, &Message::Launch { title_id }).await;
+                    }
                     sent.map(|_| None)
                 }
                 Some(FromData::Registered) => Ok(None),
@@ -320,6 +332,40 @@ async fn drive(
                 }
                 Some(Incoming::Message(Message::Goodbye { reason })) => {
                     Ok(Some(End::Early(format!("host said goodbye: {reason}"))))
+                }
+                Some(Incoming::Message(Message::LibraryPage { offset, total, titles })) => {
+                    let next = offset.saturating_add(u32::try_from(titles.len()).unwrap_or(u32::MAX));
+                    let more = match &mut library {
+                        // Only the page asked for next is taken: a host repeating itself cannot grow
+                        // the list without end.
+                        Some(list) if usize::try_from(offset).ok() == Some(list.len()) => {
+                            let got = titles.len();
+                            list.extend(titles.into_iter().map(|t| LibraryTitle { id: t.id, name: t.name }));
+                            got > 0 && !library_done(next, total, list.len())
+                        }
+                        _ => false,
+                    };
+                    if more {
+                        send_message(&mut send, &Message::LibraryRequest { offset: next }).await.map(|_| None)
+                    } else {
+                        Ok(None)
+                    }
+                }
+                Some(Incoming::Message(Message::LaunchResult { title_id, ok, message })) => {
+                    tracing::info!(%title_id, ok, %message, "launch result");
+                    if let Some(l) = launch.as_mut().filter(|l| l.title_id == title_id) {
+                        l.ok = Some(ok);
+                        l.message = message;
+                        l.answered_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    Ok(None)
+                }
+                Some(Incoming::Message(Message::AppEnded { title_id, reason })) => {
+                    tracing::info!(%title_id, %reason, "launched title ended");
+                    if let Some(l) = launch.as_mut().filter(|l| l.title_id == title_id) {
+                        l.ended = Some(reason);
+                    }
+                    Ok(None)
                 }
                 Some(Incoming::Message(m)) => {
                     tracing::debug!(?m, "ignoring unexpected control message");
@@ -373,7 +419,16 @@ async fn drive(
         host_parity,
         rate_updates,
         ended_early,
+        library,
+        launch,
     }))
+}
+
+/// Whether a library listing is complete: `total` reached, or the most a client keeps.
+fn library_done(next: u32, total: u32, kept: usize) -> bool {
+    /// A bound on what a host can make the probe hold (about 3 MB of ids and names).
+    const MAX_TITLES: usize = 10_000;
+    next >= total || kept >= MAX_TITLES
 }
 
 /// The audio bits of `Hello.caps` for what the options ask.

@@ -39,4 +39,7 @@ pub use options::{
 pub use receiver::{
     GRADIENT_WINDOW, KEYFRAME_REQUEST_INTERVAL, LATE_FRAME, delay_gradient_us_per_s,
 };
-pub use report::{ClockReport, FrameRecord, FrameStatus, LatencyMs, SessionReport, percentile};
+pub use report::{
+    ClockReport, FrameRecord, FrameStatus, LatencyMs, LaunchReport, LibraryTitle, SessionReport,
+    percentile,
+};

@@ -133,6 +133,10 @@ pub struct SessionOptions {
     pub input: crate::input::InputScript,
     /// The client certificate to present; hosts only serve paired clients (or any, with `--open`).
     pub identity: Option<Arc<ClientIdentity>>,
+    /// Fetch the host's game library once the stream runs (`--library`).
+    pub list_library: bool,
+    /// Launch this library title on the session's display once the stream runs (`--launch`).
+    pub launch: Option<String>,
 }
 
 impl SessionOptions {
@@ -152,6 +156,8 @@ impl SessionOptions {
             on_host_fingerprint: None,
             input: crate::input::InputScript::default(),
             identity: None,
+            list_library: false,
+            launch: None,
         }
     }
 }

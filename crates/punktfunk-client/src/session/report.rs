@@ -114,9 +114,33 @@ pub struct SessionReport {
     pub lost_frames_per_100ms: Vec<u32>,
     /// The host's audio, when asked for (`--audio`): tones per channel, latency, losses.
     pub audio: Option<crate::audio::AudioReport>,
+    /// The host's game library, every page (`--library`).
+    pub library: Option<Vec<LibraryTitle>>,
+    /// What became of the title launched with `--launch`.
+    pub launch: Option<LaunchReport>,
     /// Every frame's fate, in order of settlement.
     #[serde(skip)]
     pub timeline: Vec<FrameRecord>,
+}
+
+/// One title of the host's library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LibraryTitle {
+    pub id: String,
+    pub name: String,
+}
+
+/// The host's answer to a launch, and the title's end if it ended during the session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LaunchReport {
+    pub title_id: String,
+    /// `None` until the host answered.
+    pub ok: Option<bool>,
+    pub message: String,
+    /// Milliseconds from the stream start to the host's answer.
+    pub answered_ms: Option<f64>,
+    /// Why the title ended, if it did before the session.
+    pub ended: Option<String>,
 }
 
 impl SessionReport {
@@ -217,6 +241,23 @@ impl SessionReport {
         if let Some(a) = &self.audio {
             a.write_text(&mut s);
         }
+        if let Some(library) = &self.library {
+            let _ = writeln!(s, "library: {} titles", library.len());
+            for t in library {
+                let _ = writeln!(s, "  {:<40} {}", t.id, t.name);
+            }
+        }
+        if let Some(l) = &self.launch {
+            let answer = match l.ok {
+                Some(true) => format!("started ({})", l.message),
+                Some(false) => format!("refused: {}", l.message),
+                None => "no answer from the host".to_string(),
+            };
+            let _ = writeln!(s, "launch {}: {answer}", l.title_id);
+            if let Some(why) = &l.ended {
+                let _ = writeln!(s, "  ended: {why}");
+            }
+        }
         if let Some(why) = &self.ended_early {
             let _ = writeln!(s, "ended early: {why}");
         }
@@ -245,6 +286,8 @@ pub(super) struct ReportInputs<'a> {
     pub(super) host_parity: u16,
     pub(super) rate_updates: u64,
     pub(super) ended_early: Option<String>,
+    pub(super) library: Option<Vec<LibraryTitle>>,
+    pub(super) launch: Option<LaunchReport>,
 }
 
 pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
@@ -312,6 +355,8 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         stream_start_unix_us: r.stream_start_unix_us,
         lost_frames_per_100ms: lost_per_100ms,
         audio: s.audio,
+        library: r.library,
+        launch: r.launch,
         timeline: s.timeline,
     }
 }
@@ -367,6 +412,8 @@ mod tests {
             stream_start_unix_us: 0,
             lost_frames_per_100ms: Vec::new(),
             audio: None,
+            library: None,
+            launch: None,
             timeline,
         }
     }

@@ -99,6 +99,13 @@ impl<'a> FieldReader<'a> {
             .find(|(t, _)| *t == tag)
             .map(|(_, v)| *v)
     }
+    /// Every value of a repeated field, in message order.
+    pub fn all(&self, tag: u16) -> impl Iterator<Item = &'a [u8]> {
+        self.fields
+            .iter()
+            .filter(move |(t, _)| *t == tag)
+            .map(|(_, v)| *v)
+    }
     fn fixed<const N: usize>(
         &self,
         tag: u16,

@@ -137,7 +137,51 @@ pub enum Message {
     PairDone {
         mac: Vec<u8>,
     },
+    /// Client → host, any time after Start: a page of the host's game library from `offset` on.
+    LibraryRequest {
+        offset: u32,
+    },
+    /// Host → client: at most [`MAX_LIBRARY_PAGE`] titles from `offset` on, of `total` in all (ask
+    /// again from `offset + titles.len()` for more). Pages keep every message far below the 64 KiB
+    /// limit however large the library is.
+    LibraryPage {
+        offset: u32,
+        total: u32,
+        titles: Vec<LibraryEntry>,
+    },
+    /// Client → host: start a library title on this session's display (one at a time: a running one
+    /// is stopped first).
+    Launch {
+        title_id: String,
+    },
+    /// Host → client: whether [`Message::Launch`] started the title, and if not why.
+    LaunchResult {
+        title_id: String,
+        ok: bool,
+        message: String,
+    },
+    /// Client → host: stop the launched title ("End game").
+    EndApp,
+    /// Host → client: the launched title is gone (it quit, or the host or client stopped it).
+    AppEnded {
+        title_id: String,
+        reason: String,
+    },
 }
+
+/// One title of the host's library as a punktfunk/1 client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryEntry {
+    /// The host's stable id (`steam:570`, `desktop:tux`), at most [`MAX_TITLE_ID_LEN`] bytes.
+    pub id: String,
+    /// Display name, at most [`MAX_NAME_LEN`] bytes.
+    pub name: String,
+}
+
+/// Most titles one [`Message::LibraryPage`] carries.
+pub const MAX_LIBRARY_PAGE: usize = 64;
+/// Longest title id carried (its length travels in one byte); a host leaves longer ids out.
+pub const MAX_TITLE_ID_LEN: usize = 255;
 
 mod tag {
     pub const MSG_HELLO: u16 = 1;
@@ -153,6 +197,12 @@ mod tag {
     pub const MSG_PAIR_CHALLENGE: u16 = 11;
     pub const MSG_PAIR_CONFIRM: u16 = 12;
     pub const MSG_PAIR_DONE: u16 = 13;
+    pub const MSG_LIBRARY_REQUEST: u16 = 14;
+    pub const MSG_LIBRARY_PAGE: u16 = 15;
+    pub const MSG_LAUNCH: u16 = 16;
+    pub const MSG_LAUNCH_RESULT: u16 = 17;
+    pub const MSG_END_APP: u16 = 18;
+    pub const MSG_APP_ENDED: u16 = 19;
 
     pub const NAME: u16 = 1;
     pub const WIDTH: u16 = 2;
@@ -187,6 +237,12 @@ mod tag {
     pub const REASON: u16 = 50;
     pub const SPAKE: u16 = 60;
     pub const MAC: u16 = 61;
+    pub const OFFSET: u16 = 70;
+    pub const TOTAL: u16 = 71;
+    /// Repeated, one per title: `id_len u8 | id | name`.
+    pub const ENTRY: u16 = 72;
+    pub const TITLE_ID: u16 = 73;
+    pub const OK: u16 = 74;
 }
 
 /// Longest goodbye reason kept.
@@ -220,6 +276,51 @@ fn pair_field(r: &FieldReader<'_>, tag: u16, name: &'static str) -> Result<Vec<u
         return Err(ControlError::BadField(name));
     }
     Ok(value.to_vec())
+}
+
+/// A title id cut like names (a host never sends longer ones; this keeps decode ∘ encode exact).
+fn cut_id(id: &str) -> &str {
+    cut(id, MAX_TITLE_ID_LEN)
+}
+
+fn encode_entry(entry: &LibraryEntry) -> Vec<u8> {
+    let id = cut_id(&entry.id);
+    let name = cut(&entry.name, MAX_NAME_LEN);
+    let mut out = Vec::with_capacity(1 + id.len() + name.len());
+    // `cut_id` keeps the id within one byte's count.
+    out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+fn bad_entry() -> ControlError {
+    ControlError::BadField("library entry")
+}
+
+fn decode_entry(value: &[u8]) -> Result<LibraryEntry, ControlError> {
+    let (&id_len, rest) = value.split_first().ok_or_else(bad_entry)?;
+    let (id, name) = rest
+        .split_at_checked(usize::from(id_len))
+        .ok_or_else(bad_entry)?;
+    let id = std::str::from_utf8(id).map_err(|_| bad_entry())?;
+    let name = std::str::from_utf8(name).map_err(|_| bad_entry())?;
+    Ok(LibraryEntry {
+        id: id.to_owned(),
+        name: cut(name, MAX_NAME_LEN).to_owned(),
+    })
+}
+
+/// A string field cut to `max` bytes (decode side of [`cut`]).
+fn cut_string(
+    r: &FieldReader<'_>,
+    tag: u16,
+    name: &'static str,
+    max: usize,
+) -> Result<String, ControlError> {
+    let mut value = r.string(tag, name)?;
+    value.truncate(cut(&value, max).len());
+    Ok(value)
 }
 
 impl Message {
@@ -305,6 +406,38 @@ impl Message {
                 .finish(),
             Message::PairDone { mac } => FieldWriter::new(MSG_PAIR_DONE)
                 .bytes(MAC, cut_bytes(mac))
+                .finish(),
+            Message::LibraryRequest { offset } => FieldWriter::new(MSG_LIBRARY_REQUEST)
+                .u32(OFFSET, *offset)
+                .finish(),
+            Message::LibraryPage {
+                offset,
+                total,
+                titles,
+            } => {
+                let mut w = FieldWriter::new(MSG_LIBRARY_PAGE);
+                w.u32(OFFSET, *offset).u32(TOTAL, *total);
+                for entry in titles.iter().take(MAX_LIBRARY_PAGE) {
+                    w.bytes(ENTRY, &encode_entry(entry));
+                }
+                w.finish()
+            }
+            Message::Launch { title_id } => FieldWriter::new(MSG_LAUNCH)
+                .str(TITLE_ID, cut_id(title_id))
+                .finish(),
+            Message::LaunchResult {
+                title_id,
+                ok,
+                message,
+            } => FieldWriter::new(MSG_LAUNCH_RESULT)
+                .str(TITLE_ID, cut_id(title_id))
+                .u8(OK, u8::from(*ok))
+                .str(REASON, cut(message, MAX_REASON_LEN))
+                .finish(),
+            Message::EndApp => FieldWriter::new(MSG_END_APP).finish(),
+            Message::AppEnded { title_id, reason } => FieldWriter::new(MSG_APP_ENDED)
+                .str(TITLE_ID, cut_id(title_id))
+                .str(REASON, cut(reason, MAX_REASON_LEN))
                 .finish(),
         }
     }
@@ -400,6 +533,36 @@ impl Message {
             },
             MSG_PAIR_DONE => Message::PairDone {
                 mac: pair_field(&r, MAC, "mac")?,
+            },
+            MSG_LIBRARY_REQUEST => Message::LibraryRequest {
+                offset: r.opt_u32(OFFSET, "offset")?.unwrap_or(0),
+            },
+            MSG_LIBRARY_PAGE => {
+                let entries: Vec<&[u8]> = r.all(ENTRY).collect();
+                if entries.len() > MAX_LIBRARY_PAGE {
+                    return Err(ControlError::BadField("library entries"));
+                }
+                Message::LibraryPage {
+                    offset: r.u32(OFFSET, "offset")?,
+                    total: r.u32(TOTAL, "total")?,
+                    titles: entries
+                        .into_iter()
+                        .map(decode_entry)
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            MSG_LAUNCH => Message::Launch {
+                title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
+            },
+            MSG_LAUNCH_RESULT => Message::LaunchResult {
+                title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
+                ok: r.u8(OK, "ok")? != 0,
+                message: cut_string(&r, REASON, "message", MAX_REASON_LEN).unwrap_or_default(),
+            },
+            MSG_END_APP => Message::EndApp,
+            MSG_APP_ENDED => Message::AppEnded {
+                title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
+                reason: cut_string(&r, REASON, "reason", MAX_REASON_LEN).unwrap_or_default(),
             },
             other => return Err(ControlError::UnknownMessage(other)),
         })

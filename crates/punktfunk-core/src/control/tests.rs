@@ -70,6 +70,34 @@ fn samples() -> Vec<Message> {
         },
         Message::PairConfirm { mac: vec![1; 32] },
         Message::PairDone { mac: vec![2; 32] },
+        Message::LibraryRequest { offset: 64 },
+        Message::LibraryPage {
+            offset: 0,
+            total: 2,
+            titles: vec![
+                LibraryEntry {
+                    id: "steam:570".into(),
+                    name: "Dota 2".into(),
+                },
+                LibraryEntry {
+                    id: "desktop:räder.desktop".into(),
+                    name: String::new(),
+                },
+            ],
+        },
+        Message::Launch {
+            title_id: "lutris:12".into(),
+        },
+        Message::LaunchResult {
+            title_id: "lutris:12".into(),
+            ok: false,
+            message: "no such title".into(),
+        },
+        Message::EndApp,
+        Message::AppEnded {
+            title_id: "lutris:12".into(),
+            reason: "the app exited".into(),
+        },
     ]
 }
 
@@ -167,7 +195,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(which in 0usize..13, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(which in 0usize..19, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut body = samples()[which].encode();
         let i = pos.index(body.len());
         body[i] = byte;
@@ -255,5 +283,87 @@ proptest! {
         w.audio_channels = audio;
         w.mic_channels = mic;
         prop_assert_eq!(Message::decode(&Message::Welcome(w).encode()), Ok(Message::Welcome(w)));
+    }
+}
+
+#[test]
+fn every_sample_is_mutated_by_the_fuzz_property() {
+    assert_eq!(samples().len(), 19, "widen `which` above with the samples");
+}
+
+#[test]
+fn library_pages_are_bounded() {
+    let entry = LibraryEntry {
+        id: "desktop:x".into(),
+        name: "X".into(),
+    };
+    let page = Message::LibraryPage {
+        offset: 0,
+        total: 1000,
+        titles: vec![entry.clone(); MAX_LIBRARY_PAGE + 10],
+    };
+    let body = page.encode();
+    assert!(body.len() < MAX_MESSAGE_LEN);
+    match Message::decode(&body) {
+        Ok(Message::LibraryPage { titles, .. }) => assert_eq!(titles.len(), MAX_LIBRARY_PAGE),
+        other => panic!("{other:?}"),
+    }
+    // A peer that sends more entries than a page holds is refused, not believed.
+    let mut w = FieldWriter::new(15);
+    w.u32(70, 0).u32(71, 1000);
+    for _ in 0..=MAX_LIBRARY_PAGE {
+        w.bytes(72, b"\x01xX");
+    }
+    assert_eq!(
+        Message::decode(&w.finish()),
+        Err(ControlError::BadField("library entries"))
+    );
+    // An entry whose id length points past its end.
+    let mut w = FieldWriter::new(15);
+    w.u32(70, 0).u32(71, 1).bytes(72, &[9, b'a']);
+    assert_eq!(
+        Message::decode(&w.finish()),
+        Err(ControlError::BadField("library entry"))
+    );
+}
+
+proptest! {
+    #[test]
+    fn library_messages_round_trip_after_cutting(
+        id in ".{0,300}",
+        name in ".{0,200}",
+        reason in ".{0,40}",
+        offset in any::<u32>(),
+        total in any::<u32>(),
+        count in 0usize..80,
+        ok in any::<bool>(),
+    ) {
+        let page = Message::LibraryPage {
+            offset,
+            total,
+            titles: vec![LibraryEntry { id: id.clone(), name: name.clone() }; count],
+        };
+        let decoded = Message::decode(&page.encode()).unwrap();
+        // What decodes re-encodes to itself (the fuzz target's property), and is the input cut.
+        prop_assert_eq!(Message::decode(&decoded.encode()).unwrap(), decoded.clone());
+        let Message::LibraryPage { titles, offset: o, total: t } = decoded else {
+            panic!("not a page");
+        };
+        prop_assert_eq!((o, t, titles.len()), (offset, total, count.min(MAX_LIBRARY_PAGE)));
+        for entry in &titles {
+            prop_assert!(id.starts_with(&entry.id) && entry.id.len() <= MAX_TITLE_ID_LEN);
+            prop_assert!(name.starts_with(&entry.name) && entry.name.len() <= MAX_NAME_LEN);
+        }
+        for m in [
+            Message::Launch { title_id: id.clone() },
+            Message::LaunchResult { title_id: id.clone(), ok, message: reason.clone() },
+            Message::AppEnded { title_id: id.clone(), reason: reason.clone() },
+        ] {
+            let decoded = Message::decode(&m.encode()).unwrap();
+            prop_assert_eq!(Message::decode(&decoded.encode()).unwrap(), decoded.clone());
+            if id.len() <= MAX_TITLE_ID_LEN {
+                prop_assert_eq!(decoded, m);
+            }
+        }
     }
 }

@@ -30,16 +30,12 @@ pub fn app_list(configured: &[AppConfig], library: &[Title]) -> Vec<GameStreamAp
             || configured.iter().any(|a| a.name.eq_ignore_ascii_case(name))
     };
     let from_library = library.iter().filter(|t| !taken(&t.name)).map(|t| {
-        let config = AppConfig {
-            name: t.name.clone(),
-            cmd: t.shell_command(),
-            working_dir: t
-                .working_dir
-                .as_ref()
-                .map(|d| d.to_string_lossy().into_owned()),
-            env: Default::default(),
-        };
-        (t.id.as_str(), t.name.as_str(), Some(config), t.art.clone())
+        (
+            t.id.as_str(),
+            t.name.as_str(),
+            Some(t.app_config()),
+            t.art.clone(),
+        )
     });
     let entries = std::iter::once((DESKTOP, DESKTOP, None, None))
         .chain(

@@ -2,7 +2,6 @@
 //! listeners, PIN pairing and the app list. The protocol itself (parsing, XML, the pairing state
 //! machine) lives in `punktfunk_core::gamestream`; this module owns sockets, files and the waiting.
 
-mod app_runner;
 mod appasset;
 mod apps;
 mod audio_sender;

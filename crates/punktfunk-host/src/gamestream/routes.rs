@@ -129,10 +129,9 @@ pub async fn answer(shared: &Shared, target: &str, transport: &Transport) -> Ans
 }
 
 fn app_list(shared: &Shared) -> Vec<apps::GameStreamApp> {
-    apps::app_list(
-        &shared.host.settings.get().apps,
-        &shared.host.library.titles(),
-    )
+    let settings = shared.host.settings.get();
+    let library = crate::library::visible(&shared.host.library.titles(), &settings.library_hidden);
+    apps::app_list(&settings.apps, &library)
 }
 
 fn server_info(shared: &Shared, transport: &Transport) -> ServerInfo {

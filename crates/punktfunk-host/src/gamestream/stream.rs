@@ -15,12 +15,12 @@
 //! them ([`Streaming::resume`]) — Moonlight's "Resume". `/cancel` (Moonlight's "Quit"), the app
 //! exiting, or the host stopping release them.
 
-use super::app_runner::RunningApp;
 use super::apps::GameStreamApp;
 use super::audio_sender;
 use super::control_server::{ControlCommand, ControlServer};
 use super::rtsp_server;
 use super::video_sender;
+use crate::apps::{AppOwner, RunningApp};
 use crate::audio::AudioSource;
 use crate::host_context::HostContext;
 use crate::inject::{Feedback, InjectCounts, InputEvent, InputSink, SessionInput};
@@ -414,7 +414,8 @@ impl Session {
         let resumed_app = self.resumed().as_mut().and_then(|p| p.app.take());
         if let Some(app) = resumed_app {
             tracing::info!(session = %self.id, app = app.name(), "resuming the running app");
-            app.hand_to(Arc::downgrade(self));
+            let owner: Weak<Session> = Arc::downgrade(self);
+            app.hand_to(owner);
             owned.app = Some(app);
         } else if let Some(app) = &self.request.app.config {
             let mut env = display.as_ref().map(|d| d.env.clone()).unwrap_or_default();
@@ -422,7 +423,8 @@ impl Session {
             let sink = self.audio_name.clone();
             env.insert("PULSE_SINK".into(), sink.clone());
             env.insert("PIPEWIRE_NODE".into(), sink);
-            match RunningApp::start(app, &env, Arc::downgrade(self)) {
+            let owner: Weak<Session> = Arc::downgrade(self);
+            match RunningApp::start(app, &env, owner) {
                 Ok(running) => owned.app = Some(running),
                 Err(e) => {
                     tracing::warn!(app = %app.name, "starting the app failed: {e:#}");
@@ -448,6 +450,7 @@ impl Session {
                 ..SessionStats::default()
             },
             state: SessionState::Streaming,
+            app: None,
         };
         // Machine-readable, next to READY and SESSIONS: tests follow a session's display by it.
         crate::status_line::status_line!(
@@ -536,6 +539,15 @@ struct OperatorControls {
 struct ParkedControls {
     streaming: Weak<Streaming>,
     id: String,
+}
+
+/// The app's exit ends the stream (Moonlight shows "the app quit"); the host stopping it does not.
+impl AppOwner for Session {
+    fn app_exited(&self, name: &str, by_host: bool) {
+        if !by_host {
+            self.end(&format!("the app {name} exited"));
+        }
+    }
 }
 
 impl SessionControls for ParkedControls {
@@ -949,7 +961,8 @@ impl Streaming {
             drop(left);
             if park && parked.alive() {
                 if let Some(app) = &parked.app {
-                    app.hand_to(Weak::new());
+                    // Parked: nobody hears of its exit (checked by `alive` on resume).
+                    app.hand_to(Weak::<Session>::new());
                 }
                 (injected, Some(parked), listed)
             } else {

@@ -46,6 +46,19 @@ pub struct Title {
 }
 
 impl Title {
+    /// The title as an app the host can start ([`crate::apps::RunningApp`]).
+    pub fn app_config(&self) -> crate::settings::AppConfig {
+        crate::settings::AppConfig {
+            name: self.name.clone(),
+            cmd: self.shell_command(),
+            working_dir: self
+                .working_dir
+                .as_ref()
+                .map(|d| d.to_string_lossy().into_owned()),
+            env: Default::default(),
+        }
+    }
+
     /// The launch command as one `sh -c` line, every argument quoted.
     pub fn shell_command(&self) -> String {
         self.launch
@@ -54,6 +67,23 @@ impl Title {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// Whether the `library_hidden` setting hides title `id`: its exact id, or its store as `store:*`.
+pub fn is_hidden(hidden: &[String], id: &str) -> bool {
+    hidden.iter().any(|h| match h.strip_suffix('*') {
+        Some(prefix) => id.starts_with(prefix),
+        None => h == id,
+    })
+}
+
+/// The titles clients are offered: all but the hidden ones.
+pub fn visible(titles: &[Title], hidden: &[String]) -> Vec<Title> {
+    titles
+        .iter()
+        .filter(|t| !is_hidden(hidden, &t.id))
+        .cloned()
+        .collect()
 }
 
 /// `arg` as one POSIX shell word.

@@ -381,3 +381,33 @@ fn shell_commands_quote_every_argument() {
         r"run 'it'\''s here' steam://rungameid/5 ''"
     );
 }
+
+#[test]
+fn hidden_titles_by_id_or_whole_store() {
+    let title = |id: &str| Title {
+        id: id.into(),
+        name: id.into(),
+        source: Source::Steam,
+        launch: vec!["true".into()],
+        art: None,
+        working_dir: None,
+    };
+    let titles = [
+        title("steam:570"),
+        title("steam:620"),
+        title("steam-shortcut:1"),
+        title("lutris:12"),
+    ];
+    let hidden = ["steam:570".to_string(), "lutris:*".to_string()];
+    let ids: Vec<String> = visible(&titles, &hidden)
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["steam:620", "steam-shortcut:1"]);
+    assert!(is_hidden(&["steam:*".to_string()], "steam:620"));
+    assert!(
+        !is_hidden(&["steam:*".to_string()], "steam-shortcut:1"),
+        "a store's prefix ends at its colon"
+    );
+    assert!(!is_hidden(&[], "steam:570"));
+}

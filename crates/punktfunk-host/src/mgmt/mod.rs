@@ -44,6 +44,8 @@ pub(crate) fn openapi_router(state: Option<ApiState>) -> OpenApiRouter<ApiState>
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::get, sessions::stop))
         .routes(routes!(sessions::keyframe))
+        .routes(routes!(sessions::launch))
+        .routes(routes!(sessions::end_app))
         .routes(routes!(devices::list))
         .routes(routes!(devices::rename, devices::unpair))
         .routes(routes!(pairing::status))

@@ -1,9 +1,12 @@
 //! One client's punktfunk/1 session: handshake on the control stream, then feedback-driven FEC and
-//! bitrate, keyframe requests and clock pings until the client leaves or goes silent.
+//! bitrate, keyframe requests and clock pings until the client leaves or goes silent — and the game
+//! library: the client may list the host's titles and launch one onto its own display (so may the
+//! operator, through the management API); the title is stopped when the session ends.
 
 use super::data_plane::{DataPlane, SessionControl};
 use super::trust::{Authorized, authorize_client};
 use super::{ListenerConfig, SessionCounter};
+use crate::apps::{AppEvent, SessionApp};
 use crate::audio::session_audio::SessionAudio;
 use crate::host_context::HostContext;
 use crate::sessions::{SessionControls, SessionInfo, SessionState, SessionStats};
@@ -15,7 +18,8 @@ use crate::vdisplay::VirtualDisplay;
 use anyhow::{Context, Result, bail};
 use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
 use punktfunk_core::control::{
-    Codec, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message, Welcome, frame,
+    Codec, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, LibraryEntry, MAX_LIBRARY_PAGE,
+    MAX_TITLE_ID_LEN, Message, Welcome, frame,
 };
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{FecConfig, LossStats, MTU_1500_DATAGRAM};
@@ -286,6 +290,19 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         bitrate_kbps = hello.bitrate_kbps, sessions = shared.sessions.get(), "session opened"
     );
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(None);
+    // Titles launched onto this display get the display's environment and the session's audio sink.
+    let display_info = display_info.map(|mut d| {
+        d.env.extend(audio.app_env());
+        d
+    });
+    let (app_tx, mut app_events) = tokio::sync::mpsc::unbounded_channel();
+    let session_app = Arc::new(SessionApp::new(
+        display_info.as_ref().map(|d| d.env.clone()),
+        display_info.as_ref().map(|d| d.output.clone()),
+        app_notify(shared.host.sessions.clone(), sid.clone(), app_tx),
+    ));
+    // However the session ends from here on, its title goes with it.
+    let _app_guard = AppGuard(session_app.clone());
     let listed = shared.host.sessions.register(
         SessionInfo {
             id: sid.clone(),
@@ -298,20 +315,19 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
             refresh_mhz: hello.refresh_mhz,
             codec: format!("{codec:?}"),
             started_unix: crate::paired::now_unix(),
-            display: display_info.map(|mut d| {
-                d.env.extend(audio.app_env());
-                d
-            }),
+            display: display_info,
             stats: SessionStats {
                 bitrate_kbps: hello.bitrate_kbps,
                 fec_parity_percent: u32::from(parity),
                 ..SessionStats::default()
             },
             state: SessionState::Streaming,
+            app: None,
         },
         Arc::new(OperatorControls {
             control: control.clone(),
             stop: stop_tx,
+            app: session_app.clone(),
         }),
     );
 
@@ -364,10 +380,15 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         &mut stop_rx,
         &shared.host,
         &sid,
+        &session_app,
+        &mut app_events,
     )
     .await;
 
-    // Teardown: stop the sender, forget the session's data-plane registration, close the connection.
+    // Teardown: stop the launched title while its display still exists, then the sender, forget the
+    // session's data-plane registration, close the connection.
+    let app = session_app.clone();
+    let _ = tokio::task::spawn_blocking(move || app.stop_blocking("the session ended")).await;
     sender.stop().await;
     let _ = tokio::task::spawn_blocking(move || drop(audio)).await;
     let reason = match &result {
@@ -424,6 +445,84 @@ impl Drop for SenderGuard {
     }
 }
 
+/// Ends the session's launched title (in the background) if the session task ends some other way
+/// than the orderly teardown — an early return, an error, a panic.
+struct AppGuard(Arc<SessionApp>);
+
+impl Drop for AppGuard {
+    fn drop(&mut self) {
+        self.0.end("the session ended");
+    }
+}
+
+/// Where a session's title events go: its client (through `events`, which the session task
+/// forwards as [`Message::AppEnded`]) and the session list (`app`, for the console).
+fn app_notify(
+    registry: Arc<crate::sessions::SessionRegistry>,
+    session: String,
+    events: tokio::sync::mpsc::UnboundedSender<AppEvent>,
+) -> crate::apps::Notify {
+    Arc::new(move |event: AppEvent| {
+        match &event {
+            AppEvent::Started { title_id, name } => {
+                tracing::info!(%session, title = %title_id, %name, "library title started");
+                registry.set_app(&session, Some(title_id.clone()));
+            }
+            // A replaced title ends after its successor started: only clear what is still listed.
+            AppEvent::Ended { title_id, .. } => {
+                if registry.get(&session).and_then(|s| s.app).as_ref() == Some(title_id) {
+                    registry.set_app(&session, None);
+                }
+            }
+        }
+        let _ = events.send(event);
+    })
+}
+
+/// Page `offset` of the library as a punktfunk/1 client sees it (ids too long for the wire left out).
+fn library_page(titles: &[crate::library::Title], offset: u32) -> Message {
+    let listed: Vec<&crate::library::Title> = titles
+        .iter()
+        .filter(|t| t.id.len() <= MAX_TITLE_ID_LEN)
+        .collect();
+    let page = listed
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(MAX_LIBRARY_PAGE)
+        .map(|t| LibraryEntry {
+            id: t.id.clone(),
+            name: t.name.clone(),
+        })
+        .collect();
+    Message::LibraryPage {
+        offset,
+        total: u32::try_from(listed.len()).unwrap_or(u32::MAX),
+        titles: page,
+    }
+}
+
+/// Starts title `title_id` on the session's display; the answer for the client.
+fn launch_title(host: &HostContext, apps: &SessionApp, title_id: &str) -> Message {
+    let hidden = host.settings.get().library_hidden;
+    let titles = crate::library::visible(&host.library.titles(), &hidden);
+    let result = match titles.iter().find(|t| t.id == title_id) {
+        Some(title) => apps
+            .launch(title)
+            .map(|()| format!("{} started", title.name)),
+        None => Err(format!("no title {title_id:?} in the library")),
+    };
+    tracing::info!(title = title_id, ?result, "launch asked by the client");
+    let (ok, message) = match result {
+        Ok(m) => (true, m),
+        Err(m) => (false, m),
+    };
+    Message::LaunchResult {
+        title_id: title_id.to_string(),
+        ok,
+        message,
+    }
+}
+
 /// Removes a session's data-plane registration when dropped.
 struct Registration<'a> {
     data: &'a DataPlane,
@@ -464,6 +563,8 @@ async fn run_session(
     stop: &mut tokio::sync::watch::Receiver<Option<String>>,
     host: &HostContext,
     session: &str,
+    apps: &SessionApp,
+    app_events: &mut tokio::sync::mpsc::UnboundedReceiver<AppEvent>,
 ) -> Result<String> {
     let policy = FecPolicy::default();
     let mut rate_control = BitrateController::new(BitrateConfig::for_client(hello.bitrate_kbps));
@@ -487,6 +588,12 @@ async fn run_session(
             changed = stop.changed() => {
                 let reason = changed.ok().and_then(|_| stop.borrow().clone());
                 return Ok(reason.unwrap_or_else(|| "stopped by the host".into()));
+            }
+            Some(event) = app_events.recv() => {
+                if let AppEvent::Ended { title_id, reason } = event {
+                    send(tx, &Message::AppEnded { title_id, reason }).await?;
+                }
+                continue;
             }
         };
         match message {
@@ -527,6 +634,19 @@ async fn run_session(
             }
             Message::ClockPing { client_send_us } => answer_ping(tx, client_send_us).await?,
             Message::Goodbye { reason } => return Ok(format!("client said goodbye: {reason}")),
+            Message::LibraryRequest { offset } => {
+                let hidden = host.settings.get().library_hidden;
+                let titles = crate::library::visible(&host.library.titles(), &hidden);
+                send(tx, &library_page(&titles, offset)).await?;
+            }
+            Message::Launch { title_id } => send(tx, &launch_title(host, apps, &title_id)).await?,
+            Message::EndApp => {
+                if !apps.end("ended by the client") {
+                    let reason = "no title is running".to_string();
+                    let title_id = String::new();
+                    send(tx, &Message::AppEnded { title_id, reason }).await?;
+                }
+            }
             other => tracing::debug!(?other, "ignoring unexpected control message"),
         }
     }
@@ -536,6 +656,7 @@ async fn run_session(
 struct OperatorControls {
     control: Arc<SessionControl>,
     stop: tokio::sync::watch::Sender<Option<String>>,
+    app: Arc<SessionApp>,
 }
 
 impl SessionControls for OperatorControls {
@@ -548,6 +669,14 @@ impl SessionControls for OperatorControls {
             .video
             .keyframe_requested
             .store(true, Ordering::Relaxed);
+    }
+
+    fn launch(&self, title: &crate::library::Title) -> std::result::Result<(), String> {
+        self.app.launch(title)
+    }
+
+    fn end_app(&self) -> bool {
+        self.app.end("ended by the host operator")
     }
 }
 
@@ -699,6 +828,42 @@ mod tests {
         }
         assert!(control.video.frames_sent.load(Ordering::Relaxed) > 0);
         data.end_session(42);
+    }
+
+    #[test]
+    fn library_pages_cover_every_listable_title_once() {
+        use crate::library::{Source, Title};
+        let title = |id: String| Title {
+            name: format!("{id} {}", "ü".repeat(100)),
+            id,
+            source: Source::Desktop,
+            launch: vec!["true".into()],
+            art: None,
+            working_dir: None,
+        };
+        let mut titles: Vec<Title> = (0..150).map(|i| title(format!("desktop:{i}"))).collect();
+        // An id too long for the wire is left out rather than cut into another title's id.
+        titles.insert(70, title(format!("desktop:{}", "x".repeat(300))));
+        let mut seen = Vec::new();
+        loop {
+            let page = library_page(&titles, u32::try_from(seen.len()).unwrap());
+            assert!(page.encode().len() < punktfunk_core::control::MAX_MESSAGE_LEN);
+            let Message::LibraryPage { total, titles, .. } = page else {
+                panic!("not a page: {page:?}");
+            };
+            assert_eq!(total, 150);
+            if titles.is_empty() {
+                break;
+            }
+            assert!(titles.len() <= MAX_LIBRARY_PAGE);
+            seen.extend(titles.into_iter().map(|t| t.id));
+        }
+        let expected: Vec<String> = (0..150).map(|i| format!("desktop:{i}")).collect();
+        assert_eq!(seen, expected);
+        let Message::LibraryPage { titles, .. } = library_page(&titles, u32::MAX) else {
+            panic!("not a page");
+        };
+        assert!(titles.is_empty());
     }
 
     #[test]

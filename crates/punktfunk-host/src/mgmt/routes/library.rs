@@ -23,16 +23,19 @@ pub struct LibraryTitle {
     pub launch: Vec<String>,
     /// Whether `GET /library/{id}/art` has a picture.
     pub has_art: bool,
+    /// Hidden from clients by the `library_hidden` setting (the operator still sees and may launch it).
+    pub hidden: bool,
 }
 
-impl From<&Title> for LibraryTitle {
-    fn from(t: &Title) -> Self {
+impl LibraryTitle {
+    fn new(t: &Title, hidden: &[String]) -> Self {
         LibraryTitle {
             id: t.id.clone(),
             name: t.name.clone(),
             source: t.source,
             launch: t.launch.clone(),
             has_art: t.art.is_some(),
+            hidden: crate::library::is_hidden(hidden, &t.id),
         }
     }
 }
@@ -41,13 +44,14 @@ impl From<&Title> for LibraryTitle {
 #[utoipa::path(get, path = "/library", tag = "library", operation_id = "list_library",
     responses((status = 200, description = "The library", body = Vec<LibraryTitle>)))]
 pub async fn list(State(state): State<ApiState>) -> Json<Vec<LibraryTitle>> {
+    let hidden = state.host.settings.get().library_hidden;
     Json(
         state
             .host
             .library
             .titles()
             .iter()
-            .map(LibraryTitle::from)
+            .map(|t| LibraryTitle::new(t, &hidden))
             .collect(),
     )
 }

@@ -1,6 +1,7 @@
-//! Live streaming sessions: list, inspect, stop, force a keyframe.
+//! Live streaming sessions: list, inspect, stop, force a keyframe, launch a library title on one
+//! and end it.
 
-use crate::mgmt::error::{ApiError, ErrorBody, PathParam};
+use crate::mgmt::error::{ApiError, ErrorBody, JsonBody, PathParam};
 use crate::mgmt::state::ApiState;
 use crate::sessions::SessionInfo;
 use axum::Json;
@@ -75,5 +76,66 @@ pub async fn keyframe(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_session(&id))
+    }
+}
+
+/// What to launch on a session.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct LaunchTitle {
+    /// A library title id (`GET /library`), e.g. `steam:570`.
+    pub title_id: String,
+}
+
+/// Starts a library title on the session's display (a title launched before is stopped). The
+/// session's client sees it at once; punktfunk/1 sessions only.
+#[utoipa::path(post, path = "/sessions/{id}/launch", tag = "sessions", operation_id = "launch_on_session",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = LaunchTitle,
+    responses(
+        (status = 204, description = "Started"),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 404, description = "No such session or title", body = ErrorBody),
+        (status = 409, description = "The session cannot launch titles (no display, GameStream) or the title did not start", body = ErrorBody),
+    ))]
+pub async fn launch(
+    State(state): State<ApiState>,
+    PathParam(id): PathParam<String>,
+    JsonBody(body): JsonBody<LaunchTitle>,
+) -> Result<StatusCode, ApiError> {
+    let titles = state.host.library.titles();
+    let title = titles
+        .iter()
+        .find(|t| t.id == body.title_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no title {:?} in the library", body.title_id))
+        })?;
+    match state.host.sessions.launch(&id, title) {
+        None => Err(no_session(&id)),
+        Some(Err(why)) => Err(ApiError::conflict(why)),
+        Some(Ok(())) => {
+            tracing::info!(session = %id, title = %title.id, "title launched through the management API");
+            Ok(StatusCode::NO_CONTENT)
+        }
+    }
+}
+
+/// "End game": stops the title launched on the session (SIGTERM to its processes, SIGKILL after a
+/// grace time); the session goes on.
+#[utoipa::path(delete, path = "/sessions/{id}/app", tag = "sessions", operation_id = "end_session_app",
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Asked to stop"),
+        (status = 404, description = "No such session, or it runs no launched title", body = ErrorBody),
+    ))]
+pub async fn end_app(
+    State(state): State<ApiState>,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    match state.host.sessions.end_app(&id) {
+        None => Err(no_session(&id)),
+        Some(false) => Err(ApiError::not_found(format!(
+            "session {id:?} runs no launched title"
+        ))),
+        Some(true) => Ok(StatusCode::NO_CONTENT),
     }
 }

@@ -1,10 +1,9 @@
-//! A configured app started for a GameStream session: run through `sh -c` in its own process group
-//! with the session display's environment, watched so that its exit ends the stream (Moonlight then
-//! shows "the app quit"), and stopped — the whole group — when the session ends first. An app whose
-//! client went away without quitting outlives its stream, parked, and is handed to the stream that
-//! resumes it.
+//! An app started for a session: run through `sh -c` in its own process group with the session
+//! display's environment, watched so that whoever owns it hears when it exits (GameStream then ends
+//! the stream — Moonlight shows "the app quit"; punktfunk/1 tells its client), and stopped — the whole
+//! group, SIGTERM first, SIGKILL after a grace time — when it is dropped. A GameStream app whose client
+//! went away without quitting outlives its stream, parked, and is handed to the stream that resumes it.
 
-use super::stream::Session;
 use crate::settings::AppConfig;
 use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal};
@@ -14,6 +13,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
+
+/// Who hears that a [`RunningApp`] exited.
+pub trait AppOwner: Send + Sync {
+    /// The app's process exited. `by_host`: because the host stopped it (not the app quitting).
+    fn app_exited(&self, name: &str, by_host: bool);
+}
 
 /// Time the app gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
@@ -25,8 +30,8 @@ pub struct RunningApp {
     exited: Arc<AtomicBool>,
     /// Set before the host stops the app, so the watcher does not report that as "the app quit".
     stopping: Arc<AtomicBool>,
-    /// The stream the app's exit ends (none while parked).
-    owner: Arc<Mutex<Weak<Session>>>,
+    /// Who hears of the app's exit (a dead `Weak`: nobody, e.g. while a GameStream app is parked).
+    owner: Arc<Mutex<Weak<dyn AppOwner>>>,
 }
 
 impl RunningApp {
@@ -34,7 +39,7 @@ impl RunningApp {
     pub fn start(
         app: &AppConfig,
         display_env: &BTreeMap<String, String>,
-        session: Weak<Session>,
+        owner: Weak<dyn AppOwner>,
     ) -> Result<RunningApp> {
         let mut command = Command::new("sh");
         command
@@ -54,27 +59,25 @@ impl RunningApp {
         let pgid = Pid::from_raw(pid).context("child pid 0")?;
         let exited = Arc::new(AtomicBool::new(false));
         let stopping = Arc::new(AtomicBool::new(false));
-        let owner = Arc::new(Mutex::new(session));
+        let owner = Arc::new(Mutex::new(owner));
         let (name, exited_w, stopping_w) = (app.name.clone(), exited.clone(), stopping.clone());
         let owner_w = owner.clone();
         std::thread::Builder::new()
-            .name("gs-app-watch".into())
+            .name("app-watch".into())
             .spawn(move || {
                 let status = child.wait();
                 exited_w.store(true, Ordering::Release);
-                tracing::info!(app = %name, ?status, "GameStream app exited");
-                let session = owner_w
+                tracing::info!(app = %name, ?status, "app exited");
+                let owner = owner_w
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .upgrade();
-                if !stopping_w.load(Ordering::Acquire)
-                    && let Some(session) = session
-                {
-                    session.end(&format!("the app {name} exited"));
+                if let Some(owner) = owner {
+                    owner.app_exited(&name, stopping_w.load(Ordering::Acquire));
                 }
             })
             .context("starting the app watcher")?;
-        tracing::info!(app = %app.name, pid, "GameStream app started");
+        tracing::info!(app = %app.name, pid, "app started");
         Ok(RunningApp {
             name: app.name.clone(),
             pgid,
@@ -84,9 +87,9 @@ impl RunningApp {
         })
     }
 
-    /// From now on the app's exit ends `session` (an empty `Weak` while it is parked).
-    pub fn hand_to(&self, session: Weak<Session>) {
-        *self.owner.lock().unwrap_or_else(PoisonError::into_inner) = session;
+    /// From now on `owner` hears of the app's exit.
+    pub fn hand_to(&self, owner: Weak<dyn AppOwner>) {
+        *self.owner.lock().unwrap_or_else(PoisonError::into_inner) = owner;
     }
 
     /// Whether the app has exited by itself (nothing left to resume).
@@ -122,17 +125,31 @@ impl Drop for RunningApp {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        tracing::info!(app = %self.name, "GameStream app stopped");
+        tracing::info!(app = %self.name, "app stopped");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gamestream::apps::GameStreamApp;
-    use crate::gamestream::stream::LaunchRequest;
-    use std::net::Ipv4Addr;
-    use std::num::NonZeroU32;
+
+    /// Records what the watcher reported.
+    #[derive(Default)]
+    struct Recorder {
+        exits: Mutex<Vec<(String, bool)>>,
+    }
+
+    impl AppOwner for Recorder {
+        fn app_exited(&self, name: &str, by_host: bool) {
+            self.exits.lock().unwrap().push((name.to_string(), by_host));
+        }
+    }
+
+    impl Recorder {
+        fn exits(&self) -> Vec<(String, bool)> {
+            self.exits.lock().unwrap().clone()
+        }
+    }
 
     fn app(cmd: &str) -> AppConfig {
         AppConfig {
@@ -143,35 +160,13 @@ mod tests {
         }
     }
 
-    fn session(config: &AppConfig) -> Arc<Session> {
-        let request = LaunchRequest {
-            app: GameStreamApp {
-                id: NonZeroU32::MIN,
-                title: config.name.clone(),
-                config: Some(config.clone()),
-                art: None,
-            },
-            client_id: None,
-            client_name: "test".into(),
-            width: 640,
-            height: 360,
-            fps: 30,
-            rikey: [7; 16],
-            rikeyid: 0,
-            encrypted_rtsp: false,
-            local_ip: Ipv4Addr::LOCALHOST.into(),
-            client_ip: Ipv4Addr::LOCALHOST.into(),
-        };
-        Session::new(request).unwrap().0
-    }
-
     fn group_alive(pgid: Pid) -> bool {
         // Signal 0 is not in rustix's `Signal`; SIGCONT is harmless to a running or stopped group.
         rustix::process::kill_process_group(pgid, Signal::CONT).is_ok()
     }
 
     #[test]
-    fn an_exiting_app_ends_its_session_with_the_display_env() {
+    fn an_exiting_app_tells_its_owner_and_had_the_display_env() {
         let dir = std::env::temp_dir().join(format!("pf-app-runner-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("env");
@@ -179,14 +174,16 @@ mod tests {
             "echo \"$WAYLAND_DISPLAY $APP_OWN\" > {}",
             out.display()
         ));
-        let session = session(&config);
+        let owner = Arc::new(Recorder::default());
         let env = BTreeMap::from([("WAYLAND_DISPLAY".into(), "wayland-test".into())]);
-        let running = RunningApp::start(&config, &env, Arc::downgrade(&session)).unwrap();
+        let weak: Weak<Recorder> = Arc::downgrade(&owner);
+        let running = RunningApp::start(&config, &env, weak).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !session.ended() && Instant::now() < deadline {
+        while owner.exits().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(session.ended(), "the app's exit ends the session");
+        assert_eq!(owner.exits(), [("test app".to_string(), false)]);
+        assert!(running.exited());
         assert_eq!(
             std::fs::read_to_string(&out).unwrap().trim(),
             "wayland-test mine"
@@ -196,12 +193,12 @@ mod tests {
     }
 
     #[test]
-    fn stopping_the_app_stops_its_whole_group_without_ending_the_session_twice() {
+    fn stopping_the_app_stops_its_whole_group_and_says_the_host_did_it() {
         // A child that ignores SIGTERM, in the background: the group needs SIGKILL.
         let config = app("trap '' TERM; sleep 30 & sleep 30; wait");
-        let session = session(&config);
-        let running =
-            RunningApp::start(&config, &BTreeMap::new(), Arc::downgrade(&session)).unwrap();
+        let owner = Arc::new(Recorder::default());
+        let weak: Weak<Recorder> = Arc::downgrade(&owner);
+        let running = RunningApp::start(&config, &BTreeMap::new(), weak).unwrap();
         let pgid = running.pgid;
         std::thread::sleep(Duration::from_millis(200));
         assert!(group_alive(pgid));
@@ -214,8 +211,9 @@ mod tests {
         }
         assert!(!group_alive(pgid), "no process of the app is left");
         std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            !session.ended(),
+        assert_eq!(
+            owner.exits(),
+            [("test app".to_string(), true)],
             "the host stopping the app is not the app quitting"
         );
     }

@@ -1,0 +1,178 @@
+// Library: every game the host found in its stores, with covers and a search box; a title can be
+// launched onto a running punktfunk/1 session's display and ended again ("End game"), and hidden
+// from clients (the `library_hidden` setting).
+
+import { api } from './api.js';
+import { busy, h, replace, toast } from './dom.js';
+
+const SOURCES = { steam: 'Steam', heroic: 'Heroic', lutris: 'Lutris', desktop: 'Desktop entry' };
+
+export function mountLibrary(root, { events }) {
+  const search = h('input', {
+    id: 'library-search',
+    type: 'search',
+    placeholder: 'Name or store',
+    autocomplete: 'off',
+  });
+  const target = h('select', { id: 'library-session' });
+  const rescan = h('button', { type: 'button', class: 'ghost' }, 'Rescan');
+  const count = h('p', { class: 'hint', id: 'library-count', role: 'status' });
+  const grid = h('ul', { class: 'library', 'aria-label': 'Games found' });
+  const empty = h('p', { class: 'empty', hidden: true });
+  root.replaceChildren(
+    h('h1', null, 'Library'),
+    h(
+      'section',
+      { class: 'card library-tools', 'aria-label': 'Find and launch' },
+      h('div', { class: 'field' }, h('label', { for: 'library-search' }, 'Search the library'), search),
+      h('div', { class: 'field' }, h('label', { for: 'library-session' }, 'Launch on'), target,
+        h('p', { class: 'hint' }, 'A running punktfunk/1 session: the game opens on that client\'s display.')),
+      h('div', { class: 'field' }, rescan),
+      count,
+    ),
+    h('section', { class: 'card', 'aria-label': 'Games' }, grid, empty),
+  );
+
+  let titles = [];
+  let sessions = [];
+
+  /** Sessions a title can be launched on: punktfunk/1 ones with a display. */
+  const launchable = () => sessions.filter((s) => s.protocol === 'punktfunk1' && s.display);
+  const chosen = () => launchable().find((s) => s.id === target.value);
+
+  function renderTargets() {
+    const keep = target.value;
+    const options = launchable().map((s) =>
+      h('option', { value: s.id }, `${s.client_name} (${s.id})`));
+    if (!options.length) options.push(h('option', { value: '' }, 'No punktfunk/1 session is running'));
+    replace(target, options);
+    if (launchable().some((s) => s.id === keep)) target.value = keep;
+    target.disabled = !launchable().length;
+  }
+
+  function card(title) {
+    const session = chosen();
+    const running = session && session.app === title.id;
+    const cover = title.has_art
+      ? h('img', {
+          class: 'cover',
+          src: `/api/v1/library/${encodeURIComponent(title.id)}/art`,
+          alt: '',
+          loading: 'lazy',
+          width: 150,
+          height: 225,
+        })
+      : h('div', { class: 'cover placeholder', 'aria-hidden': 'true' }, title.name.slice(0, 1).toUpperCase());
+    const launch = h('button', {
+      type: 'button',
+      class: 'primary small',
+      'aria-label': `Launch ${title.name}`,
+      disabled: !session,
+    }, 'Launch');
+    launch.addEventListener('click', () => busy(launch, async () => {
+      const on = chosen();
+      if (!on) return;
+      await api('POST', `/sessions/${encodeURIComponent(on.id)}/launch`, { title_id: title.id });
+      toast(`Launched ${title.name} on ${on.client_name}`);
+      await loadSessions();
+    }));
+    const hide = h('button', {
+      type: 'button',
+      class: 'ghost small',
+      'aria-label': `${title.hidden ? 'Unhide' : 'Hide'} ${title.name}`,
+    }, title.hidden ? 'Unhide' : 'Hide');
+    hide.addEventListener('click', () => busy(hide, () => setHidden(title, !title.hidden)));
+    const actions = [launch, hide];
+    if (running) {
+      const end = h('button', {
+        type: 'button',
+        class: 'danger small',
+        'aria-label': `End ${title.name}`,
+      }, 'End game');
+      end.addEventListener('click', () => busy(end, async () => {
+        await api('DELETE', `/sessions/${encodeURIComponent(session.id)}/app`);
+        toast(`Ending ${title.name}`);
+        await loadSessions();
+      }));
+      actions.push(end);
+    }
+    const classes = ['title', running && 'running', title.hidden && 'hidden-title'].filter(Boolean);
+    const badge = running ? 'Running' : title.hidden ? 'Hidden from clients' : SOURCES[title.source] ?? title.source;
+    return h(
+      'li',
+      { class: classes.join(' '), dataset: { titleId: title.id }, 'aria-label': `Title ${title.name}` },
+      cover,
+      h('div', { class: 'title-name' }, title.name),
+      h('span', { class: 'badge' }, badge),
+      h('div', { class: 'actions' }, actions),
+    );
+  }
+
+  function render() {
+    const words = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    const shown = titles.filter((t) => {
+      const text = `${t.name} ${SOURCES[t.source] ?? t.source} ${t.id}`.toLowerCase();
+      return words.every((w) => text.includes(w));
+    });
+    replace(grid, shown.map(card));
+    count.textContent = words.length
+      ? `${shown.length} of ${titles.length} games match`
+      : `${titles.length} games`;
+    empty.hidden = shown.length > 0;
+    empty.textContent = titles.length
+      ? 'No game matches the search.'
+      : 'No games found. Installed Steam, Heroic and Lutris games and desktop entries in the Game category show up here.';
+  }
+
+  /** Hides a title from clients or shows it again, in the host's `library_hidden` setting. */
+  async function setHidden(title, hide) {
+    const settings = await api('GET', '/settings');
+    const list = (settings.library_hidden ?? []).filter((id) => id !== title.id);
+    if (hide) list.push(title.id);
+    await api('PATCH', '/settings', { library_hidden: list });
+    toast(hide ? `${title.name} is hidden from clients` : `${title.name} is shown to clients again`);
+    await loadTitles();
+  }
+
+  async function loadTitles() {
+    try {
+      titles = await api('GET', '/library');
+      render();
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  async function loadSessions() {
+    try {
+      sessions = await api('GET', '/sessions');
+      renderTargets();
+      render();
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  search.addEventListener('input', render);
+  target.addEventListener('change', render);
+  rescan.addEventListener('click', () => busy(rescan, async () => {
+    titles = await api('POST', '/library/refresh');
+    render();
+    toast('Library rescanned');
+  }));
+
+  const off = events.on({
+    library_changed: loadTitles,
+    session_started: loadSessions,
+    session_ended: loadSessions,
+    session_app: loadSessions,
+    lagged: () => {
+      loadTitles();
+      loadSessions();
+    },
+  });
+  renderTargets();
+  loadTitles();
+  loadSessions();
+  return off;
+}
