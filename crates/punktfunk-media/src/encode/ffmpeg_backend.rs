@@ -124,7 +124,9 @@ impl FfmpegEncoder {
             config.full_range,
             0,
         )?;
-        let picture = converter.new_output();
+        // Allocated by the first `encode` (callers converting elsewhere use `encode_picture` and
+        // never need it).
+        let picture = frame::Video::empty();
         let hdr_metadata = match (&config.hdr, backend.writes_hdr_metadata(), config.codec) {
             (Some(hdr), false, VideoCodec::Av1) => Some(bitstream::av1_hdr_metadata_obus(hdr)),
             (Some(hdr), false, codec) => bitstream::hdr_sei_nal(codec, hdr),
