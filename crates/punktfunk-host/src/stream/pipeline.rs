@@ -145,6 +145,9 @@ fn capture_loop(
 ) {
     // Buffers to convert into: the encoder gives back the ones it is finished with.
     let mut spare: Vec<YuvPicture> = Vec::new();
+    // When "unchanged" is due: one interval after the last picture or note, on a fixed rhythm (a
+    // wait measured from each note's hand-off would drift below the stream's rate).
+    let mut due = Instant::now() + interval;
     while !done() {
         spare.extend(recycled.try_iter());
         let started = Instant::now();
@@ -163,8 +166,14 @@ fn capture_loop(
                     .unwrap_or_default(),
             }
         };
-        let next = feed.next(interval, format, &mut buffer);
+        let next = feed.next(due.saturating_duration_since(started), format, &mut buffer);
         let waited = started.elapsed();
+        let now = Instant::now();
+        due = match next {
+            // Far behind (a stalled compositor, a slow conversion): restart the rhythm from now.
+            Ok(Next::Unchanged) if now < due + interval => due + interval,
+            _ => now + interval,
+        };
         let captured = match next {
             Ok(Next::Picture {
                 picture,
