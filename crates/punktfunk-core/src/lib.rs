@@ -12,6 +12,10 @@
 //! - [`library`]: game-store file formats (Steam's text and binary VDF, desktop entries).
 //! - [`reject`]: why an input was dropped, counted by reason.
 
+/// The UDP port of a host's punktfunk/1 QUIC endpoint unless configured otherwise; the data plane
+/// listens on the next port. Host and clients both default to it.
+pub const DEFAULT_PORT: u16 = 47800;
+
 pub mod abr;
 pub mod audio;
 pub mod control;
@@ -19,6 +23,7 @@ pub mod crypto;
 pub mod fec;
 pub mod gamestream;
 pub mod library;
+pub mod mode;
 pub mod packetize;
 pub mod pairing;
 pub mod reject;

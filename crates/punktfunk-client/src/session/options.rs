@@ -8,48 +8,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Default UDP port of a host's punktfunk/1 QUIC endpoint.
-pub const DEFAULT_PORT: u16 = 47800;
+pub use punktfunk_core::DEFAULT_PORT;
 
 /// A display mode: `WIDTHxHEIGHT@HZ` (fractional rates such as `59.94` allowed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode {
-    pub width: u32,
-    pub height: u32,
-    pub refresh_mhz: u32,
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mode, String> {
-        let bad = || format!("mode {s:?} is not WIDTHxHEIGHT@HZ (e.g. 1280x720@60)");
-        let (size, hz) = s.trim().split_once('@').ok_or_else(bad)?;
-        let (w, h) = size.split_once(['x', 'X']).ok_or_else(bad)?;
-        let width: u32 = w.trim().parse().map_err(|_| bad())?;
-        let height: u32 = h.trim().parse().map_err(|_| bad())?;
-        let hz: f64 = hz.trim().parse().map_err(|_| bad())?;
-        if width == 0 || height == 0 || !(hz > 0.0 && hz <= 1000.0) {
-            return Err(bad());
-        }
-        Ok(Mode {
-            width,
-            height,
-            refresh_mhz: (hz * 1000.0).round() as u32,
-        })
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}@", self.width, self.height)?;
-        if self.refresh_mhz.is_multiple_of(1000) {
-            write!(f, "{}", self.refresh_mhz / 1000)
-        } else {
-            let hz = format!("{:.3}", f64::from(self.refresh_mhz) / 1000.0);
-            f.write_str(hz.trim_end_matches('0'))
-        }
-    }
-}
+pub use punktfunk_core::mode::Mode;
 
 /// Parses durations such as `10s`, `500ms`, `2m`, `1.5s`, `1h`; a bare number means seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

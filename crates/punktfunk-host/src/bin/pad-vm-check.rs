@@ -6,27 +6,16 @@
 //! Prints one `CHECK <pad> <what> ok|FAIL <detail>` line per check and `PADCHECK OK` or
 //! `PADCHECK FAIL` at the end.
 
-// The host's own pad code, compiled into this small binary (the host binary is not a library).
-#[allow(dead_code)]
-#[path = "../inject/hid_descriptors.rs"]
-mod hid_descriptors;
-#[allow(dead_code)]
-#[path = "../inject/uhid.rs"]
-mod uhid;
-#[allow(dead_code)]
-#[path = "../inject/uinput.rs"]
-mod uinput;
-
-use hid_descriptors::{Extras, PsModel, input_report};
 use punktfunk_core::control::input::{Feedback, InputEvent};
 use punktfunk_core::control::input::{PadKind, PadState, pad_buttons};
+use punktfunk_host::platform::inject::hid_descriptors::{Extras, PsModel, input_report};
+use punktfunk_host::platform::inject::uhid::PsPad;
+use punktfunk_host::platform::inject::uinput::{XboxModel, XboxPad};
 use rustix::fs::{Mode, OFlags};
 use rustix::ioctl::{Getter, ioctl, opcode};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use uhid::PsPad;
-use uinput::{XboxModel, XboxPad};
 
 #[repr(C)]
 #[derive(Default)]

@@ -16,16 +16,11 @@
 //!   global limit, which anyone could use up to lock the owner out; instead at most two password
 //!   checks run at once, and the table of addresses is bounded.
 
-use crate::config_dir::write_atomic;
 use crate::mgmt::error::ApiError;
-use crate::mgmt::server::Peer;
-use crate::mgmt::state::ApiState;
+use crate::services::config_dir::write_atomic;
 use anyhow::{Context, Result, bail};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -276,7 +271,7 @@ impl Auth {
 }
 
 /// Sliding one-minute windows of login attempts per peer address (IPv6 per /64, see
-/// [`crate::per_ip::limit_key`]). There is deliberately no global window: with one, anybody could
+/// [`crate::services::per_ip::limit_key`]). There is deliberately no global window: with one, anybody could
 /// spend it from a few addresses and lock the owner out. CPU is bounded separately (at most
 /// [`CONCURRENT_PASSWORD_CHECKS`] argon2 checks run at once).
 #[derive(Default)]
@@ -286,7 +281,7 @@ struct LoginLimiter {
 
 impl LoginLimiter {
     fn attempt(&mut self, peer: IpAddr, now: Instant) -> Result<(), u64> {
-        let key = crate::per_ip::limit_key(peer);
+        let key = crate::services::per_ip::limit_key(peer);
         let fresh = |t: &Instant| now.saturating_duration_since(*t) < LOGIN_WINDOW;
         if let Some(times) = self.per_peer.get_mut(&key) {
             times.retain(fresh);
@@ -408,28 +403,6 @@ pub fn authenticate(
     Err(ApiError::unauthorized(
         "authentication required: a console session (log in) or the admin token (Bearer, from this machine)",
     ))
-}
-
-/// Middleware in front of every protected route.
-pub async fn require_auth(
-    State(state): State<ApiState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request.extensions().get::<Peer>().map(|p| p.0.ip());
-    match authenticate(
-        &state.auth,
-        request.method(),
-        request.headers(),
-        peer,
-        Instant::now(),
-    ) {
-        Ok(method) => {
-            request.extensions_mut().insert(method);
-            next.run(request).await
-        }
-        Err(e) => e.into_response(),
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! publishes each line on the event bus too. `GET /logs?after=N` pages through the ring by sequence
 //! number, so a console that polls never misses or repeats a line that is still kept.
 
-use crate::events::{EventBus, HostEvent};
+use crate::services::events::{EventBus, HostEvent};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt::Write as _;

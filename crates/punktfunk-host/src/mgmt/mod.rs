@@ -6,15 +6,16 @@ pub mod console;
 mod deadlines;
 pub mod error;
 mod headers;
+pub mod host_capabilities;
 pub mod logbuf;
-pub mod moonlight;
 pub mod openapi;
+pub mod peer;
+pub mod require_auth;
 pub mod routes;
 pub mod server;
 pub mod state;
 
 #[allow(unused_imports)] // the GameStream host implements the sink
-pub use moonlight::{MoonlightPending, MoonlightPinError, MoonlightPinSink};
 pub use server::ApiServer;
 pub use state::ApiState;
 
@@ -61,7 +62,7 @@ pub(crate) fn openapi_router(state: Option<ApiState>) -> OpenApiRouter<ApiState>
         .routes(routes!(library::refresh))
         .routes(routes!(openapi_route::openapi));
     if let Some(state) = state {
-        protected = protected.layer(from_fn_with_state(state, auth::require_auth));
+        protected = protected.layer(from_fn_with_state(state, require_auth::require_auth));
     }
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", public.merge(protected))
 }

@@ -3,14 +3,15 @@
 //! (the auth layer needs it), graceful shutdown.
 //!
 //! Hostile-network limits: at most [`MAX_CONNECTIONS`] connections, [`MAX_CONNECTIONS_PER_ADDRESS`]
-//! of them from one address ([`crate::per_ip`]), and every stage has a deadline — TLS handshake,
+//! of them from one address ([`crate::services::per_ip`]), and every stage has a deadline — TLS handshake,
 //! request head, request body, idle time between requests ([`super::deadlines`]) — so silent
 //! connections give their slots back and the console, the API and `punktfunk-host pair` keep
 //! answering.
 
+pub use super::peer::Peer;
 use crate::mgmt::deadlines::{Activity, BODY_TIMEOUT, DeadlineBody, IDLE_TIMEOUT, TrackedBody};
 use crate::mgmt::state::ApiState;
-use crate::per_ip::{ConnectionLimiter, ConnectionSlot};
+use crate::services::per_ip::{ConnectionLimiter, ConnectionSlot};
 use anyhow::{Context, Result};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,10 +26,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-
-/// The remote address of the connection a request came in on.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
 
 /// Open connections at most; more are closed at once (keeps file descriptors for the streams).
 pub const MAX_CONNECTIONS: usize = 256;
@@ -97,7 +94,7 @@ impl ApiServer {
     pub fn announce(&self) {
         let addr = self.local_addr();
         tracing::info!(%addr, "management API and web console listening");
-        crate::status_line::status_line!("API https://{addr}");
+        crate::services::status_line::status_line!("API https://{addr}");
     }
 
     /// Serves until `shutdown` resolves, then gives open connections a moment to finish.

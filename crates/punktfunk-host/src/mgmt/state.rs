@@ -1,10 +1,10 @@
 //! What every API handler gets: the host's shared context plus the API's own parts.
 
-use crate::host_context::HostContext;
 use crate::mgmt::auth::Auth;
+use crate::mgmt::host_capabilities::Capabilities;
 use crate::mgmt::logbuf::LogBuffer;
-use crate::mgmt::moonlight::MoonlightPinSink;
-use crate::mgmt::routes::capabilities::Capabilities;
+use crate::shared::host_context::HostContext;
+use crate::shared::moonlight_pairing::MoonlightPinSink;
 use anyhow::Result;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, PoisonError};

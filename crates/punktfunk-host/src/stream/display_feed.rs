@@ -1,9 +1,9 @@
 //! Pictures of a virtual display: the compositor presents, the capturer copies the changed rows
 //! into its buffer, and the converter reads that buffer directly into the encoder's YUV layout.
 
-use super::clock::{now_us, wall_clock_of_monotonic};
 use super::feed::{ConverterCache, Next, PictureFeed, PictureFormat};
-use crate::capture::{Capturer, PixelFormat as CapturedFormat};
+use crate::platform::capture::{Capturer, PixelFormat as CapturedFormat};
+use crate::services::clock::{now_us, wall_clock_of_monotonic};
 use anyhow::Result;
 use punktfunk_media::convert::YuvPicture;
 use punktfunk_media::{PixelFormat, RawFrame};

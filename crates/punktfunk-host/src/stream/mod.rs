@@ -2,7 +2,6 @@
 //! encoder) streamed by [`pipeline::run`] through a protocol's [`Framer`] and the [`PacedSender`],
 //! each stage timed ([`StageReport`]). See docs/architecture.md, "The frame pipeline".
 
-pub mod clock;
 mod display_feed;
 pub mod encoder;
 pub mod feed;

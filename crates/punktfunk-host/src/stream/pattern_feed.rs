@@ -2,9 +2,9 @@
 //! with its frame number and time, which a client reads back after decoding), and bare ticks for
 //! raw test frames.
 
-use super::clock::now_us;
 use super::feed::{ConverterCache, Next, PictureFeed, PictureFormat};
-use crate::ticker::Ticker;
+use crate::services::clock::now_us;
+use crate::services::ticker::Ticker;
 use anyhow::Result;
 use punktfunk_media::convert::YuvPicture;
 use punktfunk_media::pattern::TestPattern;

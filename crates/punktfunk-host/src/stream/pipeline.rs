@@ -13,7 +13,6 @@
 //! for — Moonlight's frame pacing and statistics and punktfunk/1's loss and latency feedback are per
 //! frame — and every repeat lets the encoder refine a static picture.
 
-use super::clock::now_us;
 use super::encoder::FrameRequest;
 use super::feed::Next;
 use super::framer::{FramedUnit, Framer};
@@ -21,6 +20,7 @@ use super::latest::{Latest, Supersede, Taken};
 use super::paced_sender::PacedSender;
 use super::stages::{FrameTimes, StageReport, StageTimes};
 use super::video_source::VideoSource;
+use crate::services::clock::now_us;
 use anyhow::{Result, bail};
 use punktfunk_core::packetize::DatagramBatch;
 use punktfunk_media::convert::YuvPicture;

@@ -3,7 +3,7 @@
 //! compositor presenting the picture to its datagrams being ready. Summarised about once a second
 //! into a [`StageReport`] that the session list (API, console) shows.
 
-use serde::Serialize;
+pub use crate::services::session_info::StageReport;
 use std::time::{Duration, Instant};
 
 /// One frame's measurements.
@@ -19,24 +19,6 @@ pub struct FrameTimes {
     pub host_latency: Duration,
     /// The frame repeats an unchanged picture.
     pub repeat: bool,
-}
-
-/// A window of frames, summarised (means in ms; latency percentiles in ms).
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema, PartialEq)]
-pub struct StageReport {
-    /// Frames sent in the window, per second.
-    pub fps: f64,
-    /// Of them, repeats of an unchanged screen.
-    pub repeated_fps: f64,
-    pub capture_wait_ms: f64,
-    pub convert_ms: f64,
-    pub encode_ms: f64,
-    pub packetize_ms: f64,
-    pub send_ms: f64,
-    pub host_latency_p50_ms: f64,
-    pub host_latency_p95_ms: f64,
-    /// Pictures the encoder never saw because a newer one replaced them (it was busy), in total.
-    pub pictures_dropped: u64,
 }
 
 /// Collects [`FrameTimes`] and closes a window every `window`.

@@ -7,8 +7,8 @@ use super::display_feed::DisplayFeed;
 use super::encoder::{FrameEncoder, TestFrames, VideoEncoder};
 use super::feed::PictureFeed;
 use super::pattern_feed::{ClockFeed, PatternFeed};
-use crate::capture::{self, CaptureOptions};
-use crate::vdisplay::{DisplayHandle, Mode, VirtualDisplay};
+use crate::platform::capture::{self, CaptureOptions};
+use crate::platform::vdisplay::{DisplayHandle, Mode, VirtualDisplay};
 use anyhow::{Context, Result};
 use punktfunk_media::VideoCodec;
 use std::time::Duration;
@@ -136,10 +136,10 @@ impl VideoSource {
     }
 
     /// The virtual display this source captures, if it is one.
-    pub fn display_info(&self) -> Option<crate::sessions::DisplayInfo> {
+    pub fn display_info(&self) -> Option<crate::services::session_info::DisplayInfo> {
         let display = self.display.as_ref()?;
         let mode = display.mode();
-        Some(crate::sessions::DisplayInfo {
+        Some(crate::services::session_info::DisplayInfo {
             compositor: self.compositor.clone(),
             output: display.name().to_string(),
             width: mode.width,
@@ -148,14 +148,14 @@ impl VideoSource {
             env: {
                 // The display's compositor and the host's PipeWire (apps' sound reaches the sinks).
                 let mut env = display.app_env();
-                env.extend(crate::audio::host_pipewire::app_env());
+                env.extend(crate::platform::audio::host_pipewire::app_env());
                 env
             },
         })
     }
 
     /// An input sink for the display this source captures (`None` for test sources).
-    pub fn input_sink(&self) -> Option<Result<Box<dyn crate::inject::InputSink>>> {
+    pub fn input_sink(&self) -> Option<Result<Box<dyn crate::platform::inject::InputSink>>> {
         Some(self.display.as_ref()?.input_sink())
     }
 }

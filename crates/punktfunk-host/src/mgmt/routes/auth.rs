@@ -3,7 +3,7 @@
 
 use crate::mgmt::auth::{self as mech, AuthMethod};
 use crate::mgmt::error::{ApiError, ErrorBody, JsonBody};
-use crate::mgmt::server::Peer;
+use crate::mgmt::peer::Peer;
 use crate::mgmt::state::ApiState;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

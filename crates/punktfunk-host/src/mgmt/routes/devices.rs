@@ -1,9 +1,9 @@
 //! Paired devices of both protocols: list, rename, unpair.
 
-use crate::events::HostEvent;
 use crate::mgmt::error::{ApiError, ErrorBody, JsonBody, PathParam};
 use crate::mgmt::state::ApiState;
-use crate::paired::PairedDevice;
+use crate::services::events::HostEvent;
+use crate::services::paired::PairedDevice;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

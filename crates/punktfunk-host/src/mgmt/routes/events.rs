@@ -2,8 +2,8 @@
 //! `type` and its data the JSON. A client that falls too far behind gets a `lagged` event saying how
 //! many events it missed (then re-reads the state it cares about).
 
-use crate::events::HostEvent;
 use crate::mgmt::state::ApiState;
+use crate::services::events::HostEvent;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;

@@ -1,9 +1,9 @@
 //! The game library: what the host found in the user's stores, each title's cover art, and a
 //! rescan on demand (the host also rescans by itself every few seconds).
 
-use crate::library::{Source, Title};
 use crate::mgmt::error::{ApiError, ErrorBody, PathParam};
 use crate::mgmt::state::ApiState;
+use crate::services::library::{Source, Title};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -35,7 +35,7 @@ impl LibraryTitle {
             source: t.source,
             launch: t.launch.clone(),
             has_art: t.art.is_some(),
-            hidden: crate::library::is_hidden(hidden, &t.id),
+            hidden: crate::services::library::is_hidden(hidden, &t.id),
         }
     }
 }
@@ -75,7 +75,7 @@ pub async fn art(
         .art
         .clone()
         .ok_or_else(|| ApiError::not_found(format!("{id} has no cover art")))?;
-    let cover = tokio::task::spawn_blocking(move || crate::library::cover(&path))
+    let cover = tokio::task::spawn_blocking(move || crate::services::library::cover(&path))
         .await
         .map_err(|e| ApiError::internal("reading cover art", e))?
         .ok_or_else(|| {

@@ -1,11 +1,11 @@
 //! Pairing: arm a native PIN (shown to the user, typed into the client), see what is pending, and
 //! hand a Moonlight client's PIN to the GameStream host.
 
-use crate::events::HostEvent;
 use crate::mgmt::error::{ApiError, ErrorBody, JsonBody};
-use crate::mgmt::moonlight::{self, MoonlightPending, MoonlightPinError};
 use crate::mgmt::state::ApiState;
-use crate::native_pairing::{ArmedPin, NativePairingStatus};
+use crate::services::events::HostEvent;
+use crate::shared::moonlight_pairing::{self, MoonlightPending, MoonlightPinError};
+use crate::shared::native_pairing::{ArmedPin, NativePairingStatus};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -86,7 +86,7 @@ pub async fn submit_moonlight(
     let sink = state
         .moonlight
         .as_ref()
-        .ok_or_else(|| ApiError::conflict(moonlight::NOT_ENABLED))?;
+        .ok_or_else(|| ApiError::conflict(moonlight_pairing::NOT_ENABLED))?;
     match sink.submit_pin(pin) {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(e @ MoonlightPinError::NothingPending) => Err(ApiError::conflict(e.to_string())),

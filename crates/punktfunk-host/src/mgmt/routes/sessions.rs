@@ -3,7 +3,7 @@
 
 use crate::mgmt::error::{ApiError, ErrorBody, JsonBody, PathParam};
 use crate::mgmt::state::ApiState;
-use crate::sessions::SessionInfo;
+use crate::services::sessions::SessionInfo;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -3,7 +3,7 @@
 
 use crate::mgmt::error::{ApiError, ErrorBody, JsonBody};
 use crate::mgmt::state::ApiState;
-use crate::settings::{Settings, SettingsError};
+use crate::services::settings::{Settings, SettingsError};
 use axum::Json;
 use axum::extract::State;
 

@@ -2,7 +2,7 @@
 //! numbers as they change).
 
 use crate::mgmt::state::ApiState;
-use crate::sessions::SessionStats;
+use crate::services::sessions::SessionStats;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
