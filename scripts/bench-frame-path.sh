@@ -143,7 +143,7 @@ settle() {
 # --- Moonlight: pair with the PIN handed to the host through its management API, as a user would.
 ml="$work/moonlight"
 say "pairing moonlight-python"
-"$python" crates/punktfunk-host/tests/gamestream/moonlight_client.py pair --port "$base" --client-dir "$ml" \
+"$python" crates/punktfunk-e2e/tests/gamestream/moonlight_client.py pair --port "$base" --client-dir "$ml" \
   --pin 2580 >"$work/pair.out" 2>"$work/pair.err" &
 pair=$!
 for _ in $(seq 600); do grep -q '^PAIRING' "$work/pair.out" && break; sleep 0.1; done

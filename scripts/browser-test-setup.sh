@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares the web console's browser test (crates/punktfunk-host/tests/console_browser.rs): checks
+# Prepares the web console's browser test (crates/punktfunk-e2e/tests/console_browser.rs): checks
 # for Debian's chromium (scripts/setup.sh installs it) and Node.js, and installs the npm packages
 # pinned by tests/browser/package-lock.json (playwright-core, axe-core) into
 # tests/browser/node_modules. Idempotent: when the installed modules match the lockfile it touches

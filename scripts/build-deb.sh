@@ -2,7 +2,7 @@
 # Builds the Debian package punktfunk-host_<version>_<arch>.deb from binaries cargo already built:
 #   scripts/build-deb.sh [--profile release|debug] [--out DIR]
 # `make deb` builds release binaries first and calls this with --profile release; the package test
-# (crates/punktfunk-host/tests/package_deb.rs) uses the debug binaries `make test` already has.
+# (crates/punktfunk-e2e/tests/package_deb.rs) uses the debug binaries `make test` already has.
 #
 # Contents: /usr/bin/punktfunk-host and punktfunk-probe (debug info stripped; the web console is
 # embedded in the host), the systemd user unit, a udev rule for the gamepad devices, docs and an

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates target/moonlight-venv with moonlight-python (the real moonlight-common-c behind a Python
-# API), the Moonlight client the GameStream tests drive (crates/punktfunk-host/tests/gamestream_e2e.rs).
+# API), the Moonlight client the GameStream tests drive (crates/punktfunk-e2e/tests/gamestream_e2e.rs).
 # Test-only: it is never shipped. Idempotent: when the venv already holds the pinned version it
 # touches no network and takes a fraction of a second. Prints the venv's python path on stdout.
 set -euo pipefail

@@ -5,7 +5,7 @@
 #   scripts/schemathesis.sh https://127.0.0.1:PORT ADMIN_TOKEN [extra `st run` arguments]
 #
 # schemathesis lives in a venv inside the target dir (pinned version; created on first use, reused
-# afterwards without touching the network). Used by crates/punktfunk-host/tests/api_schemathesis.rs.
+# afterwards without touching the network). Used by crates/punktfunk-e2e/tests/api_schemathesis.rs.
 set -euo pipefail
 
 VERSION=4.32.5

@@ -1,6 +1,6 @@
 // Drives the web console of a running punktfunk host in headless Chromium, the way a person would:
 // signs in, watches the live session and its graphs, changes a setting, arms a pairing PIN, stops
-// the session. Started by crates/punktfunk-host/tests/console_browser.rs, which runs the host and a
+// the session. Started by crates/punktfunk-e2e/tests/console_browser.rs, which runs the host and a
 // streaming probe; this script only talks to the host through the console and its API.
 //
 // Environment:

@@ -173,7 +173,7 @@ fn dependencies(code: &str, from: &ModPath) -> Vec<ModPath> {
     let mut at = 0;
     while at < code.len() {
         let rest = &code[at..];
-        let Some(next) = rest.find(|c: char| c == 'c' || c == 's') else {
+        let Some(next) = rest.find(['c', 's']) else {
             break;
         };
         let start = at + next;

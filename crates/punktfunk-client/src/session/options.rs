@@ -4,7 +4,6 @@
 use crate::identity::ClientIdentity;
 use punktfunk_core::control::Codec;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 

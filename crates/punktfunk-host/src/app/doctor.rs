@@ -464,7 +464,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         std::fs::write(
             dir.join(FILE_NAME),
-            include_str!("../../../packaging/config.toml"),
+            include_str!("../../../../packaging/config.toml"),
         )
         .expect("write");
         let loaded = SettingsStore::load(&dir, Default::default()).map(|s| s.get());

@@ -82,6 +82,10 @@ impl SessionRegistry {
         self.table().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.table().is_empty()
+    }
+
     /// Asks a session to end; false when there is no such session.
     pub fn stop(&self, id: &str, reason: &str) -> bool {
         // Call out without holding the lock: a protocol may deregister synchronously.

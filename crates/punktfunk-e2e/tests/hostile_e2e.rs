@@ -8,12 +8,10 @@
 //!
 //! Every check runs even when an earlier one failed; the test fails at the end with the list.
 
-mod api_common;
-#[path = "hostile/attacks.rs"]
-mod attacks;
-mod common;
-#[path = "gamestream/harness.rs"]
-mod harness;
+use punktfunk_e2e::api_common;
+use punktfunk_e2e::common;
+use punktfunk_e2e::gamestream_harness as harness;
+use punktfunk_e2e::hostile_attacks as attacks;
 
 use attacks::{Flood, Targets, TcpAttack, TcpPlan, attacker_ips};
 use common::{TempDir, workspace_bin};
@@ -148,7 +146,7 @@ fn api_answers(rt: &tokio::runtime::Runtime, host: &GameStreamHost, config: &Pat
 
 /// `punktfunk-host pair --native`: arms a punktfunk/1 PIN through the management API.
 fn arm_pin(host: &GameStreamHost) -> String {
-    let armed = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+    let armed = Command::new(punktfunk_e2e::host_bin())
         .args(["pair", "--native", "--api-port", &host.api_port.to_string()])
         .env("PUNKTFUNK_CONFIG_DIR", &host.process.config_dir)
         .output()

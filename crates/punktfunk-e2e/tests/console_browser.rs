@@ -7,7 +7,7 @@
 //! axe-core's WCAG 2 A/AA checks in light and dark mode.
 //! Screenshots go to target/test-artifacts/ (console.png is the dashboard with the live session).
 
-mod common;
+use punktfunk_e2e::common;
 
 use common::{HostCommand, HostProcess, TempDir, workspace_bin};
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ fn workspace_root() -> PathBuf {
 
 /// `<target dir>/test-artifacts`, next to the `debug`/`release` dir the host binary was built in.
 fn artifacts_dir() -> PathBuf {
-    let host = Path::new(env!("CARGO_BIN_EXE_punktfunk-host"));
+    let host = Path::new(punktfunk_e2e::host_bin());
     let target = host
         .parent()
         .and_then(Path::parent)

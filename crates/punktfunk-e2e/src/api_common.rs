@@ -61,7 +61,7 @@ impl Host {
         let dir = std::env::temp_dir().join(format!("pf-api-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = TempDir(dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        let mut child = Command::new(crate::host_bin())
             .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--no-mdns"])
             .args(["--api-bind", api_bind, "--api-port", "0"])
             .env("PUNKTFUNK_CONFIG_DIR", &config.0)

@@ -8,7 +8,7 @@
 //! Needs root (it installs into /usr); refuses to touch a punktfunk-host package that was installed
 //! before it ran.
 
-mod common;
+use punktfunk_e2e::common;
 
 use common::{TempDir, stop_gracefully};
 use std::io::{BufRead, BufReader};
@@ -78,7 +78,7 @@ fn deb_installs_runs_doctor_and_serves_from_the_unit() {
     let started = Instant::now();
     let out_dir = TempDir::new("deb");
     // target/debug/punktfunk-host → the target dir the script takes binaries from.
-    let host_bin = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
+    let host_bin = PathBuf::from(punktfunk_e2e::host_bin());
     let target_dir = host_bin.parent().and_then(Path::parent).unwrap();
     let built = run(Command::new("bash")
         .arg(repo_root().join("scripts/build-deb.sh"))

@@ -12,10 +12,9 @@
 //!
 //! Every loop is bounded and every wait has a deadline.
 
-mod api_common;
-mod common;
-#[path = "gamestream/harness.rs"]
-mod harness;
+use punktfunk_e2e::api_common;
+use punktfunk_e2e::common;
+use punktfunk_e2e::gamestream_harness as harness;
 
 use api_common::{Request, open_from, read_until, send_from, tcp_from};
 use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};

@@ -2,7 +2,7 @@
 //! another, joined by a veth pair. The probe must find the host's `_punktfunk._udp` service with the
 //! right fingerprint, ports and address — and nothing of this leaves the namespaces.
 
-mod common;
+use punktfunk_e2e::common;
 
 use common::{HostCommand, HostProcess, workspace_bin};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! operation in the served OpenAPI document refuses requests without credentials, the admin token
 //! works from loopback only, and the console login sets a properly locked-down cookie.
 
-mod api_common;
+use punktfunk_e2e::api_common;
 
 use api_common::{Host, Request, concrete, open, operations, read_until, send};
 use http_body_util::BodyExt as _;
@@ -245,7 +245,7 @@ async fn with_the_token_every_read_answers() {
 
     // The CLI clients: same config dir, loopback, the token from the file, the pinned certificate.
     let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        std::process::Command::new(punktfunk_e2e::host_bin())
             .arg("pair")
             .args(args)
             .args(["--api-port", &host.api.port().to_string()])
@@ -353,7 +353,7 @@ async fn console_login_cookie_csrf_logout_and_rate_limit() {
     }
 
     // The CLI sets it the same way (stdin, through the API); the API hashes and stores it.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+    let mut child = std::process::Command::new(punktfunk_e2e::host_bin())
         .args([
             "console-password",
             "--api-port",

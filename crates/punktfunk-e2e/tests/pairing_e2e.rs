@@ -2,7 +2,7 @@
 //! host's `--arm-pin` flag (the `PIN <digits>` line on stdout), clients live in their own client
 //! dirs, hosts keep their config dir (and port) across restarts.
 
-mod common;
+use punktfunk_e2e::common;
 
 use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};
 use punktfunk_client::identity::ClientIdentity;
@@ -401,7 +401,7 @@ fn pairing_with_a_pin_armed_through_the_management_api() {
         .wait_line("API https://", Duration::from_secs(60))
         .expect("serve printed no API line");
     let api_port = api.trim().rsplit(':').next().unwrap().to_string();
-    let armed = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+    let armed = Command::new(punktfunk_e2e::host_bin())
         .args(["pair", "--native", "--api-port", &api_port])
         .env("PUNKTFUNK_CONFIG_DIR", config.path())
         .output()

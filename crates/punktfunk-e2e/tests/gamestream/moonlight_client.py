@@ -1,4 +1,4 @@
-"""The Moonlight side of crates/punktfunk-host/tests/gamestream_e2e.rs, on moonlight-python (the real
+"""The Moonlight side of crates/punktfunk-e2e/tests/gamestream_e2e.rs, on moonlight-python (the real
 moonlight-common-c client's Python wrapper; scripts/moonlight-venv.sh installs it).
 
 Run by the Rust test, never by hand. Prints progress lines (`PAIRING`) and one final

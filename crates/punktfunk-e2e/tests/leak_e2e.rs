@@ -10,9 +10,8 @@
 //! idle for longer than tokio's blocking-pool keep-alive (10 s: blocking threads that set sessions up
 //! exit then, so an idle host has a fixed set of threads).
 
-mod common;
-#[path = "gamestream/harness.rs"]
-mod harness;
+use punktfunk_e2e::common;
+use punktfunk_e2e::gamestream_harness as harness;
 
 use common::TempDir;
 use harness::*;

@@ -1,5 +1,5 @@
 """Audio out of and text into a GameStream session, on moonlight-python (the real moonlight-common-c
-client), for crates/punktfunk-host/tests/gamestream_audio_e2e.rs. The client in --client-dir must
+client), for crates/punktfunk-e2e/tests/gamestream_audio_e2e.rs. The client in --client-dir must
 already be paired.
 
 Run by the Rust test, never by hand. The script starts the Desktop stream, reads the session from

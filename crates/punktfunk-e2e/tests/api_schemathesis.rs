@@ -3,7 +3,7 @@
 //! `punktfunk-host serve`; no answer may be a server error. Needs PyPI the first time (the venv is
 //! cached in the target dir afterwards).
 
-mod api_common;
+use punktfunk_e2e::api_common;
 
 use api_common::Host;
 use std::path::Path;

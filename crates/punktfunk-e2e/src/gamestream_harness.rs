@@ -1,10 +1,10 @@
 //! The GameStream test host and its Moonlight client, shared by gamestream_e2e.rs and
-//! gamestream_audio_e2e.rs (included with `#[path]`): `punktfunk-host serve --gamestream` in a
+//! gamestream_audio_e2e.rs: `punktfunk-host serve --gamestream` in a
 //! private config dir, moonlight-python from scripts/moonlight-venv.sh, pairing with the PIN handed
 //! to the host through `punktfunk-host pair --pin` (the management API), as a user would.
 #![allow(dead_code)] // each test file uses a different part
 
-use super::common::{HostCommand, HostProcess};
+use crate::common::{HostCommand, HostProcess};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
@@ -212,7 +212,7 @@ pub fn pair(
 pub fn submit_pin(host: &GameStreamHost, pin: &str) {
     let start = Instant::now();
     loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        let out = Command::new(crate::host_bin())
             .args([
                 "pair",
                 "--pin",

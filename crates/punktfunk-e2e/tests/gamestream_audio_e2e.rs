@@ -7,12 +7,10 @@
 //! - in 5.1 and 7.1 every speaker's own tone comes out of the same speaker at the client;
 //! - text and Enter sent by the client arrive in a real Wayland window on the session's own display.
 
-mod audio_session;
-mod common;
-#[path = "gamestream/harness.rs"]
-mod harness;
-#[path = "input_e2e/window.rs"]
-mod window;
+use punktfunk_e2e::audio_session;
+use punktfunk_e2e::common;
+use punktfunk_e2e::gamestream_harness as harness;
+use punktfunk_e2e::input_window as window;
 
 use audio_session::{AudioSession, field, lines_of, write_tones};
 use common::TempDir;

@@ -3,9 +3,8 @@
 //! installs it into target/moonlight-venv) through tests/gamestream/moonlight_client.py. PINs go to
 //! the host the way a user's would: `punktfunk-host pair --pin NNNN`, i.e. the management API.
 
-mod common;
-#[path = "gamestream/harness.rs"]
-mod harness;
+use punktfunk_e2e::common;
+use punktfunk_e2e::gamestream_harness as harness;
 
 use common::TempDir;
 use harness::*;

@@ -4,7 +4,7 @@
 //! microphone tone must be recordable (`pw-record`) from the host's virtual source; 5.1 and 7.1
 //! channels must stay apart; 10 % loss must be repaired by the redundancy.
 
-mod audio_session;
+use punktfunk_e2e::audio_session;
 
 use audio_session::{AudioSession, field, lines_of, wait_line, write_tones};
 use punktfunk_client::audio_analysis::{analyse, channel};
@@ -43,7 +43,7 @@ impl Host {
     fn start(audio: &AudioSession) -> Host {
         let config = temp_dir("host");
         let mut child = audio
-            .command(env!("CARGO_BIN_EXE_punktfunk-host"))
+            .command(punktfunk_e2e::host_bin())
             .args([
                 "punktfunk1-host",
                 "--bind",
@@ -79,7 +79,7 @@ impl Host {
 
     /// The probe, connecting to `addr` (a relay in front of the host).
     fn probe_via(&self, addr: &str, seconds: u32, extra: &[&str]) -> Child {
-        let host_bin = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
+        let host_bin = PathBuf::from(punktfunk_e2e::host_bin());
         let probe = host_bin.with_file_name("punktfunk-probe");
         assert!(
             probe.exists(),
@@ -439,7 +439,7 @@ fn ten_percent_loss_is_repaired_by_the_previous_packet_copy() {
 fn bare_box_serve_owns_its_pipewire_and_the_tone_reaches_the_probe() {
     let config = temp_dir("bare");
     let runtime = temp_dir("bare-runtime");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+    let mut child = Command::new(punktfunk_e2e::host_bin())
         .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--open"])
         .args(["--no-mdns", "--api-port", "0"])
         .env_clear()

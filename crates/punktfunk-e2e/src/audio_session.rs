@@ -51,7 +51,7 @@ pub struct AudioSession {
 
 impl AudioSession {
     pub fn start() -> AudioSession {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        let mut child = Command::new(crate::host_bin())
             .arg("audio-session")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -6,8 +6,8 @@
 //! probe, launched by it (and by the operator through the API) onto the client's own display, ended
 //! by "End game" and with the session.
 
-mod api_common;
-mod common;
+use punktfunk_e2e::api_common;
+use punktfunk_e2e::common;
 
 use api_common::Request;
 use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};
@@ -69,7 +69,7 @@ impl Serve {
 
     /// `punktfunk-host pair --native`: arms a PIN through the API, as a user would.
     fn arm_pin(&self, config: &Path) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_punktfunk-host"))
+        let out = Command::new(punktfunk_e2e::host_bin())
             .args([
                 "pair",
                 "--native",

@@ -1,4 +1,4 @@
-"""Streaming half of crates/punktfunk-host/tests/gamestream_e2e.rs, on moonlight-python (the real
+"""Streaming half of crates/punktfunk-e2e/tests/gamestream_e2e.rs, on moonlight-python (the real
 moonlight-common-c client; scripts/moonlight-venv.sh installs it). The client in --client-dir must
 already be paired (moonlight_client.py pair).
 

@@ -91,7 +91,7 @@ impl HostProcess {
                 (Some(t), dir)
             }
         };
-        let host = env!("CARGO_BIN_EXE_punktfunk-host");
+        let host = crate::host_bin();
         let mut cmd = match command.wrapper.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
@@ -199,7 +199,7 @@ pub fn stop_gracefully(child: &mut Child) {
 
 /// Another binary of the workspace next to `punktfunk-host` (e.g. `punktfunk-probe`).
 pub fn workspace_bin(name: &str) -> PathBuf {
-    let host = PathBuf::from(env!("CARGO_BIN_EXE_punktfunk-host"));
+    let host = PathBuf::from(crate::host_bin());
     let bin = host.with_file_name(name);
     assert!(
         bin.exists(),

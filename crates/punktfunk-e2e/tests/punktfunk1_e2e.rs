@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-mod common;
+use punktfunk_e2e::common;
 
 use common::{HostCommand, HostProcess, workspace_bin};
 
