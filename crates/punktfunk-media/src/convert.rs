@@ -8,6 +8,8 @@
 //! The matrix (BT.709 or BT.2020 non-constant luminance) and the output range (limited or full) follow the
 //! stream's [`ColorSpace`] and `full_range`. Transfer functions are not touched: the RGB values are taken to
 //! be already encoded for the stream's transfer (sRGB/BT.709 for SDR, PQ for HDR10).
+// Needs `unsafe` for SIMD intrinsics for colour conversion behind run-time feature checks; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, c_int, c_void};
 use std::ptr::{self, NonNull};

@@ -5,6 +5,8 @@
 //! access unit in gives one picture out. Pictures are converted to tightly packed RGB24 with swscale using the
 //! stream's own matrix and range; HDR (PQ/HLG) pictures are converted as code values, without tone mapping.
 //! Hardware decoding is not attempted yet: the software floor is what the probe verifies against.
+// Needs `unsafe` for FFmpeg FFI; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use std::collections::VecDeque;
 

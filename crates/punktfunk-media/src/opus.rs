@@ -1,6 +1,8 @@
 //! Opus through libopus's multistream API, for every layout (a one-stream "multistream" packet is a
 //! plain Opus packet, so stereo and mono need no second code path). The unsafe FFI is confined here;
 //! the host's encoder and the probe's decoder and microphone build on these two types.
+// Needs `unsafe` for libopus FFI; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use audiopus_sys as ffi;
 use punktfunk_core::audio::layout::{Layout, MultistreamConfig};

@@ -11,6 +11,8 @@
 //!
 //! The kernel is chosen at run time: AVX-512 + GFNI, then AVX2 + GFNI, then the portable table
 //! multiply. [`Gf8Kernel::detect`] says which and why, for the host's start-up log.
+// Needs `unsafe` for SIMD intrinsics (GFNI/AVX2/SSSE3 behind run-time feature checks); every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use reed_solomon_erasure::galois_8::{mul_slice, mul_slice_xor};
 

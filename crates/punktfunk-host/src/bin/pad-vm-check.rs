@@ -5,6 +5,8 @@
 //!
 //! Prints one `CHECK <pad> <what> ok|FAIL <detail>` line per check and `PADCHECK OK` or
 //! `PADCHECK FAIL` at the end.
+// Needs `unsafe` for evdev/hidraw ioctls to read the pads back as games do; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use punktfunk_core::control::input::{Feedback, InputEvent};
 use punktfunk_core::control::input::{PadKind, PadState, pad_buttons};

@@ -12,6 +12,8 @@
 //! The trim runs on a thread of its own, at most once per [`TRIM_DELAY`], after the session's
 //! teardown (display release, encoder, threads joined) has had time to finish however it is
 //! ordered.
+// Needs `unsafe` for malloc_trim (libc); every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};

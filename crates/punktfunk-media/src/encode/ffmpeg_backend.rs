@@ -19,6 +19,8 @@
 //! libsvtav1 is not a live backend on FFmpeg 5.1: its wrapper polls SVT for a packet only right after a
 //! new frame arrives, so frame N's packet can only come out when frame N+1 goes in. [`FfmpegEncoder`]
 //! refuses it; [`measure_throughput`] still runs it (pipelined) for the self-test.
+// Needs `unsafe` for FFmpeg FFI; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! this machine at 1920×1080@60 20 Mbit/s, and how fast each runs over 120 frames of a moving pattern
 //! (conversion included — the same work the frame path does, one access unit per frame; libsvtav1, which
 //! cannot run live on FFmpeg 5.1, is measured pipelined and marked so).
+// Needs `unsafe` for FFmpeg FFI; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use std::ffi::c_void;
 use std::time::Instant;

@@ -2,6 +2,8 @@
 //! kernel's own `xpad` driver gives the real pads, so games and SDL recognise them. Rumble comes
 //! back as force feedback: a game uploads an `FF_RUMBLE` effect (answered here through
 //! `UI_BEGIN_FF_UPLOAD`/`UI_END_FF_UPLOAD`) and plays it, which becomes [`Feedback::Rumble`].
+// Needs `unsafe` for uinput ioctls; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use super::{Feedback, InputEvent};
 use anyhow::{Context, Result};

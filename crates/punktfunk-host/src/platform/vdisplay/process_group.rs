@@ -1,6 +1,8 @@
 //! Helpers shared by the private compositors ([`super::headless`], [`super::mutter_session`]):
 //! each runs in a runtime directory of its own (mode 0700) and a process group of its own, which
 //! stopping empties before the directory goes.
+// Needs `unsafe` for setpgid/prctl in a forked child before exec; every block says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
 
 use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal};
