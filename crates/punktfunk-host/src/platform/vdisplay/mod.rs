@@ -24,6 +24,7 @@ mod probe;
 mod process_group;
 pub mod sway;
 pub mod sway_ipc;
+pub mod sway_pool;
 #[cfg(test)]
 mod sway_tests;
 /// Test windows drawn on a virtual display (solid colours, animation) to check what capture sees.

@@ -3,7 +3,10 @@
 pub mod audio_sender;
 mod control_stream;
 pub mod data_plane;
+mod feedback_stats;
 mod input;
+mod library_messages;
+mod operator_controls;
 mod session;
 pub mod session_audio;
 pub mod session_control;

@@ -5,12 +5,15 @@
 
 use super::control_stream::{ControlReader, send};
 use super::data_plane::{DataPlane, SessionControl};
+use super::feedback_stats::*;
+use super::library_messages::*;
+use super::operator_controls::*;
 use super::trust::{Authorized, authorize_client};
 use super::{ListenerConfig, SessionCounter};
 use crate::platform::vdisplay::VirtualDisplay;
 use crate::protocols::punktfunk1::session_audio::SessionAudio;
 use crate::services::clock::now_us;
-use crate::services::sessions::{SessionControls, SessionInfo, SessionState, SessionStats};
+use crate::services::sessions::{SessionInfo, SessionState, SessionStats};
 use crate::services::settings::Settings;
 use crate::services::stream_limits::StreamRequest;
 use crate::shared::apps::{AppEvent, SessionApp};
@@ -18,10 +21,7 @@ use crate::shared::host_context::HostContext;
 use crate::stream::VideoSource;
 use anyhow::{Context, Result, bail};
 use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
-use punktfunk_core::control::{
-    Codec, EXPORTER_LABEL, EXPORTER_LEN, Hello, LibraryEntry, MAX_LIBRARY_PAGE, MAX_TITLE_ID_LEN,
-    Message, Welcome,
-};
+use punktfunk_core::control::{Codec, EXPORTER_LABEL, EXPORTER_LEN, Hello, Message, Welcome};
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{FecConfig, LossStats, MTU_1500_DATAGRAM};
 use punktfunk_core::pairing::fingerprint_hex;
@@ -419,84 +419,6 @@ impl Drop for SenderGuard {
     }
 }
 
-/// Ends the session's launched title (in the background) if the session task ends some other way
-/// than the orderly teardown — an early return, an error, a panic.
-struct AppGuard(Arc<SessionApp>);
-
-impl Drop for AppGuard {
-    fn drop(&mut self) {
-        self.0.end("the session ended");
-    }
-}
-
-/// Where a session's title events go: its client (through `events`, which the session task
-/// forwards as [`Message::AppEnded`]) and the session list (`app`, for the console).
-fn app_notify(
-    registry: Arc<crate::services::sessions::SessionRegistry>,
-    session: String,
-    events: tokio::sync::mpsc::UnboundedSender<AppEvent>,
-) -> crate::shared::apps::Notify {
-    Arc::new(move |event: AppEvent| {
-        match &event {
-            AppEvent::Started { title_id, name } => {
-                tracing::info!(%session, title = %title_id, %name, "library title started");
-                registry.set_app(&session, Some(title_id.clone()));
-            }
-            // A replaced title ends after its successor started: only clear what is still listed.
-            AppEvent::Ended { title_id, .. } => {
-                if registry.get(&session).and_then(|s| s.app).as_ref() == Some(title_id) {
-                    registry.set_app(&session, None);
-                }
-            }
-        }
-        let _ = events.send(event);
-    })
-}
-
-/// Page `offset` of the library as a punktfunk/1 client sees it (ids too long for the wire left out).
-fn library_page(titles: &[crate::services::library::Title], offset: u32) -> Message {
-    let listed: Vec<&crate::services::library::Title> = titles
-        .iter()
-        .filter(|t| t.id.len() <= MAX_TITLE_ID_LEN)
-        .collect();
-    let page = listed
-        .iter()
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(MAX_LIBRARY_PAGE)
-        .map(|t| LibraryEntry {
-            id: t.id.clone(),
-            name: t.name.clone(),
-        })
-        .collect();
-    Message::LibraryPage {
-        offset,
-        total: u32::try_from(listed.len()).unwrap_or(u32::MAX),
-        titles: page,
-    }
-}
-
-/// Starts title `title_id` on the session's display; the answer for the client.
-fn launch_title(host: &HostContext, apps: &SessionApp, title_id: &str) -> Message {
-    let hidden = host.settings.get().library_hidden;
-    let titles = crate::services::library::visible(&host.library.titles(), &hidden);
-    let result = match titles.iter().find(|t| t.id == title_id) {
-        Some(title) => apps
-            .launch(title)
-            .map(|()| format!("{} started", title.name)),
-        None => Err(format!("no title {title_id:?} in the library")),
-    };
-    tracing::info!(title = title_id, ?result, "launch asked by the client");
-    let (ok, message) = match result {
-        Ok(m) => (true, m),
-        Err(m) => (false, m),
-    };
-    Message::LaunchResult {
-        title_id: title_id.to_string(),
-        ok,
-        message,
-    }
-}
-
 /// Removes a session's data-plane registration when dropped.
 struct Registration<'a> {
     data: &'a DataPlane,
@@ -626,108 +548,6 @@ async fn run_session(
     }
 }
 
-/// What the management API may do to a punktfunk/1 session.
-struct OperatorControls {
-    control: Arc<SessionControl>,
-    stop: tokio::sync::watch::Sender<Option<String>>,
-    app: Arc<SessionApp>,
-}
-
-impl SessionControls for OperatorControls {
-    fn stop(&self, reason: &str) {
-        let _ = self.stop.send(Some(reason.to_string()));
-    }
-
-    fn request_keyframe(&self) {
-        self.control
-            .video
-            .keyframe_requested
-            .store(true, Ordering::Relaxed);
-    }
-
-    fn launch(&self, title: &crate::services::library::Title) -> std::result::Result<(), String> {
-        self.app.launch(title)
-    }
-
-    fn end_app(&self) -> bool {
-        self.app.end("ended by the host operator")
-    }
-}
-
-/// Turns the client's 100 ms feedback into about one stats report per second.
-struct StatsReport {
-    since: Instant,
-    frames_at_start: u64,
-    loss: LossStats,
-    delays_us: Vec<u64>,
-}
-
-const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// Delay samples kept per stats interval.
-const MAX_DELAYS: usize = 1000;
-
-impl StatsReport {
-    fn new(control: &SessionControl) -> Self {
-        StatsReport {
-            since: Instant::now(),
-            frames_at_start: control.video.frames_sent.load(Ordering::Relaxed),
-            loss: LossStats::default(),
-            delays_us: Vec::new(),
-        }
-    }
-
-    fn on_feedback(
-        &mut self,
-        control: &SessionControl,
-        fb: &punktfunk_core::control::Feedback,
-    ) -> Option<SessionStats> {
-        // Client-reported counters: saturate rather than overflow (a panic in debug builds).
-        self.loss.packets_expected = self
-            .loss
-            .packets_expected
-            .saturating_add(fb.loss.packets_expected);
-        self.loss.packets_received = self
-            .loss
-            .packets_received
-            .saturating_add(fb.loss.packets_received);
-        // Bounded however fast a client sends feedback (it should send ten a second).
-        if fb.one_way_delay_us > 0 && self.delays_us.len() < MAX_DELAYS {
-            self.delays_us.push(fb.one_way_delay_us);
-        }
-        let elapsed = self.since.elapsed();
-        if elapsed < STATS_INTERVAL {
-            return None;
-        }
-        let frames = control.video.frames_sent.load(Ordering::Relaxed);
-        self.delays_us.sort_unstable();
-        let latency_ms = self
-            .delays_us
-            .get(self.delays_us.len() / 2)
-            .map(|&us| us as f64 / 1000.0);
-        let stats = SessionStats {
-            bitrate_kbps: control.video.bitrate_kbps.load(Ordering::Relaxed),
-            fps: frames.saturating_sub(self.frames_at_start) as f64 / elapsed.as_secs_f64(),
-            frames_sent: frames,
-            loss_percent: self.loss.loss_fraction() * 100.0,
-            fec_parity_percent: control.parity_percent.load(Ordering::Relaxed),
-            latency_ms,
-            stages: control.video.stages(),
-        };
-        *self = StatsReport::new(control);
-        Some(stats)
-    }
-}
-
-/// Data shards in a typical block at the current bitrate: what the FEC policy sizes parity for.
-fn largest_block_estimate(control: &SessionControl, hello: &Hello) -> u32 {
-    let fps = f64::from(hello.refresh_mhz.max(1000)) / 1000.0;
-    let frame_bytes =
-        f64::from(control.video.bitrate_kbps.load(Ordering::Relaxed)) * 1000.0 / 8.0 / fps;
-    let shard = f64::from(hello.max_datagram.min(MTU_1500_DATAGRAM as u16)) - 64.0;
-    let shards = (frame_bytes / shard.max(64.0)).ceil() as u32;
-    shards.clamp(1, u32::from(FecConfig::default().max_data_per_block))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,56 +622,5 @@ mod tests {
         }
         assert!(control.video.frames_sent.load(Ordering::Relaxed) > 0);
         data.end_session(42);
-    }
-
-    #[test]
-    fn library_pages_cover_every_listable_title_once() {
-        use crate::services::library::{Source, Title};
-        let title = |id: String| Title {
-            name: format!("{id} {}", "ü".repeat(100)),
-            id,
-            source: Source::Desktop,
-            launch: vec!["true".into()],
-            art: None,
-            working_dir: None,
-        };
-        let mut titles: Vec<Title> = (0..150).map(|i| title(format!("desktop:{i}"))).collect();
-        // An id too long for the wire is left out rather than cut into another title's id.
-        titles.insert(70, title(format!("desktop:{}", "x".repeat(300))));
-        let mut seen = Vec::new();
-        loop {
-            let page = library_page(&titles, u32::try_from(seen.len()).unwrap());
-            assert!(page.encode().len() < punktfunk_core::control::MAX_MESSAGE_LEN);
-            let Message::LibraryPage { total, titles, .. } = page else {
-                panic!("not a page: {page:?}");
-            };
-            assert_eq!(total, 150);
-            if titles.is_empty() {
-                break;
-            }
-            assert!(titles.len() <= MAX_LIBRARY_PAGE);
-            seen.extend(titles.into_iter().map(|t| t.id));
-        }
-        let expected: Vec<String> = (0..150).map(|i| format!("desktop:{i}")).collect();
-        assert_eq!(seen, expected);
-        let Message::LibraryPage { titles, .. } = library_page(&titles, u32::MAX) else {
-            panic!("not a page");
-        };
-        assert!(titles.is_empty());
-    }
-
-    #[test]
-    fn stats_from_absurd_feedback_saturate() {
-        let control = SessionControl::new(1000, 10);
-        let mut report = StatsReport::new(&control);
-        let mut fb = punktfunk_core::control::Feedback::default();
-        fb.loss.packets_expected = u64::MAX;
-        fb.loss.packets_received = u64::MAX;
-        fb.one_way_delay_us = 5;
-        for _ in 0..3 * MAX_DELAYS {
-            assert!(report.on_feedback(&control, &fb).is_none());
-        }
-        assert_eq!(report.loss.packets_expected, u64::MAX);
-        assert_eq!(report.delays_us.len(), MAX_DELAYS);
     }
 }
