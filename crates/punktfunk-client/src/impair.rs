@@ -1,5 +1,10 @@
-//! Packet-loss models for simulation and for the `netem` relay: independent (iid) loss and the
-//! Gilbert–Elliott two-state burst model. Seeded and deterministic, so a failing run can be replayed.
+//! Impairment models for simulation and for the `netem` relay, pure and seeded (a failing run can
+//! be replayed): packet loss — independent (iid) or the Gilbert–Elliott two-state burst model — and
+//! what happens to each packet of a direction ([`ImpairmentState`]: loss, delay with jitter,
+//! reordering, duplication, a rate limit with a bounded queue). The relay (`netem`) only moves
+//! datagrams by these decisions.
+
+use std::time::{Duration, Instant};
 
 /// A small, fast, seedable PRNG (xorshift64*); statistical quality is ample for loss decisions.
 #[derive(Debug, Clone)]
@@ -98,6 +103,195 @@ impl LossProcess {
                 self.bad
             }
         }
+    }
+}
+
+/// Default extra delay of a reordered packet.
+pub const DEFAULT_REORDER_EXTRA: Duration = Duration::from_millis(10);
+/// Default size of the rate limiter's queue.
+pub const DEFAULT_QUEUE_BYTES: usize = 256 * 1024;
+/// What happens to the packets of one direction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Impairment {
+    /// Which packets are lost (decided once per packet, before duplication).
+    pub loss: LossModel,
+    /// Fixed one-way delay added to every packet.
+    pub delay: Duration,
+    /// Each packet's delay varies uniformly within `delay ± jitter` (never below zero).
+    pub jitter: Duration,
+    /// Probability that a packet gets an extra `reorder_extra` delay, so it arrives after later ones.
+    pub reorder: f64,
+    /// Extra delay of a reordered packet.
+    pub reorder_extra: Duration,
+    /// Probability that a packet is sent twice (each copy gets its own jitter).
+    pub duplicate: f64,
+    /// Serialization-rate limit in bits per second; `None` = unlimited.
+    pub rate_bps: Option<u64>,
+    /// Bytes the rate limiter may queue; a packet that would exceed it is dropped, like a router
+    /// tail-drops. A packet arriving at an empty queue is always accepted.
+    pub queue_bytes: usize,
+    /// Seed for all random decisions of this direction.
+    pub seed: u64,
+}
+
+impl Default for Impairment {
+    fn default() -> Self {
+        Impairment {
+            loss: LossModel::None,
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+            reorder: 0.0,
+            reorder_extra: DEFAULT_REORDER_EXTRA,
+            duplicate: 0.0,
+            rate_bps: None,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            seed: 1,
+        }
+    }
+}
+
+/// The fate of one packet, as decided by [`ImpairmentState::on_packet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Dropped by the loss model.
+    Lost,
+    /// Dropped because the rate limiter's queue is full.
+    QueueFull,
+    /// Released once, at this time.
+    Deliver(Instant),
+    /// Duplicated: released twice, at these times.
+    Duplicate(Instant, Instant),
+}
+
+impl Fate {
+    /// The release times: none (dropped), one, or two (duplicated).
+    pub fn releases(self) -> impl Iterator<Item = Instant> {
+        let times = match self {
+            Fate::Lost | Fate::QueueFull => [None, None],
+            Fate::Deliver(t) => [Some(t), None],
+            Fate::Duplicate(a, b) => [Some(a), Some(b)],
+        };
+        times.into_iter().flatten()
+    }
+
+    pub fn is_dropped(self) -> bool {
+        matches!(self, Fate::Lost | Fate::QueueFull)
+    }
+}
+
+/// The impairment of one direction with its state: loss-model state, random streams and the rate
+/// limiter's queue. Pure: time comes in as an argument and fates come out.
+#[derive(Debug, Clone)]
+pub struct ImpairmentState {
+    imp: Impairment,
+    stream: u64,
+    loss: LossProcess,
+    rng: Rng,
+    /// When the rate-limited link finishes sending everything queued so far.
+    link_free_at: Option<Instant>,
+}
+
+/// splitmix64 finalizer: turns related seeds into unrelated ones.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn nanos(d: Duration) -> i128 {
+    d.as_nanos() as i128
+}
+
+impl ImpairmentState {
+    pub fn new(imp: Impairment) -> Self {
+        Self::with_stream(imp, 0)
+    }
+
+    /// Like [`new`](Self::new), with the random streams also keyed by `stream`, so identical
+    /// impairments on different streams (e.g. the two directions of a relay) make independent decisions.
+    pub fn with_stream(imp: Impairment, stream: u64) -> Self {
+        let (loss_seed, rng_seed) = Self::seeds(imp.seed, stream);
+        ImpairmentState {
+            imp,
+            stream,
+            loss: LossProcess::new(imp.loss, loss_seed),
+            rng: Rng::new(rng_seed),
+            link_free_at: None,
+        }
+    }
+
+    fn seeds(seed: u64, stream: u64) -> (u64, u64) {
+        let base = mix(seed ^ mix(stream));
+        (mix(base ^ 1), mix(base ^ 2))
+    }
+
+    pub fn impairment(&self) -> &Impairment {
+        &self.imp
+    }
+
+    /// Replaces the impairment for subsequent packets. Packets already queued by the rate limiter stay
+    /// queued and the random streams keep running, unless the seed changes (then they restart).
+    pub fn set_impairment(&mut self, imp: Impairment) {
+        if imp.seed != self.imp.seed {
+            let (loss_seed, rng_seed) = Self::seeds(imp.seed, self.stream);
+            self.loss = LossProcess::new(imp.loss, loss_seed);
+            self.rng = Rng::new(rng_seed);
+        } else {
+            self.loss.set_model(imp.loss);
+        }
+        if imp.rate_bps.is_none() {
+            self.link_free_at = None;
+        }
+        self.imp = imp;
+    }
+
+    /// Decides the fate of a packet of `len` bytes arriving at `now`. Call in arrival order.
+    pub fn on_packet(&mut self, now: Instant, len: usize) -> Fate {
+        if self.loss.drop_next() {
+            return Fate::Lost;
+        }
+        let duplicate = self.imp.duplicate > 0.0 && self.rng.unit() < self.imp.duplicate;
+        let Some(first) = self.release(now, len) else {
+            return Fate::QueueFull;
+        };
+        if !duplicate {
+            return Fate::Deliver(first);
+        }
+        match self.release(now, len) {
+            Some(second) => Fate::Duplicate(first, second),
+            None => Fate::Deliver(first),
+        }
+    }
+
+    /// Shapes one copy through the rate limiter, then adds delay, jitter and reordering.
+    fn release(&mut self, now: Instant, len: usize) -> Option<Instant> {
+        let departure = match self.imp.rate_bps {
+            None => now,
+            Some(rate) => {
+                let rate = u128::from(rate.max(1));
+                let start = self.link_free_at.map_or(now, |t| t.max(now));
+                let backlog_bytes = (start - now).as_nanos() * rate / 8_000_000_000;
+                if backlog_bytes > 0 && backlog_bytes + len as u128 > self.imp.queue_bytes as u128 {
+                    return None;
+                }
+                let tx_nanos = (len as u128 * 8 * 1_000_000_000).div_ceil(rate);
+                let done =
+                    start + Duration::from_nanos(u64::try_from(tx_nanos).unwrap_or(u64::MAX));
+                self.link_free_at = Some(done);
+                done
+            }
+        };
+        let mut delay = nanos(self.imp.delay);
+        if !self.imp.jitter.is_zero() {
+            let offset = (self.rng.unit() * 2.0 - 1.0) * self.imp.jitter.as_nanos() as f64;
+            delay += offset as i128;
+        }
+        if self.imp.reorder > 0.0 && self.rng.unit() < self.imp.reorder {
+            delay += nanos(self.imp.reorder_extra);
+        }
+        let delay = u64::try_from(delay.max(0)).unwrap_or(u64::MAX);
+        Some(departure + Duration::from_nanos(delay))
     }
 }
 

@@ -13,6 +13,8 @@
 //! - QUIC: punktfunk/1 handshakes started and abandoned (the client's endpoint vanishes without a
 //!   CONNECTION_CLOSE), plus Initial-looking garbage.
 //! - UDP: random datagrams at every data port (GameStream video, control, audio; punktfunk/1 data).
+//!
+//! One concept, one file (longer than most): the attacker, one bounded flood per port kind.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};

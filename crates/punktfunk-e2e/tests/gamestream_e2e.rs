@@ -2,6 +2,9 @@
 //! private config dir, driven by moonlight-python (moonlight-common-c; scripts/moonlight-venv.sh
 //! installs it into target/moonlight-venv) through tests/gamestream/moonlight_client.py. PINs go to
 //! the host the way a user's would: `punktfunk-host pair --pin NNNN`, i.e. the management API.
+//!
+//! One concept, one file (longer than most): every GameStream scenario against moonlight-python
+//! shares this one host/client harness and its expectations.
 
 use punktfunk_e2e::common;
 use punktfunk_e2e::gamestream_harness as harness;

@@ -19,6 +19,9 @@
 //! libsvtav1 is not a live backend on FFmpeg 5.1: its wrapper polls SVT for a packet only right after a
 //! new frame arrives, so frame N's packet can only come out when frame N+1 goes in. [`FfmpegEncoder`]
 //! refuses it; [`measure_throughput`] still runs it (pipelined) for the self-test.
+//!
+//! One concept, one file (longer than most): the FFmpeg encoder session, whose open/encode/drain
+//! steps share the same FFI state and are only safe read together.
 // Needs `unsafe` for FFmpeg FFI; every block says why it is sound (`// SAFETY:`).
 #![allow(unsafe_code)]
 
