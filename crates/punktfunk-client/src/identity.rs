@@ -43,19 +43,7 @@ impl std::fmt::Debug for ClientIdentity {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+use punktfunk_core::hex::{decode as unhex, encode as hex};
 
 impl ClientIdentity {
     /// Loads the identity from `dir`, creating it the first time.

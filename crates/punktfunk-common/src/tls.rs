@@ -13,23 +13,12 @@ use rustls::SignatureScheme;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
 /// Server name the client presents (SNI); the host's certificate is pinned, not checked against it.
 pub const SERVER_NAME: &str = "punktfunk";
 
-/// Lowercase hex SHA-256 of a certificate's DER encoding.
-pub fn fingerprint_hex(cert_der: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der);
-    digest
-        .as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
+pub use punktfunk_core::hex::certificate_fingerprint as fingerprint_hex;
 
 /// Why a user-supplied fingerprint is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -22,6 +22,7 @@ pub mod control;
 pub mod crypto;
 pub mod fec;
 pub mod gamestream;
+pub mod hex;
 pub mod library;
 pub mod mode;
 pub mod packetize;

@@ -192,35 +192,8 @@ fn percent_encode_into(out: &mut String, input: &str) {
     }
 }
 
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Hex of either case, even length. `None` for anything else.
-pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?))
-        .collect()
-}
-
-/// Upper-case hex, as GameStream hosts emit it.
-pub fn encode_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02X}");
-    }
-    out
-}
+use crate::hex::digit as hex_digit;
+pub use crate::hex::{decode as decode_hex, encode_upper as encode_hex};
 
 /// Why a request could not be turned into a [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -226,5 +226,5 @@ pub fn fingerprint_of(cert_der: &[u8]) -> Fingerprint {
 
 /// Lowercase hex of a fingerprint, as shown to users and stored.
 pub fn fingerprint_hex(fp: &Fingerprint) -> String {
-    fp.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(fp)
 }

@@ -72,10 +72,7 @@ impl HostIdentity {
     }
 }
 
-pub fn fingerprint(cert: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use punktfunk_core::hex::certificate_fingerprint as fingerprint;
 
 #[cfg(test)]
 mod tests {
