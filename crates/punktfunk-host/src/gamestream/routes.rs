@@ -10,7 +10,6 @@ use super::launch;
 use super::pairing::Step;
 use super::transport::Transport;
 use punktfunk_core::gamestream::nvhttp::{self, App, PairPhase, Request, ServerInfo};
-use std::net::IpAddr;
 
 pub enum Answer {
     Xml(String),
