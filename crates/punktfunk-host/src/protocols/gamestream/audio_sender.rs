@@ -3,7 +3,8 @@
 //! ANNOUNCE's duration, packetized by the core (`AudioPacketizer`: RTP, RS(4,2), AES-CBC) and sent on
 //! the packet clock once the client's audio ping says where to.
 
-use super::stream::{Announced, Session};
+use super::stream_params::Announced;
+use super::stream_session::Session;
 use super::video_sender::wait_for_ping;
 use crate::platform::audio::AudioSource;
 use crate::platform::audio::opus_encoder::OpusEncoder;
@@ -22,11 +23,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const PING_WAIT: Duration = Duration::from_secs(10);
-
-/// The PipeWire sink name of a session (apps launched into it get it as `PULSE_SINK`).
-pub fn sink_name(session: &str) -> String {
-    format!("punktfunk-gs-{session}")
-}
 
 pub fn spawn(
     session: Arc<Session>,

@@ -18,7 +18,8 @@
 //! - replayed packets are refused by the core's replay window.
 
 use super::pad_bridge::{PadBridge, feedback_message};
-use super::stream::{Session, canonical_ip, is_launching_client};
+use super::stream_params::{canonical_ip, is_launching_client};
+use super::stream_session::Session;
 use anyhow::{Context, Result};
 use punktfunk_core::control::input::Feedback;
 use punktfunk_core::gamestream::control::{ClientMessage, HostControl, HostMessage};

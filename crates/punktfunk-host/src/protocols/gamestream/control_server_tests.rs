@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::protocols::gamestream::apps::GameStreamApp;
-use crate::protocols::gamestream::stream::{LaunchRequest, Session};
+use crate::protocols::gamestream::stream_params::LaunchRequest;
+use crate::protocols::gamestream::stream_session::Session;
 use punktfunk_core::gamestream::control::{ControlCipher, Origin, TERMINATION_GRACEFUL};
 use rusty_enet::Event;
 use std::net::{Ipv4Addr, SocketAddr};

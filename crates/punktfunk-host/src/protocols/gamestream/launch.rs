@@ -1,11 +1,11 @@
 //! `/launch`, `/resume` and `/cancel`: where a Moonlight session starts and ends. The streaming
-//! itself (RTSP, control, video, audio, the app) is [`super::stream`]'s; this turns nvhttp requests
+//! itself (RTSP, control, video, audio, the app) is [`super::streaming`]'s; this turns nvhttp requests
 //! into its calls and its answers into XML.
 
 use super::Shared;
 use super::apps::{self, GameStreamApp};
-use super::routes::Transport;
-use super::stream::LaunchRequest as StreamLaunch;
+use super::stream_params::LaunchRequest as StreamLaunch;
+use super::transport::Transport;
 use punktfunk_core::gamestream::nvhttp::{self, LaunchRequest};
 use std::num::NonZeroU32;
 
@@ -32,7 +32,7 @@ pub async fn launch(
 }
 
 /// `/resume`: a new stream on the app and display a client left running (see
-/// [`super::stream::Parked`]); only the client that launched it may pick it up.
+/// [`super::parked::Parked`]); only the client that launched it may pick it up.
 pub async fn resume(
     shared: &Shared,
     transport: &Transport,
@@ -84,7 +84,7 @@ fn stream_request(
 }
 
 /// `/cancel`: quits what this client launched (another client's game is refused, see
-/// [`super::stream::Streaming::cancel`]).
+/// [`super::streaming::Streaming::cancel`]).
 pub async fn cancel(shared: &Shared, transport: &Transport) -> String {
     match shared
         .streaming

@@ -13,9 +13,23 @@ mod launch;
 mod nvhttp_server;
 mod pad_bridge;
 mod pairing;
+mod parked;
+mod parking;
+#[cfg(test)]
+mod parking_tests;
 mod routes;
 mod rtsp_server;
-mod stream;
+mod session_end;
+#[cfg(test)]
+mod session_end_tests;
+mod stream_caps;
+mod stream_input;
+mod stream_params;
+mod stream_ports;
+mod stream_session;
+mod streaming;
+mod teardown;
+mod transport;
 mod video_framer;
 mod video_sender;
 mod wake_on_lan;
@@ -37,7 +51,7 @@ pub struct Shared {
     pub http_port: u16,
     pub https_port: u16,
     /// RTSP, control, video and audio: what runs behind `/launch`.
-    pub streaming: Arc<stream::Streaming>,
+    pub streaming: Arc<streaming::Streaming>,
 }
 
 /// A bound, not yet serving GameStream host.
@@ -58,7 +72,7 @@ impl GameStream {
         )?);
         let pairing = Arc::new(PairingDesk::new(identity.clone(), clients.clone()));
         let listeners = nvhttp_server::bind(bind, port_base).await?;
-        let streaming = stream::Streaming::bind(host.clone(), bind, port_base).await?;
+        let streaming = streaming::Streaming::bind(host.clone(), bind, port_base).await?;
         let shared = Arc::new(Shared {
             http_port: listeners.http_addr.port(),
             https_port: listeners.https_addr.port(),
@@ -93,9 +107,21 @@ impl GameStream {
 
     /// Serves until `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) -> Result<()> {
-        let streaming = tokio::spawn(self.shared.streaming.clone().run(stop.clone()));
+        let streaming = tokio::spawn(serve_streaming(self.shared.streaming.clone(), stop.clone()));
         let served = nvhttp_server::run(self.listeners, self.shared, stop).await;
         streaming.await??;
         served
     }
+}
+
+/// Serves RTSP and the control stream until `stop` turns true; ends a running session then. Here,
+/// above both, so that streaming and the RTSP server (which uses it) do not depend on each other.
+async fn serve_streaming(
+    streaming: Arc<streaming::Streaming>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let (listener, control) = streaming.open()?;
+    let result = rtsp_server::run(listener, streaming.clone(), stop).await;
+    streaming.close(control).await;
+    result
 }

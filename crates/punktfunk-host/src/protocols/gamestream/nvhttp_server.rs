@@ -4,7 +4,8 @@
 //! so a slow or hostile peer cannot pin the host.
 
 use super::Shared;
-use super::routes::{self, Answer, Transport};
+use super::routes::{self, Answer};
+use super::transport::Transport;
 use crate::services::per_ip::ConnectionLimiter;
 use crate::shared::client_cert_auth::SelfSignedClientAuth;
 use anyhow::{Context, Result};

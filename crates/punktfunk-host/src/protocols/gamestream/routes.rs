@@ -8,19 +8,8 @@ use super::appasset;
 use super::apps;
 use super::launch;
 use super::pairing::Step;
+use super::transport::Transport;
 use punktfunk_core::gamestream::nvhttp::{self, App, PairPhase, Request, ServerInfo};
-use std::net::IpAddr;
-
-/// What the connection tells about the request.
-pub struct Transport {
-    pub https: bool,
-    /// The paired-device id of the client certificate, when it is paired (HTTPS only).
-    pub paired_id: Option<String>,
-    /// The host address the request arrived on.
-    pub local_ip: IpAddr,
-    /// The client's address: a launch binds the stream's RTSP, control, video and audio to it.
-    pub remote_ip: IpAddr,
-}
 
 pub enum Answer {
     Xml(String),
@@ -136,7 +125,7 @@ fn app_list(shared: &Shared) -> Vec<apps::GameStreamApp> {
 }
 
 fn server_info(shared: &Shared, transport: &Transport) -> ServerInfo {
-    let local_ip = super::stream::canonical_ip(transport.local_ip);
+    let local_ip = super::stream_params::canonical_ip(transport.local_ip);
     ServerInfo {
         hostname: shared.host.settings.get().host_name,
         unique_id: shared.identity.unique_id.clone(),

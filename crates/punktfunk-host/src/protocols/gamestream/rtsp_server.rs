@@ -4,8 +4,9 @@
 //! client's stream parameters: the display is created and the encoder opened here, so a failure is
 //! the ANNOUNCE's answer), PLAY (the senders start).
 
-use super::stream::LaunchRequest;
-use super::stream::{Announced, Session, Streaming, is_launching_client};
+use super::stream_params::{Announced, LaunchRequest, bitrate_kbps, is_launching_client};
+use super::stream_session::Session;
+use super::streaming::Streaming;
 use crate::platform::vdisplay::Mode;
 use crate::stream::VideoSource;
 use anyhow::Result;
@@ -186,7 +187,7 @@ async fn respond(
         Method::Play if session.announced().is_none() => {
             RtspResponse::new(455, "Method Not Valid In This State", cseq)
         }
-        Method::Play => match session.play(streaming) {
+        Method::Play => match streaming.play(session) {
             Ok(()) => RtspResponse::ok(cseq),
             Err(e) => {
                 tracing::warn!(session = %session.id, "PLAY failed: {e:#}");
@@ -239,7 +240,7 @@ async fn announce(
         VideoCodec::Hevc => punktfunk_media::VideoCodec::Hevc,
         VideoCodec::Av1 => punktfunk_media::VideoCodec::Av1,
     };
-    let kbps = super::stream::bitrate_kbps(&params);
+    let kbps = bitrate_kbps(&params);
     let displays = streaming.host.displays.clone();
     let label = launched.client_name.clone();
     // A resumed stream captures the display its app is already running on, with a fresh encoder.

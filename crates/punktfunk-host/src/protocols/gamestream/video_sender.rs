@@ -3,7 +3,8 @@
 //! [`VideoFramer`](super::video_framer::VideoFramer). The source (and with it the client's display)
 //! goes back to the session when the stream ends, which releases or parks it.
 
-use super::stream::{Announced, Session, is_launching_client};
+use super::stream_params::{Announced, FEC_PERCENT, bitrate_kbps, is_launching_client};
+use super::stream_session::Session;
 use super::video_framer::VideoFramer;
 use crate::stream::{PacedSender, VideoSource};
 use anyhow::{Context, Result};
@@ -15,8 +16,6 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Parity as a share of each FEC block's data shards.
-pub const FEC_PERCENT: u8 = 20;
 /// How long the client has to send its first ping after PLAY.
 const PING_WAIT: Duration = Duration::from_secs(10);
 
@@ -132,7 +131,7 @@ fn run(
         min_required_fec_packets: usize::from(params.min_required_fec_packets),
         encryption_key: encrypt.then_some(session.request.rikey),
     })?;
-    let bitrate = super::stream::bitrate_kbps(params);
+    let bitrate = bitrate_kbps(params);
     session.video.bitrate_kbps.store(bitrate, Ordering::Relaxed);
     tracing::info!(
         session = %session.id, %client, source = %source.describe(), encrypt, bitrate_kbps = bitrate,
