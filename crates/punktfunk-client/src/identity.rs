@@ -58,16 +58,11 @@ impl ClientIdentity {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
         }
-        let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = rcgen::CertificateParams::new(vec!["punktfunk-client".into()])?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "punktfunk client");
-        params.not_after = rcgen::date_time_ymd(2100, 1, 1);
-        let cert = params.self_signed(&key_pair)?;
+        let new =
+            punktfunk_common::self_signed::new_identity("punktfunk-client", "punktfunk client")?;
         let file = File {
-            cert: hex(cert.der()),
-            key: hex(&key_pair.serialize_der()),
+            cert: hex(&new.cert_der),
+            key: hex(&new.key_der),
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| io(std::io::Error::other(e)))?;
         if create_atomic(&path, &bytes).map_err(io)? {

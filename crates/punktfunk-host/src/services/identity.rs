@@ -38,21 +38,16 @@ impl HostIdentity {
                 })
             }
             (false, false) => {
-                let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-                let mut params = rcgen::CertificateParams::new(vec!["punktfunk".to_string()])?;
-                params
-                    .distinguished_name
-                    .push(rcgen::DnType::CommonName, "punktfunk host");
-                params.not_after = rcgen::date_time_ymd(2100, 1, 1);
-                let cert = params.self_signed(&key_pair)?;
+                let new =
+                    punktfunk_common::self_signed::new_identity("punktfunk", "punktfunk host")?;
                 // Key first: a crash between the two writes leaves a key without a cert, which is
                 // reported below instead of silently replaced.
-                write_atomic(&key_path, &key_pair.serialize_der(), true)?;
-                write_atomic(&cert_path, cert.der(), false)?;
+                write_atomic(&key_path, &new.key_der, true)?;
+                write_atomic(&cert_path, &new.cert_der, false)?;
                 tracing::info!(dir = %dir.display(), "created a new host identity");
                 Ok(HostIdentity {
-                    cert: cert.der().clone(),
-                    key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()),
+                    cert: CertificateDer::from(new.cert_der),
+                    key: PrivatePkcs8KeyDer::from(new.key_der),
                 })
             }
             _ => bail!(
