@@ -10,7 +10,7 @@ use super::ControlError;
 /// Largest control message body.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// Control protocol version carried in every message.
-pub const CONTROL_VERSION: u8 = 1;
+pub(super) const CONTROL_VERSION: u8 = 1;
 
 /// Builds one message body.
 pub struct FieldWriter {

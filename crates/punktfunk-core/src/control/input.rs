@@ -326,27 +326,27 @@ pub enum Feedback {
 }
 
 mod kind {
-    pub const KEY: u8 = 0x01;
-    pub const KEYSYM: u8 = 0x02;
-    pub const TEXT: u8 = 0x03;
-    pub const POINTER_ABS: u8 = 0x04;
-    pub const POINTER_REL: u8 = 0x05;
-    pub const BUTTON: u8 = 0x06;
-    pub const SCROLL: u8 = 0x07;
-    pub const TOUCH: u8 = 0x08;
-    pub const PEN: u8 = 0x09;
-    pub const PAD_ARRIVE: u8 = 0x10;
-    pub const PAD_REMOVE: u8 = 0x11;
-    pub const PAD_STATE: u8 = 0x12;
-    pub const PAD_MOTION: u8 = 0x13;
-    pub const PAD_TOUCH: u8 = 0x14;
-    pub const PAD_BATTERY: u8 = 0x15;
+    pub(super) const KEY: u8 = 0x01;
+    pub(super) const KEYSYM: u8 = 0x02;
+    pub(super) const TEXT: u8 = 0x03;
+    pub(super) const POINTER_ABS: u8 = 0x04;
+    pub(super) const POINTER_REL: u8 = 0x05;
+    pub(super) const BUTTON: u8 = 0x06;
+    pub(super) const SCROLL: u8 = 0x07;
+    pub(super) const TOUCH: u8 = 0x08;
+    pub(super) const PEN: u8 = 0x09;
+    pub(super) const PAD_ARRIVE: u8 = 0x10;
+    pub(super) const PAD_REMOVE: u8 = 0x11;
+    pub(super) const PAD_STATE: u8 = 0x12;
+    pub(super) const PAD_MOTION: u8 = 0x13;
+    pub(super) const PAD_TOUCH: u8 = 0x14;
+    pub(super) const PAD_BATTERY: u8 = 0x15;
 
-    pub const FB_RUMBLE: u8 = 0x80;
-    pub const FB_TRIGGER_RUMBLE: u8 = 0x81;
-    pub const FB_LED: u8 = 0x82;
-    pub const FB_ADAPTIVE: u8 = 0x83;
-    pub const FB_PLAYER_LEDS: u8 = 0x84;
+    pub(super) const FB_RUMBLE: u8 = 0x80;
+    pub(super) const FB_TRIGGER_RUMBLE: u8 = 0x81;
+    pub(super) const FB_LED: u8 = 0x82;
+    pub(super) const FB_ADAPTIVE: u8 = 0x83;
+    pub(super) const FB_PLAYER_LEDS: u8 = 0x84;
 }
 
 /// Little-endian field writer for one body.

@@ -1,7 +1,7 @@
 //! Sliding-window replay protection over 64-bit packet sequence numbers.
 
 /// Width of the window: packets more than this far behind the newest accepted one are "too old".
-pub const WINDOW_BITS: u64 = 4096;
+pub(super) const WINDOW_BITS: u64 = 4096;
 const WORDS: usize = (WINDOW_BITS / 64) as usize;
 
 /// Remembers which of the last [`WINDOW_BITS`] sequence numbers were accepted.

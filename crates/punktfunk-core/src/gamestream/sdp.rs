@@ -499,31 +499,31 @@ fn small(name: &'static str, value: u32) -> Result<u8, SdpError> {
 }
 
 mod names {
-    pub const WIDTH: &str = "x-nv-video[0].clientViewportWd";
-    pub const HEIGHT: &str = "x-nv-video[0].clientViewportHt";
-    pub const FPS: &str = "x-nv-video[0].maxFPS";
-    pub const REFRESH_X100: &str = "x-nv-video[0].clientRefreshRateX100";
-    pub const PACKET_SIZE: &str = "x-nv-video[0].packetSize";
-    pub const MAX_BITRATE: &str = "x-nv-vqos[0].bw.maximumBitrateKbps";
-    pub const CONFIGURED_BITRATE: &str = "x-ml-video.configuredBitrateKbps";
-    pub const CODEC: &str = "x-nv-vqos[0].bitStreamFormat";
-    pub const DYNAMIC_RANGE: &str = "x-nv-video[0].dynamicRangeMode";
-    pub const CHROMA: &str = "x-ss-video[0].chromaSamplingType";
-    pub const CSC: &str = "x-nv-video[0].encoderCscMode";
-    pub const SLICES: &str = "x-nv-video[0].videoEncoderSlicesPerFrame";
-    pub const REF_FRAMES: &str = "x-nv-video[0].maxNumReferenceFrames";
-    pub const INTRA_REFRESH: &str = "x-ss-video[0].intraRefresh";
-    pub const MIN_FEC: &str = "x-nv-vqos[0].fec.minRequiredFecPackets";
-    pub const CHANNELS: &str = "x-nv-audio.surround.numChannels";
-    pub const CHANNEL_MASK: &str = "x-nv-audio.surround.channelMask";
-    pub const AUDIO_QUALITY: &str = "x-nv-audio.surround.AudioQuality";
-    pub const PACKET_DURATION: &str = "x-nv-aqos.packetDuration";
-    pub const ENCRYPTION: &str = "x-ss-general.encryptionEnabled";
-    pub const NV_FLAGS: &str = "x-nv-general.featureFlags";
-    pub const ML_FLAGS: &str = "x-ml-general.featureFlags";
-    pub const CONTROL_PROTOCOL: &str = "x-nv-general.useReliableUdp";
-    pub const VIDEO_QOS: &str = "x-nv-vqos[0].qosTrafficType";
-    pub const AUDIO_QOS: &str = "x-nv-aqos.qosTrafficType";
+    pub(super) const WIDTH: &str = "x-nv-video[0].clientViewportWd";
+    pub(super) const HEIGHT: &str = "x-nv-video[0].clientViewportHt";
+    pub(super) const FPS: &str = "x-nv-video[0].maxFPS";
+    pub(super) const REFRESH_X100: &str = "x-nv-video[0].clientRefreshRateX100";
+    pub(super) const PACKET_SIZE: &str = "x-nv-video[0].packetSize";
+    pub(super) const MAX_BITRATE: &str = "x-nv-vqos[0].bw.maximumBitrateKbps";
+    pub(super) const CONFIGURED_BITRATE: &str = "x-ml-video.configuredBitrateKbps";
+    pub(super) const CODEC: &str = "x-nv-vqos[0].bitStreamFormat";
+    pub(super) const DYNAMIC_RANGE: &str = "x-nv-video[0].dynamicRangeMode";
+    pub(super) const CHROMA: &str = "x-ss-video[0].chromaSamplingType";
+    pub(super) const CSC: &str = "x-nv-video[0].encoderCscMode";
+    pub(super) const SLICES: &str = "x-nv-video[0].videoEncoderSlicesPerFrame";
+    pub(super) const REF_FRAMES: &str = "x-nv-video[0].maxNumReferenceFrames";
+    pub(super) const INTRA_REFRESH: &str = "x-ss-video[0].intraRefresh";
+    pub(super) const MIN_FEC: &str = "x-nv-vqos[0].fec.minRequiredFecPackets";
+    pub(super) const CHANNELS: &str = "x-nv-audio.surround.numChannels";
+    pub(super) const CHANNEL_MASK: &str = "x-nv-audio.surround.channelMask";
+    pub(super) const AUDIO_QUALITY: &str = "x-nv-audio.surround.AudioQuality";
+    pub(super) const PACKET_DURATION: &str = "x-nv-aqos.packetDuration";
+    pub(super) const ENCRYPTION: &str = "x-ss-general.encryptionEnabled";
+    pub(super) const NV_FLAGS: &str = "x-nv-general.featureFlags";
+    pub(super) const ML_FLAGS: &str = "x-ml-general.featureFlags";
+    pub(super) const CONTROL_PROTOCOL: &str = "x-nv-general.useReliableUdp";
+    pub(super) const VIDEO_QOS: &str = "x-nv-vqos[0].qosTrafficType";
+    pub(super) const AUDIO_QOS: &str = "x-nv-aqos.qosTrafficType";
 }
 
 impl StreamParams {
