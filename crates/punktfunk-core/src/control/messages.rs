@@ -10,12 +10,16 @@ use crate::packetize::LossStats;
 pub enum Codec {
     /// Synthetic access units the probe byte-checks (the virtual test source without an encoder).
     RawTest = 0,
+    /// H.264 / AVC (wire 1).
     H264 = 1,
+    /// H.265 / HEVC (wire 2).
     Hevc = 2,
+    /// AV1 (wire 3).
     Av1 = 3,
 }
 
 impl Codec {
+    /// The codec of a wire byte, `None` for an unknown one (receivers skip those).
     pub fn from_u8(v: u8) -> Option<Codec> {
         [Codec::RawTest, Codec::H264, Codec::Hevc, Codec::Av1]
             .get(usize::from(v))
@@ -25,8 +29,11 @@ impl Codec {
 
 /// Client capability bits in [`Hello::caps`].
 pub mod caps {
+    /// The client decodes 10-bit video.
     pub const TEN_BIT: u32 = 1 << 0;
+    /// The client can display HDR (PQ, BT.2020).
     pub const HDR: u32 = 1 << 1;
+    /// The client decodes 4:4:4 chroma.
     pub const YUV444: u32 = 1 << 2;
     /// The client wants the host's audio, in [`super::Hello::audio_channels`] channels.
     pub const AUDIO: u32 = 1 << 3;
@@ -40,15 +47,21 @@ pub const MAX_NAME_LEN: usize = 128;
 /// Client → host, first message: what the client wants and can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
+    /// Name shown in the host's session list and pairing records, at most [`MAX_NAME_LEN`] bytes.
     pub client_name: String,
+    /// Wanted stream width in pixels (the host creates a display of this size).
     pub width: u32,
+    /// Wanted stream height in pixels.
     pub height: u32,
     /// Refresh rate in millihertz (59 940 = 59.94 Hz).
     pub refresh_mhz: u32,
     /// Codecs the client decodes, most preferred first.
     pub codecs: Vec<Codec>,
+    /// Wanted video bitrate in kbit/s (100..=the host's `max_bitrate_kbps`).
     pub bitrate_kbps: u32,
+    /// Capability bits, [`caps`] constants.
     pub caps: u32,
+    /// Audio channels wanted when [`caps::AUDIO`] is set: 2, 6 or 8.
     pub audio_channels: u8,
     /// Largest UDP payload the client's path carries.
     pub max_datagram: u16,
@@ -57,15 +70,23 @@ pub struct Hello {
 /// Host → client: the session as the host set it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Welcome {
+    /// Random non-zero id of this session; the TLS exporter context and every datagram carry it.
     pub session_id: u32,
+    /// The codec the host will encode with, one of the client's [`Hello::codecs`].
     pub codec: Codec,
     /// 0 = 8-bit 4:2:0 SDR, 1 = 10-bit 4:2:0, 2 = 8-bit 4:4:4, 3 = 10-bit 4:4:4.
     pub color_format: u8,
+    /// Stream width in pixels, as the host's display was created.
     pub width: u32,
+    /// Stream height in pixels.
     pub height: u32,
+    /// Refresh rate of the host's display in millihertz.
     pub refresh_mhz: u32,
+    /// Encoder bitrate in kbit/s the host starts with.
     pub bitrate_kbps: u32,
+    /// Parity shards as a percentage of data shards the host starts with.
     pub parity_percent: u16,
+    /// Largest datagram the host will send, in bytes (at most the client's).
     pub max_datagram: u16,
     /// UDP port of the host's data plane (same address as the QUIC connection).
     pub data_port: u16,
@@ -78,7 +99,9 @@ pub struct Welcome {
 /// What the client's receiver saw during one feedback window.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Feedback {
+    /// Length of the window the report covers, in milliseconds (about 100).
     pub window_ms: u32,
+    /// Packet, burst and frame counts of the window.
     pub loss: LossStats,
     /// Frames that completed later than the client's latency budget.
     pub late_frames: u32,
@@ -88,83 +111,110 @@ pub struct Feedback {
     pub one_way_delay_us: u64,
 }
 
+/// A punktfunk/1 control message; each variant is one message type on the control stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
+    /// Client → host, first message: what the client wants and can do.
     Hello(Hello),
+    /// Host → client: the session as the host set it up.
     Welcome(Welcome),
     /// Client → host: data plane registered, start streaming.
     Start,
+    /// Client → host every 100 ms: what the receiver saw.
     Feedback(Feedback),
     /// Client → host: the picture is broken from `first_lost_frame` on; send a keyframe.
     KeyframeRequest {
+        /// Index of the first frame the client could not decode.
         first_lost_frame: u32,
     },
     /// Client → host clock probe: client send time (client clock, µs).
     ClockPing {
+        /// When the client sent the ping, client clock, µs.
         client_send_us: u64,
     },
     /// Host → client: the ping's client time, host receive and host send times (host clock, µs).
     ClockPong {
+        /// The ping's `client_send_us`, echoed.
         client_send_us: u64,
+        /// When the host received the ping, host clock, µs.
         host_recv_us: u64,
+        /// When the host sent the pong, host clock, µs.
         host_send_us: u64,
     },
     /// Host → client: the host changed the encoder bitrate or FEC.
     RateUpdate {
+        /// New encoder bitrate in kbit/s.
         bitrate_kbps: u32,
+        /// New parity as a percentage of data shards.
         parity_percent: u16,
     },
     /// Either side, before closing: why.
     Goodbye {
+        /// Human-readable reason, e.g. the limit a Hello exceeded (may be empty).
         reason: String,
     },
     /// Client → host, instead of Hello: pair with the PIN armed on the host. `spake` is the client's
     /// SPAKE2 message (see [`crate::pairing`]).
     PairStart {
+        /// Name stored with the pairing record, at most [`MAX_NAME_LEN`] bytes.
         client_name: String,
+        /// The client's SPAKE2 message.
         spake: Vec<u8>,
     },
     /// Host → client: the host's SPAKE2 message.
     PairChallenge {
+        /// The host's SPAKE2 message.
         spake: Vec<u8>,
     },
     /// Client → host: the client's key confirmation (it proves first).
     PairConfirm {
+        /// The client's key-confirmation MAC.
         mac: Vec<u8>,
     },
     /// Host → client: the host's key confirmation, sent only after the client's checked out and the
     /// client was stored as paired.
     PairDone {
+        /// The host's key-confirmation MAC.
         mac: Vec<u8>,
     },
     /// Client → host, any time after Start: a page of the host's game library from `offset` on.
     LibraryRequest {
+        /// Index of the first title wanted (0 for the start).
         offset: u32,
     },
     /// Host → client: at most [`MAX_LIBRARY_PAGE`] titles from `offset` on, of `total` in all (ask
     /// again from `offset + titles.len()` for more). Pages keep every message far below the 64 KiB
     /// limit however large the library is.
     LibraryPage {
+        /// Index of the first title in this page.
         offset: u32,
+        /// Number of titles in the whole library.
         total: u32,
+        /// The titles from `offset` on, at most [`MAX_LIBRARY_PAGE`].
         titles: Vec<LibraryEntry>,
     },
     /// Client → host: start a library title on this session's display (one at a time: a running one
     /// is stopped first).
     Launch {
+        /// Library id of the title to start, as [`LibraryEntry::id`].
         title_id: String,
     },
     /// Host → client: whether [`Message::Launch`] started the title, and if not why.
     LaunchResult {
+        /// The title the result is about.
         title_id: String,
+        /// `true` if the title was started.
         ok: bool,
+        /// Why it failed (empty on success).
         message: String,
     },
     /// Client → host: stop the launched title ("End game").
     EndApp,
     /// Host → client: the launched title is gone (it quit, or the host or client stopped it).
     AppEnded {
+        /// The title that ended.
         title_id: String,
+        /// Why it ended (quit, stopped by the host, stopped by the client).
         reason: String,
     },
 }
@@ -324,6 +374,7 @@ fn cut_string(
 }
 
 impl Message {
+    /// The message body: `version u8 ‖ type LE16 ‖ fields`, without the length prefix.
     pub fn encode(&self) -> Vec<u8> {
         use tag::*;
         match self {
@@ -442,6 +493,7 @@ impl Message {
         }
     }
 
+    /// Parses a message body; unknown field tags are skipped, the last of a repeated tag wins.
     pub fn decode(body: &[u8]) -> Result<Message, ControlError> {
         use tag::*;
         let r = FieldReader::parse(body)?;
