@@ -15,8 +15,11 @@ pub struct ReplayWindow {
 /// Outcome of checking a sequence number against the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayCheck {
+    /// Never seen and inside (or ahead of) the window: accept it.
     Fresh,
+    /// Already accepted once: drop it.
     Replayed,
+    /// Further behind the newest accepted number than the window covers: drop it.
     TooOld,
 }
 
@@ -30,6 +33,7 @@ impl Default for ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// An empty window: every sequence number is fresh.
     pub fn new() -> Self {
         Self::default()
     }
