@@ -195,13 +195,13 @@ pub mod pad_caps {
     pub const RUMBLE: u32 = 1 << 0;
     /// The pad has trigger motors; the host may send trigger rumble.
     pub const TRIGGER_RUMBLE: u32 = 1 << 1;
-    /// The pad has an accelerometer and gyroscope; [`InputEvent::PadMotion`] may follow.
+    /// The pad has an accelerometer and gyroscope; [`InputEvent::PadMotion`](super::InputEvent::PadMotion) may follow.
     pub const MOTION: u32 = 1 << 2;
-    /// The pad has a touchpad; [`InputEvent::PadTouch`] may follow.
+    /// The pad has a touchpad; [`InputEvent::PadTouch`](super::InputEvent::PadTouch) may follow.
     pub const TOUCHPAD: u32 = 1 << 3;
     /// The pad has a light bar the host may colour.
     pub const RGB_LED: u32 = 1 << 4;
-    /// The pad reports its battery; [`InputEvent::PadBattery`] may follow.
+    /// The pad reports its battery; [`InputEvent::PadBattery`](super::InputEvent::PadBattery) may follow.
     pub const BATTERY: u32 = 1 << 5;
     /// The pad has DualSense adaptive triggers the host may program.
     pub const ADAPTIVE_TRIGGERS: u32 = 1 << 6;

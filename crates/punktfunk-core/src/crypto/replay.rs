@@ -4,7 +4,7 @@
 pub(super) const WINDOW_BITS: u64 = 4096;
 const WORDS: usize = (WINDOW_BITS / 64) as usize;
 
-/// Remembers which of the last [`WINDOW_BITS`] sequence numbers were accepted.
+/// Remembers which of the last `WINDOW_BITS` (4096) sequence numbers were accepted.
 #[derive(Debug, Clone)]
 pub struct ReplayWindow {
     /// One past the highest accepted sequence number (0 = nothing accepted yet).

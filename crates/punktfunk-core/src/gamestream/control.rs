@@ -28,9 +28,9 @@ pub const MAX_PLAINTEXT: usize = u16::MAX as usize - 4 - TAG_LEN;
 
 /// Client → host: keep-alive every 100 ms, resets the session's silence timeout.
 pub const TYPE_PERIODIC_PING: u16 = 0x0200;
-/// Client → host: periodic loss statistics (kept raw, unused by this host).
+/// Client → host: periodic loss statistics (decoded as [`ClientMessage::Unknown`]).
 pub const TYPE_LOSS_STATS: u16 = 0x0201;
-/// Client → host: per-frame decode statistics (kept raw, unused by this host).
+/// Client → host: per-frame statistics (decoded as [`ClientMessage::Unknown`]).
 pub const TYPE_FRAME_STATS: u16 = 0x0204;
 /// Client → host: one input packet (decoded by [`super::input`]).
 pub const TYPE_INPUT: u16 = 0x0206;
