@@ -12,6 +12,8 @@
 //! - [`library`]: game-store file formats (Steam's text and binary VDF, desktop entries).
 //! - [`reject`]: why an input was dropped, counted by reason.
 
+#![warn(missing_docs, unreachable_pub)]
+
 /// The UDP port of a host's punktfunk/1 QUIC endpoint unless configured otherwise; the data plane
 /// listens on the next port. Host and clients both default to it.
 pub const DEFAULT_PORT: u16 = 47800;

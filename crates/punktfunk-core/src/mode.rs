@@ -10,25 +10,33 @@ pub const MAX_SIDE: u32 = 16384;
 /// Refresh rates a mode may have, in Hz.
 pub const REFRESH_HZ: std::ops::RangeInclusive<f64> = 1.0..=1000.0;
 
+/// A display mode: size in pixels and refresh rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Mode {
+    /// Width in pixels, 1..=[`MAX_SIDE`].
     pub width: u32,
+    /// Height in pixels, 1..=[`MAX_SIDE`].
     pub height: u32,
+    /// Refresh rate in millihertz (60 Hz = 60000).
     pub refresh_mhz: u32,
 }
 
 /// Why a mode string was refused; the text names the string and the rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ModeError {
+    /// The text is not `WIDTHxHEIGHT@HZ`; carries it.
     #[error("mode {0:?} is not WIDTHxHEIGHT@HZ (e.g. 1920x1080@60)")]
     Syntax(String),
+    /// Width or height outside 1..=[`MAX_SIDE`]; carries the text.
     #[error("mode {0:?}: width and height must be 1..={MAX_SIDE}")]
     Size(String),
+    /// Refresh outside [`REFRESH_HZ`]; carries the text.
     #[error("mode {0:?}: refresh must be 1..=1000 Hz")]
     Refresh(String),
 }
 
 impl Mode {
+    /// A mode of a whole-hertz refresh rate.
     pub const fn new(width: u32, height: u32, refresh_hz: u32) -> Self {
         Self {
             width,

@@ -5,29 +5,47 @@
 //! Layout: `"PKVS" | version u8 (1) | keyframe u8 | width u16 | height u16 | refresh_mhz u32 |
 //! frame_number u64 | capture_us u64 | length u32 | pattern…` (little-endian), 36 bytes of prefix.
 
+/// Bytes of the self-describing prefix in front of the pattern.
 pub const PREFIX_LEN: usize = 36;
 const MAGIC: &[u8; 4] = b"PKVS";
 
 /// What a test frame says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TestFrame {
+    /// The source marked the frame as a keyframe.
     pub keyframe: bool,
+    /// Width in pixels of the mode the source pretends to capture.
     pub width: u16,
+    /// Height in pixels of that mode.
     pub height: u16,
+    /// Refresh rate of that mode in millihertz.
     pub refresh_mhz: u32,
+    /// Frame number; also the seed of the frame's pattern.
     pub frame_number: u64,
+    /// Capture time in µs of the source's clock, for latency measurements.
     pub capture_us: u64,
+    /// Length of the whole frame in bytes, prefix included.
     pub len: u32,
 }
 
+/// Why a frame is not an intact test frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TestFrameError {
+    /// Fewer bytes than [`PREFIX_LEN`].
     #[error("frame shorter than the test-frame prefix")]
     TooShort,
+    /// The first four bytes are not `"PKVS"`.
     #[error("not a test frame")]
     BadMagic,
+    /// The length field disagrees with the bytes handed in (truncated or padded frame).
     #[error("length field {field} disagrees with the frame's {actual} bytes")]
-    Length { field: u32, actual: usize },
+    Length {
+        /// The frame's length field.
+        field: u32,
+        /// The frame's actual length in bytes.
+        actual: usize,
+    },
+    /// The pattern byte at this offset differs from what the source wrote (corruption).
     #[error("pattern byte {0} is wrong")]
     Corrupt(usize),
 }

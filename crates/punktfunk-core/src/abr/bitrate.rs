@@ -8,8 +8,10 @@
 
 use crate::control::Feedback;
 
+/// Tuning of the [`BitrateController`]; [`BitrateConfig::for_client`] gives the defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BitrateConfig {
+    /// The floor in kbit/s: congestion never cuts below it (500, or the request if lower).
     pub min_kbps: u32,
     /// The ceiling: what the client asked for.
     pub max_kbps: u32,
@@ -22,11 +24,14 @@ pub struct BitrateConfig {
     pub queue_cut_us: u64,
     /// Delay growth (µs per s) that counts as "still growing".
     pub gradient_cut_us_per_s: i64,
+    /// Factor applied to the rate on congestion (0.85 = cut by 15 %).
     pub decrease: f64,
+    /// Factor applied per clean report while below the ceiling (1.08 = grow by 8 %).
     pub increase: f64,
 }
 
 impl BitrateConfig {
+    /// Defaults for a client that asked for `requested_kbps`, which becomes the ceiling.
     pub fn for_client(requested_kbps: u32) -> Self {
         BitrateConfig {
             min_kbps: 500.min(requested_kbps),
@@ -44,12 +49,14 @@ impl BitrateConfig {
 /// The controller's state: the current rate and the lowest one-way delay seen (the path's baseline).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BitrateController {
+    /// The tuning in force.
     pub config: BitrateConfig,
     current_kbps: u32,
     min_delay_us: Option<u64>,
 }
 
 impl BitrateController {
+    /// A controller starting at the ceiling (the client's requested rate).
     pub fn new(config: BitrateConfig) -> Self {
         BitrateController {
             config,
@@ -58,6 +65,7 @@ impl BitrateController {
         }
     }
 
+    /// The rate the encoder should use now, in kbit/s.
     pub fn current_kbps(&self) -> u32 {
         self.current_kbps
     }

@@ -11,7 +11,9 @@ use crate::packetize::LossStats;
 /// Tuning of [`recommend_parity`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FecPolicy {
+    /// Parity never goes below this percentage of data shards, even on a clean path.
     pub min_percent: u16,
+    /// Parity never goes above this percentage of data shards.
     pub max_percent: u16,
     /// Acceptable probability that a block cannot be recovered.
     pub target_block_failure: f64,

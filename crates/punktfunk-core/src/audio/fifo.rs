@@ -14,16 +14,24 @@
 
 use std::collections::VecDeque;
 
+/// Counters of a [`PcmFifo`] since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FifoStats {
+    /// Sample frames pushed by the audio graph.
     pub pushed_frames: u64,
+    /// Packets popped by the sender.
     pub popped: u64,
+    /// Times the FIFO ran dry mid-stream (each one grows the target).
     pub underruns: u64,
+    /// Pops that had to be padded, wholly or partly, with silence.
     pub silent_pops: u64,
+    /// Times the surplus above target was dropped because the graph's clock runs fast.
     pub dropped_for_drift: u64,
+    /// Sample frames dropped because the FIFO exceeded its capacity.
     pub overflow_frames: u64,
 }
 
+/// Interleaved f32 PCM between the capture graph and the packet clock (see the module docs).
 pub struct PcmFifo {
     channels: usize,
     /// Sample frames (one sample per channel) per pop.
@@ -58,16 +66,17 @@ impl PcmFifo {
         }
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> FifoStats {
         self.stats
     }
 
-    /// Sample frames buffered.
     /// Sample frames kept buffered (grows after underruns).
     pub fn target(&self) -> usize {
         self.target
     }
 
+    /// Sample frames buffered now.
     pub fn level(&self) -> usize {
         self.samples.len() / self.channels
     }

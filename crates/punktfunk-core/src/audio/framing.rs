@@ -14,14 +14,19 @@ use thiserror::Error;
 /// One packet's duration on the wire.
 pub const FRAME: Duration = Duration::from_millis(super::FRAME_MS as u64);
 
+/// Why an audio packet could not be sent or a received frame read.
 #[derive(Debug, Error)]
 pub enum AudioFramingError {
+    /// The payload inside the datagram is malformed.
     #[error(transparent)]
     Packet(#[from] AudioPacketError),
+    /// An audio frame whose header claims more than one shard; carries the count.
     #[error("audio frame spans {0} shards; audio frames are single datagrams")]
     MultiShard(u32),
+    /// Sealing or opening failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The packetizer refused the payload.
     #[error(transparent)]
     Packetize(#[from] PacketizeError),
 }
@@ -48,6 +53,7 @@ pub struct AudioPacketizer {
 }
 
 impl AudioPacketizer {
+    /// A packetizer for `session_id`, sealing with this direction's audio key.
     pub fn new(session_id: u32, key: &DirectionKey) -> Result<Self, AudioFramingError> {
         let mut config = PacketizerConfig::new(StreamKind::Audio, session_id);
         config.fec = FecConfig::disabled();

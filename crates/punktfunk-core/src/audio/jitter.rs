@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 
+/// Sizing of a [`JitterBuffer`], in packets (5 ms each on punktfunk/1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JitterConfig {
     /// Packets buffered before playback starts (and after an underrun).
@@ -37,6 +38,7 @@ impl Default for JitterConfig {
 /// What the playback clock gets for one packet slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pull {
+    /// The Opus packet for this slot, to decode.
     Packet(Vec<u8>),
     /// This packet was lost: conceal it.
     Conceal,
@@ -44,19 +46,30 @@ pub enum Pull {
     Silence,
 }
 
+/// Counters of a [`JitterBuffer`] since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitterStats {
+    /// Packets accepted into a slot.
     pub inserted: u64,
+    /// Slots played from a received packet.
     pub played: u64,
+    /// Slots played as concealment because their packet was missing.
     pub concealed: u64,
+    /// Missing packets filled from the next payload's redundant copy.
     pub recovered_from_redundancy: u64,
+    /// Times the buffer ran empty and playback rebuffered.
     pub underruns: u64,
+    /// Packets that arrived after their slot was played (dropped).
     pub late: u64,
+    /// Packets whose slot was already filled (dropped).
     pub duplicates: u64,
+    /// Packets dropped because the sender's clock runs faster than ours.
     pub dropped_for_drift: u64,
+    /// Slots skipped because a packet arrived beyond `capacity`.
     pub overflow_skipped: u64,
 }
 
+/// Reorders, de-duplicates and paces received Opus packets for playback (see the module docs).
 pub struct JitterBuffer {
     config: JitterConfig,
     /// `slots[i]` holds frame `next + i`.
@@ -71,6 +84,7 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
+    /// An empty buffer that starts playing once `config.target` packets are buffered.
     pub fn new(config: JitterConfig) -> Self {
         let config = JitterConfig {
             target: config.target.max(1),
@@ -88,6 +102,7 @@ impl JitterBuffer {
         }
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> JitterStats {
         self.stats
     }

@@ -7,30 +7,45 @@
 /// A speaker position, in the order the layouts interleave them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
+    /// The single channel of a mono layout (the microphone).
     Mono,
+    /// Front left (FL).
     FrontLeft,
+    /// Front right (FR).
     FrontRight,
+    /// Front centre (FC).
     FrontCenter,
+    /// Low-frequency effects (LFE, the subwoofer).
     Lfe,
+    /// Rear (back) left (RL).
     RearLeft,
+    /// Rear (back) right (RR).
     RearRight,
+    /// Side left (SL), 7.1 only.
     SideLeft,
+    /// Side right (SR), 7.1 only.
     SideRight,
 }
 
 /// The channel layouts punktfunk carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
+    /// One channel: the microphone stream.
     Mono,
+    /// FL FR.
     Stereo,
+    /// 5.1: FL FR FC LFE RL RR.
     Surround51,
+    /// 7.1: FL FR FC LFE RL RR SL SR.
     Surround71,
 }
 
 /// How an Opus multistream encoder splits a layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultistreamConfig {
+    /// Opus streams in the multistream packet.
     pub streams: u8,
+    /// How many of the streams are coupled (stereo) pairs; they come first, the rest are mono.
     pub coupled: u8,
     /// `mapping[c]` = decoded channel (of the streams' outputs, coupled pairs first) for channel `c`.
     pub mapping: Vec<u8>,
@@ -48,10 +63,12 @@ impl Layout {
         }
     }
 
+    /// Number of channels: 1, 2, 6 or 8.
     pub fn channels(self) -> u8 {
         self.positions().len() as u8
     }
 
+    /// The speaker positions in interleaving order.
     pub fn positions(self) -> &'static [Position] {
         use Position::*;
         match self {

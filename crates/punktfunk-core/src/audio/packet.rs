@@ -13,6 +13,7 @@
 
 use thiserror::Error;
 
+/// Payload version this code writes and accepts (byte 0).
 pub const VERSION: u8 = 1;
 const FLAG_PREVIOUS: u8 = 0x01;
 const HEADER_LEN: usize = 4;
@@ -20,16 +21,22 @@ const HEADER_LEN: usize = 4;
 /// frames would be more, but a 5 ms packet at 512 kbit/s is 320 bytes; this bounds hostile input.
 pub const MAX_OPUS_PACKET: usize = 4_000;
 
+/// Why an audio payload could not be decoded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AudioPacketError {
+    /// Fewer than the 4 header bytes.
     #[error("audio payload shorter than its 4-byte header")]
     TooShort,
+    /// A version byte other than [`VERSION`]; carries it.
     #[error("audio payload version {0}, expected 1")]
     Version(u8),
+    /// Flag bits other than bit 0 are set; carries the byte.
     #[error("audio payload has unknown flags {0:#04x}")]
     Flags(u8),
+    /// An Opus packet length outside 1..=[`MAX_OPUS_PACKET`]; carries it.
     #[error("audio packet length {0} outside 1..={MAX_OPUS_PACKET}")]
     Length(usize),
+    /// The bytes after the header do not match the primary length and flags.
     #[error("audio payload length does not match its fields")]
     Truncated,
 }
@@ -37,7 +44,9 @@ pub enum AudioPacketError {
 /// One decoded audio payload, borrowing from the datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioPayload<'a> {
+    /// The Opus packet of this frame.
     pub primary: &'a [u8],
+    /// The Opus packet of the previous frame, when the sender repeated it (redundancy against loss).
     pub previous: Option<&'a [u8]>,
 }
 

@@ -8,11 +8,14 @@
 /// One completed exchange, all times in µs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockSample {
+    /// Round-trip time without the host's processing time, never negative.
     pub rtt_us: i64,
+    /// Host clock minus client clock.
     pub offset_us: i64,
 }
 
 impl ClockSample {
+    /// The sample of one exchange: client send `t1`, host receive `t2`, host send `t3`, client receive `t4`.
     pub fn from_times(t1: u64, t2: u64, t3: u64, t4: u64) -> ClockSample {
         let (t1, t2, t3, t4) = (t1 as i64, t2 as i64, t3 as i64, t4 as i64);
         ClockSample {
@@ -31,10 +34,12 @@ pub struct ClockSync {
 const KEEP: usize = 16;
 
 impl ClockSync {
+    /// An estimator with no samples.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds an exchange; only the 16 most recent are kept.
     pub fn add(&mut self, sample: ClockSample) {
         if self.samples.len() == KEEP {
             self.samples.pop_front();

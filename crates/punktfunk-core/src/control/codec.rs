@@ -10,7 +10,7 @@ use super::ControlError;
 /// Largest control message body.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// Control protocol version carried in every message.
-pub const CONTROL_VERSION: u8 = 1;
+pub(super) const CONTROL_VERSION: u8 = 1;
 
 /// Builds one message body.
 pub struct FieldWriter {
@@ -18,12 +18,14 @@ pub struct FieldWriter {
 }
 
 impl FieldWriter {
+    /// Starts a body of `message_type` with the version byte.
     pub fn new(message_type: u16) -> Self {
         let mut buf = Vec::with_capacity(64);
         buf.push(CONTROL_VERSION);
         buf.extend_from_slice(&message_type.to_le_bytes());
         FieldWriter { buf }
     }
+    /// Appends a field; a value longer than 65 535 bytes is cut to fit the 16-bit length.
     pub fn bytes(&mut self, tag: u16, value: &[u8]) -> &mut Self {
         // Values are bounded by their types (names are capped on construction), so this never truncates.
         let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
@@ -32,24 +34,31 @@ impl FieldWriter {
         self.buf.extend_from_slice(&value[..usize::from(len)]);
         self
     }
+    /// Appends a one-byte integer field.
     pub fn u8(&mut self, tag: u16, v: u8) -> &mut Self {
         self.bytes(tag, &[v])
     }
+    /// Appends an LE16 field.
     pub fn u16(&mut self, tag: u16, v: u16) -> &mut Self {
         self.bytes(tag, &v.to_le_bytes())
     }
+    /// Appends an LE32 field.
     pub fn u32(&mut self, tag: u16, v: u32) -> &mut Self {
         self.bytes(tag, &v.to_le_bytes())
     }
+    /// Appends an LE64 field.
     pub fn u64(&mut self, tag: u16, v: u64) -> &mut Self {
         self.bytes(tag, &v.to_le_bytes())
     }
+    /// Appends a signed LE64 field.
     pub fn i64(&mut self, tag: u16, v: i64) -> &mut Self {
         self.bytes(tag, &v.to_le_bytes())
     }
+    /// Appends a UTF-8 string field (no terminator).
     pub fn str(&mut self, tag: u16, v: &str) -> &mut Self {
         self.bytes(tag, v.as_bytes())
     }
+    /// The finished body, without a length prefix (see [`frame`]).
     pub fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
     }
@@ -57,11 +66,13 @@ impl FieldWriter {
 
 /// Reads one message body: its type and fields by tag (the last occurrence of a tag wins).
 pub struct FieldReader<'a> {
+    /// Message type of the body (the `Message` variant's number).
     pub message_type: u16,
     fields: Vec<(u16, &'a [u8])>,
 }
 
 impl<'a> FieldReader<'a> {
+    /// Splits a body into its fields; a wrong version or a field running past the end is an error.
     pub fn parse(body: &'a [u8]) -> Result<Self, ControlError> {
         if body.len() > MAX_MESSAGE_LEN {
             return Err(ControlError::TooLong(body.len()));
@@ -119,38 +130,49 @@ impl<'a> FieldReader<'a> {
                 .map_err(|_| ControlError::BadField(name)),
         }
     }
+    /// An optional one-byte field; `Err` if present with another length.
     pub fn opt_u8(&self, tag: u16, name: &'static str) -> Result<Option<u8>, ControlError> {
         Ok(self.fixed::<1>(tag, name)?.map(|b| b[0]))
     }
+    /// An optional LE16 field; `Err` if present with another length.
     pub fn opt_u16(&self, tag: u16, name: &'static str) -> Result<Option<u16>, ControlError> {
         Ok(self.fixed(tag, name)?.map(u16::from_le_bytes))
     }
+    /// An optional LE32 field; `Err` if present with another length.
     pub fn opt_u32(&self, tag: u16, name: &'static str) -> Result<Option<u32>, ControlError> {
         Ok(self.fixed(tag, name)?.map(u32::from_le_bytes))
     }
+    /// An optional LE64 field; `Err` if present with another length.
     pub fn opt_u64(&self, tag: u16, name: &'static str) -> Result<Option<u64>, ControlError> {
         Ok(self.fixed(tag, name)?.map(u64::from_le_bytes))
     }
+    /// A required one-byte field; [`ControlError::Missing`] names it when absent.
     pub fn u8(&self, tag: u16, name: &'static str) -> Result<u8, ControlError> {
         self.opt_u8(tag, name)?.ok_or(ControlError::Missing(name))
     }
+    /// A required LE16 field.
     pub fn u16(&self, tag: u16, name: &'static str) -> Result<u16, ControlError> {
         self.opt_u16(tag, name)?.ok_or(ControlError::Missing(name))
     }
+    /// A required LE32 field.
     pub fn u32(&self, tag: u16, name: &'static str) -> Result<u32, ControlError> {
         self.opt_u32(tag, name)?.ok_or(ControlError::Missing(name))
     }
+    /// A required LE64 field.
     pub fn u64(&self, tag: u16, name: &'static str) -> Result<u64, ControlError> {
         self.opt_u64(tag, name)?.ok_or(ControlError::Missing(name))
     }
+    /// A required signed LE64 field.
     pub fn i64(&self, tag: u16, name: &'static str) -> Result<i64, ControlError> {
         Ok(i64::from_le_bytes(
             self.fixed(tag, name)?.ok_or(ControlError::Missing(name))?,
         ))
     }
+    /// A required field's raw bytes.
     pub fn bytes(&self, tag: u16, name: &'static str) -> Result<&'a [u8], ControlError> {
         self.raw(tag).ok_or(ControlError::Missing(name))
     }
+    /// A required UTF-8 string field.
     pub fn string(&self, tag: u16, name: &'static str) -> Result<String, ControlError> {
         std::str::from_utf8(self.bytes(tag, name)?)
             .map(str::to_owned)
@@ -165,9 +187,11 @@ pub struct FrameBuffer {
 }
 
 impl FrameBuffer {
+    /// An empty buffer.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Appends bytes read from the stream.
     pub fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }

@@ -34,20 +34,35 @@ pub const MAX_EVENT_LEN: usize = 4 + MAX_TEXT_BYTES;
 /// Highest gamepad slot (16 pads per client).
 pub const MAX_PAD: u8 = 15;
 
+/// Why an input or feedback body, or an input datagram, was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InputError {
+    /// The body has no kind byte.
     #[error("empty input event")]
     Empty,
+    /// The kind byte names no event of this version; the receiver counts and skips it.
     #[error("unknown input event kind {0:#04x}")]
     UnknownKind(u8),
+    /// The body is shorter than its kind's fixed layout (lengths include the kind byte).
     #[error("input event kind {kind:#04x} needs {need} bytes, has {have}")]
-    Truncated { kind: u8, need: usize, have: usize },
+    Truncated {
+        /// Kind byte of the body.
+        kind: u8,
+        /// Bytes the kind's layout needs, kind byte included.
+        need: usize,
+        /// Bytes the body has, kind byte included.
+        have: usize,
+    },
+    /// The body exceeds [`MAX_EVENT_LEN`]; carries its length.
     #[error("input event of {0} bytes is larger than {MAX_EVENT_LEN}")]
     TooLong(usize),
+    /// A field holds a value outside its range (a `down` byte other than 0/1, a pad above [`MAX_PAD`], non-UTF-8 text); names the field.
     #[error("malformed input field: {0}")]
     BadField(&'static str),
+    /// A QUIC datagram whose type byte is not [`DATAGRAM_INPUT`]; carries the type.
     #[error("not an input datagram (type {0:#04x})")]
     NotInput(u8),
+    /// A unidirectional stream that does not start with [`INPUT_STREAM_MAGIC`] or [`FEEDBACK_STREAM_MAGIC`].
     #[error("wrong stream magic")]
     BadMagic,
 }
@@ -55,14 +70,20 @@ pub enum InputError {
 /// Mouse buttons, numbered as Linux input codes minus `BTN_LEFT` (0x110).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MouseButton {
+    /// Primary button (`BTN_LEFT`, wire 0).
     Left,
+    /// Secondary button (`BTN_RIGHT`, wire 1).
     Right,
+    /// Wheel button (`BTN_MIDDLE`, wire 2).
     Middle,
+    /// Back side button (`BTN_SIDE`, wire 3).
     Side,
+    /// Forward side button (`BTN_EXTRA`, wire 4).
     Extra,
 }
 
 impl MouseButton {
+    /// Wire byte of this button (0 left … 4 extra).
     pub fn to_u8(self) -> u8 {
         match self {
             MouseButton::Left => 0,
@@ -72,6 +93,7 @@ impl MouseButton {
             MouseButton::Extra => 4,
         }
     }
+    /// The button of a wire byte, or `None` for a number above 4.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => MouseButton::Left,
@@ -88,9 +110,12 @@ impl MouseButton {
     }
 }
 
+/// Which wheel a [`InputEvent::Scroll`] turns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScrollAxis {
+    /// The ordinary wheel (wire 0); positive scrolls down.
     Vertical,
+    /// The tilt wheel or horizontal swipe (wire 1); positive scrolls right.
     Horizontal,
 }
 
@@ -99,8 +124,11 @@ pub enum ScrollAxis {
 pub enum Phase {
     /// Pen only: in range, not touching.
     Hover,
+    /// Contact begins (touch) or the pen touches the surface (wire 1).
     Down,
+    /// A touching contact moved (wire 2).
     Move,
+    /// Contact ends normally (wire 3).
     Up,
     /// Contact lost without an up (pen left range, touch cancelled).
     Cancel,
@@ -122,25 +150,34 @@ impl Phase {
     }
 }
 
+/// Which end of a stylus a [`InputEvent::Pen`] is (wire byte of the pen event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PenTool {
+    /// The writing tip (wire 0).
     Pen,
+    /// The eraser end (wire 1).
     Eraser,
 }
 
 /// Which virtual gamepad the host should create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PadKind {
+    /// Xbox 360 pad via uinput (wire 0).
     Xbox360,
+    /// Xbox One/Series pad via uinput (wire 1).
     XboxOne,
+    /// DualSense via UHID, with touchpad, motion, LED and adaptive triggers (wire 2).
     DualSense,
+    /// DualShock 4 via UHID, with touchpad, motion and LED (wire 3).
     DualShock4,
 }
 
 impl PadKind {
+    /// Wire byte of this pad kind (0 Xbox 360 … 3 DualShock 4).
     pub fn to_u8(self) -> u8 {
         self as u8
     }
+    /// The pad kind of a wire byte, or `None` for a value above 3.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => PadKind::Xbox360,
@@ -154,31 +191,53 @@ impl PadKind {
 
 /// Gamepad capability bits a client announces at arrival.
 pub mod pad_caps {
+    /// The pad has rumble motors; the host may send [`Feedback::Rumble`](super::Feedback).
     pub const RUMBLE: u32 = 1 << 0;
+    /// The pad has trigger motors; the host may send trigger rumble.
     pub const TRIGGER_RUMBLE: u32 = 1 << 1;
+    /// The pad has an accelerometer and gyroscope; [`InputEvent::PadMotion`](super::InputEvent::PadMotion) may follow.
     pub const MOTION: u32 = 1 << 2;
+    /// The pad has a touchpad; [`InputEvent::PadTouch`](super::InputEvent::PadTouch) may follow.
     pub const TOUCHPAD: u32 = 1 << 3;
+    /// The pad has a light bar the host may colour.
     pub const RGB_LED: u32 = 1 << 4;
+    /// The pad reports its battery; [`InputEvent::PadBattery`](super::InputEvent::PadBattery) may follow.
     pub const BATTERY: u32 = 1 << 5;
+    /// The pad has DualSense adaptive triggers the host may program.
     pub const ADAPTIVE_TRIGGERS: u32 = 1 << 6;
 }
 
 /// Gamepad button bits in [`PadState::buttons`] (Xbox names; a DualSense's cross is `A`).
 pub mod pad_buttons {
+    /// Bottom face button (A; cross on PlayStation).
     pub const A: u32 = 1 << 0;
+    /// Right face button (B; circle on PlayStation).
     pub const B: u32 = 1 << 1;
+    /// Left face button (X; square on PlayStation).
     pub const X: u32 = 1 << 2;
+    /// Top face button (Y; triangle on PlayStation).
     pub const Y: u32 = 1 << 3;
+    /// Left shoulder (LB / L1).
     pub const LB: u32 = 1 << 4;
+    /// Right shoulder (RB / R1).
     pub const RB: u32 = 1 << 5;
+    /// Back / View / Share / Create.
     pub const BACK: u32 = 1 << 6;
+    /// Start / Menu / Options.
     pub const START: u32 = 1 << 7;
+    /// Guide / Xbox / PS button.
     pub const GUIDE: u32 = 1 << 8;
+    /// Left stick click (L3).
     pub const LS: u32 = 1 << 9;
+    /// Right stick click (R3).
     pub const RS: u32 = 1 << 10;
+    /// D-pad up.
     pub const UP: u32 = 1 << 11;
+    /// D-pad down.
     pub const DOWN: u32 = 1 << 12;
+    /// D-pad left.
     pub const LEFT: u32 = 1 << 13;
+    /// D-pad right.
     pub const RIGHT: u32 = 1 << 14;
     /// DualSense/DualShock 4 touchpad click.
     pub const TOUCHPAD: u32 = 1 << 15;
@@ -189,12 +248,19 @@ pub mod pad_buttons {
 /// A gamepad's full state: buttons, sticks (up and right positive) and analog triggers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PadState {
+    /// Pressed buttons, a bit set of the [`pad_buttons`] constants.
     pub buttons: u32,
+    /// Left stick horizontal, full i16 range, right positive.
     pub left_x: i16,
+    /// Left stick vertical, full i16 range, up positive.
     pub left_y: i16,
+    /// Right stick horizontal, full i16 range, right positive.
     pub right_x: i16,
+    /// Right stick vertical, full i16 range, up positive.
     pub right_y: i16,
+    /// Left trigger, 0 released ..= 255 fully pressed.
     pub left_trigger: u8,
+    /// Right trigger, 0 released ..= 255 fully pressed.
     pub right_trigger: u8,
 }
 
@@ -203,83 +269,130 @@ pub struct PadState {
 pub enum InputEvent {
     /// A key by its Linux evdev code (`KEY_A` = 30), i.e. its position on a US keyboard.
     Key {
+        /// Linux evdev key code (`KEY_*` from `input-event-codes.h`).
         code: u16,
+        /// `true` on press, `false` on release.
         down: bool,
     },
     /// A key by X11 keysym, for keys the client knows by meaning rather than position.
     Keysym {
+        /// X11 keysym (`XK_*`), e.g. 0xff0d for Return.
         keysym: u32,
+        /// `true` on press, `false` on release.
         down: bool,
     },
     /// Text to type as is (composed, any script).
     Text(String),
     /// Absolute pointer position on the client's display, normalised 0..=65535.
     PointerAbs {
+        /// 0 = left edge ..= 65535 = right edge of the client's display.
         x: u16,
+        /// 0 = top edge ..= 65535 = bottom edge of the client's display.
         y: u16,
     },
     /// Relative pointer motion in display pixels.
     PointerRel {
+        /// Horizontal motion in pixels, positive right.
         dx: i16,
+        /// Vertical motion in pixels, positive down.
         dy: i16,
     },
+    /// A mouse button went down or up, at the latest pointer position.
     Button {
+        /// Which button.
         button: MouseButton,
+        /// `true` on press, `false` on release.
         down: bool,
     },
     /// High-resolution scroll: 120 = one wheel detent; positive = down/right.
     Scroll {
+        /// Which wheel.
         axis: ScrollAxis,
+        /// Distance in 1/120 detents (high-resolution wheels send less than 120 per step).
         value120: i32,
     },
+    /// A touch-screen contact on the client's display.
     Touch {
+        /// Client-chosen id that ties the events of one finger together.
         id: u32,
+        /// Where the contact is in its life.
         phase: Phase,
+        /// 0 = left edge ..= 65535 = right edge of the client's display.
         x: u16,
+        /// 0 = top edge ..= 65535 = bottom edge of the client's display.
         y: u16,
+        /// Contact pressure, 0 (none) ..= 65535 (full).
         pressure: u16,
     },
+    /// A stylus event on the client's display.
     Pen {
+        /// Tip or eraser.
         tool: PenTool,
+        /// Hover, down, move, up or cancel.
         phase: Phase,
+        /// 0 = left edge ..= 65535 = right edge of the client's display.
         x: u16,
+        /// 0 = top edge ..= 65535 = bottom edge of the client's display.
         y: u16,
+        /// Tip pressure, 0 ..= 65535 (full).
         pressure: u16,
+        /// Tilt along the x axis in degrees, 0 = perpendicular to the surface.
         tilt_x: i8,
+        /// Tilt along the y axis in degrees, 0 = perpendicular to the surface.
         tilt_y: i8,
         /// Barrel buttons, bit 0 = first.
         buttons: u8,
     },
+    /// A gamepad was connected on the client; the host creates a virtual pad of `kind` in slot `pad`.
     PadArrive {
+        /// Slot 0..=[`MAX_PAD`] the pad's later events name.
         pad: u8,
+        /// Which virtual device to create.
         kind: PadKind,
+        /// What the pad can do, a bit set of the [`pad_caps`] constants.
         caps: u32,
     },
+    /// A gamepad was disconnected; the host removes its virtual pad.
     PadRemove {
+        /// Slot of the pad that went away.
         pad: u8,
     },
+    /// The full state of one gamepad, sent on every change.
     PadState {
+        /// Slot 0..=[`MAX_PAD`] of the pad.
         pad: u8,
+        /// Buttons, sticks and triggers.
         state: PadState,
     },
     /// Accelerometer in m/s² and gyroscope in degrees/s, each scaled by 100 (`i16`: ±327 units).
     PadMotion {
+        /// Slot 0..=[`MAX_PAD`] of the pad.
         pad: u8,
+        /// Accelerometer x, y, z in m/s² × 100.
         accel: [i16; 3],
+        /// Gyroscope x, y, z in °/s × 100.
         gyro: [i16; 3],
     },
     /// A finger on the pad's touchpad, normalised 0..=65535.
     PadTouch {
+        /// Slot 0..=[`MAX_PAD`] of the pad.
         pad: u8,
+        /// Finger index on the touchpad (0 or 1 on a DualSense).
         finger: u8,
+        /// `true` while the finger touches.
         down: bool,
+        /// 0 = left edge ..= 65535 = right edge of the touchpad.
         x: u16,
+        /// 0 = top edge ..= 65535 = bottom edge of the touchpad.
         y: u16,
     },
     /// Battery: `state` 0 = unknown, 1 = discharging, 2 = charging, 3 = full.
     PadBattery {
+        /// Slot 0..=[`MAX_PAD`] of the pad.
         pad: u8,
+        /// 0 unknown, 1 discharging, 2 charging, 3 full.
         state: u8,
+        /// Charge 0..=100 percent.
         percent: u8,
     },
 }
@@ -287,7 +400,9 @@ pub enum InputEvent {
 /// Which trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
+    /// Left trigger (L2 / LT), wire 0.
     Left,
+    /// Right trigger (R2 / RT), wire 1.
     Right,
 }
 
@@ -296,57 +411,75 @@ pub enum Trigger {
 pub enum Feedback {
     /// Motor strengths 0..=65535.
     Rumble {
+        /// Slot of the pad to shake.
         pad: u8,
+        /// Low-frequency (large, left) motor strength.
         low: u16,
+        /// High-frequency (small, right) motor strength.
         high: u16,
     },
+    /// Trigger motor strengths 0..=65535 (Xbox One impulse triggers).
     TriggerRumble {
+        /// Slot of the pad to shake.
         pad: u8,
+        /// Left trigger motor strength.
         left: u16,
+        /// Right trigger motor strength.
         right: u16,
     },
+    /// Light-bar colour the game set.
     Led {
+        /// Slot of the pad.
         pad: u8,
+        /// Red, 0..=255.
         r: u8,
+        /// Green, 0..=255.
         g: u8,
+        /// Blue, 0..=255.
         b: u8,
     },
     /// A DualSense adaptive-trigger effect as the game wrote it: mode byte and its parameters.
     AdaptiveTrigger {
+        /// Slot of the pad.
         pad: u8,
+        /// Which trigger the effect is for.
         trigger: Trigger,
+        /// DualSense trigger effect mode byte (off, feedback, weapon, vibration…).
         mode: u8,
+        /// The mode's parameter bytes, as the game wrote them.
         params: [u8; 10],
     },
     /// Player-number lights (bits, as a DualSense shows them).
     PlayerLeds {
+        /// Slot of the pad.
         pad: u8,
+        /// Lit player LEDs, bit 0 = leftmost of five.
         bits: u8,
     },
 }
 
 mod kind {
-    pub const KEY: u8 = 0x01;
-    pub const KEYSYM: u8 = 0x02;
-    pub const TEXT: u8 = 0x03;
-    pub const POINTER_ABS: u8 = 0x04;
-    pub const POINTER_REL: u8 = 0x05;
-    pub const BUTTON: u8 = 0x06;
-    pub const SCROLL: u8 = 0x07;
-    pub const TOUCH: u8 = 0x08;
-    pub const PEN: u8 = 0x09;
-    pub const PAD_ARRIVE: u8 = 0x10;
-    pub const PAD_REMOVE: u8 = 0x11;
-    pub const PAD_STATE: u8 = 0x12;
-    pub const PAD_MOTION: u8 = 0x13;
-    pub const PAD_TOUCH: u8 = 0x14;
-    pub const PAD_BATTERY: u8 = 0x15;
+    pub(super) const KEY: u8 = 0x01;
+    pub(super) const KEYSYM: u8 = 0x02;
+    pub(super) const TEXT: u8 = 0x03;
+    pub(super) const POINTER_ABS: u8 = 0x04;
+    pub(super) const POINTER_REL: u8 = 0x05;
+    pub(super) const BUTTON: u8 = 0x06;
+    pub(super) const SCROLL: u8 = 0x07;
+    pub(super) const TOUCH: u8 = 0x08;
+    pub(super) const PEN: u8 = 0x09;
+    pub(super) const PAD_ARRIVE: u8 = 0x10;
+    pub(super) const PAD_REMOVE: u8 = 0x11;
+    pub(super) const PAD_STATE: u8 = 0x12;
+    pub(super) const PAD_MOTION: u8 = 0x13;
+    pub(super) const PAD_TOUCH: u8 = 0x14;
+    pub(super) const PAD_BATTERY: u8 = 0x15;
 
-    pub const FB_RUMBLE: u8 = 0x80;
-    pub const FB_TRIGGER_RUMBLE: u8 = 0x81;
-    pub const FB_LED: u8 = 0x82;
-    pub const FB_ADAPTIVE: u8 = 0x83;
-    pub const FB_PLAYER_LEDS: u8 = 0x84;
+    pub(super) const FB_RUMBLE: u8 = 0x80;
+    pub(super) const FB_TRIGGER_RUMBLE: u8 = 0x81;
+    pub(super) const FB_LED: u8 = 0x82;
+    pub(super) const FB_ADAPTIVE: u8 = 0x83;
+    pub(super) const FB_PLAYER_LEDS: u8 = 0x84;
 }
 
 /// Little-endian field writer for one body.
@@ -455,6 +588,7 @@ impl InputEvent {
         )
     }
 
+    /// The event body, `kind u8 ‖ fields`, little-endian (no length prefix or datagram header).
     pub fn encode(&self) -> Vec<u8> {
         use InputEvent as E;
         let out = match self {
@@ -548,6 +682,7 @@ impl InputEvent {
         out.0
     }
 
+    /// Parses one event body; a body longer than its layout is accepted and the tail ignored.
     pub fn decode(body: &[u8]) -> Result<InputEvent, InputError> {
         use InputEvent as E;
         if body.len() > MAX_EVENT_LEN {
@@ -732,6 +867,7 @@ pub fn seq_is_newer(seq: u32, last: u32) -> bool {
 }
 
 impl Feedback {
+    /// Slot of the pad this feedback is for.
     pub fn pad(&self) -> u8 {
         match self {
             Feedback::Rumble { pad, .. }
@@ -742,6 +878,7 @@ impl Feedback {
         }
     }
 
+    /// The feedback body, `kind u8 ‖ fields`, little-endian (no length prefix).
     pub fn encode(&self) -> Vec<u8> {
         let out = match self {
             Feedback::Rumble { pad, low, high } => {
@@ -767,6 +904,7 @@ impl Feedback {
         out.0
     }
 
+    /// Parses one feedback body; a body longer than its layout is accepted and the tail ignored.
     pub fn decode(body: &[u8]) -> Result<Feedback, InputError> {
         if body.len() > MAX_EVENT_LEN {
             return Err(InputError::TooLong(body.len()));

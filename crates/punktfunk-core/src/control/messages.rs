@@ -10,12 +10,16 @@ use crate::packetize::LossStats;
 pub enum Codec {
     /// Synthetic access units the probe byte-checks (the virtual test source without an encoder).
     RawTest = 0,
+    /// H.264 / AVC (wire 1).
     H264 = 1,
+    /// H.265 / HEVC (wire 2).
     Hevc = 2,
+    /// AV1 (wire 3).
     Av1 = 3,
 }
 
 impl Codec {
+    /// The codec of a wire byte, `None` for an unknown one (receivers skip those).
     pub fn from_u8(v: u8) -> Option<Codec> {
         [Codec::RawTest, Codec::H264, Codec::Hevc, Codec::Av1]
             .get(usize::from(v))
@@ -25,8 +29,11 @@ impl Codec {
 
 /// Client capability bits in [`Hello::caps`].
 pub mod caps {
+    /// The client decodes 10-bit video.
     pub const TEN_BIT: u32 = 1 << 0;
+    /// The client can display HDR (PQ, BT.2020).
     pub const HDR: u32 = 1 << 1;
+    /// The client decodes 4:4:4 chroma.
     pub const YUV444: u32 = 1 << 2;
     /// The client wants the host's audio, in [`super::Hello::audio_channels`] channels.
     pub const AUDIO: u32 = 1 << 3;
@@ -40,15 +47,21 @@ pub const MAX_NAME_LEN: usize = 128;
 /// Client → host, first message: what the client wants and can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
+    /// Name shown in the host's session list and pairing records, at most [`MAX_NAME_LEN`] bytes.
     pub client_name: String,
+    /// Wanted stream width in pixels (the host creates a display of this size).
     pub width: u32,
+    /// Wanted stream height in pixels.
     pub height: u32,
     /// Refresh rate in millihertz (59 940 = 59.94 Hz).
     pub refresh_mhz: u32,
     /// Codecs the client decodes, most preferred first.
     pub codecs: Vec<Codec>,
+    /// Wanted video bitrate in kbit/s (100..=the host's `max_bitrate_kbps`).
     pub bitrate_kbps: u32,
+    /// Capability bits, [`caps`] constants.
     pub caps: u32,
+    /// Audio channels wanted when [`caps::AUDIO`] is set: 2, 6 or 8.
     pub audio_channels: u8,
     /// Largest UDP payload the client's path carries.
     pub max_datagram: u16,
@@ -57,15 +70,23 @@ pub struct Hello {
 /// Host → client: the session as the host set it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Welcome {
+    /// Random non-zero id of this session; the TLS exporter context and every datagram carry it.
     pub session_id: u32,
+    /// The codec the host will encode with, one of the client's [`Hello::codecs`].
     pub codec: Codec,
     /// 0 = 8-bit 4:2:0 SDR, 1 = 10-bit 4:2:0, 2 = 8-bit 4:4:4, 3 = 10-bit 4:4:4.
     pub color_format: u8,
+    /// Stream width in pixels, as the host's display was created.
     pub width: u32,
+    /// Stream height in pixels.
     pub height: u32,
+    /// Refresh rate of the host's display in millihertz.
     pub refresh_mhz: u32,
+    /// Encoder bitrate in kbit/s the host starts with.
     pub bitrate_kbps: u32,
+    /// Parity shards as a percentage of data shards the host starts with.
     pub parity_percent: u16,
+    /// Largest datagram the host will send, in bytes (at most the client's).
     pub max_datagram: u16,
     /// UDP port of the host's data plane (same address as the QUIC connection).
     pub data_port: u16,
@@ -78,7 +99,9 @@ pub struct Welcome {
 /// What the client's receiver saw during one feedback window.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Feedback {
+    /// Length of the window the report covers, in milliseconds (about 100).
     pub window_ms: u32,
+    /// Packet, burst and frame counts of the window.
     pub loss: LossStats,
     /// Frames that completed later than the client's latency budget.
     pub late_frames: u32,
@@ -88,83 +111,110 @@ pub struct Feedback {
     pub one_way_delay_us: u64,
 }
 
+/// A punktfunk/1 control message; each variant is one message type on the control stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
+    /// Client → host, first message: what the client wants and can do.
     Hello(Hello),
+    /// Host → client: the session as the host set it up.
     Welcome(Welcome),
     /// Client → host: data plane registered, start streaming.
     Start,
+    /// Client → host every 100 ms: what the receiver saw.
     Feedback(Feedback),
     /// Client → host: the picture is broken from `first_lost_frame` on; send a keyframe.
     KeyframeRequest {
+        /// Index of the first frame the client could not decode.
         first_lost_frame: u32,
     },
     /// Client → host clock probe: client send time (client clock, µs).
     ClockPing {
+        /// When the client sent the ping, client clock, µs.
         client_send_us: u64,
     },
     /// Host → client: the ping's client time, host receive and host send times (host clock, µs).
     ClockPong {
+        /// The ping's `client_send_us`, echoed.
         client_send_us: u64,
+        /// When the host received the ping, host clock, µs.
         host_recv_us: u64,
+        /// When the host sent the pong, host clock, µs.
         host_send_us: u64,
     },
     /// Host → client: the host changed the encoder bitrate or FEC.
     RateUpdate {
+        /// New encoder bitrate in kbit/s.
         bitrate_kbps: u32,
+        /// New parity as a percentage of data shards.
         parity_percent: u16,
     },
     /// Either side, before closing: why.
     Goodbye {
+        /// Human-readable reason, e.g. the limit a Hello exceeded (may be empty).
         reason: String,
     },
     /// Client → host, instead of Hello: pair with the PIN armed on the host. `spake` is the client's
     /// SPAKE2 message (see [`crate::pairing`]).
     PairStart {
+        /// Name stored with the pairing record, at most [`MAX_NAME_LEN`] bytes.
         client_name: String,
+        /// The client's SPAKE2 message.
         spake: Vec<u8>,
     },
     /// Host → client: the host's SPAKE2 message.
     PairChallenge {
+        /// The host's SPAKE2 message.
         spake: Vec<u8>,
     },
     /// Client → host: the client's key confirmation (it proves first).
     PairConfirm {
+        /// The client's key-confirmation MAC.
         mac: Vec<u8>,
     },
     /// Host → client: the host's key confirmation, sent only after the client's checked out and the
     /// client was stored as paired.
     PairDone {
+        /// The host's key-confirmation MAC.
         mac: Vec<u8>,
     },
     /// Client → host, any time after Start: a page of the host's game library from `offset` on.
     LibraryRequest {
+        /// Index of the first title wanted (0 for the start).
         offset: u32,
     },
     /// Host → client: at most [`MAX_LIBRARY_PAGE`] titles from `offset` on, of `total` in all (ask
     /// again from `offset + titles.len()` for more). Pages keep every message far below the 64 KiB
     /// limit however large the library is.
     LibraryPage {
+        /// Index of the first title in this page.
         offset: u32,
+        /// Number of titles in the whole library.
         total: u32,
+        /// The titles from `offset` on, at most [`MAX_LIBRARY_PAGE`].
         titles: Vec<LibraryEntry>,
     },
     /// Client → host: start a library title on this session's display (one at a time: a running one
     /// is stopped first).
     Launch {
+        /// Library id of the title to start, as [`LibraryEntry::id`].
         title_id: String,
     },
     /// Host → client: whether [`Message::Launch`] started the title, and if not why.
     LaunchResult {
+        /// The title the result is about.
         title_id: String,
+        /// `true` if the title was started.
         ok: bool,
+        /// Why it failed (empty on success).
         message: String,
     },
     /// Client → host: stop the launched title ("End game").
     EndApp,
     /// Host → client: the launched title is gone (it quit, or the host or client stopped it).
     AppEnded {
+        /// The title that ended.
         title_id: String,
+        /// Why it ended (quit, stopped by the host, stopped by the client).
         reason: String,
     },
 }
@@ -184,65 +234,65 @@ pub const MAX_LIBRARY_PAGE: usize = 64;
 pub const MAX_TITLE_ID_LEN: usize = 255;
 
 mod tag {
-    pub const MSG_HELLO: u16 = 1;
-    pub const MSG_WELCOME: u16 = 2;
-    pub const MSG_START: u16 = 3;
-    pub const MSG_FEEDBACK: u16 = 4;
-    pub const MSG_KEYFRAME: u16 = 5;
-    pub const MSG_PING: u16 = 6;
-    pub const MSG_PONG: u16 = 7;
-    pub const MSG_RATE: u16 = 8;
-    pub const MSG_GOODBYE: u16 = 9;
-    pub const MSG_PAIR_START: u16 = 10;
-    pub const MSG_PAIR_CHALLENGE: u16 = 11;
-    pub const MSG_PAIR_CONFIRM: u16 = 12;
-    pub const MSG_PAIR_DONE: u16 = 13;
-    pub const MSG_LIBRARY_REQUEST: u16 = 14;
-    pub const MSG_LIBRARY_PAGE: u16 = 15;
-    pub const MSG_LAUNCH: u16 = 16;
-    pub const MSG_LAUNCH_RESULT: u16 = 17;
-    pub const MSG_END_APP: u16 = 18;
-    pub const MSG_APP_ENDED: u16 = 19;
+    pub(super) const MSG_HELLO: u16 = 1;
+    pub(super) const MSG_WELCOME: u16 = 2;
+    pub(super) const MSG_START: u16 = 3;
+    pub(super) const MSG_FEEDBACK: u16 = 4;
+    pub(super) const MSG_KEYFRAME: u16 = 5;
+    pub(super) const MSG_PING: u16 = 6;
+    pub(super) const MSG_PONG: u16 = 7;
+    pub(super) const MSG_RATE: u16 = 8;
+    pub(super) const MSG_GOODBYE: u16 = 9;
+    pub(super) const MSG_PAIR_START: u16 = 10;
+    pub(super) const MSG_PAIR_CHALLENGE: u16 = 11;
+    pub(super) const MSG_PAIR_CONFIRM: u16 = 12;
+    pub(super) const MSG_PAIR_DONE: u16 = 13;
+    pub(super) const MSG_LIBRARY_REQUEST: u16 = 14;
+    pub(super) const MSG_LIBRARY_PAGE: u16 = 15;
+    pub(super) const MSG_LAUNCH: u16 = 16;
+    pub(super) const MSG_LAUNCH_RESULT: u16 = 17;
+    pub(super) const MSG_END_APP: u16 = 18;
+    pub(super) const MSG_APP_ENDED: u16 = 19;
 
-    pub const NAME: u16 = 1;
-    pub const WIDTH: u16 = 2;
-    pub const HEIGHT: u16 = 3;
-    pub const REFRESH: u16 = 4;
-    pub const CODECS: u16 = 5;
-    pub const BITRATE: u16 = 6;
-    pub const CAPS: u16 = 7;
-    pub const AUDIO: u16 = 8;
-    pub const MAX_DATAGRAM: u16 = 9;
-    pub const SESSION: u16 = 10;
-    pub const CODEC: u16 = 11;
-    pub const COLOR: u16 = 12;
-    pub const PARITY: u16 = 13;
-    pub const DATA_PORT: u16 = 14;
-    pub const MIC: u16 = 15;
-    pub const WINDOW: u16 = 20;
-    pub const EXPECTED: u16 = 21;
-    pub const RECEIVED: u16 = 22;
-    pub const BURSTS: u16 = 23;
-    pub const MAX_BURST: u16 = 24;
-    pub const RECOVERED: u16 = 25;
-    pub const COMPLETE: u16 = 26;
-    pub const LOST: u16 = 27;
-    pub const LATE: u16 = 28;
-    pub const GRADIENT: u16 = 29;
-    pub const OWD: u16 = 30;
-    pub const FIRST_LOST: u16 = 40;
-    pub const T1: u16 = 41;
-    pub const T2: u16 = 42;
-    pub const T3: u16 = 43;
-    pub const REASON: u16 = 50;
-    pub const SPAKE: u16 = 60;
-    pub const MAC: u16 = 61;
-    pub const OFFSET: u16 = 70;
-    pub const TOTAL: u16 = 71;
+    pub(super) const NAME: u16 = 1;
+    pub(super) const WIDTH: u16 = 2;
+    pub(super) const HEIGHT: u16 = 3;
+    pub(super) const REFRESH: u16 = 4;
+    pub(super) const CODECS: u16 = 5;
+    pub(super) const BITRATE: u16 = 6;
+    pub(super) const CAPS: u16 = 7;
+    pub(super) const AUDIO: u16 = 8;
+    pub(super) const MAX_DATAGRAM: u16 = 9;
+    pub(super) const SESSION: u16 = 10;
+    pub(super) const CODEC: u16 = 11;
+    pub(super) const COLOR: u16 = 12;
+    pub(super) const PARITY: u16 = 13;
+    pub(super) const DATA_PORT: u16 = 14;
+    pub(super) const MIC: u16 = 15;
+    pub(super) const WINDOW: u16 = 20;
+    pub(super) const EXPECTED: u16 = 21;
+    pub(super) const RECEIVED: u16 = 22;
+    pub(super) const BURSTS: u16 = 23;
+    pub(super) const MAX_BURST: u16 = 24;
+    pub(super) const RECOVERED: u16 = 25;
+    pub(super) const COMPLETE: u16 = 26;
+    pub(super) const LOST: u16 = 27;
+    pub(super) const LATE: u16 = 28;
+    pub(super) const GRADIENT: u16 = 29;
+    pub(super) const OWD: u16 = 30;
+    pub(super) const FIRST_LOST: u16 = 40;
+    pub(super) const T1: u16 = 41;
+    pub(super) const T2: u16 = 42;
+    pub(super) const T3: u16 = 43;
+    pub(super) const REASON: u16 = 50;
+    pub(super) const SPAKE: u16 = 60;
+    pub(super) const MAC: u16 = 61;
+    pub(super) const OFFSET: u16 = 70;
+    pub(super) const TOTAL: u16 = 71;
     /// Repeated, one per title: `id_len u8 | id | name`.
-    pub const ENTRY: u16 = 72;
-    pub const TITLE_ID: u16 = 73;
-    pub const OK: u16 = 74;
+    pub(super) const ENTRY: u16 = 72;
+    pub(super) const TITLE_ID: u16 = 73;
+    pub(super) const OK: u16 = 74;
 }
 
 /// Longest goodbye reason kept.
@@ -324,6 +374,7 @@ fn cut_string(
 }
 
 impl Message {
+    /// The message body: `version u8 ‖ type LE16 ‖ fields`, without the length prefix.
     pub fn encode(&self) -> Vec<u8> {
         use tag::*;
         match self {
@@ -442,6 +493,7 @@ impl Message {
         }
     }
 
+    /// Parses a message body; unknown field tags are skipped, the last of a repeated tag wins.
     pub fn decode(body: &[u8]) -> Result<Message, ControlError> {
         use tag::*;
         let r = FieldReader::parse(body)?;

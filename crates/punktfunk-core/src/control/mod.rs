@@ -20,18 +20,25 @@ pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-punktfunk/1 data plane";
 /// Bytes of exported secret fed into [`crate::crypto::SessionKeys::derive`].
 pub const EXPORTER_LEN: usize = 32;
 
+/// Why a control message could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ControlError {
+    /// A body or field ends before its declared length.
     #[error("message truncated")]
     Truncated,
+    /// A body longer than [`MAX_MESSAGE_LEN`]; carries its length.
     #[error("message of {0} bytes exceeds the 64 KiB limit")]
     TooLong(usize),
+    /// A version byte other than 1; carries it.
     #[error("unsupported control version {0}")]
     Version(u8),
+    /// A message type this version does not define; carries it.
     #[error("unknown message type {0}")]
     UnknownMessage(u16),
+    /// A required field is absent; names it.
     #[error("missing field: {0}")]
     Missing(&'static str),
+    /// A field has the wrong size or an invalid value; names it.
     #[error("malformed field: {0}")]
     BadField(&'static str),
 }

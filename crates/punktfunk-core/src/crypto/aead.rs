@@ -24,6 +24,7 @@ pub struct Sealer {
 }
 
 impl Sealer {
+    /// A sealer for one direction; its sequence starts at 0.
     pub fn new(key: &DirectionKey) -> Result<Self, CryptoError> {
         Ok(Sealer {
             key: aes_key(key)?,
@@ -80,6 +81,7 @@ pub struct Opener {
 }
 
 impl Opener {
+    /// An opener for one direction that accepts only datagrams of `session_id`.
     pub fn new(key: &DirectionKey, session_id: u32) -> Result<Self, CryptoError> {
         Ok(Opener {
             key: aes_key(key)?,

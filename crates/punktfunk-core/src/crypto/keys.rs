@@ -8,7 +8,9 @@ use aws_lc_rs::hkdf;
 /// Key and nonce salt for one direction of one session.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DirectionKey {
+    /// AES-128-GCM key.
     pub key: [u8; 16],
+    /// Salt that fills the first 4 bytes of every nonce (the other 8 are the big-endian sequence number).
     pub salt: [u8; 4],
 }
 
@@ -21,7 +23,9 @@ impl std::fmt::Debug for DirectionKey {
 /// Both directions' keys of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKeys {
+    /// Key of the stream's host → client datagrams (e.g. video, audio).
     pub host_to_client: DirectionKey,
+    /// Key of the stream's client → host datagrams (e.g. registrations, microphone).
     pub client_to_host: DirectionKey,
 }
 

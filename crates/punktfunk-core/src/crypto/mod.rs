@@ -15,14 +15,19 @@ pub use replay::{ReplayCheck, ReplayWindow};
 /// Why key material could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
+    /// HKDF could not expand the secret into keys.
     #[error("key derivation failed")]
     KeyDerivation,
+    /// AES-128-GCM did not accept the key.
     #[error("the AEAD rejected the key")]
     BadKey,
+    /// The buffer has no room for the tag after the payload.
     #[error("buffer too small to seal in place")]
     BufferTooSmall,
+    /// The 64-bit sequence counter is used up; a new session (new keys) is needed.
     #[error("packet sequence space exhausted; the session must rekey")]
     SequenceExhausted,
+    /// AES-GCM sealing failed.
     #[error("sealing failed")]
     Seal,
 }

@@ -1,10 +1,10 @@
 //! Sliding-window replay protection over 64-bit packet sequence numbers.
 
 /// Width of the window: packets more than this far behind the newest accepted one are "too old".
-pub const WINDOW_BITS: u64 = 4096;
+pub(super) const WINDOW_BITS: u64 = 4096;
 const WORDS: usize = (WINDOW_BITS / 64) as usize;
 
-/// Remembers which of the last [`WINDOW_BITS`] sequence numbers were accepted.
+/// Remembers which of the last `WINDOW_BITS` (4096) sequence numbers were accepted.
 #[derive(Debug, Clone)]
 pub struct ReplayWindow {
     /// One past the highest accepted sequence number (0 = nothing accepted yet).
@@ -15,8 +15,11 @@ pub struct ReplayWindow {
 /// Outcome of checking a sequence number against the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayCheck {
+    /// Never seen and inside (or ahead of) the window: accept it.
     Fresh,
+    /// Already accepted once: drop it.
     Replayed,
+    /// Further behind the newest accepted number than the window covers: drop it.
     TooOld,
 }
 
@@ -30,6 +33,7 @@ impl Default for ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// An empty window: every sequence number is fresh.
     pub fn new() -> Self {
         Self::default()
     }

@@ -107,6 +107,7 @@ impl Coefficients {
         }
     }
 
+    /// The coefficient in row `r`, column `c`.
     pub fn get(&self, r: usize, c: usize) -> u8 {
         self.bytes[r * self.cols + c]
     }

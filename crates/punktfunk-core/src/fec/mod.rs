@@ -23,16 +23,29 @@ pub enum FecError {
     #[error(
         "{scheme:?} does not support {data} data + {recovery} recovery shards of {shard_bytes} bytes"
     )]
+    /// The scheme cannot code a block of this shape (too many shards, odd shard size for Leopard, …).
     Unsupported {
+        /// The scheme asked for.
         scheme: FecScheme,
+        /// Data shards (`k`) of the block.
         data: usize,
+        /// Recovery shards (`m`) of the block.
         recovery: usize,
+        /// Bytes per shard.
         shard_bytes: usize,
     },
+    /// Too few shards of the block arrived to rebuild its data.
     #[error("block has {have} shards but needs {need} to recover")]
-    NotEnoughShards { have: usize, need: usize },
+    NotEnoughShards {
+        /// Shards of the block that arrived.
+        have: usize,
+        /// Shards needed: the block's data shard count `k`.
+        need: usize,
+    },
+    /// Buffer lengths disagree with `k`, `m` and the shard size.
     #[error("shard buffers do not match the block geometry")]
     Geometry,
+    /// The Reed–Solomon library reported an error; carries its message.
     #[error("FEC backend failed: {0}")]
     Backend(String),
 }
@@ -60,6 +73,7 @@ pub struct FecEncoder {
 }
 
 impl FecEncoder {
+    /// An encoder with empty scratch space (it grows on first use).
     pub fn new() -> Self {
         Self::default()
     }
@@ -107,12 +121,15 @@ impl FecEncoder {
 /// A block as the receiver holds it: data shards in place (missing ones to be filled), recovery
 /// shards contiguous, and which of each arrived.
 pub struct ReceivedBlock<'a> {
+    /// Bytes per shard (the same for data and recovery shards).
     pub shard_bytes: usize,
     /// `k * shard_bytes` bytes; missing shards are overwritten with their rebuilt contents.
     pub data: &'a mut [u8],
+    /// Which of the `k` data shards arrived (`k` entries).
     pub data_present: &'a [bool],
     /// `m * shard_bytes` bytes; only the present shards are read.
     pub recovery: &'a [u8],
+    /// Which of the `m` recovery shards arrived (`m` entries).
     pub recovery_present: &'a [bool],
 }
 
@@ -152,6 +169,7 @@ pub struct FecDecoder {
 }
 
 impl FecDecoder {
+    /// A decoder with empty scratch space (it grows on first use).
     pub fn new() -> Self {
         Self::default()
     }

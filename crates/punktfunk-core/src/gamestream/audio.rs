@@ -16,26 +16,38 @@ use aws_lc_rs::cipher::{
     PaddedBlockEncryptingKey, UnboundCipherKey,
 };
 
+/// Bytes of the RTP header (no extension) in front of every audio datagram.
 pub const RTP_HEADER_LEN: usize = 12;
+/// Bytes of the FEC header after the RTP header of a parity datagram.
 pub const FEC_HEADER_LEN: usize = 12;
+/// RTP payload type of an Opus data datagram.
 pub const AUDIO_PAYLOAD_TYPE: u8 = 97;
+/// RTP payload type of an FEC parity datagram.
 pub const FEC_PAYLOAD_TYPE: u8 = 127;
+/// First RTP byte: version 2, no padding, extension or CSRCs.
 pub const RTP_VERSION: u8 = 0x80;
 /// Moonlight receives audio into 1400-byte buffers; longer datagrams are cut off.
 pub const MAX_DATAGRAM: usize = 1400;
 
+/// Why an audio packet could not be sent or a datagram read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AudioError {
+    /// The datagram would exceed [`MAX_DATAGRAM`]; carries its length.
     #[error("audio datagram of {0} bytes exceeds the client's {MAX_DATAGRAM}-byte buffer")]
     TooLarge(usize),
+    /// The encoder produced an empty Opus packet.
     #[error("empty Opus packet")]
     Empty,
+    /// The `rikey` was not accepted as an AES-128 key.
     #[error("invalid AES-128 key")]
     BadKey,
+    /// AES-CBC encryption or decryption failed (bad padding on decrypt).
     #[error("AES-CBC failed")]
     Cipher,
+    /// A datagram too short for its headers, or with another payload type.
     #[error("datagram too short or not an audio data packet")]
     Malformed,
+    /// The RS(4,2) parity could not be computed.
     #[error(transparent)]
     Fec(#[from] GsFecError),
 }
@@ -44,7 +56,9 @@ pub enum AudioError {
 /// sent, i.e. the big-endian reading of its IV's first four bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioEncryption {
+    /// The session's `rikey`, the AES-128-CBC key.
     pub key: [u8; 16],
+    /// `rikeyid`: its big-endian bytes start every packet's IV (plus the sequence number).
     pub key_id: i32,
 }
 
@@ -183,20 +197,30 @@ fn rtp_header(payload_type: u8, sequence: u16, timestamp: u32) -> [u8; RTP_HEADE
 /// The header fields of an audio datagram as the client reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioPacket<'a> {
+    /// An Opus packet (payload type 97).
     Data {
+        /// RTP sequence number, from 0, contiguous over data packets.
         sequence: u16,
+        /// RTP timestamp in milliseconds, advancing by the packet duration.
         timestamp: u32,
+        /// The Opus packet, encrypted when audio encryption is on.
         payload: &'a [u8],
     },
+    /// One of the two parity shards of a block of four (payload type 127).
     Parity {
+        /// Parity shard index within the block, 0 or 1.
         shard_index: u8,
+        /// Sequence number of the block's first data packet.
         base_sequence: u16,
+        /// Timestamp of the block's first data packet.
         base_timestamp: u32,
+        /// Parity over the block's four payloads as sent.
         parity: &'a [u8],
     },
 }
 
 impl<'a> AudioPacket<'a> {
+    /// Reads the RTP (and, for parity, FEC) header of one audio datagram.
     pub fn parse(datagram: &'a [u8]) -> Result<Self, AudioError> {
         let header = datagram
             .get(..RTP_HEADER_LEN)

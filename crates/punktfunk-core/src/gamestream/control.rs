@@ -15,30 +15,48 @@ use super::input::{InputError, InputEvent};
 use crate::crypto::{ReplayCheck, ReplayWindow};
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
+/// Header type of an encrypted control packet (the only kind control-v2 sends).
 pub const ENCRYPTED_HEADER_TYPE: u16 = 0x0001;
 /// `LE16 type`, `LE16 length`, `LE32 seq`.
 pub const ENVELOPE_HEADER_LEN: usize = 8;
+/// Bytes of the AES-GCM tag between the envelope header and the ciphertext.
 pub const TAG_LEN: usize = 16;
 /// `LE16 type`, `LE16 payload length` at the start of every plaintext.
 pub const MESSAGE_HEADER_LEN: usize = 4;
 /// The length field is 16 bits and counts seq + tag + plaintext.
 pub const MAX_PLAINTEXT: usize = u16::MAX as usize - 4 - TAG_LEN;
 
+/// Client → host: keep-alive every 100 ms, resets the session's silence timeout.
 pub const TYPE_PERIODIC_PING: u16 = 0x0200;
+/// Client → host: periodic loss statistics (decoded as [`ClientMessage::Unknown`]).
 pub const TYPE_LOSS_STATS: u16 = 0x0201;
+/// Client → host: per-frame statistics (decoded as [`ClientMessage::Unknown`]).
 pub const TYPE_FRAME_STATS: u16 = 0x0204;
+/// Client → host: one input packet (decoded by [`super::input`]).
 pub const TYPE_INPUT: u16 = 0x0206;
+/// Client → host: reference frames were lost; two LE64 frame numbers, first and last.
 pub const TYPE_INVALIDATE_REF_FRAMES: u16 = 0x0301;
+/// Client → host: request an IDR frame (also sent once at stream start).
 pub const TYPE_REQUEST_IDR: u16 = 0x0302;
+/// Client → host: "start B", the client's streams are set up.
 pub const TYPE_START_B: u16 = 0x0307;
+/// Client → host: a long-term reference frame arrived (LE32 frame index).
 pub const TYPE_LTR_ACK: u16 = 0x0350;
+/// Client → host: per-frame FEC status (Sunshine extension, 21 big-endian bytes); host → client the same code is [`TYPE_RGB_LED`].
 pub const TYPE_FRAME_FEC_STATUS: u16 = 0x5502;
+/// Host → client: the session ends (BE32 HRESULT code).
 pub const TYPE_TERMINATION: u16 = 0x0109;
+/// Host → client: gamepad motors (LE16 controller, low- and high-frequency strength).
 pub const TYPE_RUMBLE: u16 = 0x010b;
+/// Host → client: HDR on/off with the stream's mastering metadata.
 pub const TYPE_HDR_MODE: u16 = 0x010e;
+/// Host → client: trigger motors (Sunshine extension).
 pub const TYPE_TRIGGER_RUMBLE: u16 = 0x5500;
+/// Host → client: ask for accelerometer/gyroscope reports at a rate (Sunshine extension).
 pub const TYPE_MOTION_EVENT_ENABLE: u16 = 0x5501;
+/// Host → client: controller light-bar colour (Sunshine extension; same code as the client's [`TYPE_FRAME_FEC_STATUS`]).
 pub const TYPE_RGB_LED: u16 = 0x5502;
+/// Host → client: DualSense adaptive-trigger effects (Sunshine extension).
 pub const TYPE_ADAPTIVE_TRIGGERS: u16 = 0x5503;
 
 /// `NVST_DISCONN_SERVER_TERMINATED_CLOSED`: the client reports a graceful end (if it saw frames).
@@ -46,30 +64,60 @@ pub const TERMINATION_GRACEFUL: u32 = 0x8003_0023;
 /// Bytes of each DualSense adaptive-trigger effect block.
 pub const TRIGGER_EFFECT_LEN: usize = 10;
 
+/// Why a control packet could not be sealed, opened or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ControlError {
+    /// The packet is shorter than envelope header plus tag; carries its length.
     #[error("packet of {0} bytes is shorter than the encrypted envelope")]
     TooShort(usize),
+    /// The header type is not [`ENCRYPTED_HEADER_TYPE`] (e.g. a plaintext client); carries it.
     #[error("not an encrypted control packet (header type {0:#06x})")]
     NotEncrypted(u16),
+    /// The envelope's length field does not account for exactly the packet's bytes.
     #[error("envelope length {declared} disagrees with the {actual}-byte packet")]
-    LengthMismatch { declared: u16, actual: usize },
+    LengthMismatch {
+        /// Value of the envelope's length field.
+        declared: u16,
+        /// Bytes of the packet after the type and length fields.
+        actual: usize,
+    },
+    /// AES-GCM rejected the tag: wrong key, wrong direction or a forged packet.
     #[error("authentication failed")]
     BadTag,
+    /// A message too long for the 16-bit length field; carries its plaintext length.
     #[error("plaintext of {0} bytes does not fit the 16-bit length field")]
     TooLong(usize),
+    /// The `rikey` was not accepted as an AES-128 key.
     #[error("invalid AES-128 key")]
     BadKey,
+    /// The plaintext's payload length field disagrees with the bytes present.
     #[error("message header says {declared} payload bytes, {actual} present")]
-    PayloadLength { declared: u16, actual: usize },
+    PayloadLength {
+        /// Value of the payload length field.
+        declared: u16,
+        /// Payload bytes actually present.
+        actual: usize,
+    },
+    /// The payload is shorter than its message type's fixed layout.
     #[error("message {ty:#06x} needs {need} payload bytes, has {have}")]
-    Truncated { ty: u16, need: usize, have: usize },
+    Truncated {
+        /// Message type code.
+        ty: u16,
+        /// Payload bytes its layout needs.
+        need: usize,
+        /// Payload bytes present.
+        have: usize,
+    },
+    /// A host-message type code this decoder does not know (client-side decoding); carries it.
     #[error("unknown host message type {0:#06x}")]
     UnknownType(u16),
+    /// An input (0x0206) payload that did not decode.
     #[error("input message: {0}")]
     Input(#[from] InputError),
+    /// A sequence number already opened: the packet is a replay and is dropped.
     #[error("sequence number {0} was already received (replay)")]
     Replayed(u32),
+    /// A sequence number older than the replay window covers; carries it.
     #[error("sequence number {0} is too far behind the newest one received")]
     TooOld(u32),
 }
@@ -77,7 +125,9 @@ pub enum ControlError {
 /// Who sealed a packet; part of the IV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// Client → host; IV byte `'C'`.
     Client,
+    /// Host → client; IV byte `'H'`.
     Host,
 }
 
@@ -98,6 +148,7 @@ pub struct ControlCipher {
 }
 
 impl ControlCipher {
+    /// A cipher for the session's 16-byte `rikey` (from the launch request).
     pub fn new(rikey: &[u8; 16]) -> Result<Self, ControlError> {
         let key = UnboundKey::new(&AES_128_GCM, rikey).map_err(|_| ControlError::BadKey)?;
         Ok(ControlCipher {
@@ -184,6 +235,7 @@ pub struct HostControl {
 }
 
 impl HostControl {
+    /// A host-side endpoint for the session's `rikey`; its own sequence starts at 0.
     pub fn new(rikey: &[u8; 16]) -> Result<Self, ControlError> {
         Ok(HostControl {
             cipher: ControlCipher::new(rikey)?,
@@ -262,16 +314,27 @@ fn be16(p: &[u8], at: usize) -> u16 {
 /// The client's per-frame FEC report (Sunshine extension, 0x5502 client → host, big-endian fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameFecStatus {
+    /// Frame number the report is about.
     pub frame_index: u32,
+    /// Highest RTP sequence number received for the frame.
     pub highest_received_sequence: u16,
+    /// First sequence number not yet received in order (everything before it arrived).
     pub next_contiguous_sequence: u16,
+    /// Packets missing below the highest one received.
     pub missing_before_highest: u16,
+    /// Data shards the frame (or its FEC block) was sent with.
     pub total_data_packets: u16,
+    /// Parity shards the frame (or its FEC block) was sent with.
     pub total_parity_packets: u16,
+    /// Data shards that arrived.
     pub received_data_packets: u16,
+    /// Parity shards that arrived.
     pub received_parity_packets: u16,
+    /// Parity percentage the host used for the frame.
     pub fec_percent: u8,
+    /// Which FEC block of the frame this is, 0-based.
     pub block_index: u8,
+    /// How many FEC blocks the frame was split into (1 to 4).
     pub block_count: u8,
 }
 
@@ -322,15 +385,28 @@ pub enum ClientMessage {
     /// 0x0200 every 100 ms; resets the session's silence timeout.
     PeriodicPing,
     /// 0x0301: frames `first..=last` were lost; stop referencing them.
-    InvalidateReferenceFrames { first: u64, last: u64 },
+    InvalidateReferenceFrames {
+        /// First lost frame number.
+        first: u64,
+        /// Last lost frame number (inclusive).
+        last: u64,
+    },
     /// 0x5502: per-frame FEC statistics.
     FrameFecStatus(FrameFecStatus),
     /// 0x0350: a long-term reference frame arrived.
-    LtrAck { frame_index: u32 },
+    LtrAck {
+        /// Frame number of the long-term reference frame the client received.
+        frame_index: u32,
+    },
     /// 0x0206: one input packet.
     Input(InputEvent),
     /// Anything else (loss stats 0x0201, frame stats 0x0204, …), kept raw.
-    Unknown { ty: u16, payload: Vec<u8> },
+    Unknown {
+        /// Message type code, as received.
+        ty: u16,
+        /// The payload after the type and length fields.
+        payload: Vec<u8>,
+    },
 }
 
 impl ClientMessage {
@@ -402,13 +478,17 @@ impl ClientMessage {
 pub struct HdrMetadata {
     /// R, G, B primaries (x, y) in units of 0.00002.
     pub display_primaries: [(u16, u16); 3],
+    /// White point (x, y) in units of 0.00002.
     pub white_point: (u16, u16),
     /// cd/m².
     pub max_display_luminance: u16,
     /// 0.0001 cd/m².
     pub min_display_luminance: u16,
+    /// MaxCLL: brightest pixel of the content, in cd/m².
     pub max_content_light_level: u16,
+    /// MaxFALL: brightest frame's average level, in cd/m².
     pub max_frame_average_light_level: u16,
+    /// Luminance the display holds over a full white frame, in cd/m².
     pub max_full_frame_luminance: u16,
 }
 
@@ -452,50 +532,75 @@ impl HdrMetadata {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostMessage {
     /// 0x0109 with a BE32 HRESULT; [`TERMINATION_GRACEFUL`] for a normal end. Disconnect ENet after.
-    Termination { code: u32 },
+    Termination {
+        /// HRESULT explaining the end; [`TERMINATION_GRACEFUL`] for a normal end.
+        code: u32,
+    },
     /// 0x010b: gamepad motors, 0..=0xFFFF each.
     Rumble {
+        /// Index of the gamepad to shake.
         controller: u16,
+        /// Low-frequency (large) motor, 0..=0xFFFF.
         low_frequency: u16,
+        /// High-frequency (small) motor, 0..=0xFFFF.
         high_frequency: u16,
     },
     /// 0x010e: HDR on or off, with the stream's mastering metadata.
     HdrMode {
+        /// Whether the stream is HDR from now on.
         enabled: bool,
+        /// Mastering metadata of the stream (all zero when unknown or HDR is off).
         metadata: HdrMetadata,
     },
     /// 0x5500: trigger motors.
     TriggerRumble {
+        /// Index of the gamepad.
         controller: u16,
+        /// Left trigger motor, 0..=0xFFFF.
         left: u16,
+        /// Right trigger motor, 0..=0xFFFF.
         right: u16,
     },
     /// 0x5501: ask the client to report accelerometer (1) or gyroscope (2) at `report_rate_hz`
     /// (0 stops it).
     MotionEventEnable {
+        /// Index of the gamepad.
         controller: u16,
+        /// Reports per second wanted; 0 turns reporting off.
         report_rate_hz: u16,
+        /// 1 accelerometer, 2 gyroscope.
         motion_type: u8,
     },
     /// 0x5502: controller light bar colour.
     RgbLed {
+        /// Index of the gamepad.
         controller: u16,
+        /// Red, 0..=255.
         red: u8,
+        /// Green, 0..=255.
         green: u8,
+        /// Blue, 0..=255.
         blue: u8,
     },
     /// 0x5503: DualSense adaptive-trigger effects (0x04 right, 0x08 left in `event_flags`).
     AdaptiveTriggers {
+        /// Index of the gamepad.
         controller: u16,
+        /// Which effects are present: 0x04 right, 0x08 left.
         event_flags: u8,
+        /// Effect type byte of the left trigger (DualSense output report mode).
         type_left: u8,
+        /// Effect type byte of the right trigger (DualSense output report mode).
         type_right: u8,
+        /// Parameter bytes of the left trigger's effect.
         left: [u8; TRIGGER_EFFECT_LEN],
+        /// Parameter bytes of the right trigger's effect.
         right: [u8; TRIGGER_EFFECT_LEN],
     },
 }
 
 impl HostMessage {
+    /// Plaintext of this message: `LE16 type ‖ LE16 payload length ‖ payload`, ready to seal.
     pub fn to_plaintext(&self) -> Vec<u8> {
         let mut p = Vec::with_capacity(32);
         let ty = match self {

@@ -16,16 +16,23 @@ pub const DEFAULT_FEC_PERCENT: u8 = 20;
 
 /// Audio FEC: every 4 data packets are followed by 2 parity packets.
 pub const AUDIO_DATA_SHARDS: usize = 4;
+/// Parity packets after every [`AUDIO_DATA_SHARDS`] audio data packets.
 pub const AUDIO_PARITY_SHARDS: usize = 2;
 /// The audio code's parity matrix, row by row. It is not the Cauchy matrix video uses: Moonlight and
 /// Sunshine both hard-code these rows because that is what NVIDIA's host sent.
 pub const AUDIO_PARITY_MATRIX: [u8; AUDIO_DATA_SHARDS * AUDIO_PARITY_SHARDS] =
     [0x77, 0x40, 0x38, 0x0e, 0xc7, 0xa7, 0x0d, 0x6c];
 
+/// Why GameStream FEC could not plan or code a block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GsFecError {
+    /// A frame too large for four blocks of at most 1023 data shards.
     #[error("frame needs {shards} data shards per block, more than the 10-bit shard index allows")]
-    FrameTooLarge { shards: usize },
+    FrameTooLarge {
+        /// Data shards one block would need (at most 1023 fit the 10-bit index).
+        shards: usize,
+    },
+    /// The underlying Reed–Solomon code failed.
     #[error(transparent)]
     Fec(#[from] FecError),
 }
@@ -34,12 +41,16 @@ pub enum GsFecError {
 /// this shard's index in the block (bits 12–21) and the FEC percentage (bits 4–11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FecInfo {
+    /// Data shards in the block, 10 bits.
     pub data_shards: u16,
+    /// This shard's index in the block (data first, then parity), 10 bits.
     pub shard_index: u16,
+    /// Parity percentage the client derives the parity count from, 8 bits.
     pub fec_percent: u8,
 }
 
 impl FecInfo {
+    /// The LE32 `fecInfo` word with the three fields packed.
     pub fn encode(self) -> u32 {
         let mask = MAX_SHARD_INDEX as u32;
         ((u32::from(self.data_shards) & mask) << 22)
@@ -47,6 +58,7 @@ impl FecInfo {
             | (u32::from(self.fec_percent) << 4)
     }
 
+    /// Unpacks a `fecInfo` word.
     pub fn decode(word: u32) -> Self {
         FecInfo {
             data_shards: (word >> 22) as u16,
@@ -71,7 +83,9 @@ pub fn client_parity_count(data: usize, fec_percent: u8) -> usize {
 pub struct BlockPlan {
     /// Index of the block's first data shard within the frame.
     pub first_shard: usize,
+    /// Data shards in the block.
     pub data_shards: usize,
+    /// Parity shards the block gets, as the client will derive them.
     pub parity_shards: usize,
     /// What the block's `fecInfo` says; `parity_shards == client_parity_count(data_shards, fec_percent)`.
     pub fec_percent: u8,
@@ -155,6 +169,7 @@ pub struct VideoFec {
 }
 
 impl VideoFec {
+    /// An encoder with empty scratch space.
     pub fn new() -> Self {
         Self::default()
     }
@@ -178,6 +193,7 @@ pub struct AudioFec {
 }
 
 impl AudioFec {
+    /// The audio code with the fixed [`AUDIO_PARITY_MATRIX`].
     pub fn new() -> Result<Self, GsFecError> {
         Ok(AudioFec {
             code: Gf8Matrix::new(AUDIO_DATA_SHARDS, AUDIO_PARITY_SHARDS, &AUDIO_PARITY_MATRIX)?,

@@ -6,22 +6,39 @@
 //! little-endian IEEE 754. Decoding checks the size against the buffer and each body against its
 //! fixed layout; a longer body is accepted (newer clients may append fields) and the extra ignored.
 
+/// Magic of a key press: flags, virtual-key code, modifier bits.
 pub const KEY_DOWN: u32 = 0x03;
+/// Magic of a key release; same body as [`KEY_DOWN`].
 pub const KEY_UP: u32 = 0x04;
+/// Magic of an absolute mouse move: big-endian x, y and the reference area they are relative to.
 pub const MOUSE_MOVE_ABS: u32 = 0x05;
+/// Magic of a relative mouse move: big-endian dx, dy in pixels.
 pub const MOUSE_MOVE_REL: u32 = 0x07;
+/// Magic of a mouse button press: one byte, the button number.
 pub const MOUSE_BUTTON_DOWN: u32 = 0x08;
+/// Magic of a mouse button release: one byte, the button number.
 pub const MOUSE_BUTTON_UP: u32 = 0x09;
+/// Magic of a vertical scroll: big-endian amount in 1/120 notches, sent twice.
 pub const SCROLL: u32 = 0x0A;
+/// Magic of the multi-controller packet: the full state of one gamepad.
 pub const MULTI_CONTROLLER: u32 = 0x0C;
+/// Magic of the client's haptics switch: a LE16 that is non-zero when rumble is wanted.
 pub const HAPTICS_ENABLE: u32 = 0x0D;
+/// Magic of a UTF-8 text packet (at most [`MAX_TEXT_BYTES`] bytes, the body is the text).
 pub const UTF8_TEXT: u32 = 0x17;
+/// Magic of a horizontal scroll (Sunshine extension): big-endian amount in 1/120 notches.
 pub const HSCROLL: u32 = 0x5500_0001;
+/// Magic of a touch-screen contact (Sunshine extension).
 pub const TOUCH: u32 = 0x5500_0002;
+/// Magic of a pen or stylus event (Sunshine extension).
 pub const PEN: u32 = 0x5500_0003;
+/// Magic of a controller announcing its type, capabilities and buttons (Sunshine extension).
 pub const CONTROLLER_ARRIVAL: u32 = 0x5500_0004;
+/// Magic of a touch on a controller's touchpad (Sunshine extension).
 pub const CONTROLLER_TOUCH: u32 = 0x5500_0005;
+/// Magic of a controller's accelerometer or gyroscope sample (Sunshine extension).
 pub const CONTROLLER_MOTION: u32 = 0x5500_0006;
+/// Magic of a controller's battery report (Sunshine extension).
 pub const CONTROLLER_BATTERY: u32 = 0x5500_0007;
 
 /// Longest UTF-8 text packet a client sends (it splits longer text).
@@ -35,22 +52,37 @@ const MC_MID_B: u16 = 0x0014;
 const MC_TAIL_A: u16 = 0x009C;
 const MC_TAIL_B: u16 = 0x0055;
 
+/// Why an input packet could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
+    /// The packet is shorter than the size and magic fields; carries its length.
     #[error("input packet of {0} bytes is shorter than its 8-byte header")]
     TooShort(usize),
+    /// The packet exceeds [`MAX_PACKET`]; carries its length.
     #[error("input packet of {0} bytes is larger than any client sends")]
     TooLarge(usize),
+    /// The BE32 size field disagrees with the bytes that follow it.
     #[error("size field says {declared} bytes follow, the packet has {actual}")]
-    SizeMismatch { declared: u32, actual: usize },
+    SizeMismatch {
+        /// Bytes the size field says follow it.
+        declared: u32,
+        /// Bytes that actually follow it.
+        actual: usize,
+    },
+    /// The body is shorter than the fixed layout of its magic.
     #[error("input packet {magic:#x} needs {need} body bytes, has {have}")]
     Truncated {
+        /// Magic of the packet.
         magic: u32,
+        /// Body bytes the layout of this magic needs.
         need: usize,
+        /// Body bytes the packet has.
         have: usize,
     },
+    /// A text packet longer than [`MAX_TEXT_BYTES`]; carries its length.
     #[error("text input of {0} bytes exceeds {MAX_TEXT_BYTES}")]
     TextTooLong(usize),
+    /// A text packet whose body is not valid UTF-8.
     #[error("text input is not UTF-8")]
     TextNotUtf8,
 }
@@ -60,27 +92,40 @@ pub enum InputError {
 pub struct Modifiers(pub u8);
 
 impl Modifiers {
+    /// Either Shift key is held.
     pub const SHIFT: u8 = 0x01;
+    /// Either Control key is held.
     pub const CTRL: u8 = 0x02;
+    /// Either Alt key is held.
     pub const ALT: u8 = 0x04;
+    /// The Windows/Super/Command key is held.
     pub const META: u8 = 0x08;
 
+    /// Whether the given modifier bit (one of the constants above) is set.
     pub fn contains(self, bit: u8) -> bool {
         self.0 & bit != 0
     }
 }
 
+/// A mouse button as numbered on the wire (1 left … 5 X2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MouseButton {
+    /// Primary button (wire 1).
     Left,
+    /// Wheel button (wire 2).
     Middle,
+    /// Secondary button (wire 3).
     Right,
+    /// First side button, usually "back" (wire 4).
     X1,
+    /// Second side button, usually "forward" (wire 5).
     X2,
+    /// A button number this host does not name, kept as sent.
     Other(u8),
 }
 
 impl MouseButton {
+    /// The button of a wire number; unknown numbers become [`MouseButton::Other`].
     pub fn from_wire(b: u8) -> Self {
         match b {
             1 => MouseButton::Left,
@@ -92,6 +137,7 @@ impl MouseButton {
         }
     }
 
+    /// The wire number of this button (inverse of [`MouseButton::from_wire`]).
     pub fn wire(self) -> u8 {
         match self {
             MouseButton::Left => 1,
@@ -107,18 +153,28 @@ impl MouseButton {
 /// Touch and pen event kinds (`LI_TOUCH_EVENT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TouchEventKind {
+    /// The pointer is in range but not touching (wire 0).
     Hover,
+    /// Contact begins (wire 1).
     Down,
+    /// Contact ends (wire 2).
     Up,
+    /// A touching pointer moved (wire 3).
     Move,
+    /// This one contact is cancelled; undo what it started (wire 4).
     Cancel,
+    /// Only the pen's buttons changed (wire 5).
     ButtonOnly,
+    /// The hovering pointer left the detection range (wire 6).
     HoverLeave,
+    /// Every contact is cancelled, e.g. the client lost focus (wire 7).
     CancelAll,
+    /// An event kind this host does not name, kept as sent.
     Other(u8),
 }
 
 impl TouchEventKind {
+    /// The kind of a wire value; unknown values become [`TouchEventKind::Other`].
     pub fn from_wire(b: u8) -> Self {
         use TouchEventKind::*;
         match b {
@@ -134,6 +190,7 @@ impl TouchEventKind {
         }
     }
 
+    /// The wire value of this kind (inverse of [`TouchEventKind::from_wire`]).
     pub fn wire(self) -> u8 {
         use TouchEventKind::*;
         match self {
@@ -150,17 +207,25 @@ impl TouchEventKind {
     }
 }
 
+/// Controller family a client reports in its arrival packet (`LI_CTYPE_*`), used to pick the emulated pad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControllerKind {
+    /// The client could not tell (wire 0).
     Unknown,
+    /// An Xbox-style pad (wire 1).
     Xbox,
+    /// A DualShock/DualSense pad (wire 2).
     PlayStation,
+    /// A Nintendo Switch pad, with A/B and X/Y swapped (wire 3).
     Nintendo,
+    /// A Steam Controller or Steam Deck (wire 4).
     Steam,
+    /// A family this host does not name, kept as sent.
     Other(u8),
 }
 
 impl ControllerKind {
+    /// The family of a wire value; unknown values become [`ControllerKind::Other`].
     pub fn from_wire(b: u8) -> Self {
         match b {
             0 => ControllerKind::Unknown,
@@ -172,6 +237,7 @@ impl ControllerKind {
         }
     }
 
+    /// The wire value of this family (inverse of [`ControllerKind::from_wire`]).
     pub fn wire(self) -> u8 {
         match self {
             ControllerKind::Unknown => 0,
@@ -186,159 +252,253 @@ impl ControllerKind {
 
 /// Controller capability bits (`LI_CCAP_*`).
 pub mod capability {
+    /// Triggers report 0..=255 rather than only pressed/released.
     pub const ANALOG_TRIGGERS: u16 = 0x01;
+    /// The pad has rumble motors.
     pub const RUMBLE: u16 = 0x02;
+    /// The pad has motors in its triggers (impulse triggers).
     pub const TRIGGER_RUMBLE: u16 = 0x04;
+    /// The pad has a touchpad (controller touch packets may follow).
     pub const TOUCHPAD: u16 = 0x08;
+    /// The pad has an accelerometer (motion packets of type 1 may follow).
     pub const ACCEL: u16 = 0x10;
+    /// The pad has a gyroscope (motion packets of type 2 may follow).
     pub const GYRO: u16 = 0x20;
+    /// The pad reports its battery (battery packets may follow).
     pub const BATTERY_STATE: u16 = 0x40;
+    /// The pad has an RGB light the host may set.
     pub const RGB_LED: u16 = 0x80;
 }
 
 /// Gamepad button bits of [`GamepadState::buttons`] (low 16 bits on the wire first, then the high).
 pub mod button {
+    /// D-pad up.
     pub const DPAD_UP: u32 = 0x0001;
+    /// D-pad down.
     pub const DPAD_DOWN: u32 = 0x0002;
+    /// D-pad left.
     pub const DPAD_LEFT: u32 = 0x0004;
+    /// D-pad right.
     pub const DPAD_RIGHT: u32 = 0x0008;
+    /// Start / Menu / Options.
     pub const START: u32 = 0x0010;
+    /// Back / View / Share / Select.
     pub const BACK: u32 = 0x0020;
+    /// Left stick pressed (L3).
     pub const LEFT_STICK: u32 = 0x0040;
+    /// Right stick pressed (R3).
     pub const RIGHT_STICK: u32 = 0x0080;
+    /// Left shoulder button (LB / L1).
     pub const LEFT_BUMPER: u32 = 0x0100;
+    /// Right shoulder button (RB / R1).
     pub const RIGHT_BUMPER: u32 = 0x0200;
+    /// Guide / Xbox / PS / Home button.
     pub const GUIDE: u32 = 0x0400;
+    /// Bottom face button (A on Xbox, Cross on PlayStation).
     pub const A: u32 = 0x1000;
+    /// Right face button (B on Xbox, Circle on PlayStation).
     pub const B: u32 = 0x2000;
+    /// Left face button (X on Xbox, Square on PlayStation).
     pub const X: u32 = 0x4000;
+    /// Top face button (Y on Xbox, Triangle on PlayStation).
     pub const Y: u32 = 0x8000;
+    /// First back paddle (Elite / Steam / DualSense Edge); high 16 bits are sent in the packet's tail.
     pub const PADDLE1: u32 = 0x01_0000;
+    /// Second back paddle.
     pub const PADDLE2: u32 = 0x02_0000;
+    /// Third back paddle.
     pub const PADDLE3: u32 = 0x04_0000;
+    /// Fourth back paddle.
     pub const PADDLE4: u32 = 0x08_0000;
+    /// Touchpad click (DualShock/DualSense).
     pub const TOUCHPAD: u32 = 0x10_0000;
+    /// Misc button: Share on Xbox Series, Mic on DualSense, Capture on Switch.
     pub const MISC: u32 = 0x20_0000;
 }
 
 /// Full state of one gamepad (0x0C multi-controller packet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GamepadState {
+    /// Index of the gamepad this state belongs to (0-based, below 16).
     pub controller: u16,
     /// Bit n set = gamepad n is connected; a cleared bit for `controller` means it went away.
     pub active_mask: u16,
+    /// Pressed buttons, a bit set of the [`button`] constants.
     pub buttons: u32,
+    /// Left trigger, 0 released ..= 255 fully pressed.
     pub left_trigger: u8,
+    /// Right trigger, 0 released ..= 255 fully pressed.
     pub right_trigger: u8,
+    /// Left stick (x, y), full i16 range, y positive up.
     pub left_stick: (i16, i16),
+    /// Right stick (x, y), full i16 range, y positive up.
     pub right_stick: (i16, i16),
 }
 
+/// One touch-screen contact (touch packet), in the video area's normalized coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Touch {
+    /// What happened to the contact.
     pub kind: TouchEventKind,
     /// Degrees clockwise from vertical; 0xFFFF = unknown.
     pub rotation: u16,
+    /// Client-chosen id that ties the events of one finger together.
     pub pointer_id: u32,
     /// Normalized 0..1 over the stream's video area.
     pub x: f32,
+    /// Normalized 0..1 over the stream's video area, top to bottom.
     pub y: f32,
     /// Pressure while touching, distance while hovering.
     pub pressure_or_distance: f32,
+    /// Length of the contact ellipse's major axis, normalized like `x`; 0 = unknown.
     pub contact_major: f32,
+    /// Length of the contact ellipse's minor axis, normalized like `x`; 0 = unknown.
     pub contact_minor: f32,
 }
 
+/// One pen or stylus event (pen packet), in the video area's normalized coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pen {
+    /// What happened to the pen.
     pub kind: TouchEventKind,
     /// 0 unknown, 1 pen, 2 eraser.
     pub tool: u8,
     /// 0x01 primary, 0x02 secondary, 0x04 tertiary.
     pub buttons: u8,
+    /// Normalized 0..1 over the stream's video area, left to right.
     pub x: f32,
+    /// Normalized 0..1 over the stream's video area, top to bottom.
     pub y: f32,
+    /// Pressure 0..1 while touching, distance 0..1 while hovering.
     pub pressure_or_distance: f32,
+    /// Degrees clockwise from vertical; 0xFFFF = unknown.
     pub rotation: u16,
     /// Degrees from perpendicular; 0xFF = unknown.
     pub tilt: u8,
+    /// Length of the contact ellipse's major axis, normalized like `x`; 0 = unknown.
     pub contact_major: f32,
+    /// Length of the contact ellipse's minor axis, normalized like `x`; 0 = unknown.
     pub contact_minor: f32,
 }
 
+/// One contact on a controller's touchpad (controller touch packet).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ControllerTouch {
+    /// Index of the gamepad whose touchpad this is.
     pub controller: u8,
+    /// What happened to the contact.
     pub kind: TouchEventKind,
+    /// Which touchpad of the controller (0 for pads with one).
     pub touchpad: u8,
+    /// Client-chosen id that ties the events of one finger together.
     pub pointer_id: u32,
+    /// Normalized 0..1 across the touchpad, left to right.
     pub x: f32,
+    /// Normalized 0..1 across the touchpad, top to bottom.
     pub y: f32,
+    /// Contact pressure 0..1; 0 when the pad does not measure it.
     pub pressure: f32,
 }
 
 /// One decoded input packet.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputEvent {
+    /// A key went down or up.
     Key {
+        /// `true` for a press ([`KEY_DOWN`]), `false` for a release.
         down: bool,
         /// Sunshine extension; 0x01 = the key code is not normalized to a US layout.
         flags: u8,
         /// Windows virtual-key code as sent; the key is `key_code & 0xFF`.
         key_code: u16,
+        /// Modifier keys held when the event was sent.
         modifiers: Modifiers,
     },
+    /// Relative mouse motion in pixels (pointer-locked games).
     MouseMoveRelative {
+        /// Horizontal motion, positive right.
         dx: i16,
+        /// Vertical motion, positive down.
         dy: i16,
     },
     /// `x`, `y` relative to a `reference_width × reference_height` area (the client's view).
     MouseMoveAbsolute {
+        /// Horizontal position, 0..reference_width.
         x: i16,
+        /// Vertical position, 0..reference_height.
         y: i16,
+        /// Width of the area `x` refers to (sent minus one, so up to 65536).
         reference_width: u32,
+        /// Height of the area `y` refers to (sent minus one, so up to 65536).
         reference_height: u32,
     },
+    /// A mouse button went down or up.
     MouseButton {
+        /// `true` for a press, `false` for a release.
         down: bool,
+        /// Which button.
         button: MouseButton,
     },
     /// Vertical scroll in 1/120 notch units (high-resolution wheels send less than 120).
     Scroll {
+        /// Notch fraction, positive away from the user.
         amount: i16,
     },
+    /// Horizontal scroll in 1/120 notch units.
     HorizontalScroll {
+        /// Notch fraction, positive to the right.
         amount: i16,
     },
+    /// Text typed on the client (IME or on-screen keyboard), at most [`MAX_TEXT_BYTES`] bytes.
     Text(String),
+    /// The full state of one gamepad.
     Gamepad(GamepadState),
+    /// A controller was connected on the client; sent before its first state.
     ControllerArrival {
+        /// Index the controller's states will carry.
         controller: u8,
+        /// Controller family, for choosing the emulated pad.
         kind: ControllerKind,
+        /// What the pad can do, a bit set of the [`capability`] constants.
         capabilities: u16,
+        /// Buttons the pad has, a bit set of the [`button`] constants.
         supported_buttons: u32,
     },
+    /// A contact on a controller's touchpad.
     ControllerTouch(ControllerTouch),
+    /// One accelerometer or gyroscope sample of a controller.
     ControllerMotion {
+        /// Index of the gamepad that sampled.
         controller: u8,
         /// 1 accelerometer (m/s²), 2 gyroscope (°/s).
         motion_type: u8,
+        /// X axis of the sample, in the unit of `motion_type`.
         x: f32,
+        /// Y axis of the sample, in the unit of `motion_type`.
         y: f32,
+        /// Z axis of the sample, in the unit of `motion_type`.
         z: f32,
     },
+    /// A controller's battery state changed.
     ControllerBattery {
+        /// Index of the gamepad reporting.
         controller: u8,
+        /// `LI_BATTERY_STATE_*`: 0 unknown, 1 not present, 2 discharging, 3 charging, 4 not charging, 5 full.
         state: u8,
         /// 0..=100, 0xFF unknown.
         percent: u8,
     },
+    /// A touch-screen contact.
     Touch(Touch),
+    /// A pen or stylus event.
     Pen(Pen),
+    /// The client turned rumble forwarding on (`true`) or off.
     HapticsEnable(bool),
     /// A magic this host does not know; kept so callers can count it.
     Unknown {
+        /// Magic of the packet.
         magic: u32,
+        /// The body after the magic, as received.
         body: Vec<u8>,
     },
 }

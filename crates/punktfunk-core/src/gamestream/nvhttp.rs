@@ -19,21 +19,30 @@ pub const MAX_QUERY_PAIRS: usize = 64;
 /// Why a query string could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
+    /// The raw query exceeds [`MAX_QUERY_LEN`] bytes.
     #[error("query string longer than {MAX_QUERY_LEN} bytes")]
     TooLong,
+    /// The query has more than [`MAX_QUERY_PAIRS`] `key=value` pairs.
     #[error("more than {MAX_QUERY_PAIRS} parameters")]
     TooManyPairs,
+    /// A `%` not followed by two hex digits.
     #[error("bad percent-escape in the query string")]
     BadEscape,
+    /// A decoded key or value is not valid UTF-8.
     #[error("query string is not UTF-8 after decoding")]
     NotUtf8,
+    /// A key appears twice; carries the key.
     #[error("parameter {0} appears more than once")]
     Repeated(String),
+    /// A required parameter is absent; carries its name (the 400 answer names it).
     #[error("missing parameter {0}")]
     Missing(&'static str),
+    /// A parameter is present but its value cannot be used.
     #[error("parameter {key} is invalid: {reason}")]
     Invalid {
+        /// Name of the parameter.
         key: &'static str,
+        /// What was expected instead.
         reason: &'static str,
     },
 }
@@ -77,10 +86,12 @@ impl Query {
         Ok(found)
     }
 
+    /// The value of `key`, or [`QueryError::Missing`] naming it; a repeated key is an error as in [`Query::get`].
     pub fn required(&self, key: &'static str) -> Result<&str, QueryError> {
         self.get(key)?.ok_or(QueryError::Missing(key))
     }
 
+    /// Every pair in the order it was sent, repeated keys included.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -99,6 +110,7 @@ impl Query {
         out
     }
 
+    /// A query made of the given pairs, in order (for clients and tests; [`Query::encode`] escapes them).
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
@@ -198,10 +210,13 @@ pub use crate::hex::{decode as decode_hex, encode_upper as encode_hex};
 /// Why a request could not be turned into a [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The path is no GameStream endpoint; carries its first 64 characters.
     #[error("unknown path {0:?}")]
     UnknownPath(String),
+    /// The query string is malformed or a parameter is missing or invalid.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// `/pair` without a `phrase` and without any phase-2..4 parameter.
     #[error("pair request names no phase")]
     NoPairPhase,
 }
@@ -219,27 +234,41 @@ impl RequestError {
 /// Parameters every request carries. Neither is an identity (many clients send a fixed `uniqueid`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Common {
+    /// `uniqueid`: a client id, often a fixed placeholder shared by every Moonlight install.
     pub unique_id: Option<String>,
+    /// `uuid`: a random per-request value Moonlight sends; not stable.
     pub uuid: Option<String>,
 }
 
 /// A parsed GameStream request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
+    /// `/serverinfo`: host name, ports, pair status, running app.
     ServerInfo(Common),
+    /// `/pair`: one phase of the PIN pairing exchange.
     Pair(PairRequest),
+    /// `/unpair`: forget the client's certificate.
     Unpair(Common),
+    /// `/applist`: the apps the client may launch (paired clients only).
     AppList(Common),
+    /// `/appasset`: an app's box art image.
     AppAsset(AppAssetRequest),
+    /// `/launch`: start an app and open a stream session.
     Launch(LaunchRequest),
+    /// `/resume`: reattach a stream to the running app.
     Resume(LaunchRequest),
+    /// `/cancel`: quit the running app.
     Cancel(Common),
 }
 
+/// `/pair` parameters: which phase, and who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairRequest {
+    /// `uniqueid` and `uuid`.
     pub common: Common,
+    /// `devicename`: the client's display name, stored with its certificate.
     pub device_name: Option<String>,
+    /// The pairing phase and its data.
     pub phase: PairPhase,
 }
 
@@ -248,7 +277,9 @@ pub struct PairRequest {
 pub enum PairPhase {
     /// `phrase=getservercert&salt=<32 hex>&clientcert=<hex of PEM>`
     GetServerCert {
+        /// `salt`: 16 random bytes that, with the PIN, derive the AES key of the exchange.
         salt: [u8; 16],
+        /// `clientcert`: the client's certificate as PEM bytes (sent hex-encoded).
         client_cert_pem: Vec<u8>,
     },
     /// `clientchallenge=<hex>`
@@ -261,19 +292,27 @@ pub enum PairPhase {
     PairChallenge,
 }
 
+/// `/appasset` parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppAssetRequest {
+    /// `uniqueid` and `uuid`.
     pub common: Common,
+    /// `appid`: the app whose image is wanted.
     pub app_id: u32,
+    /// `AssetType`: kind of asset (Moonlight sends 2, box art).
     pub asset_type: Option<u32>,
+    /// `AssetIdx`: index of the asset (Moonlight sends 0).
     pub asset_index: Option<u32>,
 }
 
 /// `mode=WxHxFPS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DisplayMode {
+    /// Horizontal resolution in pixels.
     pub width: u32,
+    /// Vertical resolution in pixels.
     pub height: u32,
+    /// Frame rate in frames per second.
     pub fps: u32,
 }
 
@@ -297,16 +336,20 @@ impl DisplayMode {
 /// `surroundAudioInfo = (channelMask << 16) | channelCount`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SurroundAudioInfo {
+    /// Number of audio channels: 2, 6 (5.1) or 8 (7.1).
     pub channel_count: u16,
+    /// Speaker mask in WAVEFORMATEXTENSIBLE order (0x3 = front left and right).
     pub channel_mask: u16,
 }
 
 impl SurroundAudioInfo {
+    /// Stereo, what a client that sends no `surroundAudioInfo` gets (wire 0x0003_0002).
     pub const STEREO: SurroundAudioInfo = SurroundAudioInfo {
         channel_count: 2,
         channel_mask: 0x3,
     };
 
+    /// Splits `(channelMask << 16) | channelCount`.
     pub fn from_wire(value: u32) -> Self {
         SurroundAudioInfo {
             channel_count: (value & 0xffff) as u16,
@@ -314,6 +357,7 @@ impl SurroundAudioInfo {
         }
     }
 
+    /// Joins back into `(channelMask << 16) | channelCount`.
     pub fn to_wire(self) -> u32 {
         u32::from(self.channel_mask) << 16 | u32::from(self.channel_count)
     }
@@ -322,23 +366,33 @@ impl SurroundAudioInfo {
 /// `/launch` and `/resume` parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
+    /// `uniqueid` and `uuid`.
     pub common: Common,
     /// Required for `/launch`; `/resume` continues whatever runs.
     pub app_id: Option<u32>,
+    /// `mode`: resolution and frame rate the client wants; absent on some resumes.
     pub mode: Option<DisplayMode>,
+    /// `additionalStates`: GFE flag, parsed and ignored.
     pub additional_states: bool,
+    /// `sops`: let the host change game settings for streaming (GFE's optimisation); ignored.
     pub sops: bool,
     /// The 16-byte AES key for RTSP, control, video and audio encryption.
     pub rikey: [u8; 16],
     /// Big-endian reading of the first 4 bytes of the client's IV (audio encryption uses it).
     pub rikeyid: i32,
+    /// `hdrMode`: the client wants HDR if the host can.
     pub hdr_mode: bool,
+    /// `localAudioPlayMode`: also play the audio on the host's speakers.
     pub local_audio_play_mode: bool,
+    /// `surroundAudioInfo`: channel count and speaker mask wanted.
     pub surround_audio_info: SurroundAudioInfo,
     /// Sunshine extension: a custom Opus layout (`surroundParams`), passed through unchecked.
     pub surround_params: Option<String>,
+    /// `remoteControllersBitmap`: bit n = gamepad n is connected on the client at launch.
     pub remote_controllers_bitmap: u32,
+    /// `gcmap`: the client's gamepad mask again, as older GFE expects it.
     pub gcmap: u32,
+    /// `gcpersist`: GFE's keep-gamepads-after-disconnect flag, parsed and ignored.
     pub gcpersist: bool,
     /// `1` = the client speaks encrypted RTSP (`rtspenc://`).
     pub corever: u32,
@@ -548,10 +602,13 @@ pub const MAX_LUMA_PIXELS_HEVC: u64 = 1_869_449_984;
 /// Everything `/serverinfo` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
+    /// The host's name as shown in the client's host list.
     pub hostname: String,
     /// Stable host id; clients track the host by it.
     pub unique_id: String,
+    /// Port of the HTTPS endpoint (pairing checks, app list, launch).
     pub https_port: u16,
+    /// Port of the plain-HTTP endpoint, reported as `ExternalPort`.
     pub http_port: u16,
     /// Only reveal over HTTPS to a paired client; `None` reports `00:00:00:00:00:00`.
     pub mac: Option<String>,
@@ -559,15 +616,18 @@ pub struct ServerInfo {
     pub local_ip: String,
     /// `ServerCodecModeSupport` bits (see [`super::sdp::HostCapabilities::codec_mode_support`]).
     pub codec_mode_support: u32,
+    /// Whether HEVC can be encoded; reported as `MaxLumaPixelsHEVC`.
     pub hevc_supported: bool,
     /// True only over HTTPS with a verified paired certificate.
     pub paired: bool,
     /// Running app id, if any.
     pub current_game: Option<NonZeroU32>,
+    /// Resolutions and frame rates offered as `SupportedDisplayMode`; empty = element omitted.
     pub display_modes: Vec<DisplayMode>,
 }
 
 impl ServerInfo {
+    /// The `<root status_code="200">` XML document Moonlight parses.
     pub fn to_xml(&self) -> String {
         let mut xml = Xml::root(200, None);
         xml.element("hostname", &self.hostname)
@@ -615,11 +675,15 @@ impl ServerInfo {
 /// One `/applist` entry. Ids are non-zero: moonlight-qt rejects the whole list otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
+    /// App id the client launches with `appid`.
     pub id: NonZeroU32,
+    /// Title shown in the client's app grid.
     pub title: String,
+    /// Whether the app may be streamed in HDR (`IsHdrSupported`).
     pub hdr_supported: bool,
 }
 
+/// The `/applist` answer: one `<App>` with title, id and HDR flag per app.
 pub fn applist_xml(apps: &[App]) -> String {
     let mut xml = Xml::root(200, None);
     for app in apps {
@@ -639,7 +703,9 @@ pub enum PairAnswer {
     ServerCert(Vec<u8>),
     /// Phase 1 while another pairing runs: `paired=1` with an empty `plaincert`.
     AlreadyPairing,
+    /// Phase 2: `challengeresponse` = hex of the encrypted hash and server challenge.
     ChallengeResponse(Vec<u8>),
+    /// Phase 3: `pairingsecret` = hex of the host's secret and its signature.
     PairingSecret(Vec<u8>),
     /// Phase 4 passed, or phase 5 (`pairchallenge`) on a paired TLS connection.
     Paired,
@@ -647,7 +713,9 @@ pub enum PairAnswer {
     NotPaired,
     /// The request itself was wrong (order, lengths, unknown client): `paired=0` with an error status.
     Failed {
+        /// HTTP-style status in the XML root (400 for a bad request).
         status_code: u16,
+        /// Human-readable reason, sent as `status_message`.
         message: String,
     },
 }
@@ -670,6 +738,7 @@ impl PairAnswer {
         }
     }
 
+    /// The `<root>` XML document answering `/pair`.
     pub fn to_xml(&self) -> String {
         match self {
             PairAnswer::Failed {

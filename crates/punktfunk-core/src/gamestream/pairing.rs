@@ -41,28 +41,46 @@ pub const MAX_CERT_PEM: usize = 16 * 1024;
 /// Why a pairing step failed. Every failure ends the attempt: the client has to start over.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairingError {
+    /// The certificate is not PEM/DER X.509 with an RSA key; names the problem.
     #[error("certificate rejected: {0}")]
     BadCertificate(&'static str),
+    /// The host's private key is not a usable RSA key; names the problem.
     #[error("private key rejected: {0}")]
     BadPrivateKey(&'static str),
+    /// The host's private key does not match its certificate.
     #[error("the private key does not belong to the certificate")]
     KeyMismatch,
+    /// The PIN is not exactly 4 ASCII digits.
     #[error("the PIN must be exactly 4 ASCII digits")]
     BadPin,
+    /// A request for another phase than the one the session is waiting for.
     #[error("pairing phase out of order: expected {expected}, got {got}")]
-    OutOfOrder { expected: Phase, got: Phase },
+    OutOfOrder {
+        /// The phase the session is waiting for.
+        expected: Phase,
+        /// The phase the client sent.
+        got: Phase,
+    },
+    /// The session already paired a client or failed; start a new one.
     #[error("this pairing attempt is over; start a new one")]
     Finished,
+    /// A field has the wrong length.
     #[error("{field} is {got} bytes long, expected {expected}")]
     BadLength {
+        /// Which field.
         field: &'static str,
+        /// Its length in bytes.
         got: usize,
+        /// The length it must have.
         expected: usize,
     },
+    /// The client's hash does not match: wrong PIN or a tampered exchange.
     #[error("the client's hash does not match: wrong PIN or a tampered exchange")]
     HashMismatch,
+    /// The client's signature over its secret does not verify against its certificate.
     #[error("the client's signature over its secret does not verify")]
     BadClientSignature,
+    /// An AES, SHA-256 or RSA operation failed.
     #[error("cryptographic operation failed")]
     Crypto,
 }
@@ -72,8 +90,11 @@ pub enum PairingError {
 pub enum Phase {
     /// Phase 1 is waiting for the user to type the PIN on the host.
     GetServerCert,
+    /// Phase 2 is waiting for the client's encrypted challenge.
     ClientChallenge,
+    /// Phase 3 is waiting for the client's hash of the server challenge.
     ServerChallengeResp,
+    /// Phase 4 is waiting for the client's secret and its signature.
     ClientPairingSecret,
 }
 
@@ -211,6 +232,7 @@ impl HostIdentity {
         Ok(HostIdentity { cert, key })
     }
 
+    /// The host's certificate, as sent in phase 1.
     pub fn certificate(&self) -> &Certificate {
         &self.cert
     }
@@ -241,6 +263,7 @@ impl fmt::Debug for Pin {
 }
 
 impl Pin {
+    /// A PIN from its text, exactly four ASCII digits.
     pub fn parse(text: &str) -> Result<Self, PairingError> {
         let digits: [u8; 4] = text
             .as_bytes()
@@ -305,13 +328,19 @@ pub struct ServerRandom {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PairReply {
     /// Phase 1: `<paired>1</paired><plaincert>hex(host PEM)</plaincert>`.
-    ServerCert { plaincert: Vec<u8> },
+    ServerCert {
+        /// The host's certificate PEM, sent hex-encoded.
+        plaincert: Vec<u8>,
+    },
     /// Phase 2: `<challengeresponse>` = `ECB_K(H ‖ SC)`, 48 bytes.
     ChallengeResponse(Vec<u8>),
     /// Phase 3: `<pairingsecret>` = `S ‖ Sign_host(S)`.
     PairingSecret(Vec<u8>),
     /// Phase 4 succeeded: store this certificate as paired, answer `<paired>1</paired>`.
-    Paired { client_cert: Certificate },
+    Paired {
+        /// The client's certificate, to be stored as paired.
+        client_cert: Certificate,
+    },
 }
 
 enum State {
@@ -366,6 +395,7 @@ impl PairingSession {
         }
     }
 
+    /// The certificate the client sent in phase 1.
     pub fn client_certificate(&self) -> &Certificate {
         &self.client_cert
     }

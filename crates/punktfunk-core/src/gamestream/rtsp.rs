@@ -27,44 +27,64 @@ pub const SESSION_VALUE: &str = "DEADBEEFCAFE;timeout = 90";
 /// Why bytes were not accepted as an RTSP message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtspError {
+    /// The head exceeds [`MAX_HEAD`] bytes without ending.
     #[error("request head longer than {MAX_HEAD} bytes")]
     HeadTooLarge,
+    /// `Content-Length` exceeds [`MAX_BODY`].
     #[error("body longer than {MAX_BODY} bytes")]
     BodyTooLarge,
+    /// More than [`MAX_HEADERS`] header lines.
     #[error("more than {MAX_HEADERS} header lines")]
     TooManyHeaders,
+    /// The head (or the message, before its end is found) contains a byte that is not printable ASCII.
     #[error("binary data in the message head")]
     NotText,
+    /// The request line is not `METHOD target RTSP/1.0`.
     #[error("malformed request line")]
     BadRequestLine,
+    /// The status line is not `RTSP/1.0 code reason`.
     #[error("malformed status line")]
     BadStatusLine,
+    /// The version is not `RTSP/1.0`.
     #[error("protocol is not RTSP/1.0")]
     BadVersion,
+    /// A header line without `:`.
     #[error("malformed header line")]
     BadHeader,
+    /// A header that must be unique (`CSeq`, `Content-Length`) appears twice; carries its name.
     #[error("header {0} appears more than once")]
     DuplicateHeader(&'static str),
+    /// `CSeq` is absent or not a decimal u32.
     #[error("missing or invalid CSeq")]
     BadCSeq,
+    /// `Content-Length` is not a decimal number.
     #[error("invalid Content-Length")]
     BadContentLength,
+    /// The bytes after the head are more or fewer than `Content-Length` says.
     #[error("body length differs from Content-Length")]
     BodyLengthMismatch,
+    /// A response without headers, which Moonlight's parser cannot end.
     #[error("a response needs at least one header")]
     NoHeaders,
+    /// A header name that is not a token, or a value with CR, LF or NUL; carries the offending text.
     #[error("header name or value cannot be sent: {0:?}")]
     Unsendable(String),
+    /// An `rtspenc://` session received a message without the encrypted bit.
     #[error("plaintext message where an encrypted one was required")]
     Unencrypted,
+    /// The envelope's length exceeds [`MAX_HEAD`] + [`MAX_BODY`].
     #[error("encrypted message longer than allowed")]
     EnvelopeTooLarge,
+    /// The envelope's length field disagrees with the bytes received.
     #[error("encrypted message length does not match its header")]
     EnvelopeLengthMismatch,
+    /// AES-GCM rejected the tag: wrong key, wrong sender or tampered bytes.
     #[error("encrypted message failed authentication")]
     Decrypt,
+    /// The 32-bit sequence counter would wrap and reuse a nonce under this key.
     #[error("sequence numbers exhausted for this key")]
     SequenceExhausted,
+    /// The key could not be set up or sealing failed.
     #[error("AES-GCM operation failed")]
     Crypto,
 }
@@ -74,16 +94,24 @@ pub enum RtspError {
 pub enum Progress<T> {
     /// Keep reading; nothing is wrong yet.
     NeedMore,
+    /// The whole message, parsed.
     Complete(T),
 }
 
+/// RTSP method of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
+    /// `OPTIONS`: the client's first probe.
     Options,
+    /// `DESCRIBE`: the client asks for the host's SDP (codecs, audio layouts).
     Describe,
+    /// `SETUP`: the client asks for one stream's port (audio, video or control).
     Setup,
+    /// `ANNOUNCE`: the client sends its stream parameters as SDP attributes.
     Announce,
+    /// `PLAY`: start streaming.
     Play,
+    /// Any other method, kept as sent (answered with an error).
     Other(String),
 }
 
@@ -99,6 +127,7 @@ impl Method {
         }
     }
 
+    /// The method name as it appears in the request line.
     pub fn as_str(&self) -> &str {
         match self {
             Method::Options => "OPTIONS",
@@ -114,18 +143,26 @@ impl Method {
 /// The stream a SETUP (or ANNOUNCE) targets: `streamid=<kind>/…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
+    /// `streamid=audio`: the Opus RTP stream.
     Audio,
+    /// `streamid=video`: the video RTP stream.
     Video,
+    /// `streamid=control`: the ENet control stream.
     Control,
 }
 
+/// One parsed RTSP request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtspRequest {
+    /// The request's method.
     pub method: Method,
+    /// The request target, e.g. `streamid=video/0/0` or `rtsp://host:48010`.
     pub target: String,
+    /// `CSeq`: the client's request number, echoed in the response.
     pub cseq: u32,
     /// Header lines in order, `CSeq` and `Content-Length` included.
     pub headers: Vec<(String, String)>,
+    /// The body (`ANNOUNCE` only), exactly `Content-Length` bytes.
     pub body: Vec<u8>,
 }
 
@@ -314,13 +351,18 @@ pub fn parse_request(buf: &[u8]) -> Result<Progress<(RtspRequest, usize)>, RtspE
 /// An RTSP response; `CSeq` is always the first header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtspResponse {
+    /// Status code, e.g. 200.
     pub status: u16,
+    /// Reason phrase, e.g. `OK`.
     pub reason: String,
+    /// Header lines in order; `CSeq` is first.
     pub headers: Vec<(String, String)>,
+    /// Body bytes (the DESCRIBE answer); `Content-Length` is added when encoding.
     pub body: Vec<u8>,
 }
 
 impl RtspResponse {
+    /// A response with status, reason and the request's `CSeq` as its only header.
     pub fn new(status: u16, reason: &str, cseq: u32) -> Self {
         RtspResponse {
             status,
@@ -330,23 +372,28 @@ impl RtspResponse {
         }
     }
 
+    /// `200 OK` echoing `cseq`.
     pub fn ok(cseq: u32) -> Self {
         Self::new(200, "OK", cseq)
     }
 
+    /// `404 NOT FOUND` echoing `cseq`.
     pub fn not_found(cseq: u32) -> Self {
         Self::new(404, "NOT FOUND", cseq)
     }
 
+    /// `400 BAD REQUEST` echoing `cseq`.
     pub fn bad_request(cseq: u32) -> Self {
         Self::new(400, "BAD REQUEST", cseq)
     }
 
+    /// Appends a header line (order is kept).
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
         self
     }
 
+    /// Sets the body.
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
@@ -437,7 +484,9 @@ pub fn setup_response(
 /// Which side this end of the `rtspenc` envelope is; it decides the nonce tag of each direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The host end: seals with nonce tag `'H'`, opens `'C'`.
     Host,
+    /// The client end: seals with nonce tag `'C'`, opens `'H'`.
     Client,
 }
 
@@ -485,6 +534,7 @@ fn nonce(seq: u32, sender: Role) -> Nonce {
 }
 
 impl RtspCipher {
+    /// A cipher for the session's 16-byte `rikey`; sealing starts at sequence 1.
     pub fn new(rikey: &[u8; 16], role: Role) -> Result<Self, RtspError> {
         let key = UnboundKey::new(&AES_128_GCM, rikey).map_err(|_| RtspError::Crypto)?;
         Ok(RtspCipher {

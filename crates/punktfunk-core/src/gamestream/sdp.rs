@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 /// Encryption bits of `x-ss-general.encryption{Supported,Requested,Enabled}`.
 pub const ENC_CONTROL_V2: u32 = 0x01;
+/// Video packets are AES-GCM encrypted (Sunshine's `SS_ENC_VIDEO`).
 pub const ENC_VIDEO: u32 = 0x02;
+/// Audio packets are AES-CBC encrypted with the `rikey` (Sunshine's `SS_ENC_AUDIO`).
 pub const ENC_AUDIO: u32 = 0x04;
 /// `x-nv-general.featureFlags` bit by which older clients ask for audio encryption.
 pub const NV_FF_AUDIO_ENCRYPTION: u32 = 0x20;
@@ -25,15 +27,25 @@ pub const SS_FF_CONTROLLER_TOUCH: u32 = 0x02;
 
 /// `ServerCodecModeSupport` bits.
 pub mod codec_mode {
+    /// H.264 8-bit 4:2:0, which every client assumes.
     pub const H264: u32 = 0x1;
+    /// HEVC Main (8-bit 4:2:0).
     pub const HEVC: u32 = 0x100;
+    /// HEVC Main10 (10-bit 4:2:0, HDR).
     pub const HEVC_MAIN10: u32 = 0x200;
+    /// AV1 Main 8-bit 4:2:0.
     pub const AV1_MAIN8: u32 = 0x10000;
+    /// AV1 Main 10-bit 4:2:0 (HDR).
     pub const AV1_MAIN10: u32 = 0x20000;
+    /// H.264 High 4:4:4, 8-bit.
     pub const H264_444: u32 = 0x40000;
+    /// HEVC Range Extensions 4:4:4, 8-bit.
     pub const HEVC_444: u32 = 0x80000;
+    /// HEVC Range Extensions 4:4:4, 10-bit.
     pub const HEVC_444_10: u32 = 0x100000;
+    /// AV1 High 4:4:4, 8-bit.
     pub const AV1_444: u32 = 0x200000;
+    /// AV1 High 4:4:4, 10-bit.
     pub const AV1_444_10: u32 = 0x400000;
 }
 
@@ -42,17 +54,24 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Most attribute lines looked at.
 pub const MAX_ATTRIBUTES: usize = 512;
 
+/// Why an ANNOUNCE body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
+    /// The body exceeds [`MAX_BODY`] bytes.
     #[error("ANNOUNCE body larger than {MAX_BODY} bytes")]
     TooLarge,
+    /// The body has more than [`MAX_ATTRIBUTES`] `a=` lines.
     #[error("more than {MAX_ATTRIBUTES} attributes")]
     TooManyAttributes,
+    /// A required attribute is absent; carries its name.
     #[error("missing attribute {0}")]
     Missing(&'static str),
+    /// An attribute's value is not a number or out of its range.
     #[error("attribute {name} is invalid: {reason}")]
     Invalid {
+        /// Attribute name.
         name: &'static str,
+        /// What was expected instead.
         reason: &'static str,
     },
 }
@@ -60,42 +79,63 @@ pub enum SdpError {
 /// Why a client's stream request cannot be served by this host.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
+    /// The client asked for a codec the host cannot encode.
     #[error("codec {0:?} is not available")]
     Codec(VideoCodec),
+    /// The client asked for 10-bit in a codec whose Main10 profile the host lacks.
     #[error("10-bit {0:?} is not available")]
     TenBit(VideoCodec),
+    /// The client asked for 4:4:4 in a codec the host encodes only as 4:2:0.
     #[error("4:4:4 {0:?} is not available")]
     Yuv444(VideoCodec),
+    /// More audio channels than [`HostCapabilities::max_audio_channels`]; carries the count.
     #[error("{0} audio channels are more than this host offers")]
     AudioChannels(u8),
+    /// The client enabled video encryption, which this host does not offer.
     #[error("video encryption is not available")]
     VideoEncryption,
+    /// The host requires encryption the client did not enable (`require_encryption`).
     #[error(
         "the host requires encryption the client did not enable (wanted {required:#x}, got {enabled:#x})"
     )]
-    EncryptionRequired { required: u32, enabled: u32 },
+    EncryptionRequired {
+        /// `ENC_*` bits the host requires.
+        required: u32,
+        /// `ENC_*` bits the client enabled.
+        enabled: u32,
+    },
 }
 
+/// Video codec as the ANNOUNCE's `bitStreamFormat` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
+    /// H.264 / AVC (`bitStreamFormat` 0).
     H264,
+    /// H.265 / HEVC (`bitStreamFormat` 1).
     Hevc,
+    /// AV1 (`bitStreamFormat` 2).
     Av1,
 }
 
+/// YCbCr matrix of the stream (`encoderCscMode >> 1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Colorspace {
+    /// BT.601 (SD) matrix, `encoderCscMode >> 1` = 0.
     Rec601,
+    /// BT.709 (HD) matrix, `encoderCscMode >> 1` = 1.
     Rec709,
+    /// BT.2020 (UHD/HDR) matrix, `encoderCscMode >> 1` = 2.
     Rec2020,
 }
 
 /// What the host's encoders can do for one codec.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CodecCaps {
+    /// The codec can be encoded at all (8-bit 4:2:0).
     pub supported: bool,
     /// 10-bit (HDR). GameStream has no 10-bit H.264, so this is ignored for H.264.
     pub main10: bool,
+    /// 4:4:4 chroma (in 8-bit, and in 10-bit too when `main10` is set).
     pub yuv444: bool,
 }
 
@@ -104,7 +144,9 @@ pub struct CodecCaps {
 pub struct HostCapabilities {
     /// Clients assume H.264 always works; set `supported` anyway so the intent is explicit.
     pub h264: CodecCaps,
+    /// HEVC encoders; `supported` = false hides HEVC from clients.
     pub hevc: CodecCaps,
+    /// AV1 encoders; `supported` = false hides AV1 from clients.
     pub av1: CodecCaps,
     /// 2, 6 or 8: the largest Opus layout advertised.
     pub max_audio_channels: u8,
@@ -148,6 +190,7 @@ impl HostCapabilities {
         bits
     }
 
+    /// `ENC_*` bits for `x-ss-general.encryptionSupported`: control and audio always, video when the host can.
     pub fn encryption_supported(&self) -> u32 {
         ENC_CONTROL_V2 | ENC_AUDIO | if self.video_encryption { ENC_VIDEO } else { 0 }
     }
@@ -254,14 +297,18 @@ impl HostCapabilities {
 /// One Opus multistream layout as host encoder and client decoder must both use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpusLayout {
+    /// Channel count: 2, 6 (5.1) or 8 (7.1).
     pub channels: u8,
+    /// Opus streams in the multistream packet.
     pub streams: u8,
+    /// How many of those streams are coupled (stereo) pairs; the rest are mono.
     pub coupled_streams: u8,
     /// Encoder channel mapping; the first `channels` entries are used. Channel order is Moonlight's:
     /// FL FR C LFE RL RR SL SR.
     pub mapping: [u8; 8],
     /// Bits per second (CBR).
     pub bitrate: u32,
+    /// High quality: one stream per channel at a much higher bitrate (Moonlight's "high-quality surround").
     pub high_quality: bool,
 }
 
@@ -309,6 +356,7 @@ impl OpusLayout {
         }
     }
 
+    /// Decoded-channel index for each output channel, `channels` entries long.
     pub fn mapping(&self) -> &[u8] {
         &self.mapping[..usize::from(self.channels).min(8)]
     }
@@ -338,6 +386,7 @@ impl OpusLayout {
 pub struct AudioParams {
     /// 2, 6 or 8.
     pub channels: u8,
+    /// Speaker mask the client asked for (`x-nv-audio.surround.channelMask`).
     pub channel_mask: u32,
     /// `x-nv-audio.surround.AudioQuality`; see [`AudioParams::high_quality_with_host`] for stereo.
     pub high_quality: bool,
@@ -355,6 +404,7 @@ impl AudioParams {
         }
     }
 
+    /// The Opus layout to encode for this request, `None` for an unsupported channel count.
     pub fn layout(&self, host_header: Option<&str>) -> Option<OpusLayout> {
         OpusLayout::for_channels(self.channels, self.high_quality_with_host(host_header))
     }
@@ -363,8 +413,11 @@ impl AudioParams {
 /// The stream parameters a client's ANNOUNCE asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamParams {
+    /// `clientViewportWd`: stream width in pixels, 1..=16384.
     pub width: u32,
+    /// `clientViewportHt`: stream height in pixels, 1..=16384.
     pub height: u32,
+    /// `maxFPS`: frames per second, 1..=1000.
     pub fps: u32,
     /// `clientRefreshRateX100`, when sent and non-zero.
     pub refresh_rate_x100: Option<u32>,
@@ -374,26 +427,38 @@ pub struct StreamParams {
     pub max_bitrate_kbps: u32,
     /// `x-ml-video.configuredBitrateKbps`: what the user picked, when sent and non-zero.
     pub configured_bitrate_kbps: Option<u32>,
+    /// `bitStreamFormat`: the codec the client picked from what DESCRIBE offered.
     pub codec: VideoCodec,
     /// 10-bit / HDR (`dynamicRangeMode` 1).
     pub hdr: bool,
+    /// `chromaSamplingType` 1: the client wants 4:4:4 chroma.
     pub yuv444: bool,
+    /// YCbCr matrix from `encoderCscMode`.
     pub colorspace: Colorspace,
+    /// Full-range (0..255) rather than limited-range (16..235) video, bit 0 of `encoderCscMode`.
     pub full_range: bool,
+    /// `videoEncoderSlicesPerFrame`: slices each frame is split into, 0..=255.
     pub slices_per_frame: u8,
     /// 0 = any number the codec allows.
     pub max_reference_frames: u32,
+    /// `intraRefresh`: the client wants gradual intra refresh instead of IDR frames.
     pub intra_refresh: bool,
+    /// `fec.minRequiredFecPackets`: parity packets per FEC block the client wants at least.
     pub min_required_fec_packets: u8,
+    /// Channels, quality and packet duration of the audio stream.
     pub audio: AudioParams,
     /// Final `ENC_*` bits: `x-ss-general.encryptionEnabled`, plus [`ENC_AUDIO`] when the NV feature
     /// flags ask for audio encryption.
     pub encryption: u32,
+    /// `x-nv-general.featureFlags` as sent (0x87 when absent).
     pub nv_feature_flags: u32,
+    /// `x-ml-general.featureFlags` (`ML_FF_*` bits) as sent, 0 when absent.
     pub ml_feature_flags: u32,
     /// `x-nv-general.useReliableUdp` (13 = encrypted control v2).
     pub control_protocol: u32,
+    /// `x-nv-vqos[0].qosTrafficType`: QoS traffic class code the client sent for video packets.
     pub video_qos_type: u32,
+    /// `x-nv-aqos.qosTrafficType`: QoS traffic class code the client sent for audio packets.
     pub audio_qos_type: u32,
 }
 
@@ -444,6 +509,7 @@ impl<'a> Attributes<'a> {
             .map(|(_, v)| *v)
     }
 
+    /// Every `(name, value)` pair in body order.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
         self.entries.iter().copied()
     }
@@ -499,31 +565,31 @@ fn small(name: &'static str, value: u32) -> Result<u8, SdpError> {
 }
 
 mod names {
-    pub const WIDTH: &str = "x-nv-video[0].clientViewportWd";
-    pub const HEIGHT: &str = "x-nv-video[0].clientViewportHt";
-    pub const FPS: &str = "x-nv-video[0].maxFPS";
-    pub const REFRESH_X100: &str = "x-nv-video[0].clientRefreshRateX100";
-    pub const PACKET_SIZE: &str = "x-nv-video[0].packetSize";
-    pub const MAX_BITRATE: &str = "x-nv-vqos[0].bw.maximumBitrateKbps";
-    pub const CONFIGURED_BITRATE: &str = "x-ml-video.configuredBitrateKbps";
-    pub const CODEC: &str = "x-nv-vqos[0].bitStreamFormat";
-    pub const DYNAMIC_RANGE: &str = "x-nv-video[0].dynamicRangeMode";
-    pub const CHROMA: &str = "x-ss-video[0].chromaSamplingType";
-    pub const CSC: &str = "x-nv-video[0].encoderCscMode";
-    pub const SLICES: &str = "x-nv-video[0].videoEncoderSlicesPerFrame";
-    pub const REF_FRAMES: &str = "x-nv-video[0].maxNumReferenceFrames";
-    pub const INTRA_REFRESH: &str = "x-ss-video[0].intraRefresh";
-    pub const MIN_FEC: &str = "x-nv-vqos[0].fec.minRequiredFecPackets";
-    pub const CHANNELS: &str = "x-nv-audio.surround.numChannels";
-    pub const CHANNEL_MASK: &str = "x-nv-audio.surround.channelMask";
-    pub const AUDIO_QUALITY: &str = "x-nv-audio.surround.AudioQuality";
-    pub const PACKET_DURATION: &str = "x-nv-aqos.packetDuration";
-    pub const ENCRYPTION: &str = "x-ss-general.encryptionEnabled";
-    pub const NV_FLAGS: &str = "x-nv-general.featureFlags";
-    pub const ML_FLAGS: &str = "x-ml-general.featureFlags";
-    pub const CONTROL_PROTOCOL: &str = "x-nv-general.useReliableUdp";
-    pub const VIDEO_QOS: &str = "x-nv-vqos[0].qosTrafficType";
-    pub const AUDIO_QOS: &str = "x-nv-aqos.qosTrafficType";
+    pub(super) const WIDTH: &str = "x-nv-video[0].clientViewportWd";
+    pub(super) const HEIGHT: &str = "x-nv-video[0].clientViewportHt";
+    pub(super) const FPS: &str = "x-nv-video[0].maxFPS";
+    pub(super) const REFRESH_X100: &str = "x-nv-video[0].clientRefreshRateX100";
+    pub(super) const PACKET_SIZE: &str = "x-nv-video[0].packetSize";
+    pub(super) const MAX_BITRATE: &str = "x-nv-vqos[0].bw.maximumBitrateKbps";
+    pub(super) const CONFIGURED_BITRATE: &str = "x-ml-video.configuredBitrateKbps";
+    pub(super) const CODEC: &str = "x-nv-vqos[0].bitStreamFormat";
+    pub(super) const DYNAMIC_RANGE: &str = "x-nv-video[0].dynamicRangeMode";
+    pub(super) const CHROMA: &str = "x-ss-video[0].chromaSamplingType";
+    pub(super) const CSC: &str = "x-nv-video[0].encoderCscMode";
+    pub(super) const SLICES: &str = "x-nv-video[0].videoEncoderSlicesPerFrame";
+    pub(super) const REF_FRAMES: &str = "x-nv-video[0].maxNumReferenceFrames";
+    pub(super) const INTRA_REFRESH: &str = "x-ss-video[0].intraRefresh";
+    pub(super) const MIN_FEC: &str = "x-nv-vqos[0].fec.minRequiredFecPackets";
+    pub(super) const CHANNELS: &str = "x-nv-audio.surround.numChannels";
+    pub(super) const CHANNEL_MASK: &str = "x-nv-audio.surround.channelMask";
+    pub(super) const AUDIO_QUALITY: &str = "x-nv-audio.surround.AudioQuality";
+    pub(super) const PACKET_DURATION: &str = "x-nv-aqos.packetDuration";
+    pub(super) const ENCRYPTION: &str = "x-ss-general.encryptionEnabled";
+    pub(super) const NV_FLAGS: &str = "x-nv-general.featureFlags";
+    pub(super) const ML_FLAGS: &str = "x-ml-general.featureFlags";
+    pub(super) const CONTROL_PROTOCOL: &str = "x-nv-general.useReliableUdp";
+    pub(super) const VIDEO_QOS: &str = "x-nv-vqos[0].qosTrafficType";
+    pub(super) const AUDIO_QOS: &str = "x-nv-aqos.qosTrafficType";
 }
 
 impl StreamParams {

@@ -30,19 +30,27 @@ use crate::packetize::DatagramBatch;
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use std::time::Duration;
 
+/// Bytes of the RTP header (12 + a 4-byte zero extension) in front of every video datagram.
 pub const RTP_HEADER_LEN: usize = 16;
+/// Bytes of the NV video header (packet index, frame index, flags, FEC info) after the RTP header.
 pub const VIDEO_HEADER_LEN: usize = 16;
 /// RTP + NV video header in front of every shard's payload.
 pub const PACKET_HEADER_LEN: usize = RTP_HEADER_LEN + VIDEO_HEADER_LEN;
+/// Bytes of the frame header in front of each frame's bitstream: host latency, frame type, last shard's length.
 pub const FRAME_HEADER_LEN: usize = 8;
 /// IV (12) + LE32 frame index + GCM tag (16) in front of an encrypted shard.
 pub const ENCRYPTION_PREFIX_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
+/// First RTP byte: version 2 with the extension bit set.
 pub const RTP_VERSION_EXTENSION: u8 = 0x90;
+/// NV flag: the shard carries picture data.
 pub const FLAG_CONTAINS_PIC_DATA: u8 = 0x01;
+/// NV flag: last data shard of its FEC block.
 pub const FLAG_EOF: u8 = 0x02;
+/// NV flag: first data shard of its FEC block.
 pub const FLAG_SOF: u8 = 0x04;
+/// Value of the multi-FEC flags byte: the frame may be split into several FEC blocks.
 pub const MULTI_FEC_FLAGS: u8 = 0x10;
 
 /// Smallest packet size accepted: a shard must hold at least the 8-byte frame header.
@@ -50,18 +58,25 @@ pub const MIN_PACKET_SIZE: usize = VIDEO_HEADER_LEN + FRAME_HEADER_LEN;
 /// Largest packet size accepted: an encrypted shard must still fit one UDP datagram.
 pub const MAX_PACKET_SIZE: usize = 65_507 - RTP_HEADER_LEN - ENCRYPTION_PREFIX_LEN;
 
+/// Why a video frame could not be packetized or a datagram opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VideoError {
+    /// The client's packet size is outside `MIN_PACKET_SIZE..=MAX_PACKET_SIZE`; carries it.
     #[error("packet size {0} outside {MIN_PACKET_SIZE}..={MAX_PACKET_SIZE}")]
     PacketSize(usize),
+    /// The `rikey` was not accepted as an AES-128 key.
     #[error("invalid AES-128 key")]
     BadKey,
+    /// AES-GCM sealing failed.
     #[error("AES-GCM sealing failed")]
     Seal,
+    /// A datagram shorter than the RTP and NV headers (or the encryption prefix); carries its length.
     #[error("datagram of {0} bytes is shorter than a video header")]
     TooShort(usize),
+    /// AES-GCM rejected the tag of an encrypted datagram.
     #[error("encrypted datagram failed authentication")]
     BadTag,
+    /// The frame's FEC blocks could not be planned or encoded.
     #[error(transparent)]
     Fec(#[from] GsFecError),
 }
@@ -70,14 +85,18 @@ pub enum VideoError {
 /// an intra-refresh frame or a frame sent after reference invalidation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameType {
+    /// A predicted frame (wire 1).
     P,
+    /// An IDR frame: the client may resume decoding here (wire 2).
     Idr,
+    /// A frame of an intra-refresh wave, which also lets the client resume (wire 4).
     IntraRefresh,
     /// A P-frame that references nothing the client reported lost (after a 0x0301 request).
     AfterInvalidation,
 }
 
 impl FrameType {
+    /// The frame type byte of the frame header.
     pub fn wire(self) -> u8 {
         match self {
             FrameType::P => 1,
@@ -107,6 +126,7 @@ pub struct VideoConfig {
 pub struct VideoFrame<'a> {
     /// Annex-B bitstream (H.264/HEVC) or AV1 OBUs.
     pub data: &'a [u8],
+    /// How the client may use the frame after a loss.
     pub frame_type: FrameType,
     /// 90 kHz presentation timestamp.
     pub rtp_timestamp: u32,
@@ -157,6 +177,7 @@ pub struct VideoPacketizer {
 }
 
 impl VideoPacketizer {
+    /// A packetizer for the client's packet size, FEC settings and optional video key.
     pub fn new(config: &VideoConfig) -> Result<Self, VideoError> {
         let p = config.packet_size;
         if !(MIN_PACKET_SIZE..=MAX_PACKET_SIZE).contains(&p) {
@@ -408,6 +429,7 @@ pub struct VideoOpener {
 }
 
 impl VideoOpener {
+    /// An opener for encrypted video with the session's `rikey` (client side, probes and tests).
     pub fn new(key: &[u8; 16]) -> Result<Self, VideoError> {
         let key = UnboundKey::new(&AES_128_GCM, key).map_err(|_| VideoError::BadKey)?;
         Ok(VideoOpener {
@@ -415,6 +437,7 @@ impl VideoOpener {
         })
     }
 
+    /// Authenticates and decrypts one encrypted datagram, returning the plaintext shard (RTP header onwards).
     pub fn open(&self, datagram: &[u8]) -> Result<Vec<u8>, VideoError> {
         if datagram.len() < ENCRYPTION_PREFIX_LEN + PACKET_HEADER_LEN {
             return Err(VideoError::TooShort(datagram.len()));
@@ -437,19 +460,30 @@ impl VideoOpener {
 /// The header fields of a plaintext video datagram, as a client reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VideoPacketHeader {
+    /// RTP sequence number, contiguous over the whole stream (BE16).
     pub sequence: u16,
+    /// RTP timestamp of the frame, 90 kHz clock (BE32).
     pub timestamp: u32,
+    /// Packet number of the stream shifted left by 8 (LE32).
     pub stream_packet_index: u32,
+    /// Frame number, starting at 1 (LE32).
     pub frame_index: u32,
+    /// `FLAG_*` bits: picture data, start and end of block.
     pub flags: u8,
+    /// Extra flags byte; this host sends 0.
     pub extra_flags: u8,
+    /// Multi-FEC flags byte; [`MULTI_FEC_FLAGS`] from this host.
     pub multi_fec_flags: u8,
+    /// Which FEC block of the frame this shard is in, 0..=3.
     pub block_index: u8,
+    /// Index of the frame's last FEC block, 0..=3.
     pub last_block_index: u8,
+    /// Shard index, data shard count and parity percentage of the block.
     pub fec: FecInfo,
 }
 
 impl VideoPacketHeader {
+    /// Reads the headers of a plaintext (or already opened) video datagram.
     pub fn parse(datagram: &[u8]) -> Result<Self, VideoError> {
         let h: &[u8; PACKET_HEADER_LEN] = datagram
             .get(..PACKET_HEADER_LEN)
@@ -482,9 +516,12 @@ pub const LEGACY_PING: [u8; 4] = *b"PING";
 pub enum Ping {
     /// `payload` is compared with the `X-SS-Ping-Payload` handed out in the SETUP reply.
     Session {
+        /// The 16 ASCII characters the SETUP reply handed out as `X-SS-Ping-Payload`.
         payload: [u8; 16],
+        /// The client's ping counter (BE32), increasing per ping.
         sequence: u32,
     },
+    /// The 4-byte `PING` of clients without a ping payload; it cannot be tied to a session.
     Legacy,
 }
 

@@ -9,28 +9,44 @@ use std::collections::HashMap;
 /// The parts of a `[Desktop Entry]` group that decide whether and how to launch it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DesktopEntry {
+    /// `Type`: `Application` for launchable programs (also `Link`, `Directory`).
     pub kind: String,
+    /// `Name`: the untranslated display name.
     pub name: String,
+    /// `Exec`: the command line, with quoting and field codes (see [`DesktopEntry::argv`]).
     pub exec: Option<String>,
+    /// `TryExec`: a program that must exist for the entry to be shown.
     pub try_exec: Option<String>,
+    /// `Icon`: an icon name from the theme, or an absolute path.
     pub icon: Option<String>,
+    /// `Path`: the working directory to start the program in.
     pub path: Option<String>,
+    /// `Categories`: the `;`-separated menu categories (`Game` marks games).
     pub categories: Vec<String>,
+    /// `Hidden`: the entry was deleted by the user or an admin.
     pub hidden: bool,
+    /// `NoDisplay`: the entry exists but is kept out of menus.
     pub no_display: bool,
+    /// `Terminal`: the program must run in a terminal.
     pub terminal: bool,
 }
 
+/// Why a desktop entry file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DesktopEntryError {
+    /// The file has no `[Desktop Entry]` group.
     #[error("no [Desktop Entry] group")]
     NoGroup,
+    /// The group has no untranslated `Name`.
     #[error("the entry has no Name")]
     NoName,
+    /// `Exec` has an opening `"` without a closing one.
     #[error("Exec: unterminated quote")]
     UnterminatedQuote,
+    /// `Exec` has a `%` followed by a letter the spec does not define; carries it.
     #[error("Exec: invalid field code %{0}")]
     BadFieldCode(char),
+    /// `Exec` has a shell character (`` ` `` `$` `|` `;` `&` `<` `>`) outside quotes; carries it.
     #[error("Exec: reserved character {0:?} outside quotes")]
     Reserved(char),
 }
@@ -42,6 +58,7 @@ impl DesktopEntry {
         self.kind == "Application" && !self.hidden && !self.no_display && self.exec.is_some()
     }
 
+    /// Whether `Categories` contains `Game`.
     pub fn is_game(&self) -> bool {
         self.categories.iter().any(|c| c == "Game")
     }

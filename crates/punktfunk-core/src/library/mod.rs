@@ -15,7 +15,9 @@ pub struct KeyValues(pub Vec<(String, Value)>);
 /// A KeyValues value: text (numbers of the binary format included) or a nested block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// A string value (numbers of the binary format are written out as decimal text).
     Text(String),
+    /// A nested `{ … }` block.
     Block(KeyValues),
 }
 

@@ -18,16 +18,35 @@ const FLOAT32: u8 = 0x03;
 const UINT64: u8 = 0x07;
 const END: u8 = 0x08;
 
+/// Why a binary VDF file could not be parsed; every variant gives the byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BinaryVdfError {
+    /// The file ends inside an entry (key, string or number cut off).
     #[error("offset {offset}: the file ends inside an entry")]
-    Truncated { offset: usize },
+    Truncated {
+        /// Byte offset where the entry starts.
+        offset: usize,
+    },
+    /// A type byte that is not block, string, int32, float32, uint64 or end.
     #[error("offset {offset}: unknown entry type {kind:#04x}")]
-    UnknownType { offset: usize, kind: u8 },
+    UnknownType {
+        /// Byte offset of the type byte.
+        offset: usize,
+        /// The type byte.
+        kind: u8,
+    },
+    /// Blocks are nested deeper than [`MAX_DEPTH`].
     #[error("offset {offset}: blocks nested deeper than {MAX_DEPTH}")]
-    TooDeep { offset: usize },
+    TooDeep {
+        /// Byte offset of the block that is one too deep.
+        offset: usize,
+    },
+    /// Bytes follow the end of the top-level block.
     #[error("offset {offset}: data after the end of the top-level block")]
-    TrailingData { offset: usize },
+    TrailingData {
+        /// Byte offset of the first extra byte.
+        offset: usize,
+    },
 }
 
 /// Parses a whole file (its top level is ended by `0x08` or by the end of the data).

@@ -21,18 +21,43 @@ use super::{KeyValues, Value};
 /// Blocks nested deeper than this are refused (Steam's own files use at most five levels).
 pub const MAX_DEPTH: usize = 64;
 
+/// Why a text VDF file could not be parsed; every variant gives the line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextVdfError {
+    /// A quoted string runs to the end of the file.
     #[error("line {line}: unterminated quoted string")]
-    UnterminatedString { line: usize },
+    UnterminatedString {
+        /// Line (1-based) where the string starts.
+        line: usize,
+    },
+    /// A key is followed by the end of its block or file instead of a value.
     #[error("line {line}: expected a value after key {key:?}")]
-    MissingValue { line: usize, key: String },
+    MissingValue {
+        /// Line (1-based) of the key.
+        line: usize,
+        /// The key without a value.
+        key: String,
+    },
+    /// A character that cannot appear here, such as a `}` without a block or a `{` where a key belongs.
     #[error("line {line}: unexpected '{found}'")]
-    Unexpected { line: usize, found: char },
+    Unexpected {
+        /// Line (1-based) where it appears.
+        line: usize,
+        /// The character.
+        found: char,
+    },
+    /// The file ends inside a `{ … }` block.
     #[error("line {line}: block not closed at the end of the file")]
-    UnclosedBlock { line: usize },
+    UnclosedBlock {
+        /// Line (1-based) where the file ends.
+        line: usize,
+    },
+    /// Blocks are nested deeper than [`MAX_DEPTH`].
     #[error("line {line}: blocks nested deeper than {MAX_DEPTH}")]
-    TooDeep { line: usize },
+    TooDeep {
+        /// Line (1-based) of the block that is one too deep.
+        line: usize,
+    },
 }
 
 /// Parses a whole file: a sequence of `key value` pairs at the top level (normally one block).

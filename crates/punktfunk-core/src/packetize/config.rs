@@ -69,11 +69,14 @@ pub const MAX_DATA_PER_BLOCK: u16 = 16_384;
 /// Everything the packetizer needs to know about its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketizerConfig {
+    /// Stream the packetizer sends (selects the key label and header kind).
     pub kind: StreamKind,
+    /// Session id from the control plane's Welcome.
     pub session_id: u32,
     /// Largest UDP payload to produce. 1452 fits a 1500-byte MTU over IPv6 (and IPv4);
     /// up to 65 507 for jumbo frames or loopback.
     pub max_datagram: usize,
+    /// FEC scheme choice, parity percentage and block size limits.
     pub fec: FecConfig,
 }
 
@@ -81,6 +84,7 @@ pub struct PacketizerConfig {
 pub const MTU_1500_DATAGRAM: usize = 1452;
 
 impl PacketizerConfig {
+    /// Defaults for `kind` in `session_id`: 1452-byte datagrams and the default FEC.
     pub fn new(kind: StreamKind, session_id: u32) -> Self {
         PacketizerConfig {
             kind,

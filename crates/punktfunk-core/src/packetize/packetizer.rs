@@ -13,36 +13,51 @@ use crate::wire::{BlockLayout, Flags, HEADER_LEN, MAX_FRAME_LEN, PacketHeader};
 /// One access unit to send.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameInput<'a> {
+    /// The encoded access unit, 1 byte ..= 16 MiB.
     pub data: &'a [u8],
     /// Capture timestamp in microseconds of the sender's clock.
     pub pts_us: u64,
+    /// The frame can be decoded without earlier frames; flagged so receivers can resync.
     pub keyframe: bool,
+    /// The frame ends an intra-refresh wave: decoding can resume after it without a keyframe.
     pub recovery_point: bool,
 }
 
 /// What [`Packetizer::packetize`] produced for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameSummary {
+    /// Index the frame was sent under (wraps at 2³²).
     pub frame_index: u32,
+    /// Datagrams produced: data plus recovery shards over all blocks.
     pub datagrams: usize,
+    /// FEC blocks the frame was split into.
     pub blocks: u16,
+    /// Data shards over all blocks.
     pub data_shards: u32,
+    /// Recovery (parity) shards over all blocks.
     pub recovery_shards: u32,
+    /// Payload bytes per shard, the same for every datagram of the frame.
     pub shard_bytes: usize,
 }
 
+/// Why a frame could not be packetized.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PacketizeError {
+    /// The frame is empty or larger than 16 MiB; carries its length.
     #[error("frame of {0} bytes is outside 1 byte ..= 16 MiB")]
     FrameSize(usize),
+    /// The configured datagram size cannot hold header, tag and a 2-byte shard.
     #[error("datagram size {0} leaves no room for a shard")]
     DatagramTooSmall(usize),
     #[error(
         "frame needs more than 65 535 FEC blocks; raise max_data_per_block or the datagram size"
     )]
+    /// The frame would need more FEC blocks than the 16-bit block index can number.
     TooManyBlocks,
+    /// Sealing a datagram failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Computing recovery shards failed.
     #[error(transparent)]
     Fec(#[from] FecError),
 }
@@ -56,21 +71,27 @@ pub struct DatagramBatch {
 }
 
 impl DatagramBatch {
+    /// An empty batch.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Number of datagrams in the batch.
     pub fn len(&self) -> usize {
         self.count
     }
+    /// Whether the batch holds no datagram.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
+    /// Length of every datagram of the batch in bytes.
     pub fn datagram_len(&self) -> usize {
         self.datagram_len
     }
+    /// Datagram `i`; panics if `i >= len()`.
     pub fn get(&self, i: usize) -> &[u8] {
         &self.buf[i * self.datagram_len..(i + 1) * self.datagram_len]
     }
+    /// The datagrams in send order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
         self.buf[..self.count * self.datagram_len].chunks_exact(self.datagram_len.max(1))
     }
@@ -116,6 +137,7 @@ fn shard_bytes_for(frame_len: usize, max_shard: usize) -> usize {
 }
 
 impl Packetizer {
+    /// A packetizer sealing with `key` (this direction's key) under `config`.
     pub fn new(config: PacketizerConfig, key: &DirectionKey) -> Result<Self, CryptoError> {
         Ok(Packetizer {
             config,
@@ -128,6 +150,7 @@ impl Packetizer {
         })
     }
 
+    /// The settings in force, FEC included.
     pub fn config(&self) -> &PacketizerConfig {
         &self.config
     }

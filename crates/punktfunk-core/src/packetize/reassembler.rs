@@ -45,32 +45,45 @@ impl Default for ReassemblerConfig {
 /// When a frame's packets arrived and how much FEC it needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameTiming {
+    /// Arrival of the frame's first authenticated packet.
     pub first_packet: Instant,
     /// Arrival of the packet that completed the frame.
     pub completed: Instant,
+    /// Packets accepted for the frame (data and recovery).
     pub packets: u32,
+    /// Data shards the FEC had to rebuild (0 if all data arrived).
     pub recovered_shards: u32,
 }
 
 /// A whole access unit, delivered in frame order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedFrame {
+    /// Stream the frame belongs to.
     pub kind: StreamKind,
+    /// Index the sender gave the frame.
     pub frame_index: u32,
+    /// Sender's capture timestamp in µs (sender clock).
     pub pts_us: u64,
+    /// The frame can be decoded on its own.
     pub keyframe: bool,
+    /// The frame ends an intra-refresh wave; decoding may resume here.
     pub recovery_point: bool,
+    /// The access unit, exactly `frame_len` bytes.
     pub data: Vec<u8>,
+    /// Arrival times and FEC use of the frame.
     pub timing: FrameTiming,
 }
 
 /// What the reassembler reports, in frame order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A frame was completed and is delivered in order.
     Frame(CompletedFrame),
     /// Frames `first .. first + count` (wrapping) will never be delivered: ask for a keyframe.
     Lost {
+        /// Index of the first lost frame.
         first: u32,
+        /// Number of consecutive lost frames.
         count: u32,
     },
 }
@@ -143,6 +156,7 @@ fn ahead(from: u32, to: u32) -> Option<u32> {
 }
 
 impl Reassembler {
+    /// An empty reassembler with the given memory budget, frame limit and timeouts.
     pub fn new(config: ReassemblerConfig) -> Self {
         Reassembler {
             config,
@@ -179,6 +193,7 @@ impl Reassembler {
         self.loss.take_window()
     }
 
+    /// The next delivered frame or loss report, in frame order; `None` when nothing is pending.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

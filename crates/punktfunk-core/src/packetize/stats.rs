@@ -6,17 +6,22 @@
 pub struct LossStats {
     /// Packets the sender sent in the window, as far as sequence numbers tell.
     pub packets_expected: u64,
+    /// Authenticated packets that arrived in the window.
     pub packets_received: u64,
     /// Runs of consecutive missing packets, and the longest one.
     pub bursts: u64,
+    /// Packets in the longest burst of the window.
     pub max_burst: u64,
     /// Shards the FEC rebuilt and frames that could not be completed.
     pub shards_recovered: u64,
+    /// Frames delivered complete in the window.
     pub frames_complete: u64,
+    /// Frames given up as lost in the window.
     pub frames_lost: u64,
 }
 
 impl LossStats {
+    /// Packets expected but not received (never negative).
     pub fn packets_lost(&self) -> u64 {
         self.packets_expected.saturating_sub(self.packets_received)
     }
@@ -49,6 +54,7 @@ pub struct LossTracker {
 }
 
 impl LossTracker {
+    /// A tracker that has seen no packet.
     pub fn new() -> Self {
         Self::default()
     }

@@ -16,14 +16,21 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Why an attempt got no PIN to check against.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinError {
+    /// No PIN was armed (or it was cleared).
     #[error("no pairing PIN is armed on the host")]
     NotArmed,
+    /// The armed PIN is older than [`PIN_LIFETIME`].
     #[error("the pairing PIN has expired; arm a new one on the host")]
     Expired,
+    /// The PIN already served one attempt.
     #[error("the pairing PIN was already used; arm a new one on the host")]
     Used,
+    /// Too many attempts in the last [`RATE_WINDOW`]; the caller should wait.
     #[error("too many pairing attempts; try again in {} s", .retry_after.as_secs().max(1))]
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +55,7 @@ impl Default for PinGate {
 }
 
 impl PinGate {
+    /// A gate with no PIN armed and no attempt history.
     pub fn new() -> Self {
         PinGate {
             state: State::Idle,

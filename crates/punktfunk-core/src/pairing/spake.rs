@@ -32,10 +32,13 @@ const TRANSCRIPT_LABEL: &[u8] = b"punktfunk/1 pairing v1";
 const CLIENT_CONFIRM: &[u8] = b"punktfunk/1 pairing client confirm";
 const HOST_CONFIRM: &[u8] = b"punktfunk/1 pairing host confirm";
 
+/// Why a punktfunk/1 pairing exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairingError {
+    /// The peer's SPAKE2 message could not be parsed.
     #[error("malformed SPAKE2 message from the peer")]
     BadSpakeMessage,
+    /// The peer's key confirmation did not verify: wrong PIN, or a different peer in between.
     #[error(
         "key confirmation failed: wrong PIN, or the peer is not the certificate it showed (someone in between)"
     )]

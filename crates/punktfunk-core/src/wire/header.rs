@@ -42,13 +42,16 @@ pub const MAX_BLOCK_SHARDS: u32 = 32_768;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum StreamKind {
+    /// Encoded video access units (wire 0).
     Video = 0,
+    /// Opus audio packets, host → client and microphone client → host (wire 1).
     Audio = 1,
     /// Padding/probe traffic used to measure capacity; carries no media.
     Probe = 2,
 }
 
 impl StreamKind {
+    /// Every kind, in wire order (for per-kind tables and tests).
     pub const ALL: [StreamKind; 3] = [StreamKind::Video, StreamKind::Audio, StreamKind::Probe];
 
     fn from_u8(v: u8) -> Option<Self> {
@@ -94,15 +97,19 @@ impl Flags {
     pub const RECOVERY_POINT: Flags = Flags(1 << 3);
     const KNOWN: u8 = 0b1111;
 
+    /// No flag set.
     pub const fn empty() -> Self {
         Flags(0)
     }
+    /// The raw flag byte as it goes on the wire.
     pub const fn bits(self) -> u8 {
         self.0
     }
+    /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
+    /// Both flag sets together.
     pub const fn union(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)
     }
@@ -110,6 +117,7 @@ impl Flags {
     pub const fn frame_flags(self) -> Flags {
         Flags(self.0 & (Self::KEYFRAME.0 | Self::RECOVERY_POINT.0))
     }
+    /// Flags from a wire byte; `None` if an undefined bit is set.
     pub fn from_bits(bits: u8) -> Option<Flags> {
         (bits & !Self::KNOWN == 0).then_some(Flags(bits))
     }
@@ -125,12 +133,17 @@ impl std::ops::BitOr for Flags {
 /// A decoded, validated packet header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PacketHeader {
+    /// What the datagram carries; selects the AEAD key's stream label.
     pub kind: StreamKind,
+    /// Per-packet flags (frame start/end, keyframe, recovery point).
     pub flags: Flags,
+    /// FEC code of the packet's block.
     pub fec: FecScheme,
     /// Payload bytes of every shard in this frame (the last data shard is zero-padded).
     pub shard_bytes: u16,
+    /// Session id from the control plane's Welcome; datagrams of other sessions are rejected.
     pub session_id: u32,
+    /// Index of the frame within the stream, wrapping at 2³².
     pub frame_index: u32,
     /// Per-direction packet sequence number; also the AEAD nonce counter.
     pub seq: u64,
@@ -138,9 +151,13 @@ pub struct PacketHeader {
     pub pts_us: u64,
     /// Length of the whole access unit in bytes (1 ..= 16 MiB).
     pub frame_len: u32,
+    /// Which FEC block of the frame, `0..block_count`.
     pub block_index: u16,
+    /// FEC blocks the frame is split into, at least 1.
     pub block_count: u16,
+    /// Data shards (`k`) of this block.
     pub data_shards: u16,
+    /// Recovery shards (`m`) of this block.
     pub recovery_shards: u16,
     /// `0..data_shards` are data shards, `data_shards..data_shards+recovery_shards` recovery shards.
     pub shard_index: u16,

@@ -30,10 +30,12 @@ impl BlockLayout {
         })
     }
 
+    /// Number of blocks the frame is split into.
     pub fn block_count(&self) -> u16 {
         self.count as u16
     }
 
+    /// Data shards of the whole frame over all blocks.
     pub fn total_data_shards(&self) -> u32 {
         self.total
     }
