@@ -18,6 +18,9 @@
 //! so they can never address any other display. A body longer than its kind's layout is accepted
 //! and the tail ignored (later versions may append fields); an unknown kind is an error the receiver
 //! counts and skips.
+//!
+//! One concept, one file (longer than most): every input and feedback event with its wire codec
+//! (most of the length is per-field documentation).
 
 use thiserror::Error;
 

@@ -1,4 +1,7 @@
 //! punktfunk/1 control messages and their field tags.
+//!
+//! One concept, one file (longer than most): every punktfunk/1 control message with its encode and
+//! decode side by side, so a message and its tags are changed in one place.
 
 use super::ControlError;
 use super::codec::{FieldReader, FieldWriter};

@@ -10,6 +10,9 @@
 //!
 //! The same type code can mean different things per direction (0x5502 is the client's frame FEC
 //! status and the host's RGB LED command), so each direction has its own message enum.
+//!
+//! One concept, one file (longer than most): the control stream's envelope and each message type
+//! it carries, both directions.
 
 use super::input::{InputError, InputEvent};
 use crate::crypto::{ReplayCheck, ReplayWindow};

@@ -5,6 +5,9 @@
 //! is per field: mouse and scroll values are big-endian, everything else little-endian; floats are
 //! little-endian IEEE 754. Decoding checks the size against the buffer and each body against its
 //! fixed layout; a longer body is accepted (newer clients may append fields) and the extra ignored.
+//!
+//! One concept, one file (longer than most): one decoder per Moonlight input packet type, all
+//! sharing the packet framing above them.
 
 /// Magic of a key press: flags, virtual-key code, modifier bits.
 pub const KEY_DOWN: u32 = 0x03;

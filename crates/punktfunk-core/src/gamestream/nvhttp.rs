@@ -4,6 +4,8 @@
 //! `<root status_code="…" [status_message="…"]>…</root>` that Moonlight reads with an XML reader (the
 //! HTTP status line is always 200: clients look at `status_code`). Identity comes from the TLS client
 //! certificate, never from `uniqueid`. Field lists are in `docs/gamestream.md`, "nvhttp".
+//!
+//! One concept, one file (longer than most): the nvhttp request parser and every XML answer.
 
 use super::pairing::{PairReply, PairingError};
 use std::fmt::Write as _;

@@ -6,6 +6,8 @@
 //! space, must echo `CSeq`, and need at least one header, because Moonlight's parser only finds the
 //! end of the head after a header line. With `rtspenc://` every message both ways is wrapped in
 //! [`RtspCipher`]'s AES-128-GCM envelope. See `docs/gamestream.md`, "RTSP".
+//!
+//! One concept, one file (longer than most): the RTSP dialect, request and answer framing together.
 
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use std::fmt::Write as _;

@@ -4,6 +4,9 @@
 //! list of `a=<name>:<value> ` lines from which the host takes the stream parameters. What the host
 //! can do is one [`HostCapabilities`] value: it yields the DESCRIBE body, the `ServerCodecModeSupport`
 //! bits of `/serverinfo`, and the check of what a client asked for. See `docs/gamestream.md`, "SDP".
+//!
+//! One concept, one file (longer than most): both SDP bodies and every attribute the host reads or
+//! writes.
 
 use crate::audio::layout::{Layout, MultistreamConfig};
 use std::fmt::Write as _;
