@@ -44,7 +44,9 @@ cp "$busybox" "$init/bin/busybox"
 for tool in sh mount insmod poweroff sleep cat dmesg grep sed; do
     ln -s busybox "$init/bin/$tool"
 done
-cp "$check" "$init/bin/pad-vm-check"
+# Without debug info: the binary links the host library, whose debug info (~300 MB) would not fit
+# the VM's RAM-backed root.
+strip --strip-debug -o "$init/bin/pad-vm-check" "$check"
 # The binary's shared libraries and loader, at the paths it asks for.
 ldd "$check" | awk '/=> \//{print $3} /^[[:space:]]*\/lib/{print $1}' | while read -r lib; do
     mkdir -p "$init$(dirname "$lib")"

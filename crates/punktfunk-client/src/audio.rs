@@ -3,8 +3,8 @@
 //! per 5 ms packet). [`AudioPacketizer`] and [`audio_frame`] are the framing both ends share: the
 //! host's sender and virtual microphone use them too.
 
-use crate::audio_analysis::{self, ToneAnalysis};
 use crate::opus::{Decoder, Encoder, EncoderSettings, OpusError};
+use crate::probe::audio_analysis::{self, ToneAnalysis};
 use punktfunk_core::audio::framing::AudioFramingError;
 use punktfunk_core::audio::jitter::{JitterBuffer, JitterConfig, JitterStats, Pull};
 use punktfunk_core::audio::layout::Layout;

@@ -1,7 +1,7 @@
 //! Opus (media layer) through every channel layout, checked with the probe's tone analysis.
 
-use punktfunk_client::audio_analysis;
 use punktfunk_client::opus::{Decoder, Encoder, EncoderSettings};
+use punktfunk_client::probe::audio_analysis;
 use punktfunk_core::audio::layout::Layout;
 use punktfunk_core::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 

@@ -7,7 +7,7 @@
 use punktfunk_e2e::audio_session;
 
 use audio_session::{AudioSession, field, lines_of, wait_line, write_tones};
-use punktfunk_client::audio_analysis::{analyse, channel};
+use punktfunk_client::probe::audio_analysis::{analyse, channel};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -340,8 +340,8 @@ fn surround_71_channels_arrive_on_their_own_channels() {
 /// packet, and the tone still arrives clean — both ways.
 #[test]
 fn ten_percent_loss_is_repaired_by_the_previous_packet_copy() {
-    use punktfunk_client::impair::LossModel;
-    use punktfunk_client::netem::{Impairment, Relay};
+    use punktfunk_client::probe::impair::LossModel;
+    use punktfunk_client::probe::netem::{Impairment, Relay};
     let audio = AudioSession::start();
     let host = Host::start(&audio);
     let relay_ip: std::net::IpAddr = "127.0.0.2".parse().unwrap();

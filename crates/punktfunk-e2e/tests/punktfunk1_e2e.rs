@@ -2,8 +2,8 @@
 //! over loopback, through the userspace impairment relay where a test needs a bad network.
 
 use punktfunk_client::identity::ClientIdentity;
-use punktfunk_client::impair::LossModel;
-use punktfunk_client::netem::{Impairment, Relay, RelayHandle};
+use punktfunk_client::probe::impair::LossModel;
+use punktfunk_client::probe::netem::{Impairment, Relay, RelayHandle};
 use punktfunk_client::session::{Mode, SessionOptions, SessionReport, run_session};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;

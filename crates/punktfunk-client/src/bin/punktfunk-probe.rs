@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 use punktfunk_client::client_dir::client_dir;
 use punktfunk_client::identity::ClientIdentity;
 use punktfunk_client::known_hosts::{KnownHosts, host_key};
-use punktfunk_client::loss_sweep::{render_table, run_case, sweep_cases};
 use punktfunk_client::pair::{PairOptions, pair};
+use punktfunk_client::probe::loss_sweep::{render_table, run_case, sweep_cases};
 use punktfunk_client::session::{
     Mode, SessionOptions, parse_duration, run_session, split_host_port,
 };
@@ -137,7 +137,7 @@ enum Command {
         json: bool,
     },
     /// Userspace UDP impairment relay (loss, delay, jitter, reordering, duplication, rate limit).
-    Netem(punktfunk_client::netem::NetemArgs),
+    Netem(punktfunk_client::probe::netem::NetemArgs),
 }
 
 fn parse_channels(s: &str) -> Result<u8, String> {
@@ -322,7 +322,7 @@ fn main() -> Result<()> {
                 }
             }
         }
-        Command::Netem(args) => punktfunk_client::netem::run(args)?,
+        Command::Netem(args) => punktfunk_client::probe::netem::run(args)?,
         Command::Discover { timeout, json } => {
             let hosts = punktfunk_client::discover::discover(timeout)?;
             for host in &hosts {

@@ -993,5 +993,4 @@ pub fn normalize(p: u32, extent: u32) -> u16 {
 }
 
 #[cfg(test)]
-#[path = "input_tests.rs"]
 mod tests;

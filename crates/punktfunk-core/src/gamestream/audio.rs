@@ -265,5 +265,4 @@ pub fn decrypt_payload(
 }
 
 #[cfg(test)]
-#[path = "audio_tests.rs"]
 mod tests;

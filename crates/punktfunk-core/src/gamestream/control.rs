@@ -753,5 +753,4 @@ impl HostMessage {
 }
 
 #[cfg(test)]
-#[path = "control_tests.rs"]
 mod tests;

@@ -213,5 +213,4 @@ impl AudioFec {
 }
 
 #[cfg(test)]
-#[path = "fec_tests.rs"]
 mod tests;

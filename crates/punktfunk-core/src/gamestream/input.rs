@@ -840,5 +840,4 @@ impl InputEvent {
 }
 
 #[cfg(test)]
-#[path = "input_tests.rs"]
 mod tests;

@@ -816,5 +816,4 @@ pub fn error_xml(status_code: u16, message: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "nvhttp_tests.rs"]
 mod tests;

@@ -535,5 +535,4 @@ fn exact<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], P
 }
 
 #[cfg(test)]
-#[path = "pairing_tests.rs"]
 mod tests;

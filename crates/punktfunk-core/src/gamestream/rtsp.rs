@@ -632,5 +632,4 @@ pub fn parse_encrypted_request(
 }
 
 #[cfg(test)]
-#[path = "rtsp_tests.rs"]
 mod tests;

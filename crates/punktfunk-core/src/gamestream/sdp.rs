@@ -749,5 +749,4 @@ fn colorspace_code(colorspace: Colorspace) -> u32 {
 }
 
 #[cfg(test)]
-#[path = "sdp_tests.rs"]
 mod tests;

@@ -557,5 +557,4 @@ impl Ping {
 }
 
 #[cfg(test)]
-#[path = "video_tests.rs"]
 mod tests;

@@ -536,5 +536,4 @@ fn on_message(session: &Session, pads: &mut PadBridge, message: ClientMessage) -
 }
 
 #[cfg(test)]
-#[path = "control_server_tests.rs"]
 mod tests;

@@ -306,5 +306,4 @@ pub fn feedback_message(feedback: &Feedback) -> Option<HostMessage> {
 }
 
 #[cfg(test)]
-#[path = "pad_bridge_tests.rs"]
 mod tests;

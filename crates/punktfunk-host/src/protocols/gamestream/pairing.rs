@@ -325,5 +325,4 @@ fn failed_msg(status_code: u16, message: &str) -> PairAnswer {
 }
 
 #[cfg(test)]
-#[path = "pairing_tests.rs"]
 mod tests;

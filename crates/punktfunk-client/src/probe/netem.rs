@@ -9,8 +9,8 @@
 //! The decisions are made by [`ImpairmentState`], which is pure (sans-IO) and deterministic per seed;
 //! [`Relay`] only moves datagrams and keeps a min-heap of scheduled releases per direction.
 
-use crate::impair::LossModel;
-pub use crate::impair::{
+use crate::probe::impair::LossModel;
+pub use crate::probe::impair::{
     DEFAULT_QUEUE_BYTES, DEFAULT_REORDER_EXTRA, Fate, Impairment, ImpairmentState,
 };
 use std::cmp::Ordering;

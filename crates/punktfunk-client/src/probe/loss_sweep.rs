@@ -3,7 +3,7 @@
 //!
 //! Time is simulated (frames are `1/fps` apart), so the sweep measures the protocol, not this machine.
 
-use crate::impair::{LossModel, LossProcess, Rng};
+use crate::probe::impair::{LossModel, LossProcess, Rng};
 use punktfunk_core::abr::{FecPolicy, recommend_parity};
 use punktfunk_core::crypto::{Opener, SessionKeys};
 use punktfunk_core::packetize::{
