@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 /// Icon sizes tried, largest first.
 const ICON_SIZES: &[&str] = &["512x512", "256x256", "128x128", "96x96", "64x64", "48x48"];
 
-fn application_dirs(roots: &Roots) -> Vec<PathBuf> {
+/// Where desktop entries live (the scan walks below them; the watcher watches them).
+pub fn application_dirs(roots: &Roots) -> Vec<PathBuf> {
     let mut dirs = vec![roots.data_home.join("applications")];
     dirs.extend(roots.data_dirs.iter().map(|d| d.join("applications")));
     dirs.push(roots.data_home.join("flatpak/exports/share/applications"));

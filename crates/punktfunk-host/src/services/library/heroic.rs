@@ -8,15 +8,16 @@ use super::files;
 use super::{Roots, Scan, Source, Title};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 struct Install {
     config: std::path::PathBuf,
     heroic: Vec<String>,
 }
 
-pub fn scan(roots: &Roots, scan: &mut Scan) {
-    let installs = [
+/// Heroic's config roots: native and Flatpak.
+fn installs(roots: &Roots) -> [Install; 2] {
+    [
         Install {
             config: roots.config_home.join("heroic"),
             heroic: vec!["heroic".into()],
@@ -29,7 +30,28 @@ pub fn scan(roots: &Roots, scan: &mut Scan) {
                 .map(String::from)
                 .to_vec(),
         },
-    ];
+    ]
+}
+
+/// The directories Heroic writes when a game is installed or removed, per runner, and its title
+/// cache.
+pub fn store_dirs(roots: &Roots) -> Vec<PathBuf> {
+    installs(roots)
+        .iter()
+        .flat_map(|install| {
+            [
+                "legendaryConfig/legendary",
+                "gog_store",
+                "nile_config/nile",
+                "store_cache",
+            ]
+            .map(|dir| install.config.join(dir))
+        })
+        .collect()
+}
+
+pub fn scan(roots: &Roots, scan: &mut Scan) {
+    let installs = installs(roots);
     for install in installs.iter().filter(|i| i.config.is_dir()) {
         epic(install, scan);
         gog(install, scan);

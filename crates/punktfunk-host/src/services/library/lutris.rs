@@ -6,8 +6,13 @@ use super::files::{self, first_file};
 use super::{Roots, Scan, Source, Title};
 use rusqlite::{Connection, OpenFlags};
 
+/// The directory Lutris keeps its game database in.
+pub fn store_dir(roots: &Roots) -> std::path::PathBuf {
+    roots.data_home.join("lutris")
+}
+
 pub fn scan(roots: &Roots, scan: &mut Scan) {
-    let data = roots.data_home.join("lutris");
+    let data = store_dir(roots);
     let db = data.join("pga.db");
     if !db.is_file() {
         return;

@@ -15,6 +15,7 @@ mod heroic;
 mod lutris;
 mod steam;
 mod store;
+pub mod watch;
 
 pub use store::LibraryStore;
 

@@ -26,12 +26,13 @@ struct Install {
     steam: Vec<String>,
 }
 
-fn installs(roots: &Roots) -> Vec<Install> {
+/// Where a Steam install may be, with how to run Steam for it.
+fn candidates(roots: &Roots) -> [(PathBuf, Vec<String>); 4] {
     let native = vec!["steam".to_string()];
     let flatpak = ["flatpak", "run", "com.valvesoftware.Steam"]
         .map(String::from)
         .to_vec();
-    let candidates = [
+    [
         (roots.home.join(".steam/steam"), native.clone()),
         (roots.data_home.join("Steam"), native.clone()),
         (roots.home.join(".local/share/Steam"), native),
@@ -41,7 +42,11 @@ fn installs(roots: &Roots) -> Vec<Install> {
                 .join(".var/app/com.valvesoftware.Steam/.local/share/Steam"),
             flatpak,
         ),
-    ];
+    ]
+}
+
+fn installs(roots: &Roots) -> Vec<Install> {
+    let candidates = candidates(roots);
     let mut seen = std::collections::HashSet::new();
     candidates
         .into_iter()
@@ -50,6 +55,30 @@ fn installs(roots: &Roots) -> Vec<Install> {
         .filter(|(root, _)| seen.insert(std::fs::canonicalize(root).unwrap_or(root.clone())))
         .map(|(root, steam)| Install { root, steam })
         .collect()
+}
+
+/// The directories Steam writes when a game is installed or removed: each possible install's
+/// `steamapps` (library list and manifests), each library's `steamapps`, each user's `config`
+/// (non-Steam shortcuts).
+pub fn store_dirs(roots: &Roots) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = candidates(roots)
+        .into_iter()
+        .map(|(root, _)| root.join("steamapps"))
+        .collect();
+    for install in installs(roots) {
+        let mut ignored = Scan::default();
+        dirs.extend(
+            libraries(&install.root, &mut ignored)
+                .into_iter()
+                .map(|library| library.join("steamapps")),
+        );
+        dirs.extend(
+            list(&install.root.join("userdata"))
+                .into_iter()
+                .map(|user| user.join("config")),
+        );
+    }
+    dirs
 }
 
 pub fn scan(roots: &Roots, scan: &mut Scan) {

@@ -411,3 +411,52 @@ fn hidden_titles_by_id_or_whole_store() {
     );
     assert!(!is_hidden(&[], "steam:570"));
 }
+
+/// Waits up to 5 s (the promise for a new install) for the store's list to satisfy `ok`.
+fn eventually(store: &LibraryStore, what: &str, ok: impl Fn(&[Title]) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !ok(&store.titles()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 5 s; titles {:?}",
+            store.titles()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn installs_and_removals_show_up_while_the_host_runs() {
+    let home = Home::new("live");
+    let events = crate::services::events::EventBus::default();
+    let store = LibraryStore::new(Some(Roots::under(&home.0)), events);
+    assert!(store.titles().is_empty());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    store.clone().keep_fresh(stop).unwrap();
+    let has = |id: &'static str| move |titles: &[Title]| titles.iter().any(|t| t.id == id);
+    // A first Steam install: none of its directories existed when watching began.
+    let manifest_path = home.write(
+        ".local/share/Steam/steamapps/appmanifest_570.acf",
+        manifest(570, "Dota 2", 4),
+    );
+    eventually(&store, "a first Steam game", has("steam:570"));
+    // A second game in the now-watched library, then the first one removed.
+    home.write(
+        ".local/share/Steam/steamapps/appmanifest_620.acf",
+        manifest(620, "Portal 2", 4),
+    );
+    eventually(&store, "a second Steam game", has("steam:620"));
+    fs::remove_file(manifest_path).unwrap();
+    eventually(&store, "an uninstall", |titles| {
+        !has("steam:570")(titles) && has("steam:620")(titles)
+    });
+    // A desktop entry in a directory created just now.
+    home.write(
+        ".local/share/applications/kart.desktop",
+        "[Desktop Entry]\nType=Application\nName=Kart\nExec=kart\nCategories=Game;\n",
+    );
+    eventually(&store, "a desktop-entry game", |titles| {
+        titles.iter().any(|t| t.name == "Kart")
+    });
+    stop_tx.send(true).unwrap();
+}
