@@ -429,6 +429,26 @@ fn punktfunk1_lists_launches_and_ends_library_games_on_the_clients_display() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // `punktfunk-host library refresh` asks the running host to rescan, as a user would.
+    let out = Command::new(punktfunk_e2e::host_bin())
+        .args([
+            "library",
+            "refresh",
+            "--api-port",
+            &serve.api.port().to_string(),
+        ])
+        .env("PUNKTFUNK_CONFIG_DIR", config.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "library refresh: {}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let count: usize = printed
+        .trim()
+        .strip_suffix(" titles")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("library refresh printed {printed:?}"));
+    assert!(count >= 1, "{printed}");
+
     // The operator launches it onto a running session through the API, then ends it: the stream
     // goes on, back on the desktop's background. (The first session is gone from the list first,
     // so the one found below is the new one.)

@@ -2,11 +2,11 @@
 
 use crate::VERSION;
 use crate::app::serve_args::ListenArgs;
-use crate::app::{cli_client, doctor, serve};
+use crate::app::{cli_client, doctor, library_cli, serve};
 use crate::mgmt;
 use crate::platform::{audio, vdisplay};
 use crate::protocols::punktfunk1::SourceKind;
-use crate::services::{config_dir, identity, library};
+use crate::services::{config_dir, identity};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -65,10 +65,11 @@ enum Command {
     /// `PIPEWIRE_RUNTIME_DIR=DIR`. Runs until stdin closes, SIGINT or SIGTERM.
     AudioSession,
     /// The games found in this user's stores (Steam, Heroic, Lutris, desktop entries): `list` (a
-    /// table), `json`, or `art ID` (writes the title's cover art to stdout).
+    /// table), `json`, `art ID` (writes the title's cover art to stdout), or `refresh` (the running
+    /// host rescans now).
     Library {
         #[command(subcommand)]
-        action: Option<library::cli::Action>,
+        action: Option<library_cli::Action>,
     },
     /// Detect the compositor, create a 1280x720@60 virtual display, capture one frame from it, and
     /// report the time each step took — or exactly why it cannot.
@@ -115,7 +116,7 @@ pub fn main() -> Result<()> {
             Ok(())
         }
         Command::AudioSession => audio::standalone::run(&runtime),
-        Command::Library { action } => library::cli::run(action.unwrap_or_default()),
+        Command::Library { action } => library_cli::run(&runtime, &dir, action.unwrap_or_default()),
         Command::CompositorProbe { compositor } => {
             println!("{}", vdisplay::compositor_probe(compositor.as_deref())?);
             Ok(())

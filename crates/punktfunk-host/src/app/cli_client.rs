@@ -31,7 +31,7 @@ pub struct PairArgs {
     pub api: ApiArgs,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ApiArgs {
     /// Port of the running host's management API. [default: api_port from config.toml, else 3000]
     #[arg(long, env = "PUNKTFUNK_API_PORT")]

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cli_client;
 pub mod doctor;
+pub mod library_cli;
 pub mod mdns;
 pub mod serve;
 pub mod serve_args;

@@ -1,5 +1,5 @@
 //! The game library: what the host found in the user's stores, each title's cover art, and a
-//! rescan on demand (the host also rescans by itself every few seconds).
+//! rescan on demand (the host also rescans by itself when a store changes).
 
 use crate::mgmt::error::{ApiError, ErrorBody, PathParam};
 use crate::mgmt::state::ApiState;

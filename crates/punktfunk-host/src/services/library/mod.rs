@@ -8,7 +8,6 @@
 //! keeps the current list and rescans in the background so installs and uninstalls show up without a
 //! restart.
 
-pub mod cli;
 mod desktop;
 mod files;
 mod heroic;

@@ -1,9 +1,11 @@
 //! `punktfunk-host library`: the game library from the terminal, scanned the way the host scans it
-//! (no running host needed).
+//! (no running host needed), and `library refresh`, which asks the running host to rescan now.
 
-use super::{Roots, Scan, scan};
+use crate::app::cli_client::{ApiArgs, ApiClient};
+use crate::services::library::{Roots, Scan, scan};
 use anyhow::{Context, Result};
 use std::io::Write;
+use std::path::Path;
 
 #[derive(clap::Subcommand, Default, Clone)]
 pub enum Action {
@@ -14,9 +16,22 @@ pub enum Action {
     Json,
     /// Write the cover art of the title with this id (e.g. `steam:570`) to stdout.
     Art { id: String },
+    /// Ask the running host to rescan now (it also rescans by itself when a store changes) and
+    /// print how many titles it has.
+    Refresh {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
-pub fn run(action: Action) -> Result<()> {
+pub fn run(runtime: &tokio::runtime::Runtime, dir: &Path, action: Action) -> Result<()> {
+    if let Action::Refresh { api } = &action {
+        let client = ApiClient::for_local_host(dir, api)?;
+        let titles = runtime.block_on(client.call("POST", "/library/refresh", None))?;
+        let count = titles.as_array().map_or(0, Vec::len);
+        println!("{count} titles");
+        return Ok(());
+    }
     let roots = Roots::from_env().context("HOME is not set: no stores to look in")?;
     let Scan { titles, warnings } = scan(&roots);
     match action {
@@ -59,6 +74,7 @@ pub fn run(action: Action) -> Result<()> {
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             std::io::stdout().write_all(&bytes)?;
         }
+        Action::Refresh { .. } => unreachable!("answered above"),
     }
     Ok(())
 }
