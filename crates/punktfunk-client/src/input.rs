@@ -15,14 +15,23 @@ use std::time::Duration;
 /// Datagrams and the stream are not ordered with each other, so a click right after a move could
 /// overtake the move and land where the pointer was before. Before an edge that has a position
 /// (button, scroll, touch, pen), the latest absolute position sent as a datagram is therefore
-/// repeated on the stream, which orders it before the edge.
+/// repeated on the stream, which orders it before the edge. The other way round, a move right
+/// after a click could overtake the click: for [`ORDERED_AFTER_EDGE`] after such an edge, motion
+/// goes on the stream too, behind the edge.
 pub struct InputSender {
     conn: quinn::Connection,
     stream: Option<quinn::SendStream>,
     seq: u32,
     /// The last absolute position that went out as a datagram and is not yet on the stream.
     unordered_position: Option<InputEvent>,
+    /// Until when motion is sent on the stream, after a positioned edge.
+    ordered_until: Option<std::time::Instant>,
 }
+
+/// How long after a click (scroll, touch, pen edge) motion stays on the ordered stream: far longer
+/// than the stream lags a datagram on a sound path, short enough that pointer motion is back on
+/// datagrams (never held up by a retransmission) within a blink.
+pub const ORDERED_AFTER_EDGE: Duration = Duration::from_millis(100);
 
 impl InputSender {
     pub fn new(conn: quinn::Connection) -> Self {
@@ -31,13 +40,16 @@ impl InputSender {
             stream: None,
             seq: 0,
             unordered_position: None,
+            ordered_until: None,
         }
     }
 
     /// Sends `event`: motion as a datagram (if the path takes one that size), everything else on
     /// the input stream, opened on first use.
     pub async fn send(&mut self, event: &InputEvent) -> Result<(), String> {
-        if event.is_motion() {
+        let now = std::time::Instant::now();
+        let ordered = self.ordered_until.is_some_and(|until| now < until);
+        if event.is_motion() && !ordered {
             self.seq = self.seq.wrapping_add(1);
             let datagram = event.encode_datagram(self.seq);
             if self
@@ -63,6 +75,9 @@ impl InputSender {
         );
         if let Some(position) = self.unordered_position.take().filter(|_| positioned) {
             self.write_stream(&position).await?;
+        }
+        if positioned {
+            self.ordered_until = Some(now + ORDERED_AFTER_EDGE);
         }
         self.write_stream(event).await
     }
