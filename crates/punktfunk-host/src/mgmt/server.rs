@@ -118,14 +118,8 @@ impl ApiServer {
                     }
                 },
             };
-            let slot = match limiter.try_acquire(peer.ip()) {
-                Ok(slot) => slot,
-                Err(refused) => {
-                    if let Some(suppressed) = limiter.log_refusal() {
-                        tracing::warn!(%peer, suppressed, "management API: closing a new connection: {refused}");
-                    }
-                    continue;
-                }
+            let Some(slot) = limiter.admit(peer, "management API") else {
+                continue;
             };
             connections.spawn(serve_connection(
                 tcp,

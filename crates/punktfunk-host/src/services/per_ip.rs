@@ -109,6 +109,20 @@ impl ConnectionLimiter {
         })
     }
 
+    /// A slot for a new connection from `peer`, or `None` (the caller closes the connection): the
+    /// refusal is logged for `listener` at most once per [`REFUSAL_LOG_INTERVAL`].
+    pub fn admit(&self, peer: std::net::SocketAddr, listener: &str) -> Option<ConnectionSlot> {
+        match self.try_acquire(peer.ip()) {
+            Ok(slot) => Some(slot),
+            Err(refused) => {
+                if let Some(suppressed) = self.log_refusal() {
+                    tracing::warn!(%peer, suppressed, "{listener}: refusing a new connection: {refused}");
+                }
+                None
+            }
+        }
+    }
+
     /// Whether to log a refusal now: `Some(refusals left unlogged since the last one)` at most once
     /// per [`REFUSAL_LOG_INTERVAL`], so that a flood cannot flood the log as well.
     pub fn log_refusal(&self) -> Option<u64> {

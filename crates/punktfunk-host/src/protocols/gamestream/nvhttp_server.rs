@@ -107,14 +107,8 @@ pub async fn run(
                 continue;
             }
         };
-        let slot = match limiter.try_acquire(peer.ip()) {
-            Ok(slot) => slot,
-            Err(refused) => {
-                if let Some(suppressed) = limiter.log_refusal() {
-                    tracing::warn!(%peer, suppressed, "GameStream: closing a new connection: {refused}");
-                }
-                continue;
-            }
+        let Some(slot) = limiter.admit(peer, "GameStream") else {
+            continue;
         };
         let local_ip = match stream.local_addr() {
             Ok(addr) => addr.ip(),

@@ -53,14 +53,8 @@ pub async fn run(
                 continue;
             }
         };
-        let slot = match limiter.try_acquire(peer.ip()) {
-            Ok(slot) => slot,
-            Err(refused) => {
-                if let Some(suppressed) = limiter.log_refusal() {
-                    tracing::warn!(%peer, suppressed, "RTSP: closing a new connection: {refused}");
-                }
-                continue;
-            }
+        let Some(slot) = limiter.admit(peer, "RTSP") else {
+            continue;
         };
         let streaming = streaming.clone();
         connections.spawn(async move {

@@ -172,12 +172,9 @@ fn admit(
         }
         return None;
     }
-    match limiter.try_acquire(ip) {
-        Ok(slot) => Some((incoming, slot)),
-        Err(refused) => {
-            if let Some(suppressed) = limiter.log_refusal() {
-                tracing::warn!(%remote, suppressed, "punktfunk/1: refusing a connection: {refused}");
-            }
+    match limiter.admit(remote, "punktfunk/1") {
+        Some(slot) => Some((incoming, slot)),
+        None => {
             incoming.refuse();
             None
         }
