@@ -152,14 +152,16 @@ proptest! {
         let drop = droppable(&hs, sc.drop_fraction, sc.seed);
 
         let mut order: Vec<usize> = (0..batch.len()).filter(|&i| !drop[i]).collect();
-                if sc.shuffle {
-            // Any order within windows of 2048 packets: reordering deeper than the 4096-packet replay
-            // window is (by design) rejected as too old.
+        if sc.shuffle {
+            // Any order among packets whose sequence numbers lie in the same 2048-wide span:
+            // reordering deeper than the 4096-packet replay window is (by design) rejected as too
+            // old. Spans are cut by sequence number, not by surviving count, so heavy loss cannot
+            // stretch one span past the window.
             let mut x = sc.seed | 1;
-            for window in order.chunks_mut(2048) {
-                for i in (1..window.len()).rev() {
+            for span in order.chunk_by_mut(|&a, &b| a / 2048 == b / 2048) {
+                for i in (1..span.len()).rev() {
                     x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-                    window.swap(i, (x % (i as u64 + 1)) as usize);
+                    span.swap(i, (x % (i as u64 + 1)) as usize);
                 }
             }
         }

@@ -99,9 +99,8 @@ impl LibraryStore {
     }
 
     fn follow_changes(&self, roots: &Roots, mut watcher: DirWatcher, stop: &watch::Receiver<bool>) {
-        watcher.watch_only(&watch_targets(&store_dirs(roots)));
-        // What changed between the first scan and the watches existing.
-        self.rescan();
+        // What changed between the first scan and the watches existing is picked up here.
+        self.watch_the_stores(roots, &mut watcher);
         tracing::info!(
             directories = watcher.watching(),
             "game library: watching the stores for installs and removals"
@@ -121,12 +120,19 @@ impl LibraryStore {
             if changed || last_scan.elapsed() >= FULL_RESCAN_EVERY {
                 self.rescan();
                 last_scan = Instant::now();
-                // A store directory that appeared (a new library, a first install) is watched from
-                // now on; what was written into it before its watch existed needs one more scan.
-                if watcher.watch_only(&watch_targets(&store_dirs(roots))) > 0 {
-                    self.rescan();
-                }
+                self.watch_the_stores(roots, &mut watcher);
             }
+        }
+    }
+
+    /// Watches every store directory as it exists now. A directory that appeared (a new library, a
+    /// first install) is watched from now on, and what was written into it before its watch
+    /// existed needs one more scan; a directory created while the targets were being worked out
+    /// was not seen by any watch, so they are worked out again after each scan until nothing new
+    /// turns up.
+    fn watch_the_stores(&self, roots: &Roots, watcher: &mut DirWatcher) {
+        while watcher.watch_only(&watch_targets(&store_dirs(roots))) > 0 {
+            self.rescan();
         }
     }
 
