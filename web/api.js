@@ -68,6 +68,20 @@ const EVENT_TYPES = [
  * The host's live event stream. Dispatches each event as a CustomEvent named by its `type` (detail =
  * the JSON), and `connection` (detail = true/false) when the stream goes up or down.
  */
+/**
+ * A reader of `path` whose answers are applied in the order the reads were started: when reads
+ * overlap (a click's reload and an event's), an older answer arriving last is dropped instead of
+ * painting the page with what was true before the click.
+ */
+export function newestRead(path) {
+  let started = 0;
+  return async () => {
+    const ticket = ++started;
+    const value = await api('GET', path);
+    return ticket === started ? { value } : null;
+  };
+}
+
 export class HostEvents extends EventTarget {
   constructor() {
     super();

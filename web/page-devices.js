@@ -1,6 +1,6 @@
 // Paired devices: every client allowed to stream, with rename and unpair.
 
-import { api } from './api.js';
+import { api, newestRead } from './api.js';
 import { busy, confirmAction, dateTime, h, replace, toast } from './dom.js';
 
 export function mountDevices(root, { events }) {
@@ -87,9 +87,13 @@ export function mountDevices(root, { events }) {
     );
   }
 
+  const readDevices = newestRead('/devices');
+
   async function load() {
     try {
-      const devices = await api('GET', '/devices');
+      const read = await readDevices();
+      if (!read) return;
+      const devices = read.value;
       replace(tbody, devices.map(row));
       table.hidden = devices.length === 0;
       empty.hidden = devices.length !== 0;

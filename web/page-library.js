@@ -2,7 +2,7 @@
 // launched onto a running punktfunk/1 session's display and ended again ("End game"), and hidden
 // from clients (the `library_hidden` setting).
 
-import { api } from './api.js';
+import { api, newestRead } from './api.js';
 import { busy, h, replace, toast } from './dom.js';
 
 const SOURCES = { steam: 'Steam', heroic: 'Heroic', lutris: 'Lutris', desktop: 'Desktop entry' };
@@ -134,9 +134,14 @@ export function mountLibrary(root, { events }) {
     await loadTitles();
   }
 
+  const readTitles = newestRead('/library');
+  const readSessions = newestRead('/sessions');
+
   async function loadTitles() {
     try {
-      titles = await api('GET', '/library');
+      const read = await readTitles();
+      if (!read) return;
+      titles = read.value;
       render();
     } catch (e) {
       toast(e.message, 'error');
@@ -145,7 +150,9 @@ export function mountLibrary(root, { events }) {
 
   async function loadSessions() {
     try {
-      sessions = await api('GET', '/sessions');
+      const read = await readSessions();
+      if (!read) return;
+      sessions = read.value;
       renderTargets();
       render();
     } catch (e) {
@@ -156,8 +163,8 @@ export function mountLibrary(root, { events }) {
   search.addEventListener('input', render);
   target.addEventListener('change', render);
   rescan.addEventListener('click', () => busy(rescan, async () => {
-    titles = await api('POST', '/library/refresh');
-    render();
+    await api('POST', '/library/refresh');
+    await loadTitles();
     toast('Library rescanned');
   }));
 

@@ -108,6 +108,8 @@ pub struct Roots {
     pub data_dirs: Vec<PathBuf>,
     /// `$XDG_CONFIG_HOME` (default `~/.config`).
     pub config_home: PathBuf,
+    /// `$XDG_CACHE_HOME` (default `~/.cache`).
+    pub cache_home: PathBuf,
 }
 
 impl Roots {
@@ -122,6 +124,7 @@ impl Roots {
                 .map(|v| std::env::split_paths(&v).collect())
                 .unwrap_or_else(|| vec!["/usr/local/share".into(), "/usr/share".into()]),
             config_home: var("XDG_CONFIG_HOME").map_or_else(|| home.join(".config"), PathBuf::from),
+            cache_home: var("XDG_CACHE_HOME").map_or_else(|| home.join(".cache"), PathBuf::from),
             home,
         })
     }
@@ -134,6 +137,7 @@ impl Roots {
             data_home: home.join(".local/share"),
             data_dirs: vec![home.join("usr/share")],
             config_home: home.join(".config"),
+            cache_home: home.join(".cache"),
         }
     }
 }

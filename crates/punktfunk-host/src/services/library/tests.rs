@@ -193,6 +193,12 @@ fn steam_in_flatpak_launches_through_flatpak() {
     );
 }
 
+fn sha256_hex(text: &str) -> String {
+    punktfunk_core::hex::encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref(),
+    )
+}
+
 #[test]
 fn heroic_epic_gog_and_amazon() {
     let home = Home::new("heroic");
@@ -206,9 +212,30 @@ fn heroic_epic_gog_and_amazon() {
         &format!("{heroic}/gog_store/installed.json"),
         r#"{"installed": [{"appName": "1207658924", "platform": "linux", "install_path": "/g/u"}]}"#,
     );
+    // Newer Heroic keeps its caches under XDG_CACHE_HOME; the cover is the picture Heroic fetched,
+    // named by its URL's SHA-256. The portrait picture was never fetched: the landscape one is used.
+    let gog_cover = "https://images.gog.example/unreal-gold_cover.jpg";
     home.write(
-        &format!("{heroic}/store_cache/gog_library.json"),
-        r#"{"games": [{"app_name": "1207658924", "title": "Unreal Gold"}]}"#,
+        ".cache/heroic/store_cache/gog_library.json",
+        format!(
+            r#"{{"games": [{{"app_name": "1207658924", "title": "Unreal Gold",
+                "art_square": "https://images.gog.example/unreal-gold_square.jpg",
+                "art_cover": "{gog_cover}"}}]}}"#
+        ),
+    );
+    let gog_art = home.write(
+        &format!(".cache/heroic/images-cache/{}", sha256_hex(gog_cover)),
+        b"\x89PNG\r\n\x1a\n",
+    );
+    // Older Heroic: both caches beside its config.
+    let epic_square = "https://cdn.epic.example/celeste-tall.png";
+    home.write(
+        &format!("{heroic}/store_cache/legendary_library.json"),
+        format!(r#"{{"library": [{{"app_name": "Sugar", "title": "Celeste", "art_square": "{epic_square}"}}]}}"#),
+    );
+    let epic_art = home.write(
+        &format!("{heroic}/images-cache/{}", sha256_hex(epic_square)),
+        b"\x89PNG\r\n\x1a\n",
     );
     home.write(
         &format!("{heroic}/nile_config/nile/installed.json"),
@@ -221,6 +248,8 @@ fn heroic_epic_gog_and_amazon() {
     );
     assert_eq!(titled(&scan, "heroic-legendary:Sugar").name, "Celeste");
     assert_eq!(titled(&scan, "heroic-gog:1207658924").name, "Unreal Gold");
+    assert_eq!(titled(&scan, "heroic-gog:1207658924").art, Some(gog_art));
+    assert_eq!(titled(&scan, "heroic-legendary:Sugar").art, Some(epic_art));
     assert!(
         scan.titles.iter().all(|t| t.name != "Farewell"),
         "DLC is not a game"
