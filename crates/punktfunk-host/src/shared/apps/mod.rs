@@ -2,6 +2,7 @@
 //! ([`RunningApp`]) and the one launched library title a punktfunk/1 session may have
 //! ([`SessionApp`]).
 
+mod followed;
 mod runner;
 mod session_app;
 
