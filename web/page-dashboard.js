@@ -135,6 +135,7 @@ export function mountDashboard(root, { events }) {
       latency: new Sparkline('Latency', formatLatency),
     };
     const since = h('div', { class: 'muted' });
+    const playing = h('div', { class: 'playing', 'aria-label': 'Running' });
     // A GameStream client went away without quitting: its app waits on its display for a resume.
     const parked = info.state === 'parked';
     const who = info.client_name || 'unnamed client';
@@ -172,7 +173,8 @@ export function mountDashboard(root, { events }) {
       h('td', null,
         h('div', null, mode(info.width, info.height, info.refresh_mhz)),
         h('div', { class: 'muted' }, info.codec),
-        since),
+        since,
+        playing),
       displayCell(info.display),
       h('td', null,
         h('div', { class: 'graphs' }, graphs.bitrate.element, graphs.fps.element, graphs.latency.element),
@@ -181,11 +183,19 @@ export function mountDashboard(root, { events }) {
     );
     row.setAttribute('aria-label', `Session of ${who}`);
     tbody.append(row);
-    const entry = { row, info, graphs, since, stages };
+    const entry = { row, info, graphs, since, stages, playing };
     sessions.set(info.id, entry);
     renderSince(entry);
+    renderPlaying(entry);
     pushStats(entry, info.stats);
     renderCount();
+  }
+
+  /** What runs on the session's display: the app or library title, if any. */
+  function renderPlaying(entry) {
+    const name = entry.info.app_name;
+    entry.playing.textContent = name ? `Running ${name}` : '';
+    entry.playing.hidden = !name;
   }
 
   function renderSince(entry) {
@@ -237,8 +247,13 @@ export function mountDashboard(root, { events }) {
       for (const id of [...sessions.keys()]) if (!live.has(id)) removeSession(id);
       for (const info of list) {
         const entry = sessions.get(info.id);
-        if (!entry) addSession(info);
-        else if (feedStats) pushStats(entry, info.stats);
+        if (!entry) {
+          addSession(info);
+          continue;
+        }
+        entry.info = { ...entry.info, app: info.app, app_name: info.app_name };
+        renderPlaying(entry);
+        if (feedStats) pushStats(entry, info.stats);
       }
     } catch (e) {
       if (e.status !== 401) toast(e.message, 'error');
@@ -251,6 +266,12 @@ export function mountDashboard(root, { events }) {
       const entry = sessions.get(e.id);
       if (entry) toast(`${entry.info.client_name || 'A client'} left: ${e.reason}`);
       removeSession(e.id);
+    },
+    session_app: (e) => {
+      const entry = sessions.get(e.id);
+      if (!entry) return;
+      entry.info = { ...entry.info, app: e.app, app_name: e.app_name };
+      renderPlaying(entry);
     },
     session_stats: (e) => {
       const entry = sessions.get(e.id);

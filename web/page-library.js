@@ -1,5 +1,5 @@
 // Library: every game the host found in its stores, with covers and a search box; a title can be
-// launched onto a running punktfunk/1 session's display and ended again ("End game"), and hidden
+// launched onto a streaming session's display (either protocol) and ended again ("End game"), and hidden
 // from clients (the `library_hidden` setting).
 
 import { api, newestRead } from './api.js';
@@ -26,7 +26,7 @@ export function mountLibrary(root, { events }) {
       { class: 'card library-tools', 'aria-label': 'Find and launch' },
       h('div', { class: 'field' }, h('label', { for: 'library-search' }, 'Search the library'), search),
       h('div', { class: 'field' }, h('label', { for: 'library-session' }, 'Launch on'), target,
-        h('p', { class: 'hint' }, 'A running punktfunk/1 session: the game opens on that client\'s display.')),
+        h('p', { class: 'hint' }, 'A streaming session: the game opens on that client\'s display, in place of what runs there.')),
       h('div', { class: 'field' }, rescan),
       count,
     ),
@@ -36,15 +36,15 @@ export function mountLibrary(root, { events }) {
   let titles = [];
   let sessions = [];
 
-  /** Sessions a title can be launched on: punktfunk/1 ones with a display. */
-  const launchable = () => sessions.filter((s) => s.protocol === 'punktfunk1' && s.display);
+  /** Sessions a title can be launched on: streaming ones (either protocol) with a display. */
+  const launchable = () => sessions.filter((s) => s.display && s.state !== 'parked');
   const chosen = () => launchable().find((s) => s.id === target.value);
 
   function renderTargets() {
     const keep = target.value;
     const options = launchable().map((s) =>
       h('option', { value: s.id }, `${s.client_name} (${s.id})`));
-    if (!options.length) options.push(h('option', { value: '' }, 'No punktfunk/1 session is running'));
+    if (!options.length) options.push(h('option', { value: '' }, 'No session is streaming'));
     replace(target, options);
     if (launchable().some((s) => s.id === keep)) target.value = keep;
     target.disabled = !launchable().length;

@@ -218,8 +218,8 @@ async function main() {
       const end = card.getByRole('button', { name: 'End Console Quest' });
       await end.waitFor();
       const running = await pageApi(page, `/sessions/${session.info.id}`);
-      check(running.app === 'desktop:console-quest',
-        `the session runs ${JSON.stringify(running.app)}, not the launched game`);
+      check(running.app === 'desktop:console-quest' && running.app_name === 'Console Quest',
+        `the session runs ${JSON.stringify([running.app, running.app_name])}, not the launched game`);
       await shot(page, 'console-library.png');
       await audit(page, 'library');
       await end.click();

@@ -1010,5 +1010,61 @@ fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
         rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80,
         "the game is on the client's display: centre {rgb:?} ({launch})"
     );
+
+    // Launched by the operator onto a Moonlight stream of the desktop (the console's "Launch
+    // on"), the game opens on that display; "End game" closes it and the stream goes on.
+    let token = config.path().join("admin-token");
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--operator-launch",
+            "desktop:red-square",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--bitrate",
+            "4000",
+            "--seconds",
+            "5",
+            "--api-port",
+            &host.api_port.to_string(),
+            "--api-token",
+            token.to_str().unwrap(),
+        ],
+    );
+    eprintln!("operator launch: {result}");
+    let red = |key: &str| {
+        let rgb: Vec<u64> = result[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key}: {result}"))
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80
+    };
+    assert!(
+        !red("centre_before"),
+        "the desktop is not red yet: {result}"
+    );
+    assert_eq!(result["launch_status"], 204, "{result}");
+    assert!(
+        red("centre_launched"),
+        "the launched game is on the display: {result}"
+    );
+    assert_eq!(result["app"], "desktop:red-square", "{result}");
+    assert_eq!(result["app_name"], "Red Square", "{result}");
+    assert_eq!(result["end_status"], 204, "{result}");
+    assert!(!red("centre_ended"), "End game closed it: {result}");
+    assert_eq!(result["app_after_end"], Value::Null, "{result}");
+    assert_eq!(result["app_name_after_end"], Value::Null, "{result}");
+    assert_eq!(
+        result["terminated_by_end_game"], false,
+        "the stream goes on after End game: {result}"
+    );
     host.stop();
 }

@@ -24,6 +24,10 @@ With --until-end S the script streams until the host ends the stream (an app tha
 seconds pass, and reports whether and how the host terminated it. With --api-port and --api-token
 as well, it first reads the host's session list through the management API (loopback, bearer
 token), then stops the GameStream session there, as an operator would.
+
+With --operator-launch TITLE_ID (and --api-port, --api-token) the script streams, launches the library
+title onto the session's display through the management API as the console does, samples the
+picture, ends the title there ("End game") and samples again: the stream goes on.
 """
 
 from __future__ import annotations
@@ -156,16 +160,22 @@ def measure(client: MoonlightClient, args) -> dict:
     }
 
 
-def api(args, method: str, path: str):
+def api(args, method: str, path: str, body=None):
     """One management API call; the host's certificate is its own self-signed one (loopback)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     token = Path(args.api_token).read_text().strip()
+    headers = {"authorization": f"Bearer {token}"}
+    data = None
+    if body is not None:
+        headers["content-type"] = "application/json"
+        data = json.dumps(body).encode()
     request = urllib.request.Request(
         f"https://127.0.0.1:{args.api_port}/api/v1{path}",
         method=method,
-        headers={"authorization": f"Bearer {token}"},
+        headers=headers,
+        data=data,
     )
     with urllib.request.urlopen(request, context=ctx, timeout=10) as response:
         body = response.read()
@@ -210,6 +220,58 @@ def until_end(client: MoonlightClient, args) -> dict:
     }
 
 
+def centre_after(client: MoonlightClient, seconds: float):
+    """Decodes for `seconds`; the centre pixel (RGB) of the last frame."""
+    deadline = time.monotonic() + seconds
+    centre = None
+    for frame in client.frames():
+        h, w = frame.data.shape[0], frame.data.shape[1]
+        b, g, r = (int(v) for v in frame.data[h // 2, w // 2])
+        centre = [r, g, b]
+        if time.monotonic() >= deadline:
+            break
+    return centre
+
+
+def operator_launch(client: MoonlightClient, args) -> dict:
+    client.start_stream(
+        app=args.app,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        bitrate_kbps=args.bitrate,
+        codec=args.codec,
+        ready_timeout=20.0,
+    )
+    print("STREAMING", flush=True)
+    before = centre_after(client, 1.5)
+    _, sessions = api(args, "GET", "/sessions")
+    session_id = next(s["id"] for s in sessions if s.get("protocol") == "gamestream")
+    launch_status, _ = api(
+        args, "POST", f"/sessions/{session_id}/launch", {"title_id": args.operator_launch}
+    )
+    launched = centre_after(client, args.seconds)
+    _, running = api(args, "GET", f"/sessions/{session_id}")
+    end_status, _ = api(args, "DELETE", f"/sessions/{session_id}/app")
+    ended = centre_after(client, 3.0)
+    _, after = api(args, "GET", f"/sessions/{session_id}")
+    terminated = client._session.is_terminated
+    client.stop_stream()
+    client.quit_app()
+    return {
+        "centre_before": before,
+        "launch_status": launch_status,
+        "centre_launched": launched,
+        "app": running.get("app"),
+        "app_name": running.get("app_name"),
+        "end_status": end_status,
+        "centre_ended": ended,
+        "app_after_end": after.get("app"),
+        "app_name_after_end": after.get("app_name"),
+        "terminated_by_end_game": terminated,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -228,6 +290,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--api-port", type=int)
     parser.add_argument("--api-token")
+    parser.add_argument("--operator-launch")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     if args.debug:
@@ -236,6 +299,9 @@ def main() -> None:
     client.connect(HOST, args.port)  # paired already: no pairing starts
     launches = []
     try:
+        if args.operator_launch is not None:
+            result(**operator_launch(client, args))
+            return
         if args.until_end is not None:
             result(**until_end(client, args))
             return

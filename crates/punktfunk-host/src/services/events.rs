@@ -30,6 +30,7 @@ pub enum HostEvent {
     SessionApp {
         id: String,
         app: Option<String>,
+        app_name: Option<String>,
     },
     PairingArmed {
         expires_in_secs: u64,

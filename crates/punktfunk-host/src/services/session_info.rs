@@ -66,9 +66,12 @@ pub struct SessionInfo {
     pub display: Option<DisplayInfo>,
     pub stats: SessionStats,
     pub state: SessionState,
-    /// Id of the library title launched onto this session's display (punktfunk/1 sessions; the
-    /// console's "End game" ends it).
+    /// Id of the library title running on this session's display (launched by the client or the
+    /// console; the console's "End game" ends it). `None` for a configured app that is not in the
+    /// library: see `app_name`.
     pub app: Option<String>,
+    /// Name of the app running on this session's display, library title or configured app.
+    pub app_name: Option<String>,
 }
 
 /// A window of frames, summarised (means in ms; latency percentiles in ms).

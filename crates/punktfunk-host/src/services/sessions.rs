@@ -116,16 +116,19 @@ impl SessionRegistry {
         controls.map(|c| c.end_app())
     }
 
-    /// Records which title runs on a session's display (`None`: none) and publishes it.
-    pub fn set_app(&self, id: &str, app: Option<String>) {
+    /// Records what runs on a session's display — its library title id (`None` for a configured
+    /// app) and its name (`None`: nothing) — and publishes it.
+    pub fn set_app(&self, id: &str, app: Option<String>, app_name: Option<String>) {
         if let Some(entry) = self.table().get_mut(id) {
             entry.info.app = app.clone();
+            entry.info.app_name = app_name.clone();
         } else {
             return;
         }
         self.events.publish(HostEvent::SessionApp {
             id: id.to_string(),
             app,
+            app_name,
         });
     }
 
@@ -211,6 +214,7 @@ mod tests {
             stats: SessionStats::default(),
             state: SessionState::Streaming,
             app: None,
+            app_name: None,
         }
     }
 
@@ -239,12 +243,12 @@ mod tests {
             },
         );
         assert_eq!(registry.get("b").unwrap().stats.fps, 60.0);
-        registry.set_app("b", Some("desktop:tux".into()));
+        registry.set_app("b", Some("desktop:tux".into()), Some("Tux".into()));
         assert_eq!(
             registry.get("b").unwrap().app.as_deref(),
             Some("desktop:tux")
         );
-        registry.set_app("gone", None);
+        registry.set_app("gone", None, None);
         assert_eq!(
             registry.end_app("b"),
             Some(false),

@@ -86,8 +86,9 @@ pub struct LaunchTitle {
     pub title_id: String,
 }
 
-/// Starts a library title on the session's display (a title launched before is stopped). The
-/// session's client sees it at once; punktfunk/1 sessions only.
+/// Starts a library title on the session's display (the app running there is stopped). The
+/// session's client sees it at once. On a GameStream session the title takes the place of the app
+/// Moonlight launched: its exit ends the stream, as that app's would.
 #[utoipa::path(post, path = "/sessions/{id}/launch", tag = "sessions", operation_id = "launch_on_session",
     params(("id" = String, Path, description = "Session id")),
     request_body = LaunchTitle,
@@ -95,7 +96,7 @@ pub struct LaunchTitle {
         (status = 204, description = "Started"),
         (status = 400, description = "Bad body", body = ErrorBody),
         (status = 404, description = "No such session or title", body = ErrorBody),
-        (status = 409, description = "The session cannot launch titles (no display, GameStream) or the title did not start", body = ErrorBody),
+        (status = 409, description = "The session cannot launch titles (no display, ending) or the title did not start", body = ErrorBody),
     ))]
 pub async fn launch(
     State(state): State<ApiState>,
@@ -119,13 +120,14 @@ pub async fn launch(
     }
 }
 
-/// "End game": stops the title launched on the session (SIGTERM to its processes, SIGKILL after a
-/// grace time); the session goes on.
+/// "End game": stops the app running on the session — its processes and what a store client started
+/// for it, SIGTERM first, SIGKILL after a grace time; the session goes on (its client sees the
+/// desktop).
 #[utoipa::path(delete, path = "/sessions/{id}/app", tag = "sessions", operation_id = "end_session_app",
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Asked to stop"),
-        (status = 404, description = "No such session, or it runs no launched title", body = ErrorBody),
+        (status = 404, description = "No such session, or no app runs on it", body = ErrorBody),
     ))]
 pub async fn end_app(
     State(state): State<ApiState>,

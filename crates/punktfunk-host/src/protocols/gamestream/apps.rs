@@ -19,6 +19,8 @@ pub struct GameStreamApp {
     pub config: Option<AppConfig>,
     /// Box art from the library (PNG or JPEG); `None` gets a generated poster.
     pub art: Option<PathBuf>,
+    /// The library title's id (`None`: the desktop or a configured app).
+    pub title_id: Option<String>,
 }
 
 /// Desktop first, then the configured apps in file order, then the library's titles whose names
@@ -35,16 +37,21 @@ pub fn app_list(configured: &[AppConfig], library: &[Title]) -> Vec<GameStreamAp
             t.name.as_str(),
             Some(t.app_config()),
             t.art.clone(),
+            Some(t.id.clone()),
         )
     });
-    let entries = std::iter::once((DESKTOP, DESKTOP, None, None))
-        .chain(
-            configured
-                .iter()
-                .map(|a| (a.name.as_str(), a.name.as_str(), Some(a.clone()), None)),
-        )
+    let entries = std::iter::once((DESKTOP, DESKTOP, None, None, None))
+        .chain(configured.iter().map(|a| {
+            (
+                a.name.as_str(),
+                a.name.as_str(),
+                Some(a.clone()),
+                None,
+                None,
+            )
+        }))
         .chain(from_library);
-    for (key, title, config, art) in entries {
+    for (key, title, config, art, title_id) in entries {
         let mut id = name_id(key);
         // Names are unique (settings validation), ids almost always are; on a clash the later app moves
         // to the next free id, which keeps every id unique and non-zero.
@@ -56,6 +63,7 @@ pub fn app_list(configured: &[AppConfig], library: &[Title]) -> Vec<GameStreamAp
             title: title.to_string(),
             config,
             art,
+            title_id,
         });
     }
     apps

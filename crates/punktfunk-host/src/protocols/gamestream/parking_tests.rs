@@ -19,6 +19,7 @@ fn request(app: u32, title: &str, owner: Option<&str>) -> LaunchRequest {
             title: title.into(),
             config: None,
             art: None,
+            title_id: None,
         },
         client_id: owner.map(str::to_string),
         client_name: "test".into(),

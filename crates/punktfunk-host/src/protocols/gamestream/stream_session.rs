@@ -290,20 +290,31 @@ impl Session {
             owned.input = Some(thread);
         }
         let resumed_app = self.resumed().as_mut().and_then(|p| p.app.take());
+        // Apps started here and from the console get the display's environment and the session's
+        // audio sink (the audio sender creates it at PLAY, a moment after the app starts).
+        let sink = std::collections::BTreeMap::from(
+            ["PULSE_SINK", "PIPEWIRE_NODE"].map(|var| (var.to_string(), self.audio_name.clone())),
+        );
+        let app_env = display.as_ref().map(|d| {
+            let mut env = d.env.clone();
+            env.extend(sink.clone());
+            env
+        });
+        let mut running: Option<(Option<String>, String)> = None;
         if let Some(app) = resumed_app {
             tracing::info!(session = %self.id, app = app.name(), "resuming the running app");
             let owner: Weak<Session> = Arc::downgrade(self);
             app.hand_to(owner);
+            running = Some((self.request.app.title_id.clone(), app.name().to_string()));
             owned.app = Some(app);
         } else if let Some(app) = &self.request.app.config {
-            let mut env = display.as_ref().map(|d| d.env.clone()).unwrap_or_default();
-            // The audio sender creates this sink at PLAY, a moment after the app starts.
-            let sink = self.audio_name.clone();
-            env.insert("PULSE_SINK".into(), sink.clone());
-            env.insert("PIPEWIRE_NODE".into(), sink);
+            let env = app_env.clone().unwrap_or(sink);
             let owner: Weak<Session> = Arc::downgrade(self);
             match RunningApp::start(app, &env, owner) {
-                Ok(running) => owned.app = Some(running),
+                Ok(started) => {
+                    running = Some((self.request.app.title_id.clone(), app.name.clone()));
+                    owned.app = Some(started);
+                }
                 Err(e) => {
                     tracing::warn!(app = %app.name, "starting the app failed: {e:#}");
                     self.end(&format!("the app {} did not start: {e:#}", app.name));
@@ -328,7 +339,8 @@ impl Session {
                 ..SessionStats::default()
             },
             state: SessionState::Streaming,
-            app: None,
+            app: running.as_ref().and_then(|(id, _)| id.clone()),
+            app_name: running.map(|(_, name)| name),
         };
         // Machine-readable, next to READY and SESSIONS: tests follow a session's display by it.
         crate::services::status_line::status_line!(
@@ -340,6 +352,8 @@ impl Session {
             info,
             Arc::new(OperatorControls {
                 session: Arc::downgrade(self),
+                registry: host.sessions.clone(),
+                app_env,
             }),
         ));
         owned.source = Some(source);
@@ -400,9 +414,28 @@ impl Drop for AnnounceClaim<'_> {
     }
 }
 
-/// An operator's stop and keyframe request for a streaming session (the session list's controls).
+/// What the session list's controls do to a streaming session: stop it, ask for a keyframe, and
+/// launch a library title onto its display or end the one running ("End game"), as for a
+/// punktfunk/1 session.
 struct OperatorControls {
     session: Weak<Session>,
+    registry: Arc<crate::services::sessions::SessionRegistry>,
+    /// The environment apps on the session's display get; `None` without a display.
+    app_env: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl OperatorControls {
+    /// Stops `app` off the caller's thread: the host stopping it does not end the stream (the
+    /// client goes on seeing the desktop).
+    fn stop_in_background(app: RunningApp) {
+        let spawned = std::thread::Builder::new()
+            .name("app-stop".into())
+            .spawn(move || drop(app));
+        if let Err(e) = spawned {
+            // The app was dropped with the closure, which stopped it here instead.
+            tracing::warn!("no thread to stop the app on: {e}");
+        }
+    }
 }
 
 /// The app's exit ends the stream (Moonlight shows "the app quit"); the host stopping it does not.
@@ -425,5 +458,43 @@ impl SessionControls for OperatorControls {
         if let Some(s) = self.session.upgrade() {
             s.video.keyframe_requested.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The title replaces whatever runs, and like an app Moonlight launched, its exit ends the
+    /// stream.
+    fn launch(&self, title: &crate::services::library::Title) -> Result<(), String> {
+        let Some(session) = self.session.upgrade().filter(|s| !s.ended()) else {
+            return Err("the session is ending".into());
+        };
+        let Some(env) = &self.app_env else {
+            return Err("this session streams no display a title could run on".into());
+        };
+        let owner: Weak<Session> = Arc::downgrade(&session);
+        let started = RunningApp::start(&title.app_config(), env, owner)
+            .map_err(|e| format!("{} did not start: {e:#}", title.name))?;
+        let previous = session.owned().app.replace(started);
+        self.registry.set_app(
+            &session.id,
+            Some(title.id.clone()),
+            Some(title.name.clone()),
+        );
+        tracing::info!(session = %session.id, title = %title.id, "title launched on a GameStream session");
+        if let Some(previous) = previous {
+            Self::stop_in_background(previous);
+        }
+        Ok(())
+    }
+
+    fn end_app(&self) -> bool {
+        let Some(session) = self.session.upgrade() else {
+            return false;
+        };
+        let Some(app) = session.owned().app.take() else {
+            return false;
+        };
+        self.registry.set_app(&session.id, None, None);
+        tracing::info!(session = %session.id, app = app.name(), "app ended by the host operator");
+        Self::stop_in_background(app);
+        true
     }
 }

@@ -28,12 +28,12 @@ pub(super) fn app_notify(
         match &event {
             AppEvent::Started { title_id, name } => {
                 tracing::info!(%session, title = %title_id, %name, "library title started");
-                registry.set_app(&session, Some(title_id.clone()));
+                registry.set_app(&session, Some(title_id.clone()), Some(name.clone()));
             }
             // A replaced title ends after its successor started: only clear what is still listed.
             AppEvent::Ended { title_id, .. } => {
                 if registry.get(&session).and_then(|s| s.app).as_ref() == Some(title_id) {
-                    registry.set_app(&session, None);
+                    registry.set_app(&session, None, None);
                 }
             }
         }

@@ -297,6 +297,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
             },
             state: SessionState::Streaming,
             app: None,
+            app_name: None,
         },
         Arc::new(OperatorControls {
             control: control.clone(),

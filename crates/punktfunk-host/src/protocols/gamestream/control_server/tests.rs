@@ -20,6 +20,7 @@ fn session() -> Arc<Session> {
             title: "Desktop".into(),
             config: None,
             art: None,
+            title_id: None,
         },
         client_id: None,
         client_name: "test".into(),
