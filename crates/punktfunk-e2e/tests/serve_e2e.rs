@@ -356,12 +356,28 @@ fn punktfunk1_lists_launches_and_ends_library_games_on_the_clients_display() {
     let applications = data_home.join("applications");
     std::fs::create_dir_all(&applications).unwrap();
     // A "game" that fills its display with red until it is stopped; the odd size marks its process.
+    // Its cover is a PNG the client downloads over the control stream, several chunks long.
     let marker = "color=c=red:size=322x182";
+    let cover = stores.path().join("red-square.png");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi"])
+        // Noise: a PNG that does not compress, about 190 KB.
+        .args([
+            "-i",
+            "nullsrc=s=300x450,geq=lum='random(1)*255':cb=128:cr=128",
+        ])
+        .args(["-frames:v", "1"])
+        .arg(&cover)
+        .status()
+        .expect("run ffmpeg");
+    assert!(made.success(), "ffmpeg made no cover");
     std::fs::write(
         applications.join("red-square.desktop"),
         format!(
             "[Desktop Entry]\nType=Application\nName=Red Square\nCategories=Game;\n\
-             Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -f lavfi -i {marker}:rate=10\n"
+             Icon={}\n\
+             Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -f lavfi -i {marker}:rate=10\n",
+            cover.display()
         ),
     )
     .unwrap();
@@ -404,16 +420,41 @@ fn punktfunk1_lists_launches_and_ends_library_games_on_the_clients_display() {
         serde_json::from_slice(&out.stdout).expect("probe JSON")
     };
 
-    // The probe lists the library and launches the game: its last picture is the game's red.
+    // The probe lists the library, downloads the cover and launches the game: its last picture
+    // is the game's red.
+    let art_out = client.path().join("cover.png");
     let report = finish(connect(
         "8s",
-        &["--library", "--launch", "desktop:red-square"],
+        &[
+            "--library",
+            "--launch",
+            "desktop:red-square",
+            "--art",
+            "desktop:red-square",
+            "--art-out",
+            art_out.to_str().unwrap(),
+        ],
     ));
     eprintln!("{report}");
     let library = report["library"].as_array().expect("the library");
     assert!(
-        library.contains(&serde_json::json!({"id": "desktop:red-square", "name": "Red Square"})),
+        library.contains(
+            &serde_json::json!({"id": "desktop:red-square", "name": "Red Square", "has_art": true})
+        ),
         "{library:?}"
+    );
+    let sent = std::fs::read(&cover).unwrap();
+    assert!(
+        sent.len() > 2 * punktfunk_core::control::MAX_ART_CHUNK,
+        "the cover spans several chunks"
+    );
+    assert_eq!(report["art"]["media_type"], "image/png", "{report}");
+    assert_eq!(report["art"]["total"], sent.len(), "{report}");
+    assert!(report["art"]["error"].is_null(), "{report}");
+    assert_eq!(
+        std::fs::read(&art_out).expect("the probe saved the cover"),
+        sent,
+        "the cover arrives byte for byte"
     );
     assert_eq!(report["launch"]["ok"], true, "{report}");
     assert!(report["launch"]["ended"].is_null(), "{report}");

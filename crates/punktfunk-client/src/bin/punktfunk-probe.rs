@@ -120,6 +120,13 @@ enum Command {
         /// display once the stream runs; the report says what the host answered.
         #[arg(long, value_name = "TITLE_ID")]
         launch: Option<String>,
+        /// Download this library title's cover art once the stream runs (the report says its
+        /// type and size).
+        #[arg(long, value_name = "TITLE_ID")]
+        art: Option<String>,
+        /// Where to save the art from `--art` (the store's PNG or JPEG, as the host sent it).
+        #[arg(long, value_name = "FILE", requires = "art")]
+        art_out: Option<std::path::PathBuf>,
     },
     /// Forget a host's pinned fingerprint (after it was reinstalled, or to pair again). Exit status:
     /// 0 = forgotten, 3 = it was not pinned, 1 = the known-hosts file could not be read or written.
@@ -211,6 +218,8 @@ fn main() -> Result<()> {
             input,
             library,
             launch,
+            art,
+            art_out,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -252,6 +261,7 @@ fn main() -> Result<()> {
                 identity: Some(identity),
                 list_library: library,
                 launch,
+                fetch_art: art,
                 ..SessionOptions::new(host, mode, duration)
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -267,6 +277,12 @@ fn main() -> Result<()> {
                     if let (true, Some(fp)) = (trusting_on_first_use, fp) {
                         known.pin(&key, &fp)?;
                         eprintln!("pinned {key} -> {fp}");
+                    }
+                    if let (Some(path), Some(art)) = (&art_out, &report.art)
+                        && art.complete()
+                    {
+                        punktfunk_common::atomic_file::write_atomic(path, &art.bytes, false)?;
+                        eprintln!("saved the cover art to {}", path.display());
                     }
                     if json {
                         println!("{}", serde_json::to_string(&report)?);

@@ -6,7 +6,9 @@ use super::clock::WallClock;
 use super::data_thread::{DataAudio, DataParams, FromData, ToData, run_data_plane};
 use super::error::{SessionError, other};
 use super::options::{SessionOptions, split_host_port};
-use super::report::{LaunchReport, LibraryTitle, ReportInputs, SessionReport, build_report};
+use super::report::{
+    ArtReport, LaunchReport, LibraryTitle, ReportInputs, SessionReport, build_report,
+};
 use crate::tls::{self, PinnedVerifier};
 use punktfunk_core::control::{
     self, ClockSample, ClockSync, EXPORTER_LABEL, EXPORTER_LEN, FrameBuffer, Hello, Message,
@@ -272,6 +274,10 @@ async fn drive(
         title_id: title_id.clone(),
         ..LaunchReport::default()
     });
+    let mut art = opts.fetch_art.as_ref().map(|title_id| ArtReport {
+        title_id: title_id.clone(),
+        ..ArtReport::default()
+    });
 
     let end = loop {
         let step: Result<Option<End>, SessionError> = tokio::select! {
@@ -297,6 +303,10 @@ async fn drive(
                     if sent.is_ok() && let Some(title_id) = &opts.launch {
                         let title_id = title_id.clone();
                         sent = send_message(&mut send, &Message::Launch { title_id }).await;
+                    }
+                    if sent.is_ok() && let Some(title_id) = &opts.fetch_art {
+                        let title_id = title_id.clone();
+                        sent = send_message(&mut send, &Message::ArtRequest { title_id, offset: 0 }).await;
                     }
                     sent.map(|_| None)
                 }
@@ -340,7 +350,7 @@ async fn drive(
                         // the list without end.
                         Some(list) if usize::try_from(offset).ok() == Some(list.len()) => {
                             let got = titles.len();
-                            list.extend(titles.into_iter().map(|t| LibraryTitle { id: t.id, name: t.name }));
+                            list.extend(titles.into_iter().map(|t| LibraryTitle { id: t.id, name: t.name, has_art: t.has_art }));
                             got > 0 && !library_done(next, total, list.len())
                         }
                         _ => false,
@@ -359,6 +369,17 @@ async fn drive(
                         l.answered_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
                     }
                     Ok(None)
+                }
+                Some(Incoming::Message(Message::ArtChunk { title_id, offset, total, media_type, data })) => {
+                    match art.as_mut().filter(|a| a.title_id == title_id && a.error.is_none()) {
+                        Some(a) => match take_art_chunk(a, offset, total, media_type, &data) {
+                            Some(next) => send_message(&mut send, &Message::ArtRequest { title_id, offset: next })
+                                .await
+                                .map(|_| None),
+                            None => Ok(None),
+                        },
+                        None => Ok(None),
+                    }
                 }
                 Some(Incoming::Message(Message::AppEnded { title_id, reason })) => {
                     tracing::info!(%title_id, %reason, "launched title ended");
@@ -421,7 +442,47 @@ async fn drive(
         ended_early,
         library,
         launch,
+        art,
     }))
+}
+
+/// Adds one chunk of cover art to `art`; the offset to ask for next, or `None` when the picture
+/// is complete, missing, or the host sent something other than what was asked (noted in `error`).
+fn take_art_chunk(
+    art: &mut ArtReport,
+    offset: u32,
+    total: u32,
+    media_type: String,
+    data: &[u8],
+) -> Option<u32> {
+    art.chunks += 1;
+    let have = art.bytes.len();
+    let fail = |art: &mut ArtReport, why: String| {
+        art.error = Some(why);
+        None
+    };
+    if art.chunks > 1 && (total != art.total || media_type != art.media_type) {
+        return fail(art, "the picture changed while it was sent".into());
+    }
+    art.total = total;
+    art.media_type = media_type;
+    if total == 0 {
+        return None;
+    }
+    if total > punktfunk_core::control::MAX_ART_LEN {
+        return fail(art, format!("{total} bytes is more than a cover may have"));
+    }
+    if usize::try_from(offset).ok() != Some(have) {
+        return fail(art, format!("a chunk at {offset}, not at {have}"));
+    }
+    if data.is_empty() || have + data.len() > total as usize {
+        return fail(
+            art,
+            format!("a chunk of {} bytes at {offset} of {total}", data.len()),
+        );
+    }
+    art.bytes.extend_from_slice(data);
+    (art.bytes.len() < total as usize).then(|| u32::try_from(art.bytes.len()).unwrap_or(u32::MAX))
 }
 
 /// Whether a library listing is complete: `total` reached, or the most a client keeps.
@@ -552,5 +613,58 @@ mod tests {
             Some(host.fingerprint.as_str())
         );
         host.task.await.unwrap();
+    }
+
+    fn art_for(id: &str) -> ArtReport {
+        ArtReport {
+            title_id: id.into(),
+            ..ArtReport::default()
+        }
+    }
+
+    #[test]
+    fn cover_art_is_assembled_chunk_by_chunk_and_a_confused_host_is_caught() {
+        let picture: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+        let mut art = art_for("steam:570");
+        let png = || "image/png".to_string();
+        assert_eq!(
+            take_art_chunk(&mut art, 0, 250, png(), &picture[..100]),
+            Some(100)
+        );
+        assert_eq!(
+            take_art_chunk(&mut art, 100, 250, png(), &picture[100..200]),
+            Some(200)
+        );
+        assert_eq!(
+            take_art_chunk(&mut art, 200, 250, png(), &picture[200..]),
+            None
+        );
+        assert!(art.complete() && art.error.is_none());
+        assert_eq!(art.bytes, picture);
+
+        let mut none = art_for("desktop:x");
+        assert_eq!(take_art_chunk(&mut none, 0, 0, String::new(), &[]), None);
+        assert!(!none.complete() && none.error.is_none());
+
+        let confused: [(u32, u32, &[u8]); 4] = [
+            (0, 0, b""),           // an empty chunk mid-picture
+            (50, 250, b"x"),       // not where it left off
+            (100, 999, b"x"),      // another size
+            (100, 250, &[0; 200]), // past the announced end
+        ];
+        for (offset, total, data) in confused {
+            let mut art = art_for("steam:570");
+            assert_eq!(
+                take_art_chunk(&mut art, 0, 250, png(), &picture[..100]),
+                Some(100)
+            );
+            let total = if total == 0 { 250 } else { total };
+            assert_eq!(take_art_chunk(&mut art, offset, total, png(), data), None);
+            assert!(art.error.is_some(), "{offset} {total} {}", data.len());
+        }
+        let mut huge = art_for("steam:570");
+        let too_big = punktfunk_core::control::MAX_ART_LEN + 1;
+        assert_eq!(take_art_chunk(&mut huge, 0, too_big, png(), b"x"), None);
+        assert!(huge.error.is_some());
     }
 }

@@ -98,6 +98,8 @@ pub struct SessionOptions {
     pub list_library: bool,
     /// Launch this library title on the session's display once the stream runs (`--launch`).
     pub launch: Option<String>,
+    /// Download this library title's cover art once the stream runs (`--art`).
+    pub fetch_art: Option<String>,
 }
 
 impl SessionOptions {
@@ -119,6 +121,7 @@ impl SessionOptions {
             identity: None,
             list_library: false,
             launch: None,
+            fetch_art: None,
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct SessionReport {
     pub library: Option<Vec<LibraryTitle>>,
     /// What became of the title launched with `--launch`.
     pub launch: Option<LaunchReport>,
+    /// The cover art asked for with `--art`.
+    pub art: Option<ArtReport>,
     /// Every frame's fate, in order of settlement.
     #[serde(skip)]
     pub timeline: Vec<FrameRecord>,
@@ -128,6 +130,31 @@ pub struct SessionReport {
 pub struct LibraryTitle {
     pub id: String,
     pub name: String,
+    /// The host has cover art for it (`--art`).
+    pub has_art: bool,
+}
+
+/// A title's cover art as the host sent it, chunk by chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ArtReport {
+    pub title_id: String,
+    /// `image/png` or `image/jpeg`; empty when the host has no art for the title.
+    pub media_type: String,
+    /// The picture's size as the host announced it (0: no art).
+    pub total: u32,
+    /// Chunks received.
+    pub chunks: u32,
+    /// The picture, complete when its length is `total`.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// Set when the download stopped early (a host sending something other than what was asked).
+    pub error: Option<String>,
+}
+
+impl ArtReport {
+    pub fn complete(&self) -> bool {
+        self.total > 0 && self.bytes.len() == self.total as usize
+    }
 }
 
 /// The host's answer to a launch, and the title's end if it ended during the session.
@@ -258,6 +285,15 @@ impl SessionReport {
                 let _ = writeln!(s, "  ended: {why}");
             }
         }
+        if let Some(a) = &self.art {
+            let state = match &a.error {
+                Some(e) => format!("stopped: {e}"),
+                None if a.total == 0 => "the host has none".to_string(),
+                None if a.complete() => format!("{} bytes of {}", a.total, a.media_type),
+                None => format!("{} of {} bytes", a.bytes.len(), a.total),
+            };
+            let _ = writeln!(s, "art {}: {state}", a.title_id);
+        }
         if let Some(why) = &self.ended_early {
             let _ = writeln!(s, "ended early: {why}");
         }
@@ -288,6 +324,7 @@ pub(super) struct ReportInputs<'a> {
     pub(super) ended_early: Option<String>,
     pub(super) library: Option<Vec<LibraryTitle>>,
     pub(super) launch: Option<LaunchReport>,
+    pub(super) art: Option<ArtReport>,
 }
 
 pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
@@ -357,6 +394,7 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         audio: s.audio,
         library: r.library,
         launch: r.launch,
+        art: r.art,
         timeline: s.timeline,
     }
 }
@@ -414,6 +452,7 @@ mod tests {
             audio: None,
             library: None,
             launch: None,
+            art: None,
             timeline,
         }
     }

@@ -220,6 +220,28 @@ pub enum Message {
         /// Why it ended (quit, stopped by the host, stopped by the client).
         reason: String,
     },
+    /// Client → host: a title's cover art from byte `offset` on (0 for the start; ask again from
+    /// `offset + data.len()` until `total` is reached).
+    ArtRequest {
+        /// Library id of the title, as [`LibraryEntry::id`].
+        title_id: String,
+        /// Index of the first byte wanted.
+        offset: u32,
+    },
+    /// Host → client: at most [`MAX_ART_CHUNK`] bytes of a title's cover art (the store's own PNG or
+    /// JPEG file) from `offset` on.
+    ArtChunk {
+        /// The title the art belongs to.
+        title_id: String,
+        /// Index of the first byte in `data`.
+        offset: u32,
+        /// Size of the whole picture; 0 when the title has no cover art (or no such title).
+        total: u32,
+        /// `image/png` or `image/jpeg` (empty without art).
+        media_type: String,
+        /// The bytes from `offset` on.
+        data: Vec<u8>,
+    },
 }
 
 /// One title of the host's library as a punktfunk/1 client sees it.
@@ -229,12 +251,20 @@ pub struct LibraryEntry {
     pub id: String,
     /// Display name, at most [`MAX_NAME_LEN`] bytes.
     pub name: String,
+    /// Whether the host has cover art for it ([`Message::ArtRequest`]).
+    pub has_art: bool,
 }
 
 /// Most titles one [`Message::LibraryPage`] carries.
 pub const MAX_LIBRARY_PAGE: usize = 64;
 /// Longest title id carried (its length travels in one byte); a host leaves longer ids out.
 pub const MAX_TITLE_ID_LEN: usize = 255;
+/// Most cover-art bytes one [`Message::ArtChunk`] carries (well below the 64 KiB message limit).
+pub const MAX_ART_CHUNK: usize = 48 * 1024;
+/// Largest cover art a host sends (bigger pictures are treated as missing).
+pub const MAX_ART_LEN: u32 = 8 * 1024 * 1024;
+/// Longest media type carried.
+const MAX_MEDIA_TYPE_LEN: usize = 64;
 
 mod tag {
     pub(super) const MSG_HELLO: u16 = 1;
@@ -256,6 +286,8 @@ mod tag {
     pub(super) const MSG_LAUNCH_RESULT: u16 = 17;
     pub(super) const MSG_END_APP: u16 = 18;
     pub(super) const MSG_APP_ENDED: u16 = 19;
+    pub(super) const MSG_ART_REQUEST: u16 = 20;
+    pub(super) const MSG_ART_CHUNK: u16 = 21;
 
     pub(super) const NAME: u16 = 1;
     pub(super) const WIDTH: u16 = 2;
@@ -296,6 +328,10 @@ mod tag {
     pub(super) const ENTRY: u16 = 72;
     pub(super) const TITLE_ID: u16 = 73;
     pub(super) const OK: u16 = 74;
+    /// Bit `i` set: entry `i` of the page has cover art (pages hold at most 64 entries).
+    pub(super) const WITH_ART: u16 = 75;
+    pub(super) const MEDIA_TYPE: u16 = 76;
+    pub(super) const DATA: u16 = 77;
 }
 
 /// Longest goodbye reason kept.
@@ -361,6 +397,7 @@ fn decode_entry(value: &[u8]) -> Result<LibraryEntry, ControlError> {
     Ok(LibraryEntry {
         id: id.to_owned(),
         name: cut(name, MAX_NAME_LEN).to_owned(),
+        has_art: false,
     })
 }
 
@@ -471,8 +508,15 @@ impl Message {
             } => {
                 let mut w = FieldWriter::new(MSG_LIBRARY_PAGE);
                 w.u32(OFFSET, *offset).u32(TOTAL, *total);
-                for entry in titles.iter().take(MAX_LIBRARY_PAGE) {
+                let mut with_art = 0u64;
+                for (i, entry) in titles.iter().take(MAX_LIBRARY_PAGE).enumerate() {
                     w.bytes(ENTRY, &encode_entry(entry));
+                    if entry.has_art {
+                        with_art |= 1 << i;
+                    }
+                }
+                if with_art != 0 {
+                    w.u64(WITH_ART, with_art);
                 }
                 w.finish()
             }
@@ -492,6 +536,23 @@ impl Message {
             Message::AppEnded { title_id, reason } => FieldWriter::new(MSG_APP_ENDED)
                 .str(TITLE_ID, cut_id(title_id))
                 .str(REASON, cut(reason, MAX_REASON_LEN))
+                .finish(),
+            Message::ArtRequest { title_id, offset } => FieldWriter::new(MSG_ART_REQUEST)
+                .str(TITLE_ID, cut_id(title_id))
+                .u32(OFFSET, *offset)
+                .finish(),
+            Message::ArtChunk {
+                title_id,
+                offset,
+                total,
+                media_type,
+                data,
+            } => FieldWriter::new(MSG_ART_CHUNK)
+                .str(TITLE_ID, cut_id(title_id))
+                .u32(OFFSET, *offset)
+                .u32(TOTAL, *total)
+                .str(MEDIA_TYPE, cut(media_type, MAX_MEDIA_TYPE_LEN))
+                .bytes(DATA, &data[..data.len().min(MAX_ART_CHUNK)])
                 .finish(),
         }
     }
@@ -597,13 +658,19 @@ impl Message {
                 if entries.len() > MAX_LIBRARY_PAGE {
                     return Err(ControlError::BadField("library entries"));
                 }
+                let with_art = r.opt_u64(WITH_ART, "with art")?.unwrap_or(0);
                 Message::LibraryPage {
                     offset: r.u32(OFFSET, "offset")?,
                     total: r.u32(TOTAL, "total")?,
                     titles: entries
                         .into_iter()
-                        .map(decode_entry)
-                        .collect::<Result<_, _>>()?,
+                        .enumerate()
+                        .map(|(i, entry)| {
+                            let mut entry = decode_entry(entry)?;
+                            entry.has_art = with_art & (1 << i) != 0;
+                            Ok(entry)
+                        })
+                        .collect::<Result<_, ControlError>>()?,
                 }
             }
             MSG_LAUNCH => Message::Launch {
@@ -619,6 +686,24 @@ impl Message {
                 title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
                 reason: cut_string(&r, REASON, "reason", MAX_REASON_LEN).unwrap_or_default(),
             },
+            MSG_ART_REQUEST => Message::ArtRequest {
+                title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
+                offset: r.opt_u32(OFFSET, "offset")?.unwrap_or(0),
+            },
+            MSG_ART_CHUNK => {
+                let data = r.bytes(DATA, "art data")?;
+                if data.len() > MAX_ART_CHUNK {
+                    return Err(ControlError::BadField("art data"));
+                }
+                Message::ArtChunk {
+                    title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
+                    offset: r.u32(OFFSET, "offset")?,
+                    total: r.u32(TOTAL, "total")?,
+                    media_type: cut_string(&r, MEDIA_TYPE, "media type", MAX_MEDIA_TYPE_LEN)
+                        .unwrap_or_default(),
+                    data: data.to_vec(),
+                }
+            }
             other => return Err(ControlError::UnknownMessage(other)),
         })
     }

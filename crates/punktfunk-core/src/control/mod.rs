@@ -9,8 +9,8 @@ mod messages;
 pub use clock::{ClockSample, ClockSync};
 pub use codec::{FieldReader, FieldWriter, FrameBuffer, MAX_MESSAGE_LEN, frame};
 pub use messages::{
-    Codec, Feedback, Hello, LibraryEntry, MAX_LIBRARY_PAGE, MAX_NAME_LEN, MAX_PAIRING_FIELD_LEN,
-    MAX_REASON_LEN, MAX_TITLE_ID_LEN, Message, Welcome, caps,
+    Codec, Feedback, Hello, LibraryEntry, MAX_ART_CHUNK, MAX_ART_LEN, MAX_LIBRARY_PAGE,
+    MAX_NAME_LEN, MAX_PAIRING_FIELD_LEN, MAX_REASON_LEN, MAX_TITLE_ID_LEN, Message, Welcome, caps,
 };
 
 /// ALPN protocol id of punktfunk/1.

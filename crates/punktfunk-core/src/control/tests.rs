@@ -78,10 +78,12 @@ fn samples() -> Vec<Message> {
                 LibraryEntry {
                     id: "steam:570".into(),
                     name: "Dota 2".into(),
+                    has_art: true,
                 },
                 LibraryEntry {
                     id: "desktop:räder.desktop".into(),
                     name: String::new(),
+                    has_art: false,
                 },
             ],
         },
@@ -97,6 +99,17 @@ fn samples() -> Vec<Message> {
         Message::AppEnded {
             title_id: "lutris:12".into(),
             reason: "the app exited".into(),
+        },
+        Message::ArtRequest {
+            title_id: "steam:570".into(),
+            offset: 49_152,
+        },
+        Message::ArtChunk {
+            title_id: "steam:570".into(),
+            offset: 49_152,
+            total: 60_000,
+            media_type: "image/jpeg".into(),
+            data: vec![0xA5; 60_000 - 49_152],
         },
     ]
 }
@@ -195,7 +208,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(which in 0usize..19, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(which in 0usize..21, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut body = samples()[which].encode();
         let i = pos.index(body.len());
         body[i] = byte;
@@ -288,7 +301,7 @@ proptest! {
 
 #[test]
 fn every_sample_is_mutated_by_the_fuzz_property() {
-    assert_eq!(samples().len(), 19, "widen `which` above with the samples");
+    assert_eq!(samples().len(), 21, "widen `which` above with the samples");
 }
 
 #[test]
@@ -296,6 +309,7 @@ fn library_pages_are_bounded() {
     let entry = LibraryEntry {
         id: "desktop:x".into(),
         name: "X".into(),
+        has_art: true,
     };
     let page = Message::LibraryPage {
         offset: 0,
@@ -341,7 +355,7 @@ proptest! {
         let page = Message::LibraryPage {
             offset,
             total,
-            titles: vec![LibraryEntry { id: id.clone(), name: name.clone() }; count],
+            titles: (0..count).map(|i| LibraryEntry { id: id.clone(), name: name.clone(), has_art: i % 3 == 0 }).collect(),
         };
         let decoded = Message::decode(&page.encode()).unwrap();
         // What decodes re-encodes to itself (the fuzz target's property), and is the input cut.
@@ -350,7 +364,8 @@ proptest! {
             panic!("not a page");
         };
         prop_assert_eq!((o, t, titles.len()), (offset, total, count.min(MAX_LIBRARY_PAGE)));
-        for entry in &titles {
+        for (i, entry) in titles.iter().enumerate() {
+            prop_assert_eq!(entry.has_art, i % 3 == 0);
             prop_assert!(id.starts_with(&entry.id) && entry.id.len() <= MAX_TITLE_ID_LEN);
             prop_assert!(name.starts_with(&entry.name) && entry.name.len() <= MAX_NAME_LEN);
         }
@@ -358,6 +373,8 @@ proptest! {
             Message::Launch { title_id: id.clone() },
             Message::LaunchResult { title_id: id.clone(), ok, message: reason.clone() },
             Message::AppEnded { title_id: id.clone(), reason: reason.clone() },
+            Message::ArtRequest { title_id: id.clone(), offset },
+            Message::ArtChunk { title_id: id.clone(), offset, total, media_type: "image/png".into(), data: name.as_bytes().to_vec() },
         ] {
             let decoded = Message::decode(&m.encode()).unwrap();
             prop_assert_eq!(Message::decode(&decoded.encode()).unwrap(), decoded.clone());
@@ -366,4 +383,29 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn art_chunks_are_bounded() {
+    let chunk = Message::ArtChunk {
+        title_id: "steam:570".into(),
+        offset: 0,
+        total: 1_000_000,
+        media_type: "image/png".into(),
+        data: vec![1; MAX_ART_CHUNK + 100],
+    };
+    let body = chunk.encode();
+    assert!(body.len() < MAX_MESSAGE_LEN);
+    match Message::decode(&body) {
+        Ok(Message::ArtChunk { data, .. }) => assert_eq!(data.len(), MAX_ART_CHUNK),
+        other => panic!("{other:?}"),
+    }
+    // A peer that sends a bigger chunk is refused, not believed.
+    let mut w = FieldWriter::new(21);
+    w.str(73, "steam:570").u32(70, 0).u32(71, 70_000);
+    w.bytes(77, &vec![0; MAX_ART_CHUNK + 1]);
+    assert_eq!(
+        Message::decode(&w.finish()),
+        Err(ControlError::BadField("art data"))
+    );
 }

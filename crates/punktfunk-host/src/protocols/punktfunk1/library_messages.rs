@@ -1,10 +1,12 @@
-//! The game-library side of a punktfunk/1 session: library pages for the client, launching a
-//! title on the session's display, telling the client and the session list when it ends, and
-//! ending it when the session ends some other way.
+//! The game-library side of a punktfunk/1 session: library pages and cover art for the client,
+//! launching a title on the session's display, telling the client and the session list when it
+//! ends, and ending it when the session ends some other way.
 
 use crate::shared::apps::{AppEvent, SessionApp};
 use crate::shared::host_context::HostContext;
-use punktfunk_core::control::{LibraryEntry, MAX_LIBRARY_PAGE, MAX_TITLE_ID_LEN, Message};
+use punktfunk_core::control::{
+    LibraryEntry, MAX_ART_CHUNK, MAX_LIBRARY_PAGE, MAX_TITLE_ID_LEN, Message,
+};
 use std::sync::Arc;
 
 /// Ends the session's launched title (in the background) if the session task ends some other way
@@ -54,6 +56,7 @@ pub(super) fn library_page(titles: &[crate::services::library::Title], offset: u
         .map(|t| LibraryEntry {
             id: t.id.clone(),
             name: t.name.clone(),
+            has_art: t.art.is_some(),
         })
         .collect();
     Message::LibraryPage {
@@ -82,6 +85,77 @@ pub(super) fn launch_title(host: &HostContext, apps: &SessionApp, title_id: &str
         title_id: title_id.to_string(),
         ok,
         message,
+    }
+}
+
+/// A cover picture: its media type and bytes.
+type Picture = (&'static str, Arc<Vec<u8>>);
+
+/// The cover art a client is downloading, read once for all of its chunks.
+#[derive(Default)]
+pub(super) struct ArtCache {
+    /// Title id and its picture (`None`: the title has no usable art).
+    current: Option<(String, Option<Picture>)>,
+}
+
+impl ArtCache {
+    /// Bytes `offset..` of a visible title's cover art (as the store keeps it, PNG or JPEG); a
+    /// chunk with `total` 0 when the title has none, is hidden, or does not exist.
+    pub(super) async fn chunk(
+        &mut self,
+        host: &HostContext,
+        title_id: String,
+        offset: u32,
+    ) -> Message {
+        let cached = self.current.as_ref().filter(|(id, _)| *id == title_id);
+        let picture = match cached {
+            Some((_, picture)) => picture.clone(),
+            None => {
+                let picture = read_art(host, &title_id).await;
+                self.current = Some((title_id.clone(), picture.clone()));
+                picture
+            }
+        };
+        art_chunk(
+            title_id,
+            offset,
+            picture.as_ref().map(|(t, b)| (*t, b.as_slice())),
+        )
+    }
+}
+
+async fn read_art(host: &HostContext, title_id: &str) -> Option<Picture> {
+    let hidden = host.settings.get().library_hidden;
+    let titles = crate::services::library::visible(&host.library.titles(), &hidden);
+    let path = titles.iter().find(|t| t.id == title_id)?.art.clone()?;
+    let read = tokio::task::spawn_blocking(move || crate::services::library::cover(&path));
+    let (media_type, bytes) = read.await.ok()??;
+    Some((media_type, Arc::new(bytes)))
+}
+
+/// The chunk of `picture` (media type, bytes) from `offset`, at most [`MAX_ART_CHUNK`] bytes.
+pub(super) fn art_chunk(title_id: String, offset: u32, picture: Option<(&str, &[u8])>) -> Message {
+    let Some((media_type, bytes)) = picture else {
+        return Message::ArtChunk {
+            title_id,
+            offset,
+            total: 0,
+            media_type: String::new(),
+            data: Vec::new(),
+        };
+    };
+    // `cover` refuses pictures over MAX_ART_LEN, so the size fits.
+    let total = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let end = start.saturating_add(MAX_ART_CHUNK).min(bytes.len());
+    Message::ArtChunk {
+        title_id,
+        offset,
+        total,
+        media_type: media_type.to_string(),
+        data: bytes[start..end].to_vec(),
     }
 }
 
@@ -123,5 +197,39 @@ mod tests {
             panic!("not a page");
         };
         assert!(titles.is_empty());
+    }
+
+    #[test]
+    fn art_goes_in_bounded_chunks_that_add_up_to_the_picture() {
+        let picture: Vec<u8> = (0..MAX_ART_CHUNK * 2 + 100).map(|i| i as u8).collect();
+        let mut got = Vec::new();
+        while got.len() < picture.len() {
+            let offset = u32::try_from(got.len()).unwrap();
+            let Message::ArtChunk {
+                total,
+                data,
+                media_type,
+                ..
+            } = art_chunk("steam:570".into(), offset, Some(("image/jpeg", &picture)))
+            else {
+                panic!("not a chunk");
+            };
+            assert_eq!(total as usize, picture.len());
+            assert_eq!(media_type, "image/jpeg");
+            assert!(!data.is_empty() && data.len() <= MAX_ART_CHUNK);
+            got.extend(data);
+        }
+        assert_eq!(got, picture);
+        // Past the end: an empty chunk, not a panic.
+        let Message::ArtChunk { data, .. } =
+            art_chunk("steam:570".into(), u32::MAX, Some(("image/png", &picture)))
+        else {
+            panic!("not a chunk");
+        };
+        assert!(data.is_empty());
+        assert!(matches!(
+            art_chunk("desktop:none".into(), 0, None),
+            Message::ArtChunk { total: 0, .. }
+        ));
     }
 }

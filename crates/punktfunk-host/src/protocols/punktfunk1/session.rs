@@ -468,6 +468,7 @@ async fn run_session(
     let mut history: VecDeque<LossStats> = VecDeque::with_capacity(HISTORY);
     let mut last_feedback = Instant::now();
     let mut report = StatsReport::new(control);
+    let mut art = ArtCache::default();
     loop {
         let remaining = feedback_timeout.saturating_sub(last_feedback.elapsed());
         let message = tokio::select! {
@@ -537,6 +538,9 @@ async fn run_session(
                 send(tx, &library_page(&titles, offset)).await?;
             }
             Message::Launch { title_id } => send(tx, &launch_title(host, apps, &title_id)).await?,
+            Message::ArtRequest { title_id, offset } => {
+                send(tx, &art.chunk(host, title_id, offset).await).await?;
+            }
             Message::EndApp => {
                 if !apps.end("ended by the client") {
                     let reason = "no title is running".to_string();
