@@ -208,3 +208,15 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// `<target dir>/test-artifacts`, next to the `debug`/`release` dir the host binary was built in.
+pub fn artifacts_dir() -> PathBuf {
+    let host = Path::new(crate::host_bin());
+    let target = host
+        .parent()
+        .and_then(Path::parent)
+        .expect("the host binary lives in <target>/<profile>/");
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create the artifacts dir");
+    dir
+}

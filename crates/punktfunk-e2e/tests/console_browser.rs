@@ -9,7 +9,7 @@
 
 use punktfunk_e2e::common;
 
-use common::{HostCommand, HostProcess, TempDir, workspace_bin};
+use common::{HostCommand, HostProcess, TempDir, artifacts_dir, workspace_bin};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,17 +75,6 @@ fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
-/// `<target dir>/test-artifacts`, next to the `debug`/`release` dir the host binary was built in.
-fn artifacts_dir() -> PathBuf {
-    let host = Path::new(punktfunk_e2e::host_bin());
-    let target = host
-        .parent()
-        .and_then(Path::parent)
-        .expect("the host binary lives in <target>/<profile>/");
-    let dir = target.join("test-artifacts");
-    std::fs::create_dir_all(&dir).expect("create the artifacts dir");
-    dir
-}
 
 /// Runs scripts/browser-test-setup.sh (installs playwright-core once; checks chromium and node) and
 /// returns the Chromium it found.

@@ -554,3 +554,152 @@ fn punktfunk1_lists_launches_and_ends_library_games_on_the_clients_display() {
         "after End game the desktop shows again: centre {rgb:?}"
     );
 }
+
+/// The pattern the colour test shows: a 1-px red line every 4 px on blue (thin coloured strokes
+/// on a contrasting background, as text is).
+fn stroke_pattern(x: usize) -> [u8; 3] {
+    if x % 4 == 0 { [255, 0, 0] } else { [0, 0, 255] }
+}
+
+/// Mean absolute error per colour component of a dumped P6 picture against [`stroke_pattern`],
+/// over the picture's centre (away from edges the encoder treats differently).
+fn stroke_error(ppm: &[u8]) -> f64 {
+    let header_end = ppm
+        .windows(4)
+        .position(|w| w == b"255\n")
+        .expect("a P6 header")
+        + 4;
+    let header = std::str::from_utf8(&ppm[..header_end]).unwrap();
+    let dims: Vec<usize> = header
+        .split_whitespace()
+        .skip(1)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let (w, h) = (dims[0], dims[1]);
+    let rgb = &ppm[header_end..];
+    assert_eq!(rgb.len(), w * h * 3, "{header:?}");
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in h / 4..h * 3 / 4 {
+        for x in w / 4..w * 3 / 4 {
+            let want = stroke_pattern(x);
+            for c in 0..3 {
+                sum += u64::from(rgb[(y * w + x) * 3 + c].abs_diff(want[c]));
+                n += 1;
+            }
+        }
+    }
+    sum as f64 / n as f64
+}
+
+#[test]
+fn punktfunk1_streams_4_4_4_and_10_bit_when_the_client_asks() {
+    let config = TempDir::new("serve-colour");
+    let client = TempDir::new("serve-colour-client");
+    let stores = TempDir::new("serve-colour-stores");
+    // The pattern, exactly the display's size, shown full screen by a "game" the probe launches.
+    let pattern = stores.path().join("strokes.png");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(
+            "nullsrc=s=640x360,format=gbrp,\
+             geq=r='if(eq(mod(X\\,4)\\,0)\\,255\\,0)':g='0':b='if(eq(mod(X\\,4)\\,0)\\,0\\,255)'",
+        )
+        .args(["-frames:v", "1", "-pix_fmt", "rgb24"])
+        .arg(&pattern)
+        .status()
+        .expect("run ffmpeg");
+    assert!(made.success(), "ffmpeg made no pattern");
+    let applications = stores.path().join("share/applications");
+    std::fs::create_dir_all(&applications).unwrap();
+    std::fs::write(
+        applications.join("strokes.desktop"),
+        format!(
+            "[Desktop Entry]\nType=Application\nName=Strokes\nCategories=Game;\n\
+             Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -loop 0 {}\n",
+            pattern.display()
+        ),
+    )
+    .unwrap();
+    let wrapper = vec![
+        "env".to_string(),
+        format!("XDG_DATA_HOME={}", stores.path().join("share").display()),
+        format!("XDG_CONFIG_HOME={}", stores.path().join("config").display()),
+        format!("XDG_DATA_DIRS={}", stores.path().join("none").display()),
+    ];
+    let serve = Serve::start_with(config.path(), wrapper, &["--open"]);
+    let stream = |color: &str| -> (Value, f64) {
+        // Kept for a look afterwards: target/test-artifacts/colour-<format>.ppm.
+        let name = if color.is_empty() { "420" } else { color };
+        let dump = common::artifacts_dir().join(format!("colour-{name}.ppm"));
+        let quic = serve.quic();
+        let mut probe = serve.probe(client.path(), &["connect", &quic]);
+        probe.args([
+            "--tofu",
+            "--mode",
+            "640x360@30",
+            "--duration",
+            "6s",
+            "--codec",
+            "hevc",
+            "--no-stamps",
+            "--bitrate-kbps",
+            "20000",
+            "--name",
+            "colour-e2e",
+            "--json",
+            "--launch",
+            "desktop:strokes",
+            "--color",
+            color,
+            "--dump-frame",
+        ]);
+        probe.arg(&dump);
+        let out = probe.output().unwrap();
+        assert!(
+            out.status.success(),
+            "probe --color {color:?}: {}",
+            stderr(&out)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
+        let error = stroke_error(&std::fs::read(&dump).expect("the probe dumped a picture"));
+        // One client after the other: the next one gets this display back from the pool.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !serve.get("/api/v1/sessions").as_array().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "the session outlived its client");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "--color {color:?}: stroke error {error:.1}: {}",
+            report["video_format"]
+        );
+        (report, error)
+    };
+
+    let (plain, error_420) = stream("");
+    assert_eq!(plain["color_format"], 0, "{plain}");
+    assert_eq!(plain["video_format"]["chroma"], "4:2:0", "{plain}");
+    assert_eq!(plain["video_format"]["bit_depth"], 8, "{plain}");
+
+    let (full, error_444) = stream("444");
+    assert_eq!(full["color_format"], 2, "{full}");
+    assert_eq!(full["video_format"]["chroma"], "4:4:4", "{full}");
+    assert_eq!(full["video_format"]["bit_depth"], 8, "{full}");
+
+    let (deep, _) = stream("10bit");
+    assert_eq!(deep["color_format"], 1, "{deep}");
+    assert_eq!(deep["video_format"]["bit_depth"], 10, "{deep}");
+    assert_eq!(deep["video_format"]["chroma"], "4:2:0", "{deep}");
+    for report in [&plain, &full, &deep] {
+        // SDR desktop captures: BT.709, as the Welcome says and the bitstream signals.
+        assert_eq!(report["color"]["primaries"], 1, "{report}");
+        assert_eq!(report["video_format"]["primaries"], "bt709", "{report}");
+        assert_eq!(report["video_format"]["matrix"], "bt709", "{report}");
+        assert_eq!(report["video_format"]["transfer"], "bt709", "{report}");
+    }
+    // Thin coloured strokes survive 4:4:4; 4:2:0 halves their colour resolution.
+    assert!(
+        error_444 * 2.0 < error_420,
+        "4:4:4 stroke error {error_444:.1} is not well below 4:2:0's {error_420:.1}"
+    );
+}

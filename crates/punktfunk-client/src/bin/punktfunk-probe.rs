@@ -101,6 +101,13 @@ enum Command {
         /// check picture sizes only and report the centre colour.
         #[arg(long)]
         no_stamps: bool,
+        /// Colour the client asks for, comma-separated: `444` (4:4:4 chroma), `10bit`, `hdr`
+        /// (default: 8-bit 4:2:0). The report says what the host chose and what the decoder saw.
+        #[arg(long, default_value = "", value_parser = parse_color)]
+        color: ColorCaps,
+        /// Save the last decoded picture as a binary PPM (P6, RGB24).
+        #[arg(long, value_name = "FILE")]
+        dump_frame: Option<std::path::PathBuf>,
         /// Receive the host's audio (2, 6 or 8 channels), decode it through the jitter buffer and
         /// report each channel's tone (peak, SNR) and the audio latency.
         #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = parse_channels)]
@@ -152,6 +159,31 @@ fn parse_channels(s: &str) -> Result<u8, String> {
         Ok(n @ (2 | 6 | 8)) => Ok(n),
         _ => Err(format!("{s:?}: audio channels are 2, 6 (5.1) or 8 (7.1)")),
     }
+}
+
+/// Hello colour capability bits.
+#[derive(Clone, Copy, Debug, Default)]
+struct ColorCaps(u32);
+
+fn parse_color(s: &str) -> Result<ColorCaps, String> {
+    use punktfunk_core::control::caps;
+    let mut bits = 0;
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        bits |= match part.to_ascii_lowercase().as_str() {
+            "444" | "yuv444" => caps::YUV444,
+            "10bit" | "10" => caps::TEN_BIT,
+            "hdr" => caps::HDR,
+            other => return Err(format!("unknown colour {other:?} (444, 10bit, hdr)")),
+        };
+    }
+    Ok(ColorCaps(bits))
+}
+
+/// A binary PPM of an RGB24 picture.
+fn ppm(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
+    let mut out = format!("P6\n{width} {height}\n255\n").into_bytes();
+    out.extend_from_slice(rgb);
+    out
 }
 
 fn parse_codec(s: &str) -> Result<Codec, String> {
@@ -220,6 +252,8 @@ fn main() -> Result<()> {
             launch,
             art,
             art_out,
+            color,
+            dump_frame,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -262,6 +296,8 @@ fn main() -> Result<()> {
                 list_library: library,
                 launch,
                 fetch_art: art,
+                color_caps: color.0,
+                keep_last_picture: dump_frame.is_some(),
                 ..SessionOptions::new(host, mode, duration)
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -277,6 +313,14 @@ fn main() -> Result<()> {
                     if let (true, Some(fp)) = (trusting_on_first_use, fp) {
                         known.pin(&key, &fp)?;
                         eprintln!("pinned {key} -> {fp}");
+                    }
+                    if let (Some(path), Some((w, h, rgb))) = (&dump_frame, &report.last_picture) {
+                        punktfunk_common::atomic_file::write_atomic(
+                            path,
+                            &ppm(*w, *h, rgb),
+                            false,
+                        )?;
+                        eprintln!("saved the last decoded picture to {}", path.display());
                     }
                     if let (Some(path), Some(art)) = (&art_out, &report.art)
                         && art.complete()

@@ -209,7 +209,7 @@ async fn drive(
         refresh_mhz: opts.mode.refresh_mhz,
         codecs: vec![opts.codec],
         bitrate_kbps: opts.bitrate_kbps,
-        caps: audio_caps(opts),
+        caps: audio_caps(opts) | opts.color_caps,
         audio_channels: if opts.audio_channels > 0 {
             opts.audio_channels
         } else {
@@ -254,6 +254,7 @@ async fn drive(
         start,
         codec: welcome.codec,
         expect_stamps: opts.expect_stamps,
+        keep_last_picture: opts.keep_last_picture,
         size: (welcome.width, welcome.height),
         audio: DataAudio::negotiate(opts, &welcome, &secret)?,
     };

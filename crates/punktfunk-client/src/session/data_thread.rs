@@ -55,6 +55,7 @@ pub(super) struct DataParams {
     pub(super) start: Instant,
     pub(super) codec: Codec,
     pub(super) expect_stamps: bool,
+    pub(super) keep_last_picture: bool,
     pub(super) size: (u32, u32),
     pub(super) audio: DataAudio,
 }
@@ -157,6 +158,7 @@ fn data_loop(
         p.session_id,
         p.codec,
         p.expect_stamps,
+        p.keep_last_picture,
         p.size,
     )?;
     let mut audio = match &p.audio.receive {

@@ -122,6 +122,7 @@ async fn serve(
                         session_id,
                         codec: Codec::RawTest,
                         color_format: 0,
+                        color: punktfunk_core::control::color::ColorDescription::BT709,
                         width: h.width,
                         height: h.height,
                         refresh_mhz: h.refresh_mhz,

@@ -100,6 +100,10 @@ pub struct SessionOptions {
     pub launch: Option<String>,
     /// Download this library title's cover art once the stream runs (`--art`).
     pub fetch_art: Option<String>,
+    /// Colour capability bits of the Hello (`caps::TEN_BIT`, `caps::YUV444`, `caps::HDR`).
+    pub color_caps: u32,
+    /// Keep the last decoded picture for the report (`--dump-frame`).
+    pub keep_last_picture: bool,
 }
 
 impl SessionOptions {
@@ -122,6 +126,8 @@ impl SessionOptions {
             list_library: false,
             launch: None,
             fetch_art: None,
+            color_caps: 0,
+            keep_last_picture: false,
         }
     }
 }

@@ -109,6 +109,10 @@ pub(super) struct DataStats {
     pub(super) frames_skipped: u64,
     /// Centre colour of the last decoded picture.
     pub(super) centre_rgb: Option<[u8; 3]>,
+    /// What the decoder said the stream is (pixel format, depth, chroma, colour description).
+    pub(super) video_format: Option<VideoFormat>,
+    /// The last decoded picture (width, height, RGB24), when the options keep it.
+    pub(super) last_picture: Option<(u32, u32, Vec<u8>)>,
     /// Decoded pictures that differ from the one before (moving content arrives as new pictures).
     pub(super) frames_changed: u64,
     /// Fingerprint of the last decoded picture.
@@ -150,8 +154,47 @@ enum Verifier {
         /// The test pattern carries stamps; a real desktop does not, so then only the picture's size
         /// is checked and its centre colour recorded.
         expect_stamps: bool,
+        /// Hand each decoded picture on (for `--dump-frame`).
+        keep_picture: bool,
         size: (u32, u32),
     },
+}
+
+/// What a decoded stream says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VideoFormat {
+    /// FFmpeg's name for the decoded pixel format (`yuv420p`, `yuv420p10le`, `yuv444p`).
+    pub pixel_format: String,
+    pub bit_depth: u8,
+    /// `4:2:0`, `4:2:2`, `4:4:4`, `gray` or `other`.
+    pub chroma: String,
+    /// FFmpeg's names: `bt709`, `bt2020`, … (`unspecified` when the stream says nothing).
+    pub primaries: String,
+    pub transfer: String,
+    pub matrix: String,
+    pub full_range: bool,
+}
+
+impl VideoFormat {
+    fn of(picture: &punktfunk_media::decode::DecodedFrame) -> VideoFormat {
+        use punktfunk_media::decode::ChromaSubsampling as C;
+        VideoFormat {
+            pixel_format: picture.pixel_format_name.clone(),
+            bit_depth: picture.bit_depth,
+            chroma: match picture.chroma {
+                C::Yuv420 => "4:2:0",
+                C::Yuv422 => "4:2:2",
+                C::Yuv444 => "4:4:4",
+                C::Gray => "gray",
+                C::Other { .. } => "other",
+            }
+            .into(),
+            primaries: picture.color_primaries.clone(),
+            transfer: picture.transfer.clone(),
+            matrix: picture.matrix.clone(),
+            full_range: picture.full_range,
+        }
+    }
 }
 
 /// What checking a frame found: its frame number and capture time, and when the check finished
@@ -164,6 +207,10 @@ struct Verified {
     centre: Option<[u8; 3]>,
     /// A fingerprint of a decoded picture's pixels (equal pictures, equal fingerprints).
     fingerprint: Option<u64>,
+    /// A decoded picture's format (on keyframes; it only changes with one).
+    format: Option<VideoFormat>,
+    /// The decoded picture, when kept.
+    picture: Option<(u32, u32, Vec<u8>)>,
 }
 
 /// FNV-1a over every 61st byte of a decoded picture: enough to tell moving content from a repeat.
@@ -177,6 +224,7 @@ impl Verifier {
     fn for_codec(
         codec: Codec,
         expect_stamps: bool,
+        keep_picture: bool,
         size: (u32, u32),
     ) -> Result<Verifier, SessionError> {
         let media = match codec {
@@ -191,6 +239,7 @@ impl Verifier {
             decoder: Box::new(decoder),
             awaiting_keyframe: false,
             expect_stamps,
+            keep_picture,
             size,
         })
     }
@@ -207,12 +256,15 @@ impl Verifier {
                     done,
                     centre: None,
                     fingerprint: None,
+                    format: None,
+                    picture: None,
                 }))
             }
             Verifier::Decoded {
                 decoder,
                 awaiting_keyframe,
                 expect_stamps,
+                keep_picture,
                 size,
             } => {
                 if *awaiting_keyframe && !frame.keyframe {
@@ -235,13 +287,17 @@ impl Verifier {
                     * 3;
                 let centre = picture.rgb.get(c..c + 3).map(|p| [p[0], p[1], p[2]]);
                 let fingerprint = Some(picture_fingerprint(&picture.rgb));
+                let format = frame.keyframe.then(|| VideoFormat::of(&picture));
                 if !*expect_stamps {
+                    let kept = keep_picture.then(|| (picture.width, picture.height, picture.rgb));
                     return Ok(Some(Verified {
                         frame_number: u64::from(frame.frame_index),
                         capture_us: frame.pts_us,
                         done,
                         centre,
                         fingerprint,
+                        format,
+                        picture: kept,
                     }));
                 }
                 let stamp = read_stamp(
@@ -259,12 +315,15 @@ impl Verifier {
                 }
                 // The stamp carries the low 32 bits; the packet header carries the whole values.
                 let frame_number = u64::from(stamp.frame_number);
+                let kept = keep_picture.then(|| (picture.width, picture.height, picture.rgb));
                 Ok(Some(Verified {
                     frame_number,
                     capture_us: frame.pts_us,
                     done,
                     centre,
                     fingerprint,
+                    format,
+                    picture: kept,
                 }))
             }
         }
@@ -288,12 +347,13 @@ impl StreamReceiver {
         session_id: u32,
         codec: Codec,
         expect_stamps: bool,
+        keep_last_picture: bool,
         size: (u32, u32),
     ) -> Result<Self, SessionError> {
         // `Opener::new` only fails on a key AES rejects, which a derived 16-byte key never is.
         let opener = Opener::new(&keys.host_to_client, session_id);
         Ok(StreamReceiver {
-            verifier: Verifier::for_codec(codec, expect_stamps, size)?,
+            verifier: Verifier::for_codec(codec, expect_stamps, keep_last_picture, size)?,
             start,
             clock,
             opener: opener.unwrap_or_else(|e| unreachable!("derived key rejected: {e}")),
@@ -366,6 +426,12 @@ impl StreamReceiver {
             Ok(Some(tf)) if tf.frame_number as u32 == frame.frame_index => {
                 if tf.centre.is_some() {
                     self.stats.centre_rgb = tf.centre;
+                }
+                if tf.format.is_some() {
+                    self.stats.video_format = tf.format;
+                }
+                if tf.picture.is_some() {
+                    self.stats.last_picture = tf.picture;
                 }
                 if tf.fingerprint.is_some() && tf.fingerprint != self.stats.last_fingerprint {
                     self.stats.frames_changed += 1;

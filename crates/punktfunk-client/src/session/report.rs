@@ -63,6 +63,15 @@ pub struct SessionReport {
     pub mode: String,
     pub requested_mode: String,
     pub codec: String,
+    /// The colour format the host chose (`Welcome`): 0 8-bit 4:2:0, 1 10-bit 4:2:0, 2 8-bit 4:4:4.
+    pub color_format: u8,
+    /// The host's colour description (`Welcome`), H.273 code points.
+    pub color: WelcomeColor,
+    /// Encoded streams: what the decoder said the stream is.
+    pub video_format: Option<super::receiver::VideoFormat>,
+    /// The last decoded picture (width, height, RGB24), when the options kept it.
+    #[serde(skip)]
+    pub last_picture: Option<(u32, u32, Vec<u8>)>,
     pub session_id: u32,
     pub host_fingerprint: String,
     /// Seconds from the data plane's start to the goodbye.
@@ -123,6 +132,15 @@ pub struct SessionReport {
     /// Every frame's fate, in order of settlement.
     #[serde(skip)]
     pub timeline: Vec<FrameRecord>,
+}
+
+/// The colour description the host announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WelcomeColor {
+    pub primaries: u8,
+    pub transfer: u8,
+    pub matrix: u8,
+    pub full_range: bool,
 }
 
 /// One title of the host's library.
@@ -358,6 +376,15 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
         .to_string(),
         requested_mode: r.opts.mode.to_string(),
         codec: format!("{:?}", w.codec),
+        color_format: w.color_format,
+        color: WelcomeColor {
+            primaries: w.color.primaries,
+            transfer: w.color.transfer,
+            matrix: w.color.matrix,
+            full_range: w.color.full_range,
+        },
+        video_format: s.video_format.take(),
+        last_picture: s.last_picture.take(),
         session_id: w.session_id,
         host_fingerprint: r.host_fingerprint,
         duration_s: secs,
@@ -420,6 +447,15 @@ mod tests {
             mode: String::new(),
             requested_mode: String::new(),
             codec: String::new(),
+            color_format: 0,
+            color: WelcomeColor {
+                primaries: 1,
+                transfer: 1,
+                matrix: 1,
+                full_range: false,
+            },
+            video_format: None,
+            last_picture: None,
             session_id: 0,
             host_fingerprint: String::new(),
             duration_s: 1.0,

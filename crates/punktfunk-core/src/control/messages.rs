@@ -77,8 +77,11 @@ pub struct Welcome {
     pub session_id: u32,
     /// The codec the host will encode with, one of the client's [`Hello::codecs`].
     pub codec: Codec,
-    /// 0 = 8-bit 4:2:0 SDR, 1 = 10-bit 4:2:0, 2 = 8-bit 4:4:4, 3 = 10-bit 4:4:4.
+    /// 0 = 8-bit 4:2:0 SDR, 1 = 10-bit 4:2:0, 2 = 8-bit 4:4:4, 3 = 10-bit 4:4:4 (see
+    /// [`super::color::format`]).
     pub color_format: u8,
+    /// The stream's colour primaries, transfer and matrix (default: BT.709, limited range).
+    pub color: super::color::ColorDescription,
     /// Stream width in pixels, as the host's display was created.
     pub width: u32,
     /// Stream height in pixels.
@@ -304,6 +307,10 @@ mod tag {
     pub(super) const PARITY: u16 = 13;
     pub(super) const DATA_PORT: u16 = 14;
     pub(super) const MIC: u16 = 15;
+    pub(super) const PRIMARIES: u16 = 16;
+    pub(super) const TRANSFER: u16 = 17;
+    pub(super) const MATRIX: u16 = 18;
+    pub(super) const FULL_RANGE: u16 = 19;
     pub(super) const WINDOW: u16 = 20;
     pub(super) const EXPECTED: u16 = 21;
     pub(super) const RECEIVED: u16 = 22;
@@ -436,6 +443,10 @@ impl Message {
                 .u32(SESSION, w.session_id)
                 .u8(CODEC, w.codec as u8)
                 .u8(COLOR, w.color_format)
+                .u8(PRIMARIES, w.color.primaries)
+                .u8(TRANSFER, w.color.transfer)
+                .u8(MATRIX, w.color.matrix)
+                .u8(FULL_RANGE, u8::from(w.color.full_range))
                 .u32(WIDTH, w.width)
                 .u32(HEIGHT, w.height)
                 .u32(REFRESH, w.refresh_mhz)
@@ -587,6 +598,15 @@ impl Message {
                 codec: Codec::from_u8(r.u8(CODEC, "codec")?)
                     .ok_or(ControlError::BadField("codec"))?,
                 color_format: r.u8(COLOR, "color format")?,
+                color: {
+                    let bt709 = super::color::ColorDescription::BT709;
+                    super::color::ColorDescription {
+                        primaries: r.opt_u8(PRIMARIES, "primaries")?.unwrap_or(bt709.primaries),
+                        transfer: r.opt_u8(TRANSFER, "transfer")?.unwrap_or(bt709.transfer),
+                        matrix: r.opt_u8(MATRIX, "matrix")?.unwrap_or(bt709.matrix),
+                        full_range: r.opt_u8(FULL_RANGE, "full range")?.unwrap_or(0) != 0,
+                    }
+                },
                 width: r.u32(WIDTH, "width")?,
                 height: r.u32(HEIGHT, "height")?,
                 refresh_mhz: r.u32(REFRESH, "refresh")?,

@@ -3,6 +3,7 @@
 
 mod clock;
 mod codec;
+pub mod color;
 pub mod input;
 mod messages;
 

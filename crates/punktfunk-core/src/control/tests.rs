@@ -18,7 +18,8 @@ fn samples() -> Vec<Message> {
         Message::Welcome(Welcome {
             session_id: 7,
             codec: Codec::RawTest,
-            color_format: 0,
+            color_format: color::format::YUV420_10,
+            color: color::ColorDescription::BT2020_PQ,
             width: 1280,
             height: 720,
             refresh_mhz: 60_000,

@@ -46,13 +46,16 @@ pub struct VideoEncoder {
     bitrate_kbps: u32,
     /// The mode it was opened at (a restart keeps it).
     mode: (u32, u32, u32),
+    /// Bit depth and chroma it was opened with (a restart keeps them).
+    chroma: ChromaFormat,
 }
 
 impl VideoEncoder {
-    /// Opens an encoder for `codec` at `width`×`height`@`refresh_mhz` (auto-selected backend,
-    /// software as the floor; 8-bit 4:2:0 BT.709 until HDR/4:4:4 are negotiated).
+    /// Opens an encoder for `codec` in `chroma` at `width`×`height`@`refresh_mhz` (auto-selected
+    /// backend, software as the floor; BT.709 SDR, as the host's desktops are captured).
     pub fn open(
         codec: VideoCodec,
+        chroma: ChromaFormat,
         width: u32,
         height: u32,
         refresh_mhz: u32,
@@ -66,18 +69,20 @@ impl VideoEncoder {
             fps_num: refresh_mhz,
             fps_den: 1000,
             bitrate_kbps,
-            chroma: ChromaFormat::Yuv420,
+            chroma,
             color: ColorSpace::Bt709,
             full_range: false,
             hdr: None,
             intra_refresh: false,
         };
-        let encoder = punktfunk_media::encode::open_encoder(&config, None)
-            .with_context(|| format!("opening a {codec:?} encoder at {width}x{height}"))?;
+        let encoder = punktfunk_media::encode::open_encoder(&config, None).with_context(|| {
+            format!("opening a {codec:?} {chroma:?} encoder at {width}x{height}")
+        })?;
         Ok(VideoEncoder {
             encoder,
             bitrate_kbps,
             mode: (width, height, refresh_mhz),
+            chroma,
         })
     }
 }
@@ -114,7 +119,7 @@ impl FrameEncoder for VideoEncoder {
 
     fn restart(&mut self, codec: VideoCodec, bitrate_kbps: u32) -> anyhow::Result<()> {
         let (width, height, refresh_mhz) = self.mode;
-        *self = VideoEncoder::open(codec, width, height, refresh_mhz, bitrate_kbps)?;
+        *self = VideoEncoder::open(codec, self.chroma, width, height, refresh_mhz, bitrate_kbps)?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use super::paced_sender::PacedSender;
 use super::pipeline::{StreamControl, run};
 use super::video_source::VideoSource;
 use punktfunk_core::packetize::DatagramBatch;
-use punktfunk_media::VideoCodec;
+use punktfunk_media::{ChromaFormat, VideoCodec};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,15 @@ impl Framer for Recorder {
 
 /// Streams the 640×360@60 H.264 pattern for `frames` frames with `actions`; returns what was framed.
 fn stream(frames: usize, actions: Vec<(usize, Action)>, control: Arc<StreamControl>) -> Vec<Seen> {
-    let mut source = VideoSource::pattern(VideoCodec::H264, 640, 360, 60_000, 4000).unwrap();
+    let mut source = VideoSource::pattern(
+        VideoCodec::H264,
+        ChromaFormat::Yuv420,
+        640,
+        360,
+        60_000,
+        4000,
+    )
+    .unwrap();
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sender = PacedSender::new(Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap())).unwrap();
     let stop = Arc::new(AtomicBool::new(false));

@@ -10,7 +10,7 @@ use super::pattern_feed::{ClockFeed, PatternFeed};
 use crate::platform::capture::{self, CaptureOptions};
 use crate::platform::vdisplay::{DisplayHandle, Mode, VirtualDisplay};
 use anyhow::{Context, Result};
-use punktfunk_media::VideoCodec;
+use punktfunk_media::{ChromaFormat, VideoCodec};
 use std::time::Duration;
 
 pub struct VideoSource {
@@ -28,13 +28,15 @@ impl VideoSource {
     pub fn display(
         backend: &dyn VirtualDisplay,
         codec: VideoCodec,
+        chroma: ChromaFormat,
         mode: Mode,
         bitrate_kbps: u32,
         label: &str,
     ) -> Result<Self> {
         let (output, encoder) = std::thread::scope(|scope| {
             let (w, h, hz) = (mode.width, mode.height, mode.refresh_mhz);
-            let encoder = scope.spawn(move || VideoEncoder::open(codec, w, h, hz, bitrate_kbps));
+            let encoder =
+                scope.spawn(move || VideoEncoder::open(codec, chroma, w, h, hz, bitrate_kbps));
             let output = backend
                 .create(mode, label)
                 .with_context(|| format!("creating a {mode} display"));
@@ -70,6 +72,7 @@ impl VideoSource {
     /// The moving test pattern through a real encoder (no display).
     pub fn pattern(
         codec: VideoCodec,
+        chroma: ChromaFormat,
         width: u32,
         height: u32,
         refresh_mhz: u32,
@@ -79,6 +82,7 @@ impl VideoSource {
             Box::new(PatternFeed::new(width, height, refresh_mhz)),
             Box::new(VideoEncoder::open(
                 codec,
+                chroma,
                 width,
                 height,
                 refresh_mhz,

@@ -234,6 +234,8 @@ async fn announce(
         VideoCodec::Hevc => punktfunk_media::VideoCodec::Hevc,
         VideoCodec::Av1 => punktfunk_media::VideoCodec::Av1,
     };
+    // GameStream streams 8-bit 4:2:0: Main10 and 4:4:4 are not negotiated with Moonlight yet.
+    let chroma = punktfunk_media::ChromaFormat::Yuv420;
     let kbps = bitrate_kbps(&params);
     let displays = streaming.host.displays.clone();
     let label = launched.client_name.clone();
@@ -245,9 +247,18 @@ async fn announce(
             return Ok(source);
         }
         match displays {
-            Some(backend) => VideoSource::display(backend.as_ref(), codec, mode, kbps, &label),
+            Some(backend) => {
+                VideoSource::display(backend.as_ref(), codec, chroma, mode, kbps, &label)
+            }
             // `serve --source virtual`: no compositor, the encoded test pattern.
-            None => VideoSource::pattern(codec, mode.width, mode.height, mode.refresh_mhz, kbps),
+            None => VideoSource::pattern(
+                codec,
+                chroma,
+                mode.width,
+                mode.height,
+                mode.refresh_mhz,
+                kbps,
+            ),
         }
     })
     .await;

@@ -21,7 +21,9 @@ use crate::shared::host_context::HostContext;
 use crate::stream::VideoSource;
 use anyhow::{Context, Result, bail};
 use punktfunk_core::abr::{BitrateConfig, BitrateController, FecPolicy, recommend_parity};
-use punktfunk_core::control::{Codec, EXPORTER_LABEL, EXPORTER_LEN, Hello, Message, Welcome};
+use punktfunk_core::control::{
+    Codec, EXPORTER_LABEL, EXPORTER_LEN, Hello, Message, Welcome, caps, color,
+};
 use punktfunk_core::crypto::SessionKeys;
 use punktfunk_core::packetize::{FecConfig, LossStats, MTU_1500_DATAGRAM};
 use punktfunk_core::pairing::fingerprint_hex;
@@ -126,8 +128,14 @@ fn check_hello(h: &Hello, settings: &Settings) -> std::result::Result<(), String
 fn open_source(
     displays: Option<&dyn VirtualDisplay>,
     hello: &Hello,
-) -> std::result::Result<(Codec, VideoSource), String> {
+) -> std::result::Result<(Codec, u8, VideoSource), String> {
     let mut tried = Vec::new();
+    if hello.caps & caps::HDR != 0 {
+        // An HDR source (10-bit captures with mastering metadata) would set BT.2020 PQ here.
+        tracing::info!(
+            "the client displays HDR; this host's displays are captured 8-bit SDR: BT.709"
+        );
+    }
     for &codec in &hello.codecs {
         let media = match codec {
             Codec::RawTest if displays.is_some() => {
@@ -136,35 +144,66 @@ fn open_source(
             }
             Codec::RawTest => {
                 let source = VideoSource::test_frames(hello.width, hello.height, hello.refresh_mhz);
-                return Ok((codec, source));
+                return Ok((codec, color::format::YUV420_8, source));
             }
             Codec::H264 => punktfunk_media::VideoCodec::H264,
             Codec::Hevc => punktfunk_media::VideoCodec::Hevc,
             Codec::Av1 => punktfunk_media::VideoCodec::Av1,
         };
-        let (w, h, hz, kbps) = (
-            hello.width,
-            hello.height,
-            hello.refresh_mhz,
-            hello.bitrate_kbps,
-        );
-        let opened = match displays {
-            Some(backend) => {
-                let mode = crate::platform::vdisplay::Mode {
-                    width: w,
-                    height: h,
-                    refresh_mhz: hz,
-                };
-                VideoSource::display(backend, media, mode, kbps, &hello.client_name)
+        let choice = color::choose(codec, hello.caps);
+        let mut formats = vec![choice];
+        if choice.format != color::format::YUV420_8 {
+            formats.push(color::ColorChoice {
+                format: color::format::YUV420_8,
+                reason: "no encoder here opens the format the client asked for",
+            });
+        }
+        for choice in formats {
+            let chroma = match choice.format {
+                color::format::YUV444_8 => punktfunk_media::ChromaFormat::Yuv444,
+                color::format::YUV420_10 => punktfunk_media::ChromaFormat::Yuv420TenBit,
+                _ => punktfunk_media::ChromaFormat::Yuv420,
+            };
+            match open_video(displays, hello, media, chroma) {
+                Ok(source) => {
+                    tracing::info!(
+                        codec = ?codec, colour = ?chroma, encoder = %source.describe(),
+                        "colour format: {}", choice.reason
+                    );
+                    return Ok((codec, choice.format, source));
+                }
+                Err(e) => tried.push(format!("{codec:?} {chroma:?}: {e:#}")),
             }
-            None => VideoSource::pattern(media, w, h, hz, kbps),
-        };
-        match opened {
-            Ok(source) => return Ok((codec, source)),
-            Err(e) => tried.push(format!("{codec:?}: {e:#}")),
         }
     }
     Err(format!("no common codec ({})", tried.join("; ")))
+}
+
+/// The client's display (or, without one, the encoded test pattern) with a `media` encoder in
+/// `chroma`.
+fn open_video(
+    displays: Option<&dyn VirtualDisplay>,
+    hello: &Hello,
+    media: punktfunk_media::VideoCodec,
+    chroma: punktfunk_media::ChromaFormat,
+) -> Result<VideoSource> {
+    let (w, h, hz, kbps) = (
+        hello.width,
+        hello.height,
+        hello.refresh_mhz,
+        hello.bitrate_kbps,
+    );
+    match displays {
+        Some(backend) => {
+            let mode = crate::platform::vdisplay::Mode {
+                width: w,
+                height: h,
+                refresh_mhz: hz,
+            };
+            VideoSource::display(backend, media, chroma, mode, kbps, &hello.client_name)
+        }
+        None => VideoSource::pattern(media, chroma, w, h, hz, kbps),
+    }
 }
 
 pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shared>) -> Result<()> {
@@ -209,7 +248,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     let opened =
         tokio::task::spawn_blocking(move || open_source(displays.as_deref(), &hello_for_source))
             .await?;
-    let (codec, source) = match opened {
+    let (codec, color_format, source) = match opened {
         Ok(opened) => opened,
         Err(reason) => return refuse(tx, &conn, reason).await,
     };
@@ -238,7 +277,8 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     let welcome = Welcome {
         session_id,
         codec,
-        color_format: 0,
+        color_format,
+        color: color::ColorDescription::BT709,
         width: hello.width,
         height: hello.height,
         refresh_mhz: hello.refresh_mhz,
