@@ -75,7 +75,6 @@ fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
-
 /// Runs scripts/browser-test-setup.sh (installs playwright-core once; checks chromium and node) and
 /// returns the Chromium it found.
 fn browser_setup(root: &Path) -> String {

@@ -4,7 +4,7 @@
 
 use super::clock::WallClock;
 use super::error::{SessionError, other};
-use super::receiver::{DataStats, StreamReceiver};
+use super::receiver::{DataStats, FrameChecks, StreamReceiver};
 use crate::audio::{AudioReceiver, MicSender};
 use punktfunk_core::control::Codec;
 use punktfunk_core::control::{ClockSample, Feedback};
@@ -156,10 +156,12 @@ fn data_loop(
         p.clock,
         &p.keys,
         p.session_id,
-        p.codec,
-        p.expect_stamps,
-        p.keep_last_picture,
-        p.size,
+        FrameChecks {
+            codec: p.codec,
+            expect_stamps: p.expect_stamps,
+            keep_last_picture: p.keep_last_picture,
+            size: p.size,
+        },
     )?;
     let mut audio = match &p.audio.receive {
         Some((channels, keys)) => Some(

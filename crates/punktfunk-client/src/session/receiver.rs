@@ -339,19 +339,34 @@ impl Verifier {
     }
 }
 
+/// How the frames of a stream are checked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FrameChecks {
+    pub(super) codec: Codec,
+    /// Decoded pictures carry the test pattern's stamps.
+    pub(super) expect_stamps: bool,
+    /// Keep the last decoded picture for the report.
+    pub(super) keep_last_picture: bool,
+    /// The stream's picture size.
+    pub(super) size: (u32, u32),
+}
+
 impl StreamReceiver {
     pub(super) fn new(
         start: Instant,
         clock: WallClock,
         keys: &SessionKeys,
         session_id: u32,
-        codec: Codec,
-        expect_stamps: bool,
-        keep_last_picture: bool,
-        size: (u32, u32),
+        checks: FrameChecks,
     ) -> Result<Self, SessionError> {
         // `Opener::new` only fails on a key AES rejects, which a derived 16-byte key never is.
         let opener = Opener::new(&keys.host_to_client, session_id);
+        let FrameChecks {
+            codec,
+            expect_stamps,
+            keep_last_picture,
+            size,
+        } = checks;
         Ok(StreamReceiver {
             verifier: Verifier::for_codec(codec, expect_stamps, keep_last_picture, size)?,
             start,
@@ -585,9 +600,19 @@ mod tests {
         let keys = SessionKeys::derive(&[7u8; 32], session).unwrap();
         let start = Instant::now();
         let clock = WallClock::new();
-        let mut rx =
-            StreamReceiver::new(start, clock, &keys, session, Codec::RawTest, true, (0, 0))
-                .unwrap();
+        let mut rx = StreamReceiver::new(
+            start,
+            clock,
+            &keys,
+            session,
+            FrameChecks {
+                codec: Codec::RawTest,
+                expect_stamps: true,
+                keep_last_picture: false,
+                size: (0, 0),
+            },
+        )
+        .unwrap();
         // Host clock 1 s ahead of ours; a perfect exchange.
         rx.sync.add(ClockSample {
             rtt_us: 0,
