@@ -396,9 +396,83 @@ fn moonlight_streams_desktop_hevc() {
     // 720p60 here; moving content is slower: docs/performance.md).
     let frames = launch["frames"].as_u64().unwrap();
     assert!(frames >= 500, "{frames} HEVC frames in 10 s: {launch}");
+    assert_eq!(
+        launch["decoded_formats"],
+        serde_json::json!(["yuv420p"]),
+        "{launch}"
+    );
     assert_background(launch);
     assert_eq!(launch["current_game_after_quit"], 0, "{launch}");
     assert_display_cycle(&host);
+    host.stop();
+}
+
+#[test]
+fn moonlight_streams_desktop_hevc_main10_and_4_4_4_when_it_asks() {
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
+    let (host, base) = paired_host(config.path(), &client_dir, &python);
+    // moonlight-common-c asks for Main10 only when /serverinfo offers it (ServerCodecModeSupport
+    // 0x200), and then sends dynamicRangeMode 1 in the ANNOUNCE.
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--codec",
+            "hevc10",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--seconds",
+            "4",
+        ],
+    );
+    eprintln!("{result}");
+    let launch = &result["launches"][0];
+    assert_eq!(
+        launch["decoded_formats"],
+        serde_json::json!(["yuv420p10le"]),
+        "Moonlight decodes 10-bit: {launch}"
+    );
+    assert!(launch["frames"].as_u64().unwrap() >= 60, "{launch}");
+    // An SDR desktop in a 10-bit stream: its colours arrive unchanged.
+    assert_background(launch);
+    assert_eq!(launch["current_game_after_quit"], 0, "{launch}");
+
+    // 4:4:4 (chromaSamplingType 1), offered as HEVC Range Extensions.
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--codec",
+            "hevc444",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--seconds",
+            "4",
+        ],
+    );
+    eprintln!("{result}");
+    let launch = &result["launches"][0];
+    assert_eq!(
+        launch["decoded_formats"],
+        serde_json::json!(["yuv444p"]),
+        "Moonlight decodes 4:4:4: {launch}"
+    );
+    assert_background(launch);
     host.stop();
 }
 

@@ -558,7 +558,11 @@ fn punktfunk1_lists_launches_and_ends_library_games_on_the_clients_display() {
 /// The pattern the colour test shows: a 1-px red line every 4 px on blue (thin coloured strokes
 /// on a contrasting background, as text is).
 fn stroke_pattern(x: usize) -> [u8; 3] {
-    if x.is_multiple_of(4) { [255, 0, 0] } else { [0, 0, 255] }
+    if x.is_multiple_of(4) {
+        [255, 0, 0]
+    } else {
+        [0, 0, 255]
+    }
 }
 
 /// Mean absolute error per colour component of a dumped P6 picture against [`stroke_pattern`],

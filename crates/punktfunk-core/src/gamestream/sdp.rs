@@ -91,6 +91,9 @@ pub enum Unsupported {
     /// The client asked for 4:4:4 in a codec the host encodes only as 4:2:0.
     #[error("4:4:4 {0:?} is not available")]
     Yuv444(VideoCodec),
+    /// The client asked for 10-bit 4:4:4, which the host does not encode in this codec.
+    #[error("10-bit 4:4:4 {0:?} is not available")]
+    Yuv444TenBit(VideoCodec),
     /// More audio channels than [`HostCapabilities::max_audio_channels`]; carries the count.
     #[error("{0} audio channels are more than this host offers")]
     AudioChannels(u8),
@@ -138,8 +141,11 @@ pub struct CodecCaps {
     pub supported: bool,
     /// 10-bit (HDR). GameStream has no 10-bit H.264, so this is ignored for H.264.
     pub main10: bool,
-    /// 4:4:4 chroma (in 8-bit, and in 10-bit too when `main10` is set).
+    /// 8-bit 4:4:4 chroma.
     pub yuv444: bool,
+    /// 10-bit 4:4:4 chroma (a format of its own: a host may have both 10-bit 4:2:0 and 8-bit
+    /// 4:4:4 without it).
+    pub yuv444_ten_bit: bool,
 }
 
 /// Everything about the host that the client learns from `/serverinfo` and DESCRIBE.
@@ -185,9 +191,9 @@ impl HostCapabilities {
             }
             if caps.yuv444 {
                 bits |= yuv444;
-                if caps.main10 {
-                    bits |= yuv444_10;
-                }
+            }
+            if caps.yuv444_ten_bit {
+                bits |= yuv444_10;
             }
         }
         bits
@@ -214,6 +220,7 @@ impl HostCapabilities {
         match codec {
             VideoCodec::H264 => CodecCaps {
                 main10: false,
+                yuv444_ten_bit: false,
                 ..self.h264
             },
             VideoCodec::Hevc => self.hevc,
@@ -275,6 +282,9 @@ impl HostCapabilities {
         }
         if params.yuv444 && !codec.yuv444 {
             return Err(Unsupported::Yuv444(params.codec));
+        }
+        if params.yuv444 && params.hdr && !codec.yuv444_ten_bit {
+            return Err(Unsupported::Yuv444TenBit(params.codec));
         }
         if params.audio.channels > self.max_audio_channels {
             return Err(Unsupported::AudioChannels(params.audio.channels));

@@ -43,9 +43,38 @@ import threading
 import time
 from pathlib import Path
 
+import av
 from moonlight_python import MoonlightClient
+from moonlight_python import config as ml_config
+from moonlight_python import decoder as ml_decoder
 
 HOST = "127.0.0.1"
+
+# moonlight-python names the 8-bit 4:2:0 profiles only; `--codec hevc10` asks moonlight-common-c for HEVC
+# Main10 (it then sends dynamicRangeMode 1 in the ANNOUNCE), decoded by FFmpeg's HEVC decoder.
+ml_config.CODEC_MAP["hevc10"] = ml_config.VIDEO_FORMAT_H265_MAIN10
+ml_decoder.CODEC_NAMES["hevc10"] = "hevc"
+# `--codec hevc444`: moonlight-common-c's VIDEO_FORMAT_H265_REXT8_444 (chromaSamplingType 1).
+ml_config.CODEC_MAP["hevc444"] = 0x0400
+ml_decoder.CODEC_NAMES["hevc444"] = "hevc"
+
+# The pixel formats FFmpeg decoded (the library hands out 8-bit BGR arrays only).
+DECODED_FORMATS: set[str] = set()
+
+
+def decode_noting_format(self, annex_b_data: bytes):
+    """The library's decode step, also noting each picture's decoded pixel format."""
+    frames = []
+    try:
+        for frame in self._codec_ctx.decode(av.Packet(annex_b_data)):
+            DECODED_FORMATS.add(frame.format.name)
+            frames.append(frame.to_ndarray(format=self._output_format))
+    except av.error.InvalidDataError:
+        pass  # a corrupted access unit: skipped, as the library does
+    return frames
+
+
+ml_decoder.Decoder.decode = decode_noting_format
 
 
 def result(**fields) -> None:
@@ -157,6 +186,7 @@ def measure(client: MoonlightClient, args) -> dict:
         "frames_with_latency": len(latencies),
         "audio_chunks": audio.get("chunks", 0),
         "audio_samples": audio.get("samples", 0),
+        "decoded_formats": sorted(DECODED_FORMATS),
     }
 
 

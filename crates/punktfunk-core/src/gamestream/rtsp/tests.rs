@@ -390,6 +390,7 @@ fn moonlight_handshake_over_rtspenc() {
             supported: true,
             main10: true,
             yuv444: false,
+            yuv444_ten_bit: false,
         },
         av1: CodecCaps::default(),
         max_audio_channels: 8,

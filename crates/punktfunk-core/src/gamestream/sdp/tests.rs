@@ -52,11 +52,13 @@ fn caps() -> HostCapabilities {
             supported: true,
             main10: false,
             yuv444: true,
+            yuv444_ten_bit: false,
         },
         hevc: CodecCaps {
             supported: true,
             main10: true,
             yuv444: false,
+            yuv444_ten_bit: false,
         },
         av1: CodecCaps::default(),
         max_audio_channels: 8,
@@ -348,6 +350,7 @@ fn codec_mode_bits() {
         supported: true,
         main10: true,
         yuv444: true,
+        yuv444_ten_bit: true,
     };
     let full = HostCapabilities {
         h264: all,
@@ -366,6 +369,31 @@ fn codec_mode_bits() {
         ..caps()
     };
     assert_eq!(h264_only.codec_mode_support(), H264);
+    // 10-bit 4:2:0 and 8-bit 4:4:4 do not make 10-bit 4:4:4.
+    let both_apart = CodecCaps {
+        yuv444_ten_bit: false,
+        ..all
+    };
+    let apart = HostCapabilities {
+        hevc: both_apart,
+        ..caps()
+    };
+    assert_eq!(
+        apart.codec_mode_support() & (HEVC_MAIN10 | HEVC_444 | HEVC_444_10),
+        HEVC_MAIN10 | HEVC_444
+    );
+    let base = StreamParams::from_announce(MOONLIGHT_ANNOUNCE.as_bytes()).expect("parses");
+    let hevc_444_10 = StreamParams {
+        codec: VideoCodec::Hevc,
+        hdr: true,
+        yuv444: true,
+        ..base
+    };
+    assert_eq!(
+        apart.check(&hevc_444_10),
+        Err(Unsupported::Yuv444TenBit(VideoCodec::Hevc))
+    );
+    assert_eq!(full.check(&hevc_444_10), Ok(()));
 }
 
 #[test]

@@ -234,8 +234,18 @@ async fn announce(
         VideoCodec::Hevc => punktfunk_media::VideoCodec::Hevc,
         VideoCodec::Av1 => punktfunk_media::VideoCodec::Av1,
     };
-    // GameStream streams 8-bit 4:2:0: Main10 and 4:4:4 are not negotiated with Moonlight yet.
-    let chroma = punktfunk_media::ChromaFormat::Yuv420;
+    // What the ANNOUNCE asked for (checked against what `/serverinfo` offered): Main10
+    // (`dynamicRangeMode` 1) or 4:4:4 (`chromaSamplingType` 1). The desktop is captured 8-bit SDR,
+    // so a 10-bit stream stays BT.709: Moonlight shows it as SDR (no HDR metadata is sent).
+    let chroma = match (params.hdr, params.yuv444) {
+        (true, _) => punktfunk_media::ChromaFormat::Yuv420TenBit,
+        (false, true) => punktfunk_media::ChromaFormat::Yuv444,
+        (false, false) => punktfunk_media::ChromaFormat::Yuv420,
+    };
+    tracing::info!(
+        session = %session.id, ?codec, ?chroma,
+        "colour format: what the client's ANNOUNCE asked for"
+    );
     let kbps = bitrate_kbps(&params);
     let displays = streaming.host.displays.clone();
     let label = launched.client_name.clone();

@@ -1,36 +1,46 @@
 //! What this host can stream, as RTSP's DESCRIBE and `/serverinfo` tell Moonlight: H.264 always,
-//! HEVC and AV1 only when an encoder for them opens here (probed once at start-up: offering a codec
-//! that then fails to open would break every launch that picks it).
+//! HEVC and AV1 only when an encoder for them opens here, and each codec's 10-bit and 4:4:4 formats
+//! only when an encoder opens in them (probed once at start-up: offering a format that then fails
+//! to open would break every launch that picks it).
 
 use punktfunk_core::gamestream::sdp::{CodecCaps, HostCapabilities, SS_FF_CONTROLLER_TOUCH};
+use punktfunk_media::{ChromaFormat, VideoCodec};
 
-/// Which optional codecs an encoder opens for on this machine.
+/// Which codecs and formats an encoder opens for on this machine.
 #[derive(Clone, Copy, Debug)]
 pub struct Codecs {
-    pub hevc: bool,
-    pub av1: bool,
+    pub h264: CodecCaps,
+    pub hevc: CodecCaps,
+    pub av1: CodecCaps,
 }
 
 impl Codecs {
-    /// Tries the HEVC and AV1 encoders. Blocking (opens encoders).
+    /// Tries each codec's encoder in each format. Blocking (opens encoders).
     pub fn probe() -> Codecs {
+        let formats = |codec: VideoCodec, ten_bit: bool, yuv444: bool| {
+            let supported = codec == VideoCodec::H264 || encoder_opens(codec, ChromaFormat::Yuv420);
+            CodecCaps {
+                supported,
+                main10: supported && ten_bit && encoder_opens(codec, ChromaFormat::Yuv420TenBit),
+                yuv444: supported && yuv444 && encoder_opens(codec, ChromaFormat::Yuv444),
+                // Not produced: the media layer has no 10-bit 4:4:4 format.
+                yuv444_ten_bit: false,
+            }
+        };
         Codecs {
-            hevc: encoder_opens(punktfunk_media::VideoCodec::Hevc),
-            av1: encoder_opens(punktfunk_media::VideoCodec::Av1),
+            // GameStream has no 10-bit H.264.
+            h264: formats(VideoCodec::H264, false, true),
+            hevc: formats(VideoCodec::Hevc, true, true),
+            av1: formats(VideoCodec::Av1, true, true),
         }
     }
 
-    /// What this host can stream: H.264 always, HEVC and AV1 when an encoder for them opens here.
+    /// What this host can stream.
     pub fn capabilities(self) -> HostCapabilities {
-        let codec = |supported| CodecCaps {
-            supported,
-            main10: false,
-            yuv444: false,
-        };
         HostCapabilities {
-            h264: codec(true),
-            hevc: codec(self.hevc),
-            av1: codec(self.av1),
+            h264: self.h264,
+            hevc: self.hevc,
+            av1: self.av1,
             max_audio_channels: 8,
             video_encryption: true,
             require_encryption: false,
@@ -43,8 +53,9 @@ impl Codecs {
     }
 }
 
-/// Whether an encoder for `codec` opens on this machine (checked once at a small size). Blocking.
-fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
+/// Whether an encoder for `codec` opens in `chroma` on this machine (checked once at a small
+/// size). Blocking.
+fn encoder_opens(codec: VideoCodec, chroma: ChromaFormat) -> bool {
     let config = punktfunk_media::EncoderConfig {
         codec,
         width: 320,
@@ -52,7 +63,7 @@ fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
         fps_num: 60,
         fps_den: 1,
         bitrate_kbps: 1000,
-        chroma: punktfunk_media::ChromaFormat::Yuv420,
+        chroma,
         color: punktfunk_media::ColorSpace::Bt709,
         full_range: false,
         hdr: None,
@@ -67,6 +78,7 @@ fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
         Ok(encoder) if encoder.name() == "libaom-av1" => {
             tracing::info!(
                 ?codec,
+                ?chroma,
                 "GameStream does not offer AV1: only libaom-av1 (not real-time)"
             );
             false
@@ -74,13 +86,18 @@ fn encoder_opens(codec: punktfunk_media::VideoCodec) -> bool {
         Ok(encoder) => {
             tracing::info!(
                 ?codec,
+                ?chroma,
                 encoder = encoder.name(),
-                "GameStream offers this codec"
+                "GameStream offers this format"
             );
             true
         }
         Err(e) => {
-            tracing::info!(?codec, "GameStream does not offer this codec: {e}");
+            tracing::info!(
+                ?codec,
+                ?chroma,
+                "GameStream does not offer this format: {e}"
+            );
             false
         }
     }
