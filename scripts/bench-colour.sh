@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Each colour format through the host's whole frame path: the release host (`serve` on its private
+# headless sway, temp config and stores) streams moving content (ffplay testsrc2 full screen, a
+# desktop-entry "game" the probe launches on its own display) at 20 Mbit/s to punktfunk-probe, once
+# per codec and colour format (H.264 8-bit 4:2:0 and 4:4:4; HEVC 8-bit 4:2:0, 10-bit 4:2:0 and 8-bit
+# 4:4:4) at 1280×720@60 and 1920×1080@60.
+# Prints a Markdown table (fps received, capture → frame complete p50/p95, frames lost, the format
+# the decoder saw); --json FILE writes the rows as JSON too.
+#   scripts/bench-colour.sh [--quick] [--json FILE]
+# NO_BUILD=1 skips `cargo build` (uses target/release); KEEP_WORK=1 keeps the temp dir (host log,
+# every probe report).
+set -euo pipefail
+caller_pwd="$PWD"
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+quick=0
+json_out=""
+while (($#)); do
+  case "$1" in
+    --quick) quick=1 ;;
+    --json) json_out="$(cd "$caller_pwd" && realpath -m "${2:?--json needs a file}")"; shift ;;
+    -h | --help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (usage: $0 [--quick] [--json FILE])" >&2; exit 2 ;;
+  esac
+  shift
+done
+secs=10
+((quick)) && secs=4
+kbps=20000
+say() { printf 'bench-colour: %s\n' "$*" >&2; }
+
+if [[ -z "${NO_BUILD:-}" ]]; then
+  say "building (release)"
+  cargo build --release -q -p punktfunk-host -p punktfunk-client --bins
+fi
+bin="${BIN_DIR:-target/release}"
+
+work="$(mktemp -d /tmp/punktfunk-bench-colour-XXXXXX)"
+host=""
+cleanup() {
+  set +e
+  if [[ -n "$host" ]]; then
+    # SIGTERM: the host stops its private sway (and the apps on it) itself.
+    kill -TERM "$host" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "$host" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$host" 2>/dev/null
+    wait "$host" 2>/dev/null
+  fi
+  if [[ -n "${KEEP_WORK:-}" ]]; then say "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# The moving content: a desktop entry the probe launches onto its own display.
+mkdir -p "$work/share/applications" "$work/config" "$work/client"
+cat >"$work/share/applications/moving.desktop" <<'EOF'
+[Desktop Entry]
+Type=Application
+Name=Moving
+Categories=Game;
+Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -f lavfi -i testsrc2=size=1920x1080:rate=60
+EOF
+
+say "starting the host"
+XDG_DATA_HOME="$work/share" XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_DIRS="$work/none" \
+  PUNKTFUNK_CONFIG_DIR="$work/config" RUST_LOG=info \
+  "$bin/punktfunk-host" serve --compositor headless --bind 127.0.0.1 --port 0 \
+  --api-bind 127.0.0.1 --api-port 0 --no-mdns --open >"$work/host.out" 2>"$work/host.log" &
+host=$!
+for _ in $(seq 300); do
+  grep -q '^API https://' "$work/host.out" 2>/dev/null && break
+  kill -0 "$host" 2>/dev/null || { tail -20 "$work/host.log" >&2; exit 1; }
+  sleep 0.1
+done
+addr="$(sed -n 's/^READY quic=\([^ ]*\) .*/\1/p' "$work/host.out")"
+[[ -n "$addr" ]] || { say "the host printed no READY line"; exit 1; }
+
+sessions() { sed -n 's/^SESSIONS \([0-9]*\)$/\1/p' "$work/host.out" | tail -1; }
+rows="$work/rows.jsonl"
+: >"$rows"
+for mode in 1280x720@60 1920x1080@60; do
+  for case in h264:420 h264:444 hevc:420 hevc:10bit hevc:444; do
+    codec="${case%%:*}" colour="${case#*:}"
+    ask="$colour"
+    [[ "$colour" == 420 ]] && ask=""
+    say "$mode, $codec $colour: ${secs} s"
+    report="$work/probe-$mode-$codec-$colour.json"
+    PUNKTFUNK_CLIENT_DIR="$work/client" "$bin/punktfunk-probe" connect "$addr" --tofu --mode "$mode" \
+      --duration "${secs}s" --codec "$codec" --no-stamps --bitrate-kbps "$kbps" --name bench-colour \
+      --launch desktop:moving --color "$ask" --json >"$report" 2>>"$work/probe.log" || true
+    python3 - "$mode" "$codec" "$colour" "$report" >>"$rows" <<'EOF'
+import json, sys
+mode, codec, colour, path = sys.argv[1:5]
+try:
+    r = json.load(open(path))
+except (OSError, ValueError) as e:
+    print(json.dumps({"mode": mode, "codec": codec, "colour": colour, "error": str(e)}))
+    sys.exit(0)
+lat = r.get("latency_ms") or {}
+fmt = r.get("video_format") or {}
+print(json.dumps({
+    "mode": mode, "codec": codec, "colour": colour, "fps": round(r["fps"], 1),
+    "latency_p50_ms": lat.get("p50"), "latency_p95_ms": lat.get("p95"),
+    "frames_ok": r["frames_ok"], "frames_lost": r["frames_lost"],
+    "bitrate_mbps": round(r["bitrate_mbps"], 2),
+    "decoded": f'{fmt.get("pixel_format", "?")} {fmt.get("primaries", "?")}',
+    "color_format": r.get("color_format"),
+}))
+EOF
+    # One session after the other: wait for the host to release this one.
+    for _ in $(seq 100); do [[ "$(sessions)" == 0 ]] && break; sleep 0.1; done
+  done
+done
+
+python3 - "$rows" "$json_out" "$(nproc)" "$(uptime)" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print(f"20 Mbit/s, moving testsrc2, punktfunk/1 to punktfunk-probe on loopback; {sys.argv[3]} cores; {sys.argv[4].strip()}")
+print()
+print("| mode | codec | colour | fps | capture → complete p50 / p95 (ms) | frames lost | Mbit/s | decoded |")
+print("|---|---|---|---:|---:|---:|---:|---|")
+for r in rows:
+    if "error" in r:
+        print(f'| {r["mode"]} | {r["codec"]} | {r["colour"]} | – | – | – | – | failed: {r["error"]} |')
+        continue
+    lat = f'{r["latency_p50_ms"]:.1f} / {r["latency_p95_ms"]:.1f}' if r["latency_p50_ms"] is not None else "–"
+    print(f'| {r["mode"]} | {r["codec"]} | {r["colour"]} | {r["fps"]} | {lat} | {r["frames_lost"]} | {r["bitrate_mbps"]} | {r["decoded"]} |')
+if sys.argv[2]:
+    json.dump(rows, open(sys.argv[2], "w"), indent=1)
+EOF
