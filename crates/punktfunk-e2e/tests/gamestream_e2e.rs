@@ -408,7 +408,7 @@ fn moonlight_streams_desktop_hevc() {
 }
 
 #[test]
-fn moonlight_streams_desktop_hevc_main10_and_4_4_4_when_it_asks() {
+fn moonlight_streams_hevc_main10_hevc_4_4_4_and_av1_when_it_asks() {
     let Client {
         python,
         config,
@@ -472,6 +472,40 @@ fn moonlight_streams_desktop_hevc_main10_and_4_4_4_when_it_asks() {
         serde_json::json!(["yuv444p"]),
         "Moonlight decodes 4:4:4: {launch}"
     );
+    assert_background(launch);
+
+    // AV1: libaom keeps up with 640×360@30 here (measured at start-up, offered per launch), and
+    // moonlight-common-c takes it when DESCRIBE names it; dav1d decodes it.
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--codec",
+            "av1",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--seconds",
+            "4",
+        ],
+    );
+    eprintln!("{result}");
+    let launch = &result["launches"][0];
+    assert_eq!(
+        launch["decoders"],
+        serde_json::json!(["libdav1d"]),
+        "{launch}"
+    );
+    assert_eq!(
+        launch["decoded_formats"],
+        serde_json::json!(["yuv420p"]),
+        "{launch}"
+    );
+    assert!(launch["frames"].as_u64().unwrap() >= 60, "{launch}");
     assert_background(launch);
     host.stop();
 }

@@ -57,9 +57,13 @@ ml_decoder.CODEC_NAMES["hevc10"] = "hevc"
 # `--codec hevc444`: moonlight-common-c's VIDEO_FORMAT_H265_REXT8_444 (chromaSamplingType 1).
 ml_config.CODEC_MAP["hevc444"] = 0x0400
 ml_decoder.CODEC_NAMES["hevc444"] = "hevc"
+# FFmpeg's native AV1 decoder needs a GPU; dav1d decodes in software.
+ml_decoder.CODEC_NAMES["av1"] = "libdav1d"
 
-# The pixel formats FFmpeg decoded (the library hands out 8-bit BGR arrays only).
+# The pixel formats FFmpeg decoded (the library hands out 8-bit BGR arrays only), and with which
+# decoder (the codec moonlight-common-c settled on after DESCRIBE).
 DECODED_FORMATS: set[str] = set()
+DECODERS: set[str] = set()
 
 
 def decode_noting_format(self, annex_b_data: bytes):
@@ -68,6 +72,7 @@ def decode_noting_format(self, annex_b_data: bytes):
     try:
         for frame in self._codec_ctx.decode(av.Packet(annex_b_data)):
             DECODED_FORMATS.add(frame.format.name)
+            DECODERS.add(self._codec_ctx.name)
             frames.append(frame.to_ndarray(format=self._output_format))
     except av.error.InvalidDataError:
         pass  # a corrupted access unit: skipped, as the library does
@@ -187,6 +192,7 @@ def measure(client: MoonlightClient, args) -> dict:
         "audio_chunks": audio.get("chunks", 0),
         "audio_samples": audio.get("samples", 0),
         "decoded_formats": sorted(DECODED_FORMATS),
+        "decoders": sorted(DECODERS),
     }
 
 

@@ -55,4 +55,6 @@ pub use ffmpeg_backend::{
 };
 pub use probe::GpuInventory;
 pub use select::{Attempt, Selection, open_encoder, open_encoder_with_report};
-pub use selftest::{SelftestRow, encode_selftest, ffmpeg_video_encoders, render_selftest_table};
+pub use selftest::{
+    SelftestRow, encode_selftest, ffmpeg_video_encoders, live_fps, render_selftest_table,
+};

@@ -97,6 +97,21 @@ pub fn encode_selftest() -> Vec<SelftestRow> {
     rows
 }
 
+/// The encoder [`open_encoder`](super::open_encoder) picks for `config`, run live on `frames`
+/// frames of moving content at `config`'s size: its name and the frames per second it kept up
+/// (colour conversion included). How the host decides whether a slow encoder can serve a mode.
+pub fn live_fps(config: &EncoderConfig, frames: u32) -> Result<(String, f64), MediaError> {
+    crate::init()?;
+    let mut encoder = super::open_encoder(config, None)?;
+    let pattern = ScrollingPattern::new(config.width, config.height, frames);
+    let started = Instant::now();
+    for i in 0..frames {
+        encoder.encode(&pattern.frame(i, u64::from(i) * 16_667))?;
+    }
+    let fps = f64::from(frames) / started.elapsed().as_secs_f64().max(1e-9);
+    Ok((encoder.name().to_string(), fps))
+}
+
 fn run_one(backend: Backend, pattern: &ScrollingPattern) -> Result<f64, (bool, MediaError)> {
     let config = EncoderConfig {
         codec: backend.codec(),

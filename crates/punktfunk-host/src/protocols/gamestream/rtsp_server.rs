@@ -156,7 +156,7 @@ async fn respond(
     match request.method {
         Method::Options => RtspResponse::ok(cseq),
         Method::Describe => {
-            RtspResponse::ok(cseq).with_body(streaming.capabilities().describe_body())
+            RtspResponse::ok(cseq).with_body(streaming.capabilities_for(session).describe_body())
         }
         Method::Setup => {
             let Some(kind) = request.stream() else {
@@ -213,7 +213,7 @@ async fn announce(
         }
     };
     if let Err(e) = streaming
-        .capabilities()
+        .capabilities_for(session)
         .check(&params)
         .map_err(|e| e.to_string())
         .and_then(|()| refuse_downgrade(&session.request, &params))

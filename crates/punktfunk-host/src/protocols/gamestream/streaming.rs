@@ -123,6 +123,13 @@ impl Streaming {
         self.codecs.capabilities()
     }
 
+    /// What this host can stream for `session`'s launch mode (DESCRIBE offers, ANNOUNCE checks).
+    pub fn capabilities_for(&self, session: &Session) -> HostCapabilities {
+        let launched = &session.request;
+        self.codecs
+            .capabilities_for(launched.width, launched.height, launched.fps)
+    }
+
     fn stage(&self) -> MutexGuard<'_, StreamStage> {
         // Every change to the stage is a single assignment; a panic cannot leave it half-written.
         self.stage.lock().unwrap_or_else(PoisonError::into_inner)
