@@ -85,6 +85,8 @@ enum Command {
 pub fn main() -> Result<()> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
+    // Before any thread allocates: sessions come and go for months.
+    crate::services::memory::limit_arenas();
     // One filter for both: stderr and the console's log view (GET /logs) show the same lines.
     tracing_subscriber::registry()
         .with(

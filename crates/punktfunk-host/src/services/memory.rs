@@ -11,7 +11,10 @@
 //!
 //! The trim runs on a thread of its own, at most once per [`TRIM_DELAY`], after the session's
 //! teardown (display release, encoder, threads joined) has had time to finish however it is
-//! ordered.
+//! ordered. And the host caps glibc's arenas at one per core ([`limit_arenas`], at start-up): its
+//! default, eight per core, lets each new session thread open a fresh arena whose heap a few
+//! long-lived allocations then pin, where with fewer arenas the next session reuses the freed
+//! space.
 // Needs `unsafe` for malloc_trim (libc); every block says why it is sound (`// SAFETY:`).
 #![allow(unsafe_code)]
 
@@ -64,6 +67,25 @@ fn run(t: &Trimmer) {
         }
         std::thread::sleep(TRIM_DELAY);
         trim();
+    }
+}
+
+/// Caps glibc's malloc arenas at one per core (at least 2), unless `MALLOC_ARENA_MAX` says
+/// otherwise. Call it first thing, before threads allocate.
+pub fn limit_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let arenas = i32::try_from(cores.max(2)).unwrap_or(i32::MAX);
+        // SAFETY: mallopt takes two integers and only changes a glibc allocator setting, under
+        // glibc's own lock; no memory is touched.
+        let set = unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+        if set != 1 {
+            tracing::debug!(arenas, "could not cap the malloc arenas");
+        }
     }
 }
 
