@@ -14,17 +14,8 @@ set -euo pipefail
 caller_pwd="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-quick=0
-json_out=""
-while (($#)); do
-  case "$1" in
-    --quick) quick=1 ;;
-    --json) json_out="$(cd "$caller_pwd" && realpath -m "${2:?--json needs a file}")"; shift ;;
-    -h | --help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (usage: $0 [--quick] [--json FILE])" >&2; exit 2 ;;
-  esac
-  shift
-done
+source scripts/bench-args.sh
+parse_bench_args "$@"
 secs=10
 ((quick)) && secs=4
 kbps=20000

@@ -132,9 +132,8 @@ def resume_cycle(client: MoonlightClient, args) -> dict:
     }
 
 
-def measure(client: MoonlightClient, args) -> dict:
-    """Starts (or resumes) a stream and decodes for --seconds; the stream is left running."""
-    started = time.monotonic()
+def start_stream(client: MoonlightClient, args) -> None:
+    """Launches (or resumes) --app at the mode, bitrate and codec asked for; returns once frames flow."""
     client.start_stream(
         app=args.app,
         width=args.width,
@@ -144,6 +143,12 @@ def measure(client: MoonlightClient, args) -> dict:
         codec=args.codec,
         ready_timeout=20.0,
     )
+
+
+def measure(client: MoonlightClient, args) -> dict:
+    """Starts (or resumes) a stream and decodes for --seconds; the stream is left running."""
+    started = time.monotonic()
+    start_stream(client, args)
     ready_s = time.monotonic() - started
     print("STREAMING", flush=True)
     audio: dict = {}
@@ -219,15 +224,7 @@ def api(args, method: str, path: str, body=None):
 
 
 def until_end(client: MoonlightClient, args) -> dict:
-    client.start_stream(
-        app=args.app,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        bitrate_kbps=args.bitrate,
-        codec=args.codec,
-        ready_timeout=20.0,
-    )
+    start_stream(client, args)
     print("STREAMING", flush=True)
     listed = None
     if args.api_port:
@@ -270,15 +267,7 @@ def centre_after(client: MoonlightClient, seconds: float):
 
 
 def operator_launch(client: MoonlightClient, args) -> dict:
-    client.start_stream(
-        app=args.app,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        bitrate_kbps=args.bitrate,
-        codec=args.codec,
-        ready_timeout=20.0,
-    )
+    start_stream(client, args)
     print("STREAMING", flush=True)
     before = centre_after(client, 1.5)
     _, sessions = api(args, "GET", "/sessions")

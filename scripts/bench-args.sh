@@ -1,0 +1,16 @@
+# Sourced by the benchmark scripts (not run): their common arguments, `[--quick] [--json FILE]`.
+# Sets $quick (0/1) and $json_out (FILE made absolute against $caller_pwd, the directory the script
+# was started from; empty without --json). -h prints the calling script's header comment.
+parse_bench_args() {
+  quick=0
+  json_out=""
+  while (($#)); do
+    case "$1" in
+      --quick) quick=1 ;;
+      --json) json_out="$(cd "$caller_pwd" && realpath -m "${2:?--json needs a file}")"; shift ;;
+      -h | --help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
+      *) echo "unknown argument: $1 (usage: $0 [--quick] [--json FILE])" >&2; exit 2 ;;
+    esac
+    shift
+  done
+}
