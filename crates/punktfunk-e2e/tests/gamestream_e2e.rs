@@ -416,97 +416,58 @@ fn moonlight_streams_hevc_main10_hevc_4_4_4_and_av1_when_it_asks() {
         _clients,
     } = Client::new();
     let (host, base) = paired_host(config.path(), &client_dir, &python);
-    // moonlight-common-c asks for Main10 only when /serverinfo offers it (ServerCodecModeSupport
-    // 0x200), and then sends dynamicRangeMode 1 in the ANNOUNCE.
-    let result = run_stream(
-        &python,
-        base,
-        &client_dir,
-        &[
-            "--codec",
-            "hevc10",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--fps",
-            "30",
-            "--seconds",
-            "4",
-        ],
-    );
-    eprintln!("{result}");
-    let launch = &result["launches"][0];
+    // 4 s of the desktop at 640×360@30 in `codec` (moonlight_stream.py's names for
+    // moonlight-common-c's own format flags): the launch's report.
+    let stream = |codec: &str| -> Value {
+        let result = run_stream(
+            &python,
+            base,
+            &client_dir,
+            &[
+                "--codec",
+                codec,
+                "--width",
+                "640",
+                "--height",
+                "360",
+                "--fps",
+                "30",
+                "--seconds",
+                "4",
+            ],
+        );
+        eprintln!("--codec {codec}: {result}");
+        let launch = result["launches"][0].clone();
+        assert!(launch["frames"].as_u64().unwrap_or(0) >= 60, "{launch}");
+        // An SDR desktop in any format: its colours arrive unchanged.
+        assert_background(&launch);
+        launch
+    };
+    // Main10: moonlight-common-c asks for it only when /serverinfo offers it
+    // (ServerCodecModeSupport 0x200), and then sends dynamicRangeMode 1 in the ANNOUNCE.
+    let main10 = stream("hevc10");
     assert_eq!(
-        launch["decoded_formats"],
+        main10["decoded_formats"],
         serde_json::json!(["yuv420p10le"]),
-        "Moonlight decodes 10-bit: {launch}"
+        "Moonlight decodes 10-bit: {main10}"
     );
-    assert!(launch["frames"].as_u64().unwrap() >= 60, "{launch}");
-    // An SDR desktop in a 10-bit stream: its colours arrive unchanged.
-    assert_background(launch);
-    assert_eq!(launch["current_game_after_quit"], 0, "{launch}");
-
+    assert_eq!(main10["current_game_after_quit"], 0, "{main10}");
     // 4:4:4 (chromaSamplingType 1), offered as HEVC Range Extensions.
-    let result = run_stream(
-        &python,
-        base,
-        &client_dir,
-        &[
-            "--codec",
-            "hevc444",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--fps",
-            "30",
-            "--seconds",
-            "4",
-        ],
-    );
-    eprintln!("{result}");
-    let launch = &result["launches"][0];
+    let full = stream("hevc444");
     assert_eq!(
-        launch["decoded_formats"],
+        full["decoded_formats"],
         serde_json::json!(["yuv444p"]),
-        "Moonlight decodes 4:4:4: {launch}"
+        "Moonlight decodes 4:4:4: {full}"
     );
-    assert_background(launch);
-
     // AV1: libaom keeps up with 640×360@30 here (measured at start-up, offered per launch), and
     // moonlight-common-c takes it when DESCRIBE names it; dav1d decodes it.
-    let result = run_stream(
-        &python,
-        base,
-        &client_dir,
-        &[
-            "--codec",
-            "av1",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--fps",
-            "30",
-            "--seconds",
-            "4",
-        ],
-    );
-    eprintln!("{result}");
-    let launch = &result["launches"][0];
+    let av1 = stream("av1");
+    assert_eq!(av1["decoders"], serde_json::json!(["libdav1d"]), "{av1}");
     assert_eq!(
-        launch["decoders"],
-        serde_json::json!(["libdav1d"]),
-        "{launch}"
-    );
-    assert_eq!(
-        launch["decoded_formats"],
+        av1["decoded_formats"],
         serde_json::json!(["yuv420p"]),
-        "{launch}"
+        "{av1}"
     );
-    assert!(launch["frames"].as_u64().unwrap() >= 60, "{launch}");
-    assert_background(launch);
     host.stop();
 }
 

@@ -18,10 +18,12 @@ pub struct Codecs {
     pub av1_pixel_rate: f64,
 }
 
-/// The mode AV1 is measured at, and the least it must keep up with to be offered at all.
+/// The mode AV1 is measured at.
 const AV1_PROBE: (u32, u32) = (1280, 720);
 const AV1_PROBE_FRAMES: u32 = 60;
-const AV1_LEAST_FPS: f64 = 30.0;
+/// The smallest mode AV1 must keep up with to be offered at all (per launch it is offered only
+/// for modes the measured rate covers).
+const AV1_LEAST_MODE: (u32, u32, u32) = (640, 360, 30);
 /// A launch's mode is offered AV1 when the measured rate covers it with this much to spare (the
 /// desktop, sway and the audio encoder share the cores).
 const AV1_HEADROOM: f64 = 1.25;
@@ -84,8 +86,8 @@ impl Codecs {
     }
 }
 
-/// AV1 8-bit 4:2:0 when its encoder keeps up with [`AV1_PROBE`] at [`AV1_LEAST_FPS`], and the pixel
-/// rate it kept up with. 10-bit and 4:4:4 AV1 are not offered: the AV1 encoder software hosts have
+/// AV1 8-bit 4:2:0 when its encoder, measured at [`AV1_PROBE`], keeps up with at least
+/// [`AV1_LEAST_MODE`], and the pixel rate it kept up with. 10-bit and 4:4:4 AV1 are not offered: the AV1 encoder software hosts have
 /// (libaom) is slower still in them. Blocking (encodes a second of moving content).
 fn probe_av1() -> (CodecCaps, f64) {
     let (width, height) = AV1_PROBE;
@@ -104,7 +106,9 @@ fn probe_av1() -> (CodecCaps, f64) {
     };
     match punktfunk_media::encode::live_fps(&config, AV1_PROBE_FRAMES) {
         Ok((encoder, fps)) => {
-            let offered = fps >= AV1_LEAST_FPS;
+            let rate = fps * f64::from(width) * f64::from(height);
+            let (w, h, least_fps) = AV1_LEAST_MODE;
+            let offered = rate >= f64::from(w) * f64::from(h) * f64::from(least_fps) * AV1_HEADROOM;
             tracing::info!(
                 encoder,
                 fps_720p = format!("{fps:.1}"),
@@ -115,7 +119,7 @@ fn probe_av1() -> (CodecCaps, f64) {
                 supported: offered,
                 ..CodecCaps::default()
             };
-            (caps, fps * f64::from(width) * f64::from(height))
+            (caps, rate)
         }
         Err(e) => {
             tracing::info!("GameStream does not offer AV1: {e}");
