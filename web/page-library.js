@@ -81,7 +81,7 @@ export function mountLibrary(root, { events }) {
       class: 'ghost small',
       'aria-label': `${title.hidden ? 'Unhide' : 'Hide'} ${title.name}`,
     }, title.hidden ? 'Unhide' : 'Hide');
-    hide.addEventListener('click', () => busy(hide, () => setHidden(title, !title.hidden)));
+    hide.addEventListener('click', () => busy(hide, () => toggleHidden(title)));
     const actions = [launch, hide];
     if (running) {
       const end = h('button', {
@@ -122,6 +122,16 @@ export function mountLibrary(root, { events }) {
     empty.textContent = titles.length
       ? 'No game matches the search.'
       : 'No games found. Installed Steam, Heroic and Lutris games and desktop entries in the Game category show up here.';
+  }
+
+  /**
+   * Flips whether a title is hidden, from its state as last read rather than as the button was
+   * drawn: the grid is redrawn on every session event, and a click that lands on a redrawn button
+   * must still do what the page shows now.
+   */
+  function toggleHidden(title) {
+    const now = titles.find((t) => t.id === title.id) ?? title;
+    return setHidden(title, !now.hidden);
   }
 
   /** Hides a title from clients or shows it again, in the host's `library_hidden` setting. */

@@ -116,6 +116,10 @@ async function main() {
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // Every change the page makes, in the test's log: a failing step shows what was sent.
+  page.on('request', (r) => {
+    if (r.method() !== 'GET') console.error(`console-test: page sent ${r.method()} ${new URL(r.url()).pathname} ${r.postData() ?? ''}`);
+  });
   page.on('console', (m) => {
     // A CSP violation means the console broke the host's policy (inline script or style, eval).
     if (/Content Security Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
@@ -228,12 +232,14 @@ async function main() {
       check(after.app === null, `the session still runs ${JSON.stringify(after.app)} after End game`);
       // Hidden from clients through the settings, then shown again.
       await card.getByRole('button', { name: 'Hide Console Quest' }).click();
+      await page.getByRole('status').filter({ hasText: 'Console Quest is hidden from clients' }).waitFor();
       await card.getByText('Hidden from clients').waitFor();
       const hiddenIn = (await pageApi(page, '/settings')).library_hidden;
       check(hiddenIn.includes('desktop:console-quest'), `library_hidden is ${JSON.stringify(hiddenIn)}`);
       check((await pageApi(page, '/library')).find((t) => t.id === 'desktop:console-quest')?.hidden === true,
         'the library does not say the title is hidden');
       await card.getByRole('button', { name: 'Unhide Console Quest' }).click();
+      await page.getByRole('status').filter({ hasText: 'Console Quest is shown to clients again' }).waitFor();
       await card.getByRole('button', { name: 'Hide Console Quest' }).waitFor();
       const shownIn = (await pageApi(page, '/settings')).library_hidden;
       check(!shownIn.includes('desktop:console-quest'), `still hidden: ${JSON.stringify(shownIn)}`);
