@@ -51,13 +51,7 @@ cleanup() {
   set +e
   [[ -n "$content" ]] && kill -TERM "$content" 2>/dev/null && wait "$content" 2>/dev/null
   [[ -n "$sampler" ]] && kill "$sampler" 2>/dev/null && wait "$sampler" 2>/dev/null
-  if [[ -n "$host" ]]; then
-    # SIGTERM: the host stops its private sway (and the apps on it) itself.
-    kill -TERM "$host" 2>/dev/null
-    for _ in $(seq 150); do kill -0 "$host" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$host" 2>/dev/null
-    wait "$host" 2>/dev/null
-  fi
+  stop_bench_host "$host"
   if [[ -n "${KEEP_WORK:-}" ]]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
