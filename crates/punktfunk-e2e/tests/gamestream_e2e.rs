@@ -936,6 +936,17 @@ fn install_steam_game(data_home: &Path, appid: u32, name: &str) {
 /// Moonlight's app list shows the games the host found in the user's stores (a Steam game with
 /// its cover art — a real JPEG — and a desktop-entry game), and a game installed while the host
 /// runs appears within 5 s without a restart.
+/// Whether a reported centre pixel (`[r, g, b]`) is the red of the "Red Square" test game.
+fn is_red(rgb: &Value) -> bool {
+    let rgb: Vec<u64> = rgb
+        .as_array()
+        .unwrap_or_else(|| panic!("no decoded picture: {rgb}"))
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80
+}
+
 #[test]
 fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
     let Client {
@@ -1069,15 +1080,9 @@ fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
         ],
     );
     let launch = &result["launches"][0];
-    let rgb: Vec<u64> = launch["centre_rgb"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no picture: {result}"))
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
     assert!(
-        rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80,
-        "the game is on the client's display: centre {rgb:?} ({launch})"
+        is_red(&launch["centre_rgb"]),
+        "the game is on the client's display: ({launch})"
     );
 
     // Launched by the operator onto a Moonlight stream of the desktop (the console's "Launch
@@ -1107,15 +1112,7 @@ fn moonlight_lists_library_games_with_box_art_and_sees_new_installs() {
         ],
     );
     eprintln!("operator launch: {result}");
-    let red = |key: &str| {
-        let rgb: Vec<u64> = result[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("no {key}: {result}"))
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect();
-        rgb[0] > 180 && rgb[1] < 80 && rgb[2] < 80
-    };
+    let red = |key: &str| is_red(&result[key]);
     assert!(
         !red("centre_before"),
         "the desktop is not red yet: {result}"
