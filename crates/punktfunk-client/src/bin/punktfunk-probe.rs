@@ -108,6 +108,10 @@ enum Command {
         /// Save the last decoded picture as a binary PPM (P6, RGB24).
         #[arg(long, value_name = "FILE")]
         dump_frame: Option<std::path::PathBuf>,
+        /// Write every frame's fate as JSON lines (`at_ms` since `stream_start_unix_us`,
+        /// `first_index`, `count`, `status`, `latency_us`): for stall and recovery analysis.
+        #[arg(long, value_name = "FILE")]
+        timeline: Option<std::path::PathBuf>,
         /// Receive the host's audio (2, 6 or 8 channels), decode it through the jitter buffer and
         /// report each channel's tone (peak, SNR) and the audio latency.
         #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = parse_channels)]
@@ -254,6 +258,7 @@ fn main() -> Result<()> {
             art_out,
             color,
             dump_frame,
+            timeline,
         } => {
             let dir = client_dir()?;
             let identity = Arc::new(ClientIdentity::load_or_create(&dir)?);
@@ -327,6 +332,14 @@ fn main() -> Result<()> {
                     {
                         punktfunk_common::atomic_file::write_atomic(path, &art.bytes, false)?;
                         eprintln!("saved the cover art to {}", path.display());
+                    }
+                    if let Some(path) = &timeline {
+                        let mut lines = String::new();
+                        for rec in &report.timeline {
+                            lines.push_str(&serde_json::to_string(rec)?);
+                            lines.push('\n');
+                        }
+                        punktfunk_common::atomic_file::write_atomic(path, lines.as_bytes(), false)?;
                     }
                     if json {
                         println!("{}", serde_json::to_string(&report)?);

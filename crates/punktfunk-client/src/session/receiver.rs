@@ -433,6 +433,7 @@ impl StreamReceiver {
 
     fn on_frame(&mut self, frame: CompletedFrame) {
         let at_ms = self.ms_since_start(frame.timing.completed);
+        let mut latency_us = None;
         let status = match self.verifier.check(&frame) {
             Ok(None) => {
                 self.stats.frames_skipped += 1;
@@ -465,6 +466,7 @@ impl StreamReceiver {
                     let completed_us = self.clock.at_us(tf.done) as i64;
                     let latency = completed_us - capture_us;
                     self.stats.latencies_us.push(latency);
+                    latency_us = Some(latency);
                     self.window_owd.push(first_us - capture_us);
                     if latency > LATE_FRAME.as_micros() as i64 {
                         self.late_in_window += 1;
@@ -500,6 +502,7 @@ impl StreamReceiver {
             first_index: frame.frame_index,
             count: 1,
             status,
+            latency_us,
         });
     }
 
@@ -512,6 +515,7 @@ impl StreamReceiver {
             first_index: first,
             count,
             status: FrameStatus::Lost,
+            latency_us: None,
         });
         // Coalesce: the earliest loss since the last request is the one that matters.
         self.pending_keyframe.get_or_insert(first);

@@ -36,6 +36,8 @@ pub struct FrameRecord {
     pub first_index: u32,
     pub count: u32,
     pub status: FrameStatus,
+    /// Delivered frames after the first clock sync: host capture → frame complete here, µs.
+    pub latency_us: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -500,6 +502,7 @@ mod tests {
             first_index: 0,
             count: 1,
             status,
+            latency_us: None,
         };
         let r = report_with(vec![
             rec(100, FrameStatus::Ok),
