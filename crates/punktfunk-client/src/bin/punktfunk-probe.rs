@@ -109,7 +109,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         dump_frame: Option<std::path::PathBuf>,
         /// Write every frame's fate as JSON lines (`at_ms` since `stream_start_unix_us`,
-        /// `first_index`, `count`, `status`, `latency_us`): for stall and recovery analysis.
+        /// `first_index`, `count`, `status`, `latency_us`, `bytes`): for stall and recovery analysis.
         #[arg(long, value_name = "FILE")]
         timeline: Option<std::path::PathBuf>,
         /// Receive the host's audio (2, 6 or 8 channels), decode it through the jitter buffer and

@@ -503,6 +503,7 @@ impl StreamReceiver {
             count: 1,
             status,
             latency_us,
+            bytes: frame.data.len() as u32,
         });
     }
 
@@ -516,6 +517,7 @@ impl StreamReceiver {
             count,
             status: FrameStatus::Lost,
             latency_us: None,
+            bytes: 0,
         });
         // Coalesce: the earliest loss since the last request is the one that matters.
         self.pending_keyframe.get_or_insert(first);

@@ -38,6 +38,8 @@ pub struct FrameRecord {
     pub status: FrameStatus,
     /// Delivered frames after the first clock sync: host capture → frame complete here, µs.
     pub latency_us: Option<i64>,
+    /// The frame's payload bytes (0 for lost frames).
+    pub bytes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -503,6 +505,7 @@ mod tests {
             count: 1,
             status,
             latency_us: None,
+            bytes: 0,
         };
         let r = report_with(vec![
             rec(100, FrameStatus::Ok),
