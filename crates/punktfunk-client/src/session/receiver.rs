@@ -161,7 +161,7 @@ enum Verifier {
 }
 
 /// What a decoded stream says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VideoFormat {
     /// FFmpeg's name for the decoded pixel format (`yuv420p`, `yuv420p10le`, `yuv444p`).
     pub pixel_format: String,
@@ -173,6 +173,8 @@ pub struct VideoFormat {
     pub transfer: String,
     pub matrix: String,
     pub full_range: bool,
+    /// HDR10 metadata the bitstream carries (SEI / metadata OBUs).
+    pub hdr: Option<super::report::HdrLevels>,
 }
 
 impl VideoFormat {
@@ -193,6 +195,7 @@ impl VideoFormat {
             transfer: picture.transfer.clone(),
             matrix: picture.matrix.clone(),
             full_range: picture.full_range,
+            hdr: picture.hdr.map(Into::into),
         }
     }
 }
@@ -466,7 +469,9 @@ impl StreamReceiver {
                     let completed_us = self.clock.at_us(tf.done) as i64;
                     let latency = completed_us - capture_us;
                     self.stats.latencies_us.push(latency);
-                    latency_us = Some(latency);
+                    // The timeline's latency stops at reassembly (before decoding), as a
+                    // GameStream client's does: comparable across protocols and decoders.
+                    latency_us = Some(self.clock.at_us(frame.timing.completed) as i64 - capture_us);
                     self.window_owd.push(first_us - capture_us);
                     if latency > LATE_FRAME.as_micros() as i64 {
                         self.late_in_window += 1;

@@ -36,7 +36,8 @@ pub struct FrameRecord {
     pub first_index: u32,
     pub count: u32,
     pub status: FrameStatus,
-    /// Delivered frames after the first clock sync: host capture → frame complete here, µs.
+    /// Delivered frames after the first clock sync: host capture → frame reassembled here (before
+    /// decoding; `latency_ms` includes decoding), µs.
     pub latency_us: Option<i64>,
     /// The frame's payload bytes (0 for lost frames).
     pub bytes: u32,
@@ -139,12 +140,42 @@ pub struct SessionReport {
 }
 
 /// The colour description the host announced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct WelcomeColor {
     pub primaries: u8,
     pub transfer: u8,
     pub matrix: u8,
     pub full_range: bool,
+    /// The HDR10 metadata the host announced for an HDR stream.
+    pub hdr: Option<HdrLevels>,
+}
+
+/// HDR10 static metadata in plain units, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HdrLevels {
+    /// Mastering display primaries R, G, B and white point as CIE 1931 (x, y).
+    pub primaries: [[f64; 2]; 3],
+    pub white_point: [f64; 2],
+    /// Mastering display luminance range in cd/m².
+    pub max_luminance: f64,
+    pub min_luminance: f64,
+    /// Brightest pixel and brightest frame average of the content, in cd/m².
+    pub max_cll: u16,
+    pub max_fall: u16,
+}
+
+impl From<punktfunk_core::control::color::HdrMetadata> for HdrLevels {
+    fn from(m: punktfunk_core::control::color::HdrMetadata) -> Self {
+        let xy = |(x, y): (u16, u16)| [f64::from(x) / 50_000.0, f64::from(y) / 50_000.0];
+        HdrLevels {
+            primaries: m.primaries.map(xy),
+            white_point: xy(m.white_point),
+            max_luminance: f64::from(m.max_luminance) / 10_000.0,
+            min_luminance: f64::from(m.min_luminance) / 10_000.0,
+            max_cll: m.max_cll,
+            max_fall: m.max_fall,
+        }
+    }
 }
 
 /// One title of the host's library.
@@ -386,6 +417,7 @@ pub(super) fn build_report(r: ReportInputs<'_>) -> SessionReport {
             transfer: w.color.transfer,
             matrix: w.color.matrix,
             full_range: w.color.full_range,
+            hdr: w.hdr.map(HdrLevels::from),
         },
         video_format: s.video_format.take(),
         last_picture: s.last_picture.take(),
@@ -457,6 +489,7 @@ mod tests {
                 transfer: 1,
                 matrix: 1,
                 full_range: false,
+                hdr: None,
             },
             video_format: None,
             last_picture: None,
