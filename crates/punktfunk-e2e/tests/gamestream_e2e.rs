@@ -407,6 +407,68 @@ fn moonlight_streams_desktop_hevc() {
     host.stop();
 }
 
+/// An HDR source (`serve --source virtual`: the test pattern graded into BT.2020 PQ) to a Moonlight
+/// client that asks for HDR: HEVC Main10, and the control stream switches the client to HDR with
+/// the source's mastering metadata (0x010e), as moonlight-common-c reads it back.
+#[test]
+fn moonlight_gets_hdr10_with_its_metadata_from_an_hdr_source() {
+    let Client {
+        python,
+        config,
+        client_dir,
+        _clients,
+    } = Client::new();
+    let base = free_port_base();
+    let host = start_host_with(config.path(), base, true, &[], &["--source", "virtual"]);
+    let paired = pair(&python, &host, base, &client_dir, "2580", "2580", &[]);
+    assert_eq!(paired["paired"], true, "{paired}");
+    let result = run_stream(
+        &python,
+        base,
+        &client_dir,
+        &[
+            "--codec",
+            "hevc10",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--seconds",
+            "3",
+        ],
+    );
+    eprintln!("{result}");
+    let launch = &result["launches"][0];
+    assert!(launch["frames"].as_u64().unwrap_or(0) >= 30, "{launch}");
+    assert_eq!(
+        launch["decoded_formats"],
+        serde_json::json!(["yuv420p10le"]),
+        "{launch}"
+    );
+    assert_eq!(launch["hdr_modes"], serde_json::json!([true]), "{launch}");
+    let m = &launch["hdr_metadata"];
+    assert_eq!(m["max_display_luminance"], 1000, "{m}");
+    assert_eq!(m["min_display_luminance"], 50, "0.005 cd/m²: {m}");
+    assert_eq!(
+        m["primaries"][0],
+        serde_json::json!([35400, 14600]),
+        "BT.2020 red: {m}"
+    );
+    assert_eq!(
+        m["white_point"],
+        serde_json::json!([15635, 16450]),
+        "D65: {m}"
+    );
+    let (cll, fall) = (
+        m["max_content_light_level"].as_u64().unwrap_or(0),
+        m["max_frame_average_light_level"].as_u64().unwrap_or(0),
+    );
+    assert!(cll > 0 && cll <= 1000 && fall > 0 && fall <= cll, "{m}");
+    host.stop();
+}
+
 #[test]
 fn moonlight_streams_hevc_main10_hevc_4_4_4_and_av1_when_it_asks() {
     let Client {
@@ -451,6 +513,8 @@ fn moonlight_streams_hevc_main10_hevc_4_4_4_and_av1_when_it_asks() {
         serde_json::json!(["yuv420p10le"]),
         "Moonlight decodes 10-bit: {main10}"
     );
+    // It asked for HDR; the desktop is SDR, and the control stream says so (10-bit BT.709).
+    assert_eq!(main10["hdr_modes"], serde_json::json!([false]), "{main10}");
     assert_eq!(main10["current_game_after_quit"], 0, "{main10}");
     // 4:4:4 (chromaSamplingType 1), offered as HEVC Range Extensions.
     let full = stream("hevc444");
@@ -458,6 +522,11 @@ fn moonlight_streams_hevc_main10_hevc_4_4_4_and_av1_when_it_asks() {
         full["decoded_formats"],
         serde_json::json!(["yuv444p"]),
         "Moonlight decodes 4:4:4: {full}"
+    );
+    assert_eq!(
+        full["hdr_modes"],
+        serde_json::json!([]),
+        "no HDR message to a client that did not ask: {full}"
     );
     // AV1: libaom keeps up with 640×360@30 here (measured at start-up, offered per launch), and
     // moonlight-common-c takes it when DESCRIBE names it; dav1d decodes it.

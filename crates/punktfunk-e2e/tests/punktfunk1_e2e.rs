@@ -382,6 +382,78 @@ fn h264_test_pattern_decodes_with_every_stamp_intact() {
     assert!(latency.p50 < 100.0, "{}", r.text());
 }
 
+/// An HDR source end to end: to a client that displays HDR and decodes 10-bit, the test pattern is
+/// graded into BT.2020 PQ. The Welcome says so and carries the mastering metadata; the HEVC Main10
+/// bitstream signals the same colours and carries the metadata as SEI; the stamps still read back,
+/// their white at PQ 0.75 (1000 cd/m²). (Software HEVC drops pictures on a loaded 2-core machine,
+/// so the frame-number check of every frame is left to the H.264 tests.)
+#[test]
+fn hdr_source_streams_main10_pq_with_its_mastering_metadata() {
+    use punktfunk_core::control::caps;
+    let host = Host::start("hdr", &[]);
+    let mut opts = session(&host, host.quic, 4);
+    opts.mode = Mode {
+        width: 640,
+        height: 360,
+        refresh_mhz: 30_000,
+    };
+    opts.bitrate_kbps = 6_000;
+    opts.codec = punktfunk_core::control::Codec::Hevc;
+    opts.color_caps = caps::TEN_BIT | caps::HDR;
+    opts.expect_stamps = false;
+    opts.keep_last_picture = true;
+    let r = run_in_process(opts);
+    eprintln!("{}", r.text());
+    assert_eq!(r.codec, "Hevc");
+    assert_eq!(r.color_format, 1, "10-bit 4:2:0");
+    assert_eq!(
+        (r.color.primaries, r.color.transfer, r.color.matrix),
+        (9, 16, 9),
+        "Welcome: BT.2020 PQ"
+    );
+    let announced = r.color.hdr.expect("the Welcome carries HDR metadata");
+    assert_eq!(announced.max_luminance, 1000.0);
+    assert!(
+        announced.max_cll > 0 && announced.max_cll <= 1000,
+        "{announced:?}"
+    );
+    assert!(announced.max_fall > 0 && announced.max_fall <= announced.max_cll);
+    let format = r.video_format.as_ref().expect("decoded");
+    assert_eq!(format.bit_depth, 10, "{format:?}");
+    assert_eq!(
+        (
+            format.primaries.as_str(),
+            format.transfer.as_str(),
+            format.matrix.as_str()
+        ),
+        ("bt2020", "smpte2084", "bt2020nc"),
+        "{format:?}"
+    );
+    let carried = format.hdr.expect("the bitstream carries HDR metadata");
+    assert_eq!(
+        (carried.max_cll, carried.max_fall),
+        (announced.max_cll, announced.max_fall)
+    );
+    assert!((carried.max_luminance - 1000.0).abs() < 1.0, "{carried:?}");
+    assert!(
+        (carried.primaries[0][0] - 0.708).abs() < 0.001,
+        "{carried:?}"
+    );
+    assert_eq!(r.integrity_failures, 0, "{}", r.text());
+    assert!(r.frames_ok >= 20, "{}", r.text());
+    let (w, h, rgb) = r.last_picture.as_ref().expect("kept the last picture");
+    assert!(
+        punktfunk_media::pattern::read_stamp(rgb, *w, *h, *w as usize * 3).is_some(),
+        "the graded stamp reads back"
+    );
+    // The stamp's first cell is white: PQ code of 1000 cd/m², 0.752 × 255.
+    let white = rgb[(4 * *w as usize + 4) * 3];
+    assert!(
+        (188..=196).contains(&white),
+        "white cell at PQ code {white}"
+    );
+}
+
 /// The real frame path: the client gets its own virtual display (our private headless sway, since the
 /// test has no desktop session), captured with wlr-screencopy, encoded with x264 and decoded by the
 /// probe — which sees the display's default background at the client's exact mode.

@@ -694,7 +694,12 @@ fn punktfunk1_streams_4_4_4_and_10_bit_when_the_client_asks() {
     assert_eq!(deep["color_format"], 1, "{deep}");
     assert_eq!(deep["video_format"]["bit_depth"], 10, "{deep}");
     assert_eq!(deep["video_format"]["chroma"], "4:2:0", "{deep}");
-    for report in [&plain, &full, &deep] {
+
+    let (full_deep, error_444_10) = stream("444,10bit");
+    assert_eq!(full_deep["color_format"], 3, "{full_deep}");
+    assert_eq!(full_deep["video_format"]["chroma"], "4:4:4", "{full_deep}");
+    assert_eq!(full_deep["video_format"]["bit_depth"], 10, "{full_deep}");
+    for report in [&plain, &full, &deep, &full_deep] {
         // SDR desktop captures: BT.709, as the Welcome says and the bitstream signals.
         assert_eq!(report["color"]["primaries"], 1, "{report}");
         assert_eq!(report["video_format"]["primaries"], "bt709", "{report}");
@@ -702,8 +707,10 @@ fn punktfunk1_streams_4_4_4_and_10_bit_when_the_client_asks() {
         assert_eq!(report["video_format"]["transfer"], "bt709", "{report}");
     }
     // Thin coloured strokes survive 4:4:4; 4:2:0 halves their colour resolution.
-    assert!(
-        error_444 * 2.0 < error_420,
-        "4:4:4 stroke error {error_444:.1} is not well below 4:2:0's {error_420:.1}"
-    );
+    for (name, error) in [("4:4:4", error_444), ("10-bit 4:4:4", error_444_10)] {
+        assert!(
+            error * 2.0 < error_420,
+            "{name} stroke error {error:.1} is not well below 4:2:0's {error_420:.1}"
+        );
+    }
 }

@@ -33,6 +33,8 @@ pub enum YuvLayout {
     Yuv420p10,
     /// 8-bit 4:4:4, three planes.
     Yuv444p,
+    /// 10-bit 4:4:4, three planes of 16-bit little-endian words.
+    Yuv444p10,
 }
 
 impl YuvLayout {
@@ -44,6 +46,7 @@ impl YuvLayout {
             Self::P010 => Pixel::P010LE,
             Self::Yuv420p10 => Pixel::YUV420P10LE,
             Self::Yuv444p => Pixel::YUV444P,
+            Self::Yuv444p10 => Pixel::YUV444P10LE,
         }
     }
 
@@ -53,6 +56,7 @@ impl YuvLayout {
             ChromaFormat::Yuv420 => Self::Yuv420p,
             ChromaFormat::Yuv420TenBit => Self::Yuv420p10,
             ChromaFormat::Yuv444 => Self::Yuv444p,
+            ChromaFormat::Yuv444TenBit => Self::Yuv444p10,
         }
     }
 
@@ -63,6 +67,7 @@ impl YuvLayout {
             ChromaFormat::Yuv420 => Self::Nv12,
             ChromaFormat::Yuv420TenBit => Self::P010,
             ChromaFormat::Yuv444 => Self::Yuv444p,
+            ChromaFormat::Yuv444TenBit => Self::Yuv444p10,
         }
     }
 }

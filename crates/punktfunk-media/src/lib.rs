@@ -13,6 +13,7 @@ pub mod decode;
 pub mod encode;
 pub mod opus;
 pub mod pattern;
+pub mod pattern_hdr;
 pub mod types;
 
 pub use types::*;

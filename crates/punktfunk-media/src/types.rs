@@ -19,6 +19,20 @@ pub enum ChromaFormat {
     Yuv420TenBit,
     /// 8-bit 4:4:4 — HEVC RExt / H.264 High 4:4:4.
     Yuv444,
+    /// 10-bit 4:4:4 — HEVC RExt Main 4:4:4 10, AV1 High 10-bit.
+    Yuv444TenBit,
+}
+
+impl ChromaFormat {
+    /// Whether the chroma planes are full resolution (4:4:4).
+    pub fn is_444(self) -> bool {
+        matches!(self, Self::Yuv444 | Self::Yuv444TenBit)
+    }
+
+    /// Whether samples are 10-bit.
+    pub fn is_ten_bit(self) -> bool {
+        matches!(self, Self::Yuv420TenBit | Self::Yuv444TenBit)
+    }
 }
 
 /// Colour description of the stream.
@@ -30,20 +44,9 @@ pub enum ColorSpace {
     Bt2020Pq,
 }
 
-/// HDR10 static metadata (SMPTE ST 2086 mastering display + CTA-861.3 content light level).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HdrMetadata {
-    /// Display primaries R, G, B as (x, y) in units of 0.00002.
-    pub primaries: [(u16, u16); 3],
-    /// White point (x, y) in units of 0.00002.
-    pub white_point: (u16, u16),
-    /// Max / min mastering luminance in units of 0.0001 cd/m².
-    pub max_luminance: u32,
-    pub min_luminance: u32,
-    /// MaxCLL / MaxFALL in cd/m².
-    pub max_cll: u16,
-    pub max_fall: u16,
-}
+/// HDR10 static metadata (SMPTE ST 2086 mastering display + CTA-861.3 content light level): the
+/// protocol core's type, so what the encoder writes and what the Welcome says are one value.
+pub use punktfunk_core::control::color::HdrMetadata;
 
 /// Everything an encoder is opened with.
 #[derive(Debug, Clone, PartialEq)]

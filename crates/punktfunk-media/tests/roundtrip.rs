@@ -404,3 +404,33 @@ fn hevc_444_reports_a_444_pixel_format() {
     eprintln!("HEVC 4:4:4: PSNR avg {average:.2} dB {psnrs:.1?}");
     assert!(average >= 35.0, "HEVC 4:4:4: average PSNR {average:.2} dB");
 }
+
+#[test]
+fn hevc_444_ten_bit_reports_a_ten_bit_444_pixel_format() {
+    let mut chain = Chain::open(&config(
+        VideoCodec::Hevc,
+        ChromaFormat::Yuv444TenBit,
+        ColorSpace::Bt709,
+        None,
+    ));
+    let mut psnrs = Vec::new();
+    for n in 0..30 {
+        let step = chain.step(true);
+        assert_eq!(
+            step.picture.chroma,
+            ChromaSubsampling::Yuv444,
+            "frame {n}: {}",
+            step.picture.pixel_format_name
+        );
+        assert_eq!(step.picture.pixel_format_name, "yuv444p10le", "frame {n}");
+        assert_eq!(step.picture.bit_depth, 10);
+        assert_eq!(step.picture.color_primaries, "bt709", "frame {n}");
+        psnrs.push(step.psnr.expect("psnr"));
+    }
+    let average = psnrs.iter().sum::<f64>() / psnrs.len() as f64;
+    eprintln!("HEVC 4:4:4 10-bit: PSNR avg {average:.2} dB {psnrs:.1?}");
+    assert!(
+        average >= 35.0,
+        "HEVC 4:4:4 10-bit: average PSNR {average:.2} dB"
+    );
+}

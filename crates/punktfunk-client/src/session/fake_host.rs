@@ -123,6 +123,7 @@ async fn serve(
                         codec: Codec::RawTest,
                         color_format: 0,
                         color: punktfunk_core::control::color::ColorDescription::BT709,
+                        hdr: None,
                         width: h.width,
                         height: h.height,
                         refresh_mhz: h.refresh_mhz,

@@ -130,6 +130,14 @@ impl<'a> FieldReader<'a> {
                 .map_err(|_| ControlError::BadField(name)),
         }
     }
+    /// An optional fixed-size field; `Err` if present with another length.
+    pub fn opt_array<const N: usize>(
+        &self,
+        tag: u16,
+        name: &'static str,
+    ) -> Result<Option<[u8; N]>, ControlError> {
+        self.fixed(tag, name)
+    }
     /// An optional one-byte field; `Err` if present with another length.
     pub fn opt_u8(&self, tag: u16, name: &'static str) -> Result<Option<u8>, ControlError> {
         Ok(self.fixed::<1>(tag, name)?.map(|b| b[0]))

@@ -82,6 +82,9 @@ pub struct Welcome {
     pub color_format: u8,
     /// The stream's colour primaries, transfer and matrix (default: BT.709, limited range).
     pub color: super::color::ColorDescription,
+    /// HDR10 mastering and light-level metadata, when the host streams an HDR source (the bitstream
+    /// repeats it on keyframes).
+    pub hdr: Option<super::color::HdrMetadata>,
     /// Stream width in pixels, as the host's display was created.
     pub width: u32,
     /// Stream height in pixels.
@@ -339,6 +342,7 @@ mod tag {
     pub(super) const WITH_ART: u16 = 75;
     pub(super) const MEDIA_TYPE: u16 = 76;
     pub(super) const DATA: u16 = 77;
+    pub(super) const HDR_METADATA: u16 = 78;
 }
 
 /// Longest goodbye reason kept.
@@ -439,24 +443,29 @@ impl Message {
                     .u16(MAX_DATAGRAM, h.max_datagram)
                     .finish()
             }
-            Message::Welcome(w) => FieldWriter::new(MSG_WELCOME)
-                .u32(SESSION, w.session_id)
-                .u8(CODEC, w.codec as u8)
-                .u8(COLOR, w.color_format)
-                .u8(PRIMARIES, w.color.primaries)
-                .u8(TRANSFER, w.color.transfer)
-                .u8(MATRIX, w.color.matrix)
-                .u8(FULL_RANGE, u8::from(w.color.full_range))
-                .u32(WIDTH, w.width)
-                .u32(HEIGHT, w.height)
-                .u32(REFRESH, w.refresh_mhz)
-                .u32(BITRATE, w.bitrate_kbps)
-                .u16(PARITY, w.parity_percent)
-                .u16(MAX_DATAGRAM, w.max_datagram)
-                .u16(DATA_PORT, w.data_port)
-                .u8(AUDIO, w.audio_channels)
-                .u8(MIC, w.mic_channels)
-                .finish(),
+            Message::Welcome(w) => {
+                let mut out = FieldWriter::new(MSG_WELCOME);
+                if let Some(hdr) = &w.hdr {
+                    out.bytes(HDR_METADATA, &hdr.to_bytes());
+                }
+                out.u32(SESSION, w.session_id)
+                    .u8(CODEC, w.codec as u8)
+                    .u8(COLOR, w.color_format)
+                    .u8(PRIMARIES, w.color.primaries)
+                    .u8(TRANSFER, w.color.transfer)
+                    .u8(MATRIX, w.color.matrix)
+                    .u8(FULL_RANGE, u8::from(w.color.full_range))
+                    .u32(WIDTH, w.width)
+                    .u32(HEIGHT, w.height)
+                    .u32(REFRESH, w.refresh_mhz)
+                    .u32(BITRATE, w.bitrate_kbps)
+                    .u16(PARITY, w.parity_percent)
+                    .u16(MAX_DATAGRAM, w.max_datagram)
+                    .u16(DATA_PORT, w.data_port)
+                    .u8(AUDIO, w.audio_channels)
+                    .u8(MIC, w.mic_channels)
+                    .finish()
+            }
             Message::Start => FieldWriter::new(MSG_START).finish(),
             Message::Feedback(f) => FieldWriter::new(MSG_FEEDBACK)
                 .u32(WINDOW, f.window_ms)
@@ -598,6 +607,9 @@ impl Message {
                 codec: Codec::from_u8(r.u8(CODEC, "codec")?)
                     .ok_or(ControlError::BadField("codec"))?,
                 color_format: r.u8(COLOR, "color format")?,
+                hdr: r
+                    .opt_array(HDR_METADATA, "HDR metadata")?
+                    .map(|b| super::color::HdrMetadata::from_bytes(&b)),
                 color: {
                     let bt709 = super::color::ColorDescription::BT709;
                     super::color::ColorDescription {

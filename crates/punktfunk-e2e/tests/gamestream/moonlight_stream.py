@@ -47,6 +47,7 @@ import av
 from moonlight_python import MoonlightClient
 from moonlight_python import config as ml_config
 from moonlight_python import decoder as ml_decoder
+from moonlight_python import stream as ml_stream
 
 HOST = "127.0.0.1"
 
@@ -80,6 +81,55 @@ def decode_noting_format(self, annex_b_data: bytes):
 
 
 ml_decoder.Decoder.decode = decode_noting_format
+
+# What the host's HDR mode messages (0x010e) told moonlight-common-c: each setHdrMode() call, and
+# the metadata LiGetHdrMetadata() then returned. moonlight-python leaves the callback unset, so it is
+# added here; the struct is moonlight-common-c's SS_HDR_METADATA (Limelight.h).
+HDR_MODES: list[bool] = []
+HDR_METADATA: list[dict] = []
+HDR_CDEF = """
+typedef struct { unsigned short x; unsigned short y; } PF_XY;
+typedef struct {
+    PF_XY displayPrimaries[3];
+    PF_XY whitePoint;
+    unsigned short maxDisplayLuminance;
+    unsigned short minDisplayLuminance;
+    unsigned short maxContentLightLevel;
+    unsigned short maxFrameAverageLightLevel;
+    unsigned short maxFullFrameLuminance;
+} PF_HDR_METADATA;
+bool LiGetHdrMetadata(PF_HDR_METADATA* metadata);
+"""
+_original_callbacks = ml_stream.StreamingSession._make_connection_callbacks
+
+
+def callbacks_noting_hdr(self):
+    callbacks = _original_callbacks(self)
+    if not getattr(self, "_pf_hdr_cdef", False):
+        self._ffi.cdef(HDR_CDEF)
+        self._pf_hdr_cdef = True
+
+    @self._ffi.callback("void(bool)")
+    def set_hdr_mode(enabled: bool) -> None:
+        HDR_MODES.append(bool(enabled))
+        m = self._ffi.new("PF_HDR_METADATA*")
+        if enabled and self._lib.LiGetHdrMetadata(m):
+            HDR_METADATA.append({
+                "primaries": [[p.x, p.y] for p in m.displayPrimaries],
+                "white_point": [m.whitePoint.x, m.whitePoint.y],
+                "max_display_luminance": m.maxDisplayLuminance,
+                "min_display_luminance": m.minDisplayLuminance,
+                "max_content_light_level": m.maxContentLightLevel,
+                "max_frame_average_light_level": m.maxFrameAverageLightLevel,
+                "max_full_frame_luminance": m.maxFullFrameLuminance,
+            })
+
+    self._callbacks.append(set_hdr_mode)
+    callbacks.setHdrMode = set_hdr_mode
+    return callbacks
+
+
+ml_stream.StreamingSession._make_connection_callbacks = callbacks_noting_hdr
 
 
 def result(**fields) -> None:
@@ -198,6 +248,8 @@ def measure(client: MoonlightClient, args) -> dict:
         "audio_samples": audio.get("samples", 0),
         "decoded_formats": sorted(DECODED_FORMATS),
         "decoders": sorted(DECODERS),
+        "hdr_modes": list(HDR_MODES),
+        "hdr_metadata": HDR_METADATA[-1] if HDR_METADATA else None,
     }
 
 

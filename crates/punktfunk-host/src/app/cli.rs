@@ -32,7 +32,15 @@ enum Command {
     /// encoded (our own headless sway and PipeWire when there is no desktop session). Without any usable compositor
     /// it serves the test sources instead and says why. Settings come from config.toml in the config
     /// dir ($PUNKTFUNK_CONFIG_DIR, else ~/.config/punktfunk); each flag below overrides its setting.
-    Serve(ListenArgs),
+    Serve {
+        /// Stream this source to every client instead of choosing: `display` (fail without a
+        /// compositor) or `virtual` (the moving test pattern, HDR10 to clients that display HDR —
+        /// for checking a client or a network without a desktop).
+        #[arg(long, value_enum)]
+        source: Option<SourceKind>,
+        #[command(flatten)]
+        listen: ListenArgs,
+    },
     /// Run only the punktfunk/1 native listener with the given frame source.
     #[command(name = "punktfunk1-host")]
     Punktfunk1Host {
@@ -106,10 +114,17 @@ pub fn main() -> Result<()> {
         .build()?;
     let dir = config_dir::config_dir()?;
     match cli.command {
-        Command::Serve(listen) => serve::run(&runtime, &dir, &listen, serve::Sources::Auto),
-        Command::Punktfunk1Host { source, listen } => {
-            serve::run(&runtime, &dir, &listen, serve::Sources::Only(source))
+        Command::Serve { source, listen } => {
+            let sources = source.map_or(serve::Sources::Auto, serve::Sources::Only);
+            serve::run(&runtime, &dir, &listen, sources, serve::Role::Full)
         }
+        Command::Punktfunk1Host { source, listen } => serve::run(
+            &runtime,
+            &dir,
+            &listen,
+            serve::Sources::Only(source),
+            serve::Role::NativeOnly,
+        ),
         Command::Doctor(args) => doctor::run(&dir, &args),
         Command::Pair(args) => cli_client::pair(&runtime, &dir, &args),
         Command::ConsolePassword(args) => cli_client::console_password(&runtime, &dir, &args),

@@ -20,14 +20,23 @@ pub enum Sources {
     Only(SourceKind),
 }
 
+/// What else runs beside the punktfunk/1 listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `serve`: the management API and console, and a private PipeWire on a bare machine.
+    Full,
+    /// `punktfunk1-host`, the bare native listener (tests run many side by side): neither.
+    NativeOnly,
+}
+
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     dir: &Path,
     args: &ListenArgs,
     sources: Sources,
+    role: Role,
 ) -> Result<()> {
-    // `punktfunk1-host` is the bare native listener (tests run many side by side): no API there.
-    let with_api = matches!(sources, Sources::Auto);
+    let with_api = role == Role::Full;
     let settings = SettingsStore::load(dir, args.overrides())?;
     let effective = settings.get();
     let compositor = effective.compositor.as_deref();

@@ -7,7 +7,9 @@ use anyhow::Context;
 use punktfunk_core::testsrc::TestFrame;
 use punktfunk_media::convert::YuvPicture;
 use punktfunk_media::encode::Encoder;
-use punktfunk_media::{ChromaFormat, ColorSpace, EncodedFrame, EncoderConfig, VideoCodec};
+use punktfunk_media::{
+    ChromaFormat, ColorSpace, EncodedFrame, EncoderConfig, HdrMetadata, VideoCodec,
+};
 use std::time::Duration;
 
 /// What the pipeline asks of one frame.
@@ -48,20 +50,28 @@ pub struct VideoEncoder {
     mode: (u32, u32, u32),
     /// Bit depth and chroma it was opened with (a restart keeps them).
     chroma: ChromaFormat,
+    /// HDR10 metadata it was opened with (a restart keeps it).
+    hdr: Option<HdrMetadata>,
 }
 
 impl VideoEncoder {
     /// Opens an encoder for `codec` in `chroma` at `width`×`height`@`refresh_mhz` (auto-selected
-    /// backend, software as the floor; BT.709 SDR, as the host's desktops are captured).
+    /// backend, software as the floor). Without `hdr` the stream is BT.709 SDR, as the host's
+    /// desktops are captured; with it (a 10-bit `chroma` only) BT.2020 PQ carrying that metadata.
     pub fn open(
         codec: VideoCodec,
         chroma: ChromaFormat,
+        hdr: Option<HdrMetadata>,
         width: u32,
         height: u32,
         refresh_mhz: u32,
         bitrate_kbps: u32,
     ) -> anyhow::Result<Self> {
         punktfunk_media::init()?;
+        anyhow::ensure!(
+            hdr.is_none() || chroma.is_ten_bit(),
+            "HDR10 needs a 10-bit format, not {chroma:?}"
+        );
         let config = EncoderConfig {
             codec,
             width,
@@ -70,9 +80,13 @@ impl VideoEncoder {
             fps_den: 1000,
             bitrate_kbps,
             chroma,
-            color: ColorSpace::Bt709,
+            color: if hdr.is_some() {
+                ColorSpace::Bt2020Pq
+            } else {
+                ColorSpace::Bt709
+            },
             full_range: false,
-            hdr: None,
+            hdr,
             intra_refresh: false,
         };
         let encoder = punktfunk_media::encode::open_encoder(&config, None).with_context(|| {
@@ -83,6 +97,7 @@ impl VideoEncoder {
             bitrate_kbps,
             mode: (width, height, refresh_mhz),
             chroma,
+            hdr,
         })
     }
 }
@@ -119,7 +134,15 @@ impl FrameEncoder for VideoEncoder {
 
     fn restart(&mut self, codec: VideoCodec, bitrate_kbps: u32) -> anyhow::Result<()> {
         let (width, height, refresh_mhz) = self.mode;
-        *self = VideoEncoder::open(codec, self.chroma, width, height, refresh_mhz, bitrate_kbps)?;
+        *self = VideoEncoder::open(
+            codec,
+            self.chroma,
+            self.hdr,
+            width,
+            height,
+            refresh_mhz,
+            bitrate_kbps,
+        )?;
         Ok(())
     }
 }

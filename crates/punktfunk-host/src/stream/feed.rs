@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use punktfunk_media::convert::{Converter, YuvLayout, YuvPicture};
-use punktfunk_media::{ColorSpace, RawFrame};
+use punktfunk_media::{ColorSpace, HdrMetadata, RawFrame};
 use std::time::{Duration, Instant};
 
 /// What the encoder wants pictures converted to.
@@ -36,6 +36,14 @@ pub enum Next {
 pub trait PictureFeed: Send {
     /// Short description for logs, e.g. `wlr-screencopy v3 of HEADLESS-2 (shm, damage tracking)`.
     fn describe(&self) -> String;
+
+    /// HDR10 metadata when the pictures are PQ-coded BT.2020 (an HDR source); `None` for SDR
+    /// BT.709, which is what sway and Mutter hand out. An HDR capture backend (10-bit or FP16
+    /// buffers of an output in HDR mode) reports its output's metadata here; the session then
+    /// opens its encoder in BT.2020 PQ and tells the client.
+    fn hdr(&self) -> Option<HdrMetadata> {
+        None
+    }
 
     /// Waits up to `timeout` for the next picture and converts it to `format` into a buffer from
     /// `buffer` (asked only once there is a picture: the pipeline then takes back a picture the

@@ -79,6 +79,7 @@ fn stream(frames: usize, actions: Vec<(usize, Action)>, control: Arc<StreamContr
     let mut source = VideoSource::pattern(
         VideoCodec::H264,
         ChromaFormat::Yuv420,
+        false,
         640,
         360,
         60_000,

@@ -10,7 +10,7 @@ use super::pattern_feed::{ClockFeed, PatternFeed};
 use crate::platform::capture::{self, CaptureOptions};
 use crate::platform::vdisplay::{DisplayHandle, Mode, VirtualDisplay};
 use anyhow::{Context, Result};
-use punktfunk_media::{ChromaFormat, VideoCodec};
+use punktfunk_media::{ChromaFormat, HdrMetadata, VideoCodec};
 use std::time::Duration;
 
 pub struct VideoSource {
@@ -20,23 +20,31 @@ pub struct VideoSource {
     display: Option<Box<dyn DisplayHandle>>,
     /// Which compositor made the display (for status reports).
     compositor: String,
+    /// HDR10 metadata the stream carries; `None`: SDR BT.709.
+    hdr: Option<HdrMetadata>,
 }
 
 impl VideoSource {
     /// Creates the client's display on `backend` at exactly `mode`, starts capturing it and opens
     /// an encoder. The encoder opens while the compositor sets up the new output.
+    ///
+    /// `client_hdr` says the client displays HDR; the stream is still SDR BT.709 here, because the
+    /// compositors this host drives (sway, Mutter) create 8-bit SDR outputs. A compositor whose
+    /// virtual output can run in HDR would report it from its capture feed
+    /// ([`PictureFeed::hdr`]) before the encoder opens.
     pub fn display(
         backend: &dyn VirtualDisplay,
         codec: VideoCodec,
         chroma: ChromaFormat,
+        client_hdr: bool,
         mode: Mode,
         bitrate_kbps: u32,
         label: &str,
     ) -> Result<Self> {
         let (output, encoder) = std::thread::scope(|scope| {
             let (w, h, hz) = (mode.width, mode.height, mode.refresh_mhz);
-            let encoder =
-                scope.spawn(move || VideoEncoder::open(codec, chroma, w, h, hz, bitrate_kbps));
+            let encoder = scope
+                .spawn(move || VideoEncoder::open(codec, chroma, None, w, h, hz, bitrate_kbps));
             let output = backend
                 .create(mode, label)
                 .with_context(|| format!("creating a {mode} display"));
@@ -60,36 +68,44 @@ impl VideoSource {
             output = output.name(), %mode, encoder = encoder.describe(), capture = capturer.describe(),
             "display source ready"
         );
+        if client_hdr {
+            tracing::info!(
+                output = output.name(),
+                "the client displays HDR; this compositor's outputs are 8-bit SDR: BT.709"
+            );
+        }
         Ok(VideoSource {
             feed: Box::new(DisplayFeed::new(capturer)),
             encoder: Box::new(encoder),
             refresh_mhz: mode.refresh_mhz,
             display: Some(output),
             compositor: backend.info().kind.to_string(),
+            hdr: None,
         })
     }
 
-    /// The moving test pattern through a real encoder (no display).
+    /// The moving test pattern through a real encoder (no display). To a client that displays
+    /// HDR (`client_hdr`) in a 10-bit format the pattern is an HDR10 source.
     pub fn pattern(
         codec: VideoCodec,
         chroma: ChromaFormat,
+        client_hdr: bool,
         width: u32,
         height: u32,
         refresh_mhz: u32,
         bitrate_kbps: u32,
     ) -> Result<Self> {
-        Ok(Self::from_parts(
-            Box::new(PatternFeed::new(width, height, refresh_mhz)),
-            Box::new(VideoEncoder::open(
-                codec,
-                chroma,
-                width,
-                height,
-                refresh_mhz,
-                bitrate_kbps,
-            )?),
-            refresh_mhz,
-        ))
+        let feed = if client_hdr && chroma.is_ten_bit() {
+            PatternFeed::hdr10(width, height, refresh_mhz)
+        } else {
+            PatternFeed::new(width, height, refresh_mhz)
+        };
+        let hdr = feed.hdr();
+        let encoder =
+            VideoEncoder::open(codec, chroma, hdr, width, height, refresh_mhz, bitrate_kbps)?;
+        let mut source = Self::from_parts(Box::new(feed), Box::new(encoder), refresh_mhz);
+        source.hdr = hdr;
+        Ok(source)
     }
 
     /// Raw test frames on the session's frame clock.
@@ -113,7 +129,13 @@ impl VideoSource {
             refresh_mhz,
             display: None,
             compositor: String::new(),
+            hdr: None,
         }
+    }
+
+    /// HDR10 metadata the stream carries (BT.2020 PQ), or `None` for SDR BT.709.
+    pub fn hdr(&self) -> Option<HdrMetadata> {
+        self.hdr
     }
 
     /// One frame at the session's refresh rate.

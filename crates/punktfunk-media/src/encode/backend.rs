@@ -107,16 +107,19 @@ impl Backend {
     /// Why this backend cannot encode `chroma`, or `None` if it can (as far as FFmpeg 5.1 goes).
     pub fn chroma_limitation(self, chroma: ChromaFormat) -> Option<&'static str> {
         match (self, chroma) {
-            (Self::SvtAv1, ChromaFormat::Yuv444) => Some("SVT-AV1 encodes 4:2:0 only"),
-            (Self::NvencH264, ChromaFormat::Yuv420TenBit) => {
+            (Self::SvtAv1, ChromaFormat::Yuv444 | ChromaFormat::Yuv444TenBit) => {
+                Some("SVT-AV1 encodes 4:2:0 only")
+            }
+            (Self::NvencH264, ChromaFormat::Yuv420TenBit | ChromaFormat::Yuv444TenBit) => {
                 Some("NVENC H.264 has no 10-bit profile")
             }
             (Self::VaapiH264, ChromaFormat::Yuv420TenBit) => {
                 Some("VAAPI H.264 has no 10-bit profile")
             }
-            (Self::VaapiH264 | Self::VaapiHevc, ChromaFormat::Yuv444) => {
-                Some("the VAAPI path uploads NV12/P010 only (no 4:4:4 surfaces)")
-            }
+            (
+                Self::VaapiH264 | Self::VaapiHevc,
+                ChromaFormat::Yuv444 | ChromaFormat::Yuv444TenBit,
+            ) => Some("the VAAPI path uploads NV12/P010 only (no 4:4:4 surfaces)"),
             _ => None,
         }
     }

@@ -37,8 +37,8 @@ use super::options::{self, RateControl};
 use super::vaapi::VaapiUpload;
 use crate::convert::{Converter, YuvLayout, YuvPicture};
 use crate::{
-    AccessUnit, ChromaFormat, ColorSpace, EncodedFrame, EncoderConfig, MediaError, PixelFormat,
-    RawFrame, VideoCodec,
+    AccessUnit, ColorSpace, EncodedFrame, EncoderConfig, MediaError, PixelFormat, RawFrame,
+    VideoCodec,
 };
 
 use super::Encoder;
@@ -360,7 +360,7 @@ fn open_session(
             config.width, config.height, config.fps_num, config.fps_den, config.bitrate_kbps
         )));
     }
-    if config.chroma != ChromaFormat::Yuv444
+    if !config.chroma.is_444()
         && (!config.width.is_multiple_of(2) || !config.height.is_multiple_of(2))
     {
         return Err(open_err(format!(

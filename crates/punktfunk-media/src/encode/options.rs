@@ -152,6 +152,7 @@ fn x265_options(config: &EncoderConfig, rc: &RateControl) -> Vec<(&'static str, 
         ChromaFormat::Yuv420 => "main",
         ChromaFormat::Yuv420TenBit => "main10",
         ChromaFormat::Yuv444 => "main444-8",
+        ChromaFormat::Yuv444TenBit => "main444-10",
     };
     let keyint = if config.intra_refresh {
         fps_rounded(config).to_string()
@@ -258,7 +259,7 @@ fn nvenc_options(backend: Backend, config: &EncoderConfig) -> Vec<(&'static str,
         (Backend::NvencH264, _) => "high",
         (_, ChromaFormat::Yuv420) => "main",
         (_, ChromaFormat::Yuv420TenBit) => "main10",
-        (_, ChromaFormat::Yuv444) => "rext",
+        (_, ChromaFormat::Yuv444 | ChromaFormat::Yuv444TenBit) => "rext",
     };
     vec![
         ("preset", "p1".into()),

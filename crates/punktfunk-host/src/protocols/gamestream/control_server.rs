@@ -322,6 +322,9 @@ impl Control {
                 };
                 tracing::info!(session = %session.id, ?address, "GameStream control stream connected");
                 session.control_connected.store(true, Ordering::Relaxed);
+                // A client that asked for HDR learns at once whether the stream is HDR.
+                let hdr_mode = session.announced().and_then(|a| a.hdr_mode());
+                let (session_id, connect_data) = (session.id.clone(), session.connect_data);
                 self.peers.insert(
                     id,
                     PeerSession {
@@ -331,6 +334,10 @@ impl Control {
                         pads: PadBridge::new(),
                     },
                 );
+                if let Some(message) = hdr_mode {
+                    tracing::info!(session = %session_id, ?message, "HDR mode sent");
+                    self.send(connect_data, &message);
+                }
             }
             EventNoRef::Disconnect { peer: id, .. } => {
                 if let Some(p) = self.peers.remove(&id) {

@@ -235,10 +235,11 @@ async fn announce(
         VideoCodec::Av1 => punktfunk_media::VideoCodec::Av1,
     };
     // What the ANNOUNCE asked for (checked against what `/serverinfo` offered): Main10
-    // (`dynamicRangeMode` 1) or 4:4:4 (`chromaSamplingType` 1). The desktop is captured 8-bit SDR,
-    // so a 10-bit stream stays BT.709: Moonlight shows it as SDR (no HDR metadata is sent).
+    // (`dynamicRangeMode` 1), 4:4:4 (`chromaSamplingType` 1) or both. The desktop is captured 8-bit
+    // SDR, so a 10-bit stream stays BT.709 and the control stream tells Moonlight HDR is off.
     let chroma = match (params.hdr, params.yuv444) {
-        (true, _) => punktfunk_media::ChromaFormat::Yuv420TenBit,
+        (true, true) => punktfunk_media::ChromaFormat::Yuv444TenBit,
+        (true, false) => punktfunk_media::ChromaFormat::Yuv420TenBit,
         (false, true) => punktfunk_media::ChromaFormat::Yuv444,
         (false, false) => punktfunk_media::ChromaFormat::Yuv420,
     };
@@ -247,6 +248,7 @@ async fn announce(
         "colour format: what the client's ANNOUNCE asked for"
     );
     let kbps = bitrate_kbps(&params);
+    let hdr = params.hdr;
     let displays = streaming.host.displays.clone();
     let label = launched.client_name.clone();
     // A resumed stream captures the display its app is already running on, with a fresh encoder.
@@ -258,12 +260,13 @@ async fn announce(
         }
         match displays {
             Some(backend) => {
-                VideoSource::display(backend.as_ref(), codec, chroma, mode, kbps, &label)
+                VideoSource::display(backend.as_ref(), codec, chroma, hdr, mode, kbps, &label)
             }
             // `serve --source virtual`: no compositor, the encoded test pattern.
             None => VideoSource::pattern(
                 codec,
                 chroma,
+                hdr,
                 mode.width,
                 mode.height,
                 mode.refresh_mhz,
@@ -298,6 +301,7 @@ async fn announce(
         Announced {
             params,
             host_header,
+            hdr: source.hdr(),
         },
         source,
         peer,

@@ -37,8 +37,10 @@ impl Codecs {
                 supported,
                 main10: supported && ten_bit && encoder_opens(codec, ChromaFormat::Yuv420TenBit),
                 yuv444: supported && yuv444 && encoder_opens(codec, ChromaFormat::Yuv444),
-                // Not produced: the media layer has no 10-bit 4:4:4 format.
-                yuv444_ten_bit: false,
+                yuv444_ten_bit: supported
+                    && ten_bit
+                    && yuv444
+                    && encoder_opens(codec, ChromaFormat::Yuv444TenBit),
             }
         };
         let (av1, av1_pixel_rate) = probe_av1();

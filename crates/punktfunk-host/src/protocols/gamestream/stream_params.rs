@@ -4,6 +4,8 @@
 //! the senders, RTSP, control and nvhttp can all use it without depending on each other.
 
 use super::apps::GameStreamApp;
+use punktfunk_core::control::color::HdrMetadata;
+use punktfunk_core::gamestream::control::{self, HostMessage};
 use punktfunk_core::gamestream::nvhttp;
 use punktfunk_core::gamestream::sdp::StreamParams;
 use std::net::IpAddr;
@@ -108,6 +110,39 @@ pub struct Announced {
     pub params: StreamParams,
     /// The ANNOUNCE's `Host` header (decides stereo quality).
     pub host_header: Option<String>,
+    /// HDR10 metadata of the source opened for it (BT.2020 PQ); `None`: SDR BT.709.
+    pub hdr: Option<HdrMetadata>,
+}
+
+impl Announced {
+    /// The control message that tells a client which asked for HDR (`dynamicRangeMode` 1) whether
+    /// the stream is HDR, with its mastering metadata; `None` to a client that did not ask (it
+    /// expects no such message). An SDR source streams 10-bit BT.709: HDR off.
+    pub fn hdr_mode(&self) -> Option<HostMessage> {
+        if !self.params.hdr {
+            return None;
+        }
+        Some(HostMessage::HdrMode {
+            enabled: self.hdr.is_some(),
+            metadata: self.hdr.map(gamestream_hdr).unwrap_or_default(),
+        })
+    }
+}
+
+/// GameStream's units for HDR10 metadata: display luminance in whole cd/m², the minimum in
+/// 0.0001 cd/m² as a 16-bit value.
+fn gamestream_hdr(m: HdrMetadata) -> control::HdrMetadata {
+    control::HdrMetadata {
+        display_primaries: m.primaries,
+        white_point: m.white_point,
+        max_display_luminance: u16::try_from(m.max_luminance / 10_000).unwrap_or(u16::MAX),
+        min_display_luminance: u16::try_from(m.min_luminance).unwrap_or(u16::MAX),
+        max_content_light_level: m.max_cll,
+        max_frame_average_light_level: m.max_fall,
+        // A virtual source has no panel that dims full-white frames: the brightest frame average
+        // it produces is what it needs.
+        max_full_frame_luminance: m.max_fall,
+    }
 }
 /// The video bitrate (kbit/s) a stream is encoded at: the client's configured one, else its
 /// maximum, within what the encoders here handle.

@@ -130,12 +130,6 @@ fn open_source(
     hello: &Hello,
 ) -> std::result::Result<(Codec, u8, VideoSource), String> {
     let mut tried = Vec::new();
-    if hello.caps & caps::HDR != 0 {
-        // An HDR source (10-bit captures with mastering metadata) would set BT.2020 PQ here.
-        tracing::info!(
-            "the client displays HDR; this host's displays are captured 8-bit SDR: BT.709"
-        );
-    }
     for &codec in &hello.codecs {
         let media = match codec {
             Codec::RawTest if displays.is_some() => {
@@ -150,16 +144,9 @@ fn open_source(
             Codec::Hevc => punktfunk_media::VideoCodec::Hevc,
             Codec::Av1 => punktfunk_media::VideoCodec::Av1,
         };
-        let choice = color::choose(codec, hello.caps);
-        let mut formats = vec![choice];
-        if choice.format != color::format::YUV420_8 {
-            formats.push(color::ColorChoice {
-                format: color::format::YUV420_8,
-                reason: "no encoder here opens the format the client asked for",
-            });
-        }
-        for choice in formats {
+        for choice in color::candidates(codec, hello.caps) {
             let chroma = match choice.format {
+                color::format::YUV444_10 => punktfunk_media::ChromaFormat::Yuv444TenBit,
                 color::format::YUV444_8 => punktfunk_media::ChromaFormat::Yuv444,
                 color::format::YUV420_10 => punktfunk_media::ChromaFormat::Yuv420TenBit,
                 _ => punktfunk_media::ChromaFormat::Yuv420,
@@ -193,6 +180,7 @@ fn open_video(
         hello.refresh_mhz,
         hello.bitrate_kbps,
     );
+    let client_hdr = hello.caps & caps::HDR != 0;
     match displays {
         Some(backend) => {
             let mode = crate::platform::vdisplay::Mode {
@@ -200,9 +188,17 @@ fn open_video(
                 height: h,
                 refresh_mhz: hz,
             };
-            VideoSource::display(backend, media, chroma, mode, kbps, &hello.client_name)
+            VideoSource::display(
+                backend,
+                media,
+                chroma,
+                client_hdr,
+                mode,
+                kbps,
+                &hello.client_name,
+            )
         }
-        None => VideoSource::pattern(media, chroma, w, h, hz, kbps),
+        None => VideoSource::pattern(media, chroma, client_hdr, w, h, hz, kbps),
     }
 }
 
@@ -253,6 +249,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         Err(reason) => return refuse(tx, &conn, reason).await,
     };
     tracing::info!(codec = ?codec, source = %source.describe(), "session source");
+    let hdr = source.hdr();
     let display_info = source.display_info();
     // Connecting a sink is one local round trip (Wayland) or D-Bus call: short enough to do here.
     let input_sink = source.input_sink();
@@ -278,7 +275,11 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         session_id,
         codec,
         color_format,
-        color: color::ColorDescription::BT709,
+        color: match hdr {
+            Some(_) => color::ColorDescription::BT2020_PQ,
+            None => color::ColorDescription::BT709,
+        },
+        hdr,
         width: hello.width,
         height: hello.height,
         refresh_mhz: hello.refresh_mhz,
