@@ -70,6 +70,9 @@ TEST_PACKAGES=(
     dpkg-dev
     systemd
     libcap2-bin
+    # The protocol comparison (scripts/compare-protocols.sh, its smoke test): nftables drops packets
+    # on the veth between the host's and the clients' network namespaces.
+    nftables
 )
 
 MODE=${1:-test}

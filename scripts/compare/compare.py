@@ -284,6 +284,7 @@ def cmd_summarise(args) -> None:
         "wire_down_mbps": round(wire * 8 / secs / 1e6, 2) if wire is not None else None,
         "overhead_pct": round(100.0 * (wire / s["video_bytes"] - 1), 1) if wire and s["video_bytes"] else None,
         "dropped_down_pct": win.get("dropped_down_pct"),
+        "dropped_down_packets": win.get("dropped_down_packets"),
         "keyframe_requests_host": win.get("keyframe_requests_host"),
     })
     print(json.dumps(row))
