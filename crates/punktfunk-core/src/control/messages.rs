@@ -219,6 +219,12 @@ pub enum Message {
     },
     /// Client → host: stop the launched title ("End game").
     EndApp,
+    /// Browser → host, first on a WebTransport session (a browser has no client certificate): the
+    /// one-time ticket the host's management API gave the logged-in page.
+    Ticket {
+        /// The ticket, as the API returned it (hex).
+        ticket: String,
+    },
     /// Host → client: the launched title is gone (it quit, or the host or client stopped it).
     AppEnded {
         /// The title that ended.
@@ -294,6 +300,7 @@ mod tag {
     pub(super) const MSG_APP_ENDED: u16 = 19;
     pub(super) const MSG_ART_REQUEST: u16 = 20;
     pub(super) const MSG_ART_CHUNK: u16 = 21;
+    pub(super) const MSG_TICKET: u16 = 22;
 
     pub(super) const NAME: u16 = 1;
     pub(super) const WIDTH: u16 = 2;
@@ -343,10 +350,13 @@ mod tag {
     pub(super) const MEDIA_TYPE: u16 = 76;
     pub(super) const DATA: u16 = 77;
     pub(super) const HDR_METADATA: u16 = 78;
+    pub(super) const TICKET: u16 = 79;
 }
 
 /// Longest goodbye reason kept.
 pub const MAX_REASON_LEN: usize = 1024;
+/// Longest browser ticket carried.
+pub const MAX_TICKET_LEN: usize = 128;
 
 /// `text` cut to at most `max` bytes at a character boundary. Applied when encoding and when
 /// decoding, so a decoded message always re-encodes to itself.
@@ -553,6 +563,9 @@ impl Message {
                 .str(REASON, cut(message, MAX_REASON_LEN))
                 .finish(),
             Message::EndApp => FieldWriter::new(MSG_END_APP).finish(),
+            Message::Ticket { ticket } => FieldWriter::new(MSG_TICKET)
+                .str(TICKET, cut(ticket, MAX_TICKET_LEN))
+                .finish(),
             Message::AppEnded { title_id, reason } => FieldWriter::new(MSG_APP_ENDED)
                 .str(TITLE_ID, cut_id(title_id))
                 .str(REASON, cut(reason, MAX_REASON_LEN))
@@ -714,6 +727,9 @@ impl Message {
                 message: cut_string(&r, REASON, "message", MAX_REASON_LEN).unwrap_or_default(),
             },
             MSG_END_APP => Message::EndApp,
+            MSG_TICKET => Message::Ticket {
+                ticket: cut_string(&r, TICKET, "ticket", MAX_TICKET_LEN)?,
+            },
             MSG_APP_ENDED => Message::AppEnded {
                 title_id: cut_string(&r, TITLE_ID, "title id", MAX_TITLE_ID_LEN)?,
                 reason: cut_string(&r, REASON, "reason", MAX_REASON_LEN).unwrap_or_default(),

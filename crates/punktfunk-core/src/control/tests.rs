@@ -70,6 +70,9 @@ fn samples() -> Vec<Message> {
         Message::Goodbye {
             reason: "bye".into(),
         },
+        Message::Ticket {
+            ticket: "00ff".repeat(16),
+        },
         Message::PairStart {
             client_name: "living room tv".into(),
             spake: vec![0x41; 33],
@@ -217,7 +220,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(which in 0usize..21, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(which in 0usize..22, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut body = samples()[which].encode();
         let i = pos.index(body.len());
         body[i] = byte;
@@ -310,7 +313,7 @@ proptest! {
 
 #[test]
 fn every_sample_is_mutated_by_the_fuzz_property() {
-    assert_eq!(samples().len(), 21, "widen `which` above with the samples");
+    assert_eq!(samples().len(), 22, "widen `which` above with the samples");
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The frame path both protocols share: a session's [`VideoSource`] (its display, capture feed and
-//! encoder) streamed by [`pipeline::run`] through a protocol's [`Framer`] and the [`PacedSender`],
-//! each stage timed ([`StageReport`]). See docs/architecture.md, "The frame pipeline".
+//! encoder) streamed by [`pipeline::run`] into a [`FrameOutput`] — for datagram transports a
+//! protocol's [`Framer`] and the [`PacedSender`] ([`DatagramOutput`]) — each stage timed
+//! ([`StageReport`]). See docs/architecture.md, "The frame pipeline".
 
 mod display_feed;
 pub mod encoder;
 pub mod feed;
+pub mod frame_output;
 pub mod framer;
 mod latest;
 pub mod paced_sender;
@@ -13,6 +15,7 @@ pub mod pipeline;
 pub mod stages;
 mod video_source;
 
+pub use frame_output::{DatagramOutput, FrameOutput};
 pub use framer::{FramedUnit, Framer};
 pub use paced_sender::PacedSender;
 pub use pipeline::StreamControl;

@@ -5,8 +5,8 @@
 //!   into a [`Latest`] slot of depth one — a newer picture replaces one the encoder has not taken.
 //!   When nothing changes for a frame interval it says so instead.
 //! - **video** (the thread that calls [`run`]) takes the newest picture as soon as it lands,
-//!   encodes it, hands the access unit to the protocol's [`Framer`] (read in place, no copy), and
-//!   sends the datagrams with the [`PacedSender`].
+//!   encodes it, hands the access unit to the session's [`FrameOutput`] (read in place, no copy:
+//!   a protocol's framer for datagram transports), and has it sent.
 //!
 //! While the screen does not change, the last picture is encoded again once per frame interval (a
 //! skip frame of a few dozen bytes): both protocols' clients expect the stream at the rate they asked
@@ -15,14 +15,13 @@
 
 use super::encoder::FrameRequest;
 use super::feed::Next;
-use super::framer::{FramedUnit, Framer};
+use super::frame_output::FrameOutput;
+use super::framer::FramedUnit;
 use super::latest::{Latest, Supersede, Taken};
-use super::paced_sender::PacedSender;
 use super::stages::{FrameTimes, StageReport, StageTimes};
 use super::video_source::VideoSource;
 use crate::services::clock::now_us;
 use anyhow::{Result, bail};
-use punktfunk_core::packetize::DatagramBatch;
 use punktfunk_media::convert::YuvPicture;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, mpsc};
@@ -91,11 +90,10 @@ impl Supersede for Captured {
     }
 }
 
-/// Streams `source` through `framer` and `sender` until `stop` is set or a stage fails.
+/// Streams `source` into `output` until `stop` is set or a stage fails.
 pub fn run(
     source: &mut VideoSource,
-    framer: &mut dyn Framer,
-    sender: &PacedSender,
+    output: &mut dyn FrameOutput,
     control: &StreamControl,
     stop: &AtomicBool,
 ) -> Result<()> {
@@ -120,8 +118,7 @@ pub fn run(
         }
         let result = VideoStage {
             encoder: encoder.as_mut(),
-            framer,
-            sender,
+            output,
             control,
             interval,
             slot,
@@ -220,8 +217,7 @@ fn capture_loop(
 /// The video thread's side: encode → frame → send, one frame per picture that lands.
 struct VideoStage<'a> {
     encoder: &'a mut dyn super::encoder::FrameEncoder,
-    framer: &'a mut dyn Framer,
-    sender: &'a PacedSender,
+    output: &'a mut dyn FrameOutput,
     control: &'a StreamControl,
     interval: Duration,
     slot: &'a Latest<Captured>,
@@ -258,7 +254,6 @@ impl VideoStage<'_> {
         let (control, slot, interval) = (self.control, self.slot, self.interval);
         let started = Instant::now();
         let mut current: Option<YuvPicture> = None;
-        let mut batch = DatagramBatch::new();
         let mut stages = StageTimes::new(REPORT_WINDOW);
         let mut number = 0u64;
         let mut seen_content = false;
@@ -292,10 +287,10 @@ impl VideoStage<'_> {
                 Content::Failed(reason) => bail!(reason),
             };
             seen_content = true;
-            // Nothing is encoded until the client's address is known, so its first frame is a keyframe.
-            let Some(dest) = self.framer.destination() else {
+            // Nothing is encoded until the client can take it, so its first frame is a keyframe.
+            if !self.output.ready() {
                 continue;
-            };
+            }
             let t0 = Instant::now();
             let request = FrameRequest {
                 number,
@@ -305,25 +300,19 @@ impl VideoStage<'_> {
             };
             let encoded = self.encoder.encode(current.as_mut(), &request)?;
             let t1 = Instant::now();
-            self.framer.frame(
-                &FramedUnit {
-                    data: encoded.data,
-                    keyframe: encoded.keyframe,
-                    presented_us: captured.presented_us,
-                },
-                &mut batch,
-            )?;
+            self.output.frame(&FramedUnit {
+                data: encoded.data,
+                keyframe: encoded.keyframe,
+                presented_us: captured.presented_us,
+            })?;
             let t2 = Instant::now();
             let host_latency =
                 Duration::from_micros(now_us().saturating_sub(captured.presented_us));
-            let span = PacedSender::span(batch.as_bytes().len(), request.bitrate_kbps, interval);
-            self.sender.send(&batch, dest, span);
+            let sent = self.output.send(request.bitrate_kbps, interval);
             let t3 = Instant::now();
             number += 1;
             control.frames_sent.fetch_add(1, Ordering::Relaxed);
-            control
-                .datagrams_sent
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            control.datagrams_sent.fetch_add(sent, Ordering::Relaxed);
             let times = FrameTimes {
                 capture_wait: captured.capture_wait,
                 convert: captured.convert,

@@ -2,6 +2,7 @@
 //! socket. The framer records what it is handed and plays the session's part (keyframe requests,
 //! bitrate changes) at a chosen frame, so "the next frame" is exact.
 
+use super::frame_output::DatagramOutput;
 use super::framer::{FramedUnit, Framer};
 use super::paced_sender::PacedSender;
 use super::pipeline::{StreamControl, run};
@@ -98,7 +99,13 @@ fn stream(frames: usize, actions: Vec<(usize, Action)>, control: Arc<StreamContr
         stop_after: frames,
         stop: stop.clone(),
     };
-    run(&mut source, &mut framer, &sender, &control, &stop).unwrap();
+    run(
+        &mut source,
+        &mut DatagramOutput::new(&mut framer, &sender),
+        &control,
+        &stop,
+    )
+    .unwrap();
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), frames);
     seen

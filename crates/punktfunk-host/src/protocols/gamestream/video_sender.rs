@@ -6,7 +6,7 @@
 use super::stream_params::{Announced, FEC_PERCENT, bitrate_kbps, is_launching_client};
 use super::stream_session::Session;
 use super::video_framer::VideoFramer;
-use crate::stream::{PacedSender, VideoSource};
+use crate::stream::{DatagramOutput, PacedSender, VideoSource};
 use anyhow::{Context, Result};
 use punktfunk_core::gamestream::sdp::ENC_VIDEO;
 use punktfunk_core::gamestream::video::{Ping, VideoConfig, VideoPacketizer};
@@ -139,6 +139,11 @@ fn run(
     );
     let sender = PacedSender::new(Arc::new(socket)).context("the video socket")?;
     let mut framer = VideoFramer::new(packetizer, client);
-    crate::stream::pipeline::run(source, &mut framer, &sender, &session.video, &session.stop)?;
+    crate::stream::pipeline::run(
+        source,
+        &mut DatagramOutput::new(&mut framer, &sender),
+        &session.video,
+        &session.stop,
+    )?;
     Ok(())
 }

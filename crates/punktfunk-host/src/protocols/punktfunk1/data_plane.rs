@@ -3,7 +3,7 @@
 //! shared frame pipeline (`stream::pipeline`) with the punktfunk/1 [`VideoFramer`].
 
 use super::video_framer::VideoFramer;
-use crate::stream::{PacedSender, VideoSource};
+use crate::stream::{DatagramOutput, PacedSender, VideoSource};
 use anyhow::{Context, Result};
 use punktfunk_core::audio::packet::AudioPayload;
 use punktfunk_core::crypto::{DirectionKey, Opener, SessionKeys};
@@ -164,8 +164,7 @@ impl DataPlane {
                 let mut framer = VideoFramer::new(packetizer, control.clone());
                 let result = crate::stream::pipeline::run(
                     &mut source,
-                    &mut framer,
-                    &sender,
+                    &mut DatagramOutput::new(&mut framer, &sender),
                     &control.video,
                     &control.stop,
                 );
