@@ -220,7 +220,7 @@ if w.get("wire_down_packets"):
 print(json.dumps(w))
 EOF
 )"
-  python3 "$helper" summarise --protocol "$proto" --condition "$cond" --window "$win" "$@" >>"$rows"
+  python3 "$helper" summarise --protocol "$proto" --condition "$cond" --window "$win" --fps "$fps" "$@" >>"$rows"
 }
 
 run_gamestream() { # KIND ARGS... (condition JSON in $cond)

@@ -181,7 +181,7 @@ def recovery_ms(times: list[float], outage_end: float | None) -> float | None:
     return round((after[0] - outage_end) * 1000.0, 1) if after else None
 
 
-def summarise_moonlight(rec: dict, win: dict) -> dict:
+def summarise_moonlight(rec: dict, win: dict, fps: float) -> dict:
     start, end = win["on"], win["off"]
     complete, shown = rec["complete"], rec["shown"]
     # Capture → complete. The frame's capture time is the host's clock at the stream's first frame
@@ -202,8 +202,14 @@ def summarise_moonlight(rec: dict, win: dict) -> dict:
     # complete frame before the window and the first one after it (the stream runs on past the
     # window, so a frozen picture still shows as the frames it missed).
     lo = before[-1][1] if before else (in_win[0][1] - 1 if in_win else 0)
-    hi = after[0][1] if after else (in_win[-1][1] + 1 if in_win else lo + 1)
-    expected = max(hi - lo - 1, 0)
+    if after:
+        hi = after[0][1]
+        expected = max(hi - lo - 1, 0)
+    else:
+        # Nothing complete after the window (the picture stayed frozen to the end): the host sent
+        # frames at the mode's rate all along.
+        expected = round((end - start) * fps)
+        hi = lo + expected + 1
     shown_numbers = {fn for _, fn in shown if lo < fn < hi}
     shown_in = [s for s in shown if start <= s[0] <= end]
     # Over every complete frame moonlight-common-c handed over in the window (it hands over only frames
@@ -262,7 +268,7 @@ def cmd_summarise(args) -> None:
     row: dict = {"protocol": args.protocol, "condition": cond["name"], "kind": cond["kind"]}
     try:
         if args.protocol == "gamestream":
-            s = summarise_moonlight(json.loads(Path(args.files[0]).read_text()), win)
+            s = summarise_moonlight(json.loads(Path(args.files[0]).read_text()), win, args.fps)
         else:
             report = json.loads(Path(args.files[0]).read_text())
             timeline = [json.loads(line) for line in Path(args.files[1]).read_text().splitlines() if line]
@@ -391,6 +397,7 @@ def main() -> None:
     s.add_argument("--protocol", choices=["gamestream", "punktfunk1"], required=True)
     s.add_argument("--condition", required=True)
     s.add_argument("--window", required=True)
+    s.add_argument("--fps", type=float, default=60.0)
     s.add_argument("files", nargs="+")
     r = sub.add_parser("report")
     r.add_argument("--rows", required=True)

@@ -139,7 +139,7 @@ pub(super) struct StreamReceiver {
     late_in_window: u32,
     pending_keyframe: Option<u32>,
     last_keyframe_request: Option<Instant>,
-    verifier: Verifier,
+    checker: Checker,
 }
 
 /// How a complete frame is checked.
@@ -342,6 +342,103 @@ impl Verifier {
     }
 }
 
+/// What the receiver hands the decode thread, in stream order.
+enum Job {
+    Frame(CompletedFrame),
+    /// Frames were lost here: decoding waits for the next keyframe.
+    Lost {
+        at_ms: u32,
+        first: u32,
+        count: u32,
+    },
+}
+
+/// What comes back from it, in the same order.
+enum Checked {
+    Frame(Box<(CompletedFrame, Result<Option<Verified>, String>)>),
+    Lost { at_ms: u32, first: u32, count: u32 },
+}
+
+/// Where frames are checked. Raw test frames are checked in line (a checksum); encoded streams are
+/// decoded on a thread of their own, so that decoding — milliseconds per picture, more on a loaded
+/// machine — never holds up reading the socket: arrival times, and with them the one-way delay the
+/// host's rate control reads in feedback, stay the network's.
+enum Checker {
+    Inline(Verifier),
+    Thread {
+        jobs: Option<std::sync::mpsc::Sender<Job>>,
+        done: std::sync::mpsc::Receiver<Checked>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+}
+
+impl Checker {
+    fn new(checks: FrameChecks) -> Result<Checker, SessionError> {
+        let FrameChecks {
+            codec,
+            expect_stamps,
+            keep_last_picture,
+            size,
+        } = checks;
+        if codec == Codec::RawTest {
+            return Verifier::for_codec(codec, expect_stamps, keep_last_picture, size)
+                .map(Checker::Inline);
+        }
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        // The decoder is made on the thread that uses it.
+        let thread = std::thread::Builder::new()
+            .name("probe-decode".into())
+            .spawn(move || {
+                let made = Verifier::for_codec(codec, expect_stamps, keep_last_picture, size);
+                let mut verifier = match made {
+                    Ok(v) => {
+                        let _ = ready_tx.send(Ok(()));
+                        v
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for job in job_rx {
+                    let out = match job {
+                        Job::Frame(frame) => {
+                            let checked = verifier.check(&frame);
+                            Checked::Frame(Box::new((frame, checked)))
+                        }
+                        Job::Lost {
+                            at_ms,
+                            first,
+                            count,
+                        } => {
+                            verifier.on_loss();
+                            Checked::Lost {
+                                at_ms,
+                                first,
+                                count,
+                            }
+                        }
+                    };
+                    if done_tx.send(out).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| SessionError::Other(format!("decode thread: {e}")))?;
+        match ready.recv() {
+            Ok(Ok(())) => Ok(Checker::Thread {
+                jobs: Some(jobs),
+                done,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(SessionError::Other("the decode thread died".into())),
+        }
+    }
+}
+
 /// How the frames of a stream are checked.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FrameChecks {
@@ -364,14 +461,8 @@ impl StreamReceiver {
     ) -> Result<Self, SessionError> {
         // `Opener::new` only fails on a key AES rejects, which a derived 16-byte key never is.
         let opener = Opener::new(&keys.host_to_client, session_id);
-        let FrameChecks {
-            codec,
-            expect_stamps,
-            keep_last_picture,
-            size,
-        } = checks;
         Ok(StreamReceiver {
-            verifier: Verifier::for_codec(codec, expect_stamps, keep_last_picture, size)?,
+            checker: Checker::new(checks)?,
             start,
             clock,
             opener: opener.unwrap_or_else(|e| unreachable!("derived key rejected: {e}")),
@@ -432,12 +523,67 @@ impl StreamReceiver {
                 Event::Lost { first, count } => self.on_lost(now, first, count),
             }
         }
+        self.collect(false);
+    }
+
+    /// Settles what the decode thread has checked; with `wait`, everything it was given (it is
+    /// told there is no more first).
+    fn collect(&mut self, wait: bool) {
+        let Checker::Thread { jobs, .. } = &mut self.checker else {
+            return;
+        };
+        if wait {
+            jobs.take();
+        }
+        loop {
+            let Checker::Thread { done, .. } = &self.checker else {
+                return;
+            };
+            let next = if wait {
+                done.recv().ok()
+            } else {
+                done.try_recv().ok()
+            };
+            match next {
+                Some(Checked::Frame(checked)) => {
+                    let (frame, checked) = *checked;
+                    self.settle(frame, checked)
+                }
+                Some(Checked::Lost {
+                    at_ms,
+                    first,
+                    count,
+                }) => self.settle_lost(at_ms, first, count),
+                None => break,
+            }
+        }
+        if wait
+            && let Checker::Thread { thread, .. } = &mut self.checker
+            && let Some(t) = thread.take()
+        {
+            let _ = t.join();
+        }
     }
 
     fn on_frame(&mut self, frame: CompletedFrame) {
+        match &mut self.checker {
+            Checker::Inline(verifier) => {
+                let checked = verifier.check(&frame);
+                self.settle(frame, checked);
+            }
+            Checker::Thread {
+                jobs: Some(jobs), ..
+            } => {
+                let _ = jobs.send(Job::Frame(frame));
+            }
+            Checker::Thread { jobs: None, .. } => {}
+        }
+    }
+
+    fn settle(&mut self, frame: CompletedFrame, checked: Result<Option<Verified>, String>) {
         let at_ms = self.ms_since_start(frame.timing.completed);
         let mut latency_us = None;
-        let status = match self.verifier.check(&frame) {
+        let status = match checked {
             Ok(None) => {
                 self.stats.frames_skipped += 1;
                 FrameStatus::Skipped
@@ -514,18 +660,38 @@ impl StreamReceiver {
 
     fn on_lost(&mut self, now: Instant, first: u32, count: u32) {
         tracing::debug!(first, count, "frames lost");
-        self.verifier.on_loss();
+        // Coalesce: the earliest loss since the last request is the one that matters.
+        self.pending_keyframe.get_or_insert(first);
+        let at_ms = self.ms_since_start(now);
+        match &mut self.checker {
+            Checker::Inline(verifier) => {
+                verifier.on_loss();
+                self.settle_lost(at_ms, first, count);
+            }
+            // In stream order with the frames still being decoded.
+            Checker::Thread {
+                jobs: Some(jobs), ..
+            } => {
+                let _ = jobs.send(Job::Lost {
+                    at_ms,
+                    first,
+                    count,
+                });
+            }
+            Checker::Thread { jobs: None, .. } => {}
+        }
+    }
+
+    fn settle_lost(&mut self, at_ms: u32, first: u32, count: u32) {
         self.stats.frames_lost += u64::from(count);
         self.stats.timeline.push(FrameRecord {
-            at_ms: self.ms_since_start(now),
+            at_ms,
             first_index: first,
             count,
             status: FrameStatus::Lost,
             latency_us: None,
             bytes: 0,
         });
-        // Coalesce: the earliest loss since the last request is the one that matters.
-        self.pending_keyframe.get_or_insert(first);
     }
 
     /// A keyframe request due now, if losses are pending and the rate limit allows one.
@@ -568,6 +734,7 @@ impl StreamReceiver {
     }
 
     pub(super) fn finish(mut self) -> DataStats {
+        self.collect(true);
         self.stats.rejects = merge_rejects(self.opener.rejects(), self.reassembler.rejects());
         self.stats.redundant_shards = self.reassembler.redundant_shards();
         self.stats
