@@ -113,6 +113,8 @@ impair() {
   cx nft add rule inet cmp up oifname "$cdev" meta l4proto udp "$@" counter name dropped_up drop
 }
 clear_impairment() { cx nft flush chain inet cmp down; cx nft flush chain inet cmp up; }
+# Datagrams the client namespace's kernel dropped because a socket's receive buffer was full.
+rcvbuf_errors() { cx awk '/^Udp:/ && ++n == 2 { print $6 }' /proc/net/snmp; }
 
 # --- content: the same moving picture for both protocols.
 mkdir -p "$work/share/applications" "$work/config" "$work/xdg-config"
@@ -175,7 +177,8 @@ rows="$work/rows.jsonl"
 # window KIND ARGS...: with the stream running, switch the condition's impairment on for $window
 # seconds, then off; writes the window's JSON (times, wire bytes, drops) to $work/window.json.
 window() {
-  local kind="$1" dp0 db0 dp1 db1 ub0 ub1 dd0 dd1 on off outage_end=null
+  local kind="$1" dp0 db0 dp1 db1 ub0 ub1 dd0 dd1 rb0 rb1 on off outage_end=null
+  rb0="$(rcvbuf_errors)"
   read -r dp0 db0 < <(counter "$hns" wire_down)
   read -r _ ub0 < <(counter "$hns" wire_up)
   read -r dd0 _ < <(counter "$cns" dropped_down)
@@ -199,8 +202,9 @@ window() {
   read -r dp1 db1 < <(counter "$hns" wire_down)
   read -r _ ub1 < <(counter "$hns" wire_up)
   read -r dd1 _ < <(counter "$cns" dropped_down)
-  printf '{"on": %s, "off": %s, "outage_end": %s, "wire_down_packets": %d, "wire_down_bytes": %d, "wire_up_bytes": %d, "dropped_down_packets": %d}\n' \
-    "$on" "$off" "$outage_end" "$((dp1 - dp0))" "$((db1 - db0))" "$((ub1 - ub0))" "$((dd1 - dd0))" >"$work/window.json"
+  rb1="$(rcvbuf_errors)"
+  printf '{"on": %s, "off": %s, "outage_end": %s, "wire_down_packets": %d, "wire_down_bytes": %d, "wire_up_bytes": %d, "dropped_down_packets": %d, "rcvbuf_errors": %d}\n' \
+    "$on" "$off" "$outage_end" "$((dp1 - dp0))" "$((db1 - db0))" "$((ub1 - ub0))" "$((dd1 - dd0))" "$((rb1 - rb0))" >"$work/window.json"
 }
 
 # finish_row PROTOCOL CONDITION_JSON LOG_FROM PATTERN FILES...: the row, with the keyframe requests the

@@ -173,6 +173,25 @@ def stalls(times: list[float], start: float, end: float) -> tuple[int, float]:
     return len(long_gaps), max(gaps) if gaps else 0.0
 
 
+def picture_age(frames: list[tuple[float, float]], start: float, end: float, fps: float) -> list[float]:
+    """How old the newest picture was, sampled at every refresh of the window: (frame complete at,
+    captured at) pairs, wall-clock seconds, in any order; ages in ms. A frozen picture ages on, so
+    this folds latency and stalls into one number (the age a viewer sees)."""
+    frames = sorted(frames)
+    ages: list[float] = []
+    newest: float | None = None
+    i = 0
+    tick = start
+    while tick <= end:
+        while i < len(frames) and frames[i][0] <= tick:
+            newest = frames[i][1] if newest is None else max(newest, frames[i][1])
+            i += 1
+        if newest is not None:
+            ages.append((tick - newest) * 1000.0)
+        tick += 1.0 / fps
+    return ages
+
+
 def recovery_ms(times: list[float], outage_end: float | None) -> float | None:
     """From the end of the outage to the first frame shown after it (None: none was)."""
     if outage_end is None:
@@ -215,8 +234,12 @@ def summarise_moonlight(rec: dict, win: dict, fps: float) -> dict:
     # Over every complete frame moonlight-common-c handed over in the window (it hands over only frames
     # it considers decodable, as the probe measures its verified frames).
     latencies = []
+    ages: list[float] = []
     if base is not None:
         latencies = [(enq - rtp * 100 / 9 - base) / 1000.0 for _, _, _, enq, rtp, _, _ in in_win]
+        shown_all = {fn for _, fn in shown}
+        ages = picture_age([(t, t - (enq - rtp * 100 / 9 - base) / 1e6) for t, fn, _, enq, rtp, _, _ in complete
+                            if fn in shown_all], start, end, fps)
     times = [s[0] for s in shown_in]
     n_stalls, longest = stalls(times, start, end)
     return {
@@ -226,6 +249,7 @@ def summarise_moonlight(rec: dict, win: dict, fps: float) -> dict:
         "keyframes_received": sum(1 for c in in_win if c[2] == 1),
         "video_bytes": sum(c[6] for c in in_win),
         "latency_ms": latencies,
+        "age_ms": ages,
         "stalls": n_stalls,
         "longest_gap_ms": round(longest, 1),
         "recover_ms": recovery_ms(times, win.get("outage_end")),
@@ -233,7 +257,7 @@ def summarise_moonlight(rec: dict, win: dict, fps: float) -> dict:
     }
 
 
-def summarise_probe(report: dict, timeline: list[dict], win: dict) -> dict:
+def summarise_probe(report: dict, timeline: list[dict], win: dict, fps: float) -> dict:
     start, end = win["on"], win["off"]
     t0 = report["stream_start_unix_us"] / 1e6
     rows = [r for r in timeline if start <= t0 + r["at_ms"] / 1000.0 <= end]
@@ -253,6 +277,9 @@ def summarise_probe(report: dict, timeline: list[dict], win: dict) -> dict:
         "keyframe_requests_session": report["keyframe_requests"],
         "video_bytes": sum(r.get("bytes", 0) for r in whole),
         "latency_ms": [r["latency_us"] / 1000.0 for r in whole if r.get("latency_us") is not None],
+        "age_ms": picture_age([(t0 + r["at_ms"] / 1000.0, t0 + r["at_ms"] / 1000.0 - r["latency_us"] / 1e6)
+                               for r in timeline if r["status"] in ("ok", "recovered")
+                               and r.get("latency_us") is not None], start, end, fps),
         "stalls": n_stalls,
         "longest_gap_ms": round(longest, 1),
         "recover_ms": recovery_ms(times, win.get("outage_end")),
@@ -272,12 +299,13 @@ def cmd_summarise(args) -> None:
         else:
             report = json.loads(Path(args.files[0]).read_text())
             timeline = [json.loads(line) for line in Path(args.files[1]).read_text().splitlines() if line]
-            s = summarise_probe(report, timeline, win)
+            s = summarise_probe(report, timeline, win, args.fps)
     except (OSError, ValueError, KeyError, IndexError) as e:
         row["error"] = f"no usable client record: {type(e).__name__}: {e}"
         print(json.dumps(row))
         return
     lat = s.pop("latency_ms")
+    age = s.pop("age_ms")
     secs = max(win["off"] - win["on"], 1e-6)
     wire = win.get("wire_down_bytes")
     row.update(s)
@@ -286,6 +314,9 @@ def cmd_summarise(args) -> None:
         "delivered_pct": round(100.0 * s["frames_shown"] / s["frames_expected"], 2) if s["frames_expected"] else None,
         "latency_p50_ms": r2(pct(lat, 0.5)), "latency_p95_ms": r2(pct(lat, 0.95)),
         "latency_p99_ms": r2(pct(lat, 0.99)), "latency_samples": len(lat),
+        "age_p50_ms": r2(pct(age, 0.5)), "age_p95_ms": r2(pct(age, 0.95)), "age_max_ms": r2(max(age) if age else None),
+        "window": {k: win.get(k) for k in ("on", "off", "outage_end")},
+        "udp_rcvbuf_errors_client": win.get("rcvbuf_errors"),
         "video_mbps": round(s["video_bytes"] * 8 / secs / 1e6, 2),
         "wire_down_mbps": round(wire * 8 / secs / 1e6, 2) if wire is not None else None,
         "overhead_pct": round(100.0 * (wire / s["video_bytes"] - 1), 1) if wire and s["video_bytes"] else None,
@@ -322,18 +353,20 @@ def cmd_report(args) -> None:
       f"{meta['git']}.")
     p("")
     p("| condition | protocol | delivered % | shown / expected | keyframe req. (host) | FEC-repaired | "
-      "stalls > 100 ms | longest gap ms | latency p50 / p95 / p99 ms | recover ms | video Mbit/s | "
-      "wire Mbit/s | overhead % | dropped % |")
-    p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "stalls > 100 ms | longest gap ms | latency p50 / p95 / p99 ms (frames) | picture age p50 / p95 ms | "
+      "recover ms | video Mbit/s | wire Mbit/s | overhead % | dropped % |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         name = {"gamestream": "GameStream (moonlight-common-c)", "punktfunk1": "punktfunk/1 (probe)"}[r["protocol"]]
         if "frames_expected" not in r:
-            p(f"| {r['condition']} | {name} | failed: {r.get('error')} |" + " |" * 12)
+            p(f"| {r['condition']} | {name} | failed: {r.get('error')} |" + " |" * 13)
             continue
         lat = " / ".join(fmt(r[k]) for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms"))
+        lat += f" ({r['latency_samples']})"
+        age = " / ".join(fmt(r.get(k), 0) for k in ("age_p50_ms", "age_p95_ms"))
         p(f"| {r['condition']} | {name} | {fmt(r['delivered_pct'], 1)} | {r['frames_shown']} / {r['frames_expected']} | "
           f"{fmt(r.get('keyframe_requests_host'))} | {fmt(r.get('frames_recovered_fec'))} | {r['stalls']} | "
-          f"{fmt(r['longest_gap_ms'], 0)} | {lat} | {fmt(r['recover_ms'], 0)} | {fmt(r['video_mbps'], 1)} | "
+          f"{fmt(r['longest_gap_ms'], 0)} | {lat} | {age} | {fmt(r['recover_ms'], 0)} | {fmt(r['video_mbps'], 1)} | "
           f"{fmt(r['wire_down_mbps'], 1)} | {fmt(r['overhead_pct'], 1)} | {fmt(r['dropped_down_pct'], 1)} |")
     p("")
     verdicts = verdict_lines(rows)
@@ -362,8 +395,10 @@ def verdict_lines(rows: list[dict]) -> list[str]:
                          f"against {fmt(gs['delivered_pct'])} %)")
         if p1["latency_p95_ms"] is not None and gs["latency_p95_ms"] is not None \
                 and p1["latency_p95_ms"] >= gs["latency_p95_ms"]:
-            lines.append(f"- {cond}: punktfunk/1 p95 latency not lower ({fmt(p1['latency_p95_ms'])} ms against "
-                         f"{fmt(gs['latency_p95_ms'])} ms)")
+            lines.append(f"- {cond}: punktfunk/1 p95 latency not lower ({fmt(p1['latency_p95_ms'])} ms over "
+                         f"{p1['latency_samples']} frames against {fmt(gs['latency_p95_ms'])} ms over "
+                         f"{gs['latency_samples']}); p95 picture age {fmt(p1.get('age_p95_ms'), 0)} ms against "
+                         f"{fmt(gs.get('age_p95_ms'), 0)} ms")
     if lines:
         return ["Where punktfunk/1 did not win (see docs/comparison.md for why):", ""] + lines
     return ["punktfunk/1 delivered at least GameStream's frame share at a lower p95 latency under every "
