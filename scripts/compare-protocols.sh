@@ -81,6 +81,8 @@ ip -n "$cns" addr add "$caddr/24" dev "$cdev"
 for ns in "$hns" "$cns"; do ip -n "$ns" link set lo up; done
 ip -n "$hns" link set "$hdev" up
 ip -n "$cns" link set "$cdev" up
+# (Processes started in the background are started with `ip netns exec` itself, which execs them: $!
+# is then their PID, not a subshell's, and the cleanup reaches them.)
 hx() { ip netns exec "$hns" "$@"; }
 cx() { ip netns exec "$cns" "$@"; }
 
@@ -137,7 +139,7 @@ gs_port=47989
 log="$work/host.log"
 say "starting the host in $hns ($haddr)"
 # Debug for the two modules that log each keyframe request a client sends.
-hx env XDG_DATA_HOME="$work/share" XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_DIRS="$work/none" \
+ip netns exec "$hns" env XDG_DATA_HOME="$work/share" XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_DIRS="$work/none" \
   PUNKTFUNK_CONFIG_DIR="$work/config" \
   RUST_LOG="info,punktfunk_host::protocols::gamestream::control_server=debug,punktfunk_host::protocols::punktfunk1::session=debug" \
   "$bin/punktfunk-host" serve --compositor headless --bind "$haddr" --port 0 --api-bind 127.0.0.1 --api-port 0 \
@@ -158,7 +160,7 @@ sessions() { sed -n 's/^SESSIONS \([0-9]*\)$/\1/p' "$work/host.out" | tail -1; }
 # --- Moonlight pairs with the PIN handed to the host through its management API, as a user would.
 ml="$work/moonlight"
 say "pairing moonlight-python"
-cx "$python" "$helper" pair --host "$haddr" --port "$gs_port" --client-dir "$ml" --pin 1919 \
+ip netns exec "$cns" "$python" "$helper" pair --host "$haddr" --port "$gs_port" --client-dir "$ml" --pin 1919 \
   >"$work/pair.out" 2>"$work/pair.err" &
 pair=$!
 for _ in $(seq 600); do grep -q '^PAIRING' "$work/pair.out" && break; sleep 0.1; done
@@ -230,7 +232,7 @@ EOF
 run_gamestream() { # KIND ARGS... (condition JSON in $cond)
   local out="$work/gs-$n.json" from
   from="$(log_size)"
-  cx "$python" "$helper" moonlight --host "$haddr" --port "$gs_port" --client-dir "$ml" --app Pattern \
+  ip netns exec "$cns" "$python" "$helper" moonlight --host "$haddr" --port "$gs_port" --client-dir "$ml" --app Pattern \
     --width "$mode_w" --height "$mode_h" --fps "$fps" --bitrate "$kbps" --seconds "$((window + 3))" \
     --out "$out" >"$work/gs-$n.out" 2>"$work/gs-$n.err" &
   client=$!
@@ -256,7 +258,7 @@ run_punktfunk1() { # KIND ARGS...
   local out="$work/p1-$n.json" tl="$work/p1-$n.timeline" from
   from="$(log_size)"
   mkdir -p "$work/client"
-  cx env PUNKTFUNK_CLIENT_DIR="$work/client" "$bin/punktfunk-probe" connect "$addr" --fingerprint "$fp" \
+  ip netns exec "$cns" env PUNKTFUNK_CLIENT_DIR="$work/client" "$bin/punktfunk-probe" connect "$addr" --fingerprint "$fp" \
     --name compare --codec h264 --no-stamps --mode "${mode_w}x${mode_h}@$fps" --bitrate-kbps "$kbps" \
     --duration "$((window + 5))s" --launch desktop:moving --json --timeline "$tl" >"$out" 2>"$work/p1-$n.err" &
   client=$!

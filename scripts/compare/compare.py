@@ -106,9 +106,31 @@ def cmd_pair(args) -> None:
 
 
 def cmd_moonlight(args) -> None:
+    import av
     import moonlight_python._stream_manager as manager_module
     from moonlight_python import MoonlightClient
+    from moonlight_python import decoder as ml_decoder
     from moonlight_python.stream import StreamingSession
+
+    # moonlight-python skips an access unit FFmpeg calls invalid data, but any other decoding error
+    # (which loss makes likely: a frame referencing one that never arrived) ends its frame thread
+    # for good, and moonlight-common-c then keeps asking for keyframes nobody takes. A player skips
+    # such a frame and goes on, as Moonlight does: so does this client.
+    decode_errors: list[str] = []
+
+    def decode_or_skip(self, annex_b_data: bytes):
+        frames = []
+        try:
+            for frame in self._codec_ctx.decode(av.Packet(annex_b_data)):
+                frames.append(frame.to_ndarray(format=self._output_format))
+        except av.error.FFmpegError as e:
+            if len(decode_errors) < 20:
+                decode_errors.append(f"{type(e).__name__}: {e}")
+            decode_errors_count[0] += 1
+        return frames
+
+    decode_errors_count = [0]
+    ml_decoder.Decoder.decode = decode_or_skip
 
     # Complete frames as moonlight-common-c hands them over (after its FEC and reassembly), and the
     # frames FFmpeg decoded from them (what a player would show), each with the wall time it passed.
@@ -148,6 +170,10 @@ def cmd_moonlight(args) -> None:
     except Exception as e:  # recorded; the summary reports it
         error = f"{type(e).__name__}: {e}"
     finished_at = time.time()
+    manager = getattr(client, "_stream_manager", None)
+    thread_error = getattr(manager, "_error", None)
+    if thread_error is not None:
+        error = error or f"frame thread ended: {type(thread_error).__name__}: {thread_error}"
     try:
         client.stop_stream()
         client.quit_app()
@@ -155,6 +181,7 @@ def cmd_moonlight(args) -> None:
         error = error or f"stopping: {type(e).__name__}: {e}"
     Path(args.out).write_text(json.dumps({
         "error": error, "streaming_at": streaming_at, "finished_at": finished_at,
+        "decode_errors": decode_errors_count[0], "decode_error_samples": decode_errors,
         "complete": complete, "shown": shown,
     }))
     if error:
@@ -253,6 +280,7 @@ def summarise_moonlight(rec: dict, win: dict, fps: float) -> dict:
         "stalls": n_stalls,
         "longest_gap_ms": round(longest, 1),
         "recover_ms": recovery_ms(times, win.get("outage_end")),
+        "decode_errors": rec.get("decode_errors"),
         "error": rec.get("error"),
     }
 
