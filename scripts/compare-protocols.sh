@@ -11,7 +11,7 @@
 # Prints a Markdown table and writes it with the JSON (default target/compare-protocols/report.json,
 # the Markdown next to it as .md); docs/comparison.md explains the columns.
 #   scripts/compare-protocols.sh [--quick] [--json FILE]
-# --quick: iid 5 %, bursts of 4 at 5 % and the outage, 6 s windows (the smoke test,
+# --quick: iid 1 %, bursts of 16 at 5 % and the outage, 6 s windows (the smoke test,
 # crates/punktfunk-e2e/tests/compare_smoke.rs). Needs root (namespaces, nftables).
 # NO_BUILD=1 skips `cargo build` (uses target/release); KEEP_WORK=1 keeps the temp dir (host log,
 # every client's record); SEED=N changes the burst traces' seed (default 19); CONDITIONS and WINDOW
@@ -31,7 +31,7 @@ mode_w=1280 mode_h=720 fps=60 kbps=20000
 seed="${SEED:-19}"
 if ((quick)); then
   window=6 outage_at=2
-  conditions=("iid 5" "burst 4 5" "outage")
+  conditions=("iid 1" "burst 16 5" "outage")
 else
   window=20 outage_at=4
   conditions=("iid 0" "iid 1" "iid 2" "iid 5" "iid 10" "iid 20" "burst 4 2" "burst 4 5" "burst 16 2" "burst 16 5" "outage")
