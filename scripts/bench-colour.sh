@@ -2,8 +2,8 @@
 # Each colour format through the host's whole frame path: the release host (`serve` on its private
 # headless sway, temp config and stores) streams moving content (ffplay testsrc2 full screen, a
 # desktop-entry "game" the probe launches on its own display) at 20 Mbit/s to punktfunk-probe, once
-# per codec and colour format (H.264 8-bit 4:2:0 and 4:4:4; HEVC 8-bit 4:2:0, 10-bit 4:2:0 and 8-bit
-# 4:4:4) at 1280×720@60 and 1920×1080@60.
+# per codec and colour format (H.264 8-bit 4:2:0 and 4:4:4; HEVC 8-bit 4:2:0, 10-bit 4:2:0, 8-bit
+# 4:4:4 and 10-bit 4:4:4) at 1280×720@60 and 1920×1080@60.
 # Prints a Markdown table (fps received, the host's own latency and encode time from its `video
 # stream stages` log line, capture → frame complete on the client p50/p95, frames lost, the format
 # the decoder saw); --json FILE writes the rows as JSON too.
@@ -64,7 +64,7 @@ sessions() { sed -n 's/^SESSIONS \([0-9]*\)$/\1/p' "$work/host.out" | tail -1; }
 rows="$work/rows.jsonl"
 : >"$rows"
 for mode in 1280x720@60 1920x1080@60; do
-  for case in h264:420 h264:444 hevc:420 hevc:10bit hevc:444; do
+  for case in h264:420 h264:444 hevc:420 hevc:10bit hevc:444 hevc:444,10bit; do
     codec="${case%%:*}" colour="${case#*:}"
     ask="$colour"
     [[ "$colour" == 420 ]] && ask=""

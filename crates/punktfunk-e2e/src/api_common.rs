@@ -181,6 +181,27 @@ impl<'a> Request<'a> {
     }
 }
 
+/// One API call with the admin token (`Authorization: Bearer`), from a test's own thread.
+pub fn call_with_token(
+    api: SocketAddr,
+    fingerprint: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut request =
+        Request::new(method, path).header("authorization", &format!("Bearer {token}"));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    rt.block_on(send(api, fingerprint, request))
+}
+
 /// One request over a fresh TLS connection to `connect` (which may differ from the API's bound
 /// address: another local interface), pinning `fingerprint`.
 pub async fn send(connect: SocketAddr, fingerprint: &str, request: Request<'_>) -> Answer {

@@ -5,6 +5,7 @@
 
 pub mod api_common;
 pub mod audio_session;
+pub mod browser;
 pub mod common;
 pub mod gamestream_harness;
 pub mod hostile_attacks;

@@ -7,10 +7,11 @@
 //! axe-core's WCAG 2 A/AA checks in light and dark mode.
 //! Screenshots go to target/test-artifacts/ (console.png is the dashboard with the live session).
 
+use punktfunk_e2e::browser::{browser_setup, workspace_root};
 use punktfunk_e2e::common;
 
 use common::{HostCommand, HostProcess, TempDir, artifacts_dir, workspace_bin};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,31 +67,6 @@ impl Drop for StopGently {
             }
         }
     }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-/// Runs scripts/browser-test-setup.sh (installs playwright-core once; checks chromium and node) and
-/// returns the Chromium it found.
-fn browser_setup(root: &Path) -> String {
-    let out = Command::new("bash")
-        .arg(root.join("scripts/browser-test-setup.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/browser-test-setup.sh");
-    assert!(
-        out.status.success(),
-        "scripts/browser-test-setup.sh failed (see its message above)"
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("CHROMIUM=").map(str::to_owned))
-        .expect("browser-test-setup printed no CHROMIUM= line")
 }
 
 #[test]

@@ -9,7 +9,6 @@
 use punktfunk_e2e::api_common;
 use punktfunk_e2e::common;
 
-use api_common::Request;
 use common::{HostCommand, HostProcess, LOOPBACK_SERVE, TempDir, workspace_bin};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -55,16 +54,8 @@ impl Serve {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> api_common::Answer {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut request =
-            Request::new(method, path).header("authorization", &format!("Bearer {}", self.token));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        rt.block_on(api_common::send(self.api, &self.host.fingerprint, request))
+        let fingerprint = &self.host.fingerprint;
+        api_common::call_with_token(self.api, fingerprint, &self.token, method, path, body)
     }
 
     /// `punktfunk-host pair --native`: arms a PIN through the API, as a user would.

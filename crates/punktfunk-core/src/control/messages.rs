@@ -356,7 +356,7 @@ mod tag {
 /// Longest goodbye reason kept.
 pub const MAX_REASON_LEN: usize = 1024;
 /// Longest browser ticket carried.
-pub const MAX_TICKET_LEN: usize = 128;
+pub(super) const MAX_TICKET_LEN: usize = 128;
 
 /// `text` cut to at most `max` bytes at a character boundary. Applied when encoding and when
 /// decoding, so a decoded message always re-encodes to itself.

@@ -118,6 +118,7 @@ async fn serve(
         let server = crate::mgmt::ApiServer::bind(state, bind).await?;
         server.announce();
         let port = server.local_addr().port();
+        host.browser.set_console_port(port);
         (
             Some(tokio::spawn(server.run(stopped(stop_rx.clone())))),
             Some(port),
@@ -149,11 +150,23 @@ async fn serve(
         None
     };
 
+    // The browser client needs the console that serves its page.
+    let browser = match with_api.then(|| listener.webtransport(None)) {
+        Some(Ok(endpoint)) => Some(tokio::spawn(endpoint.run(stopped(stop_rx.clone())))),
+        Some(Err(e)) => {
+            tracing::warn!("no browser client: {e:#}");
+            None
+        }
+        None => None,
+    };
     let gamestream = gamestream.map(|g| tokio::spawn(g.run(stop_rx.clone())));
     let native = tokio::spawn(listener.run(stopped(stop_rx.clone())));
     signals.recv().await;
     let _ = stop_tx.send(true);
     native.await??;
+    if let Some(browser) = browser {
+        browser.await??;
+    }
     if let Some(gamestream) = gamestream {
         gamestream.await??;
     }

@@ -24,20 +24,34 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
+/// The play page's policy: the console's, plus WebTransport to the host's browser endpoint (another
+/// port of the same host, which `'self'` does not cover; the page only connects where the API
+/// tells it to).
+const PLAY_CSP: &str = "default-src 'self'; connect-src 'self' https:; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 fn serve(name: &str) -> Response {
     match WEB_ASSETS.iter().find(|(key, _)| *key == name) {
-        Some((_, bytes)) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(content_type(name)),
-                ),
-                // No hashed file names: the browser revalidates each time.
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            ],
-            *bytes,
-        )
-            .into_response(),
+        Some((_, bytes)) => {
+            let mut response = (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(content_type(name)),
+                    ),
+                    // No hashed file names: the browser revalidates each time.
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                ],
+                *bytes,
+            )
+                .into_response();
+            if name == "play.html" {
+                response.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(PLAY_CSP),
+                );
+            }
+            response
+        }
         None if name == "index.html" => {
             ApiError::not_found("this host was built without the web console (web/index.html)")
                 .into_response()

@@ -24,7 +24,7 @@ use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::get;
 use error::ApiError;
 use routes::{
-    auth as auth_routes, capabilities, devices, events, health, library, logs,
+    auth as auth_routes, browser, capabilities, devices, events, health, library, logs,
     openapi as openapi_route, pairing, sessions, settings, stats, status,
 };
 use utoipa::OpenApi as _;
@@ -47,6 +47,7 @@ pub(crate) fn openapi_router(state: Option<ApiState>) -> OpenApiRouter<ApiState>
         .routes(routes!(sessions::keyframe))
         .routes(routes!(sessions::launch))
         .routes(routes!(sessions::end_app))
+        .routes(routes!(browser::session))
         .routes(routes!(devices::list))
         .routes(routes!(devices::rename, devices::unpair))
         .routes(routes!(pairing::status))

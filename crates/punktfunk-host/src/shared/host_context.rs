@@ -8,6 +8,7 @@ use crate::services::library::{LibraryStore, Roots};
 use crate::services::paired::PairedStore;
 use crate::services::sessions::SessionRegistry;
 use crate::services::settings::SettingsStore;
+use crate::shared::browser_access::BrowserAccess;
 use crate::shared::native_pairing::NativePairing;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub struct HostContext {
     pub sessions: Arc<SessionRegistry>,
     pub paired: PairedStore,
     pub native_pairing: NativePairing,
+    /// The browser client's endpoint and its one-time tickets.
+    pub browser: BrowserAccess,
     /// The compositor backend that creates each client's display; `None` = test sources only.
     pub displays: Option<Arc<dyn VirtualDisplay>>,
     /// The installed games found in the user's stores (kept fresh by `serve`).
@@ -45,6 +48,7 @@ impl HostContext {
             sessions: SessionRegistry::new(events.clone()),
             paired: PairedStore::open(dir)?,
             native_pairing: NativePairing::new(),
+            browser: BrowserAccess::default(),
             displays,
             library: LibraryStore::new(Roots::from_env(), events.clone()),
             events,

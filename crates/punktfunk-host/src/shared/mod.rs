@@ -3,6 +3,7 @@
 //! console), client-certificate authentication, and running a library title in a client's session.
 
 pub mod apps;
+pub mod browser_access;
 pub mod client_cert_auth;
 pub mod host_context;
 pub mod moonlight_pairing;

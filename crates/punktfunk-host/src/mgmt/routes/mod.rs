@@ -3,6 +3,7 @@
 //! the document cannot diverge.
 
 pub mod auth;
+pub mod browser;
 pub mod capabilities;
 pub mod devices;
 pub mod events;

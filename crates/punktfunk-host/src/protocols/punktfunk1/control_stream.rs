@@ -1,17 +1,19 @@
-//! punktfunk/1 control messages on a QUIC stream: length-framed TLV messages read with
+//! punktfunk/1 control messages on a stream: length-framed TLV messages read with
 //! [`ControlReader`] and written with [`send`] (the framing and codec are `punktfunk_core::control`).
+//! The same on a native client's QUIC stream and a browser's WebTransport stream.
 
 use anyhow::Result;
 use punktfunk_core::control::{FrameBuffer, Message, frame};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Reads control messages from a QUIC receive stream.
-pub(super) struct ControlReader {
-    recv: quinn::RecvStream,
+/// Reads control messages from a receive stream.
+pub(super) struct ControlReader<R = quinn::RecvStream> {
+    recv: R,
     buf: FrameBuffer,
 }
 
-impl ControlReader {
-    pub(super) fn new(recv: quinn::RecvStream) -> Self {
+impl<R: AsyncRead + Unpin> ControlReader<R> {
+    pub(super) fn new(recv: R) -> Self {
         ControlReader {
             recv,
             buf: FrameBuffer::new(),
@@ -26,14 +28,14 @@ impl ControlReader {
             }
             let mut chunk = [0u8; 4096];
             match self.recv.read(&mut chunk).await? {
-                Some(n) => self.buf.extend(&chunk[..n]),
-                None => return Ok(None),
+                0 => return Ok(None),
+                n => self.buf.extend(&chunk[..n]),
             }
         }
     }
 }
 
-pub(super) async fn send(stream: &mut quinn::SendStream, message: &Message) -> Result<()> {
+pub(super) async fn send<W: AsyncWrite + Unpin>(stream: &mut W, message: &Message) -> Result<()> {
     stream.write_all(&frame(&message.encode())).await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod session_audio;
 pub mod session_control;
 mod trust;
 mod video_framer;
+pub mod webtransport;
 
 use crate::services::identity::HostIdentity;
 use crate::services::per_ip::{ConnectionLimiter, ConnectionSlot};
@@ -122,6 +123,24 @@ impl Listener {
             quic_addr,
             data_port,
         })
+    }
+
+    /// Binds the browser client's WebTransport endpoint on the listener's address: `port`, else
+    /// the QUIC port + 2 (any free port when the QUIC port is 0).
+    pub fn webtransport(&self, port: Option<u16>) -> Result<webtransport::WebTransportEndpoint> {
+        let port = match port {
+            Some(p) => p,
+            None if self.quic_addr.port() == 0 || self.shared.config.bind.port() == 0 => 0,
+            None => self
+                .quic_addr
+                .port()
+                .checked_add(2)
+                .context("QUIC port 65534 leaves no room for the WebTransport port")?,
+        };
+        webtransport::WebTransportEndpoint::bind(
+            SocketAddr::new(self.shared.config.bind.ip(), port),
+            self.shared.clone(),
+        )
     }
 
     /// Serves clients until `shutdown` resolves.

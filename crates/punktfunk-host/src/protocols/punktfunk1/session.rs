@@ -42,14 +42,30 @@ pub(super) struct Shared {
     pub host: Arc<HostContext>,
 }
 
+impl Shared {
+    /// The session's source for `hello` (its own display, or the test sources), opened off the
+    /// async runtime; the inner `Err` is why none opened.
+    pub(super) async fn open_source(
+        &self,
+        hello: &Hello,
+    ) -> Result<std::result::Result<(Codec, u8, VideoSource), String>> {
+        let displays = match self.config.source {
+            super::SourceKind::Display => self.host.displays.clone(),
+            super::SourceKind::Virtual => None,
+        };
+        let hello = hello.clone();
+        Ok(tokio::task::spawn_blocking(move || open_source(displays.as_deref(), &hello)).await?)
+    }
+}
+
 /// Time a client gets for the QUIC (TLS) handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Counts a session for as long as it lives.
-struct SessionSlot(Arc<SessionCounter>);
+pub(super) struct SessionSlot(Arc<SessionCounter>);
 
 impl SessionSlot {
-    fn claim(counter: &Arc<SessionCounter>, max: usize) -> Option<SessionSlot> {
+    pub(super) fn claim(counter: &Arc<SessionCounter>, max: usize) -> Option<SessionSlot> {
         counter
             .0
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -98,7 +114,7 @@ async fn refuse(
 
 /// What a Hello may ask for; anything outside is refused with the reason. The mode and bitrate
 /// go through the host's stream limits (the same check GameStream's launch makes).
-fn check_hello(h: &Hello, settings: &Settings) -> std::result::Result<(), String> {
+pub(super) fn check_hello(h: &Hello, settings: &Settings) -> std::result::Result<(), String> {
     let request = StreamRequest {
         width: h.width,
         height: h.height,
@@ -125,7 +141,7 @@ fn check_hello(h: &Hello, settings: &Settings) -> std::result::Result<(), String
 /// can produce. With a display backend: the client's own display, captured and encoded. Otherwise
 /// raw test frames, or the test pattern through an encoder. Blocking (compositor IPC, encoder
 /// probing): call it off the async runtime.
-fn open_source(
+pub(super) fn open_source(
     displays: Option<&dyn VirtualDisplay>,
     hello: &Hello,
 ) -> std::result::Result<(Codec, u8, VideoSource), String> {
@@ -236,15 +252,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         return refuse(tx, &conn, reason).await;
     };
 
-    let displays = match shared.config.source {
-        super::SourceKind::Display => shared.host.displays.clone(),
-        super::SourceKind::Virtual => None,
-    };
-    let hello_for_source = hello.clone();
-    let opened =
-        tokio::task::spawn_blocking(move || open_source(displays.as_deref(), &hello_for_source))
-            .await?;
-    let (codec, color_format, source) = match opened {
+    let (codec, color_format, source) = match shared.open_source(&hello).await? {
         Ok(opened) => opened,
         Err(reason) => return refuse(tx, &conn, reason).await,
     };
@@ -254,12 +262,7 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     // Connecting a sink is one local round trip (Wayland) or D-Bus call: short enough to do here.
     let input_sink = source.input_sink();
 
-    let session_id = loop {
-        let id: u32 = rand::random();
-        if id != 0 {
-            break id;
-        }
-    };
+    let session_id = new_session_id();
     let mut secret = [0u8; EXPORTER_LEN];
     conn.export_keying_material(&mut secret, EXPORTER_LABEL, &session_id.to_le_bytes())
         .map_err(|_| anyhow::anyhow!("TLS exporter unavailable"))?;
@@ -272,23 +275,12 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
     let parity = FecConfig::default().parity_percent;
     let max_datagram = hello.max_datagram.min(MTU_1500_DATAGRAM as u16).max(512);
     let welcome = Welcome {
-        session_id,
-        codec,
-        color_format,
-        color: match hdr {
-            Some(_) => color::ColorDescription::BT2020_PQ,
-            None => color::ColorDescription::BT709,
-        },
-        hdr,
-        width: hello.width,
-        height: hello.height,
-        refresh_mhz: hello.refresh_mhz,
-        bitrate_kbps: hello.bitrate_kbps,
         parity_percent: parity,
         max_datagram,
         data_port: shared.data_port,
         audio_channels: audio.channels(),
         mic_channels: audio.mic_channels(),
+        ..welcome(&hello, session_id, codec, color_format, hdr)
     };
     let control = SessionControl::new(hello.bitrate_kbps, parity);
     shared.data.register(session_id, &keys, control.clone())?;
@@ -304,63 +296,28 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         mode = format!("{}x{}@{:.2}", hello.width, hello.height, f64::from(hello.refresh_mhz) / 1000.0),
         bitrate_kbps = hello.bitrate_kbps, sessions = shared.sessions.get(), "session opened"
     );
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(None);
     // Titles launched onto this display get the display's environment and the session's audio sink.
     let display_info = display_info.map(|mut d| {
         d.env.extend(audio.app_env());
         d
     });
-    let (app_tx, mut app_events) = tokio::sync::mpsc::unbounded_channel();
-    let session_app = Arc::new(SessionApp::new(
-        display_info.as_ref().map(|d| d.env.clone()),
-        display_info.as_ref().map(|d| d.output.clone()),
-        app_notify(shared.host.sessions.clone(), sid.clone(), app_tx),
-    ));
-    // However the session ends from here on, its title goes with it.
-    let _app_guard = AppGuard(session_app.clone());
-    let listed = shared.host.sessions.register(
+    let mut listed = list_session(
+        &shared.host,
         SessionInfo {
-            id: sid.clone(),
             protocol: "punktfunk1".into(),
-            client_name: hello.client_name.clone(),
             client_id: super::trust::client_fingerprint(&conn).map(|f| fingerprint_hex(&f)),
             remote: remote.to_string(),
-            width: hello.width,
-            height: hello.height,
-            refresh_mhz: hello.refresh_mhz,
-            codec: format!("{codec:?}"),
-            started_unix: crate::services::paired::now_unix(),
-            display: display_info,
             stats: SessionStats {
                 bitrate_kbps: hello.bitrate_kbps,
                 fec_parity_percent: u32::from(parity),
                 ..SessionStats::default()
             },
-            state: SessionState::Streaming,
-            app: None,
-            app_name: None,
+            ..session_info(&hello, &sid, codec, display_info)
         },
-        Arc::new(OperatorControls {
-            control: control.clone(),
-            stop: stop_tx,
-            app: session_app.clone(),
-        }),
+        &control,
     );
-
-    // Wait for Start; clock pings may come first.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, reader.next()).await {
-            Ok(Ok(Some(Message::Start))) => break,
-            Ok(Ok(Some(Message::ClockPing { client_send_us }))) => {
-                answer_ping(&mut tx, client_send_us).await?
-            }
-            Ok(Ok(other)) => {
-                return refuse(tx, &conn, format!("expected Start, got {other:?}")).await;
-            }
-            Ok(Err(e)) => return refuse(tx, &conn, format!("bad Start: {e:#}")).await,
-            Err(_) => return refuse(tx, &conn, "no Start within 10 s".into()).await,
-        }
+    if let Err(reason) = wait_for_start(&mut reader, &mut tx).await? {
+        return refuse(tx, &conn, reason).await;
     }
 
     // From here on the sender thread (which owns the source, and with it the display) must stop
@@ -393,32 +350,22 @@ pub(super) async fn serve_connection(incoming: quinn::Incoming, shared: Arc<Shar
         &control,
         &hello,
         shared.config.feedback_timeout,
-        &mut stop_rx,
+        &mut listed,
         &shared.host,
         &sid,
-        &session_app,
-        &mut app_events,
     )
     .await;
 
     // Teardown: stop the launched title while its display still exists, then the sender, forget the
     // session's data-plane registration, close the connection.
-    let app = session_app.clone();
-    let _ = tokio::task::spawn_blocking(move || app.stop_blocking("the session ended")).await;
+    listed.stop_app().await;
     sender.stop().await;
     let _ = tokio::task::spawn_blocking(move || drop(audio)).await;
     let reason = match &result {
         Ok(reason) => reason.clone(),
         Err(e) => format!("{e:#}"),
     };
-    listed.set_end_reason(&reason);
-    let _ = send(
-        &mut tx,
-        &Message::Goodbye {
-            reason: reason.clone(),
-        },
-    )
-    .await;
+    listed.end(&mut tx, &reason).await;
     let _ = tx.finish();
     conn.close(0u32.into(), b"session over");
     tracing::info!(
@@ -473,7 +420,10 @@ impl Drop for Registration<'_> {
     }
 }
 
-async fn answer_ping(tx: &mut quinn::SendStream, client_send_us: u64) -> Result<()> {
+pub(super) async fn answer_ping(
+    tx: &mut (impl tokio::io::AsyncWrite + Unpin),
+    client_send_us: u64,
+) -> Result<()> {
     // The receive time is taken when the message is decoded; the send time just before writing.
     let host_recv_us = now_us();
     send(
@@ -487,6 +437,160 @@ async fn answer_ping(tx: &mut quinn::SendStream, client_send_us: u64) -> Result<
     .await
 }
 
+/// A random non-zero session id (0 means "none" on the wire).
+pub(super) fn new_session_id() -> u32 {
+    loop {
+        let id: u32 = rand::random();
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// The Welcome for `hello`: the mode it asked for, the codec and colour format the host chose and
+/// the source's colour description. Transport fields (parity, datagram size, data port, audio) are
+/// empty; a datagram session fills them in.
+pub(super) fn welcome(
+    hello: &Hello,
+    session_id: u32,
+    codec: Codec,
+    color_format: u8,
+    hdr: Option<color::HdrMetadata>,
+) -> Welcome {
+    Welcome {
+        session_id,
+        codec,
+        color_format,
+        color: match hdr {
+            Some(_) => color::ColorDescription::BT2020_PQ,
+            None => color::ColorDescription::BT709,
+        },
+        hdr,
+        width: hello.width,
+        height: hello.height,
+        refresh_mhz: hello.refresh_mhz,
+        bitrate_kbps: hello.bitrate_kbps,
+        parity_percent: 0,
+        max_datagram: hello.max_datagram,
+        data_port: 0,
+        audio_channels: 0,
+        mic_channels: 0,
+    }
+}
+
+/// The session list's entry for a session from `hello`; the caller names the protocol, the client
+/// and its address.
+pub(super) fn session_info(
+    hello: &Hello,
+    sid: &str,
+    codec: Codec,
+    display: Option<crate::services::session_info::DisplayInfo>,
+) -> SessionInfo {
+    SessionInfo {
+        id: sid.to_string(),
+        protocol: String::new(),
+        client_name: hello.client_name.clone(),
+        client_id: None,
+        remote: String::new(),
+        width: hello.width,
+        height: hello.height,
+        refresh_mhz: hello.refresh_mhz,
+        codec: format!("{codec:?}"),
+        started_unix: crate::services::paired::now_unix(),
+        display,
+        stats: SessionStats {
+            bitrate_kbps: hello.bitrate_kbps,
+            ..SessionStats::default()
+        },
+        state: SessionState::Streaming,
+        app: None,
+        app_name: None,
+    }
+}
+
+/// A session in the host's session list, with what the operator may do to it: its title runner
+/// (titles go onto its display and end with it), and where a stop and the title's events arrive.
+pub(super) struct ListedSession {
+    pub(super) guard: crate::services::sessions::SessionGuard,
+    pub(super) app: Arc<SessionApp>,
+    pub(super) app_events: tokio::sync::mpsc::UnboundedReceiver<AppEvent>,
+    pub(super) stop: tokio::sync::watch::Receiver<Option<String>>,
+    /// However the session ends, its title goes with it.
+    _app_guard: AppGuard,
+}
+
+impl ListedSession {
+    /// Records why the session ended and tells the client (who may be gone already).
+    pub(super) async fn end(&self, tx: &mut (impl tokio::io::AsyncWrite + Unpin), reason: &str) {
+        self.guard.set_end_reason(reason);
+        let goodbye = Message::Goodbye {
+            reason: reason.to_string(),
+        };
+        let _ = send(tx, &goodbye).await;
+    }
+
+    /// Stops the launched title while the display still exists.
+    pub(super) async fn stop_app(&self) {
+        let app = self.app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.stop_blocking("the session ended")).await;
+    }
+}
+
+/// Lists `info` with the host, with operator controls over `control` and a title runner on the
+/// session's display.
+pub(super) fn list_session(
+    host: &HostContext,
+    info: SessionInfo,
+    control: &Arc<SessionControl>,
+) -> ListedSession {
+    let (stop_tx, stop) = tokio::sync::watch::channel(None);
+    let (app_tx, app_events) = tokio::sync::mpsc::unbounded_channel();
+    let app = Arc::new(SessionApp::new(
+        info.display.as_ref().map(|d| d.env.clone()),
+        info.display.as_ref().map(|d| d.output.clone()),
+        app_notify(host.sessions.clone(), info.id.clone(), app_tx),
+    ));
+    let guard = host.sessions.register(
+        info,
+        Arc::new(OperatorControls {
+            control: control.clone(),
+            stop: stop_tx,
+            app: app.clone(),
+        }),
+    );
+    ListedSession {
+        guard,
+        _app_guard: AppGuard(app.clone()),
+        app,
+        app_events,
+        stop,
+    }
+}
+
+/// Waits up to 10 s for the client's Start, answering clock pings meanwhile; the inner `Err` is
+/// why the session cannot go on.
+pub(super) async fn wait_for_start<R, W>(
+    reader: &mut ControlReader<R>,
+    tx: &mut W,
+) -> Result<std::result::Result<(), String>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, reader.next()).await {
+            Ok(Ok(Some(Message::Start))) => return Ok(Ok(())),
+            Ok(Ok(Some(Message::ClockPing { client_send_us }))) => {
+                answer_ping(tx, client_send_us).await?
+            }
+            Ok(Ok(other)) => return Ok(Err(format!("expected Start, got {other:?}"))),
+            Ok(Err(e)) => return Ok(Err(format!("bad Start: {e:#}"))),
+            Err(_) => return Ok(Err("no Start within 10 s".into())),
+        }
+    }
+}
+
 /// Feedback history the FEC policy looks at (≈ 1 s of 100 ms reports).
 const HISTORY: usize = 10;
 
@@ -498,12 +602,16 @@ async fn run_session(
     control: &SessionControl,
     hello: &Hello,
     feedback_timeout: Duration,
-    stop: &mut tokio::sync::watch::Receiver<Option<String>>,
+    listed: &mut ListedSession,
     host: &HostContext,
     session: &str,
-    apps: &SessionApp,
-    app_events: &mut tokio::sync::mpsc::UnboundedReceiver<AppEvent>,
 ) -> Result<String> {
+    let ListedSession {
+        stop,
+        app: apps,
+        app_events,
+        ..
+    } = listed;
     let policy = FecPolicy::default();
     let mut rate_control = BitrateController::new(BitrateConfig::for_client(hello.bitrate_kbps));
     let mut history: VecDeque<LossStats> = VecDeque::with_capacity(HISTORY);
