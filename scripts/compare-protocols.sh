@@ -4,18 +4,21 @@
 # clients in another, joined by a veth pair (10.203.9.1 ↔ 10.203.9.2). Both protocols stream the same
 # moving picture (ffplay testsrc2 full screen on the session's display) as H.264 1280×720@60 at
 # 20 Mbit/s: GameStream to moonlight-python (the real moonlight-common-c: Moonlight's FEC and
-# recovery), punktfunk/1 to punktfunk-probe. nftables in the client namespace drops UDP on the veth
-# (both directions): iid loss (`numgen random`), seeded Gilbert–Elliott bursts replayed packet by
-# packet by the kernel (`numgen inc mod L` against the trace's interval set) and a 2 s outage. Each
-# protocol runs each condition in turn; the impairment is on for a fixed window once the stream runs.
+# recovery), punktfunk/1 to punktfunk-probe. nftables drops UDP on the veth, each direction where it
+# arrives (host → client in the client namespace, client → host in the host's): iid loss (`numgen
+# random`), seeded Gilbert–Elliott bursts replayed packet by packet by the kernel (`numgen inc mod L`
+# against the trace's interval set) and a 2 s outage. The loss is per datagram, as on a network (see
+# the link setup below). Each protocol runs each condition in turn; the impairment is on for a fixed
+# window once the stream runs.
 # Prints a Markdown table and writes it with the JSON (default target/compare-protocols/report.json,
 # the Markdown next to it as .md); docs/comparison.md explains the columns.
 #   scripts/compare-protocols.sh [--quick] [--json FILE]
 # --quick: iid 1 %, bursts of 16 at 5 % and the outage, 6 s windows (the smoke test,
 # crates/punktfunk-e2e/tests/compare_smoke.rs). Needs root (namespaces, nftables).
 # NO_BUILD=1 skips `cargo build` (uses target/release); KEEP_WORK=1 keeps the temp dir (host log,
-# every client's record); SEED=N changes the burst traces' seed (default 19); CONDITIONS and WINDOW
-# (below) run a subset.
+# every client's record); MOONLIGHT_LOG=1 puts moonlight-common-c's own log (each dropped frame and
+# why, each keyframe request) in every GameStream client's output (gs-N.out in the kept dir); SEED=N
+# changes the burst traces' seed (default 19); CONDITIONS and WINDOW (below) run a subset.
 set -euo pipefail
 caller_pwd="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -75,7 +78,11 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$hns"
 ip netns add "$cns"
-ip link add "$hdev" netns "$hns" type veth peer name "$cdev" netns "$cns"
+# gso_max_segs 1: the kernel hands a segmentation-offload send (up to 64 KiB of datagrams) across a
+# veth as one packet, so a rule dropping "one packet" would drop a whole burst of the host's datagrams
+# at once (a wire segments it first). With one segment per packet the kernel cuts every GSO send into
+# its datagrams before the veth, and every rule below sees datagrams.
+ip link add name "$hdev" netns "$hns" gso_max_segs 1 type veth peer name "$cdev" netns "$cns" gso_max_segs 1
 ip -n "$hns" addr add "$haddr/24" dev "$hdev"
 ip -n "$cns" addr add "$caddr/24" dev "$cdev"
 for ns in "$hns" "$cns"; do ip -n "$ns" link set lo up; done
@@ -86,22 +93,26 @@ ip -n "$cns" link set "$cdev" up
 hx() { ip netns exec "$hns" "$@"; }
 cx() { ip netns exec "$cns" "$@"; }
 
-# Host side: count what the host puts on the wire (UDP to the client) and what comes back.
+# Each direction is impaired where it arrives (the receiving namespace's input hook), so the sender's
+# kernel never refuses a send: a drop in the sender's own output hook fails its sendto() with EPERM,
+# which no network does, and which moonlight-common-c takes for a dead control stream (it ends the
+# connection). The impairment's rules go into the `down` and `up` chains and are flushed after each
+# window. wire_down counts the datagrams that reach the client's side before the impairment (after
+# segmentation), wire_up what reaches the host after it.
 hx nft -f - <<EOF
 table inet cmp {
-  counter wire_down {}
   counter wire_up {}
-  chain out { type filter hook output priority 0; policy accept; oifname "$hdev" meta l4proto udp counter name wire_down; }
+  counter dropped_up {}
+  chain up { type filter hook input priority -10; policy accept; }
   chain in { type filter hook input priority 0; policy accept; iifname "$hdev" meta l4proto udp counter name wire_up; }
 }
 EOF
-# Client side: the impairment. Its rules go into these chains and are flushed after each window.
 cx nft -f - <<EOF
 table inet cmp {
+  counter wire_down {}
   counter dropped_down {}
-  counter dropped_up {}
-  chain down { type filter hook input priority 0; policy accept; }
-  chain up { type filter hook output priority 0; policy accept; }
+  chain wire { type filter hook input priority -20; policy accept; iifname "$cdev" meta l4proto udp counter name wire_down; }
+  chain down { type filter hook input priority -10; policy accept; }
 }
 EOF
 # counter NS NAME: "packets bytes"
@@ -112,9 +123,9 @@ counter() {
 # with a rule of its own, so `numgen inc` counts each direction's packets from 0).
 impair() {
   cx nft add rule inet cmp down iifname "$cdev" meta l4proto udp "$@" counter name dropped_down drop
-  cx nft add rule inet cmp up oifname "$cdev" meta l4proto udp "$@" counter name dropped_up drop
+  hx nft add rule inet cmp up iifname "$hdev" meta l4proto udp "$@" counter name dropped_up drop
 }
-clear_impairment() { cx nft flush chain inet cmp down; cx nft flush chain inet cmp up; }
+clear_impairment() { cx nft flush chain inet cmp down; hx nft flush chain inet cmp up; }
 # Datagrams the client namespace's kernel dropped because a socket's receive buffer was full.
 rcvbuf_errors() { cx awk '/^Udp:/ && ++n == 2 { print $6 }' /proc/net/snmp; }
 
@@ -181,7 +192,7 @@ rows="$work/rows.jsonl"
 window() {
   local kind="$1" dp0 db0 dp1 db1 ub0 ub1 dd0 dd1 rb0 rb1 on off outage_end=null
   rb0="$(rcvbuf_errors)"
-  read -r dp0 db0 < <(counter "$hns" wire_down)
+  read -r dp0 db0 < <(counter "$cns" wire_down)
   read -r _ ub0 < <(counter "$hns" wire_up)
   read -r dd0 _ < <(counter "$cns" dropped_down)
   on="$(now)"
@@ -201,7 +212,7 @@ window() {
     clear_impairment
   fi
   off="$(now)"
-  read -r dp1 db1 < <(counter "$hns" wire_down)
+  read -r dp1 db1 < <(counter "$cns" wire_down)
   read -r _ ub1 < <(counter "$hns" wire_up)
   read -r dd1 _ < <(counter "$cns" dropped_down)
   rb1="$(rcvbuf_errors)"

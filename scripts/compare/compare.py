@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import threading
@@ -105,12 +106,37 @@ def cmd_pair(args) -> None:
     sys.exit(1 if failure else 0)
 
 
+def log_to_stdout(session_class) -> None:
+    """moonlight-python leaves moonlight-common-c's log callback unset, so its own account of the
+    stream (why it dropped a frame, each keyframe request, control stream errors) goes nowhere. Point
+    the callback at libc's printf, unbuffered: the lines land in the client's stdout."""
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef("int printf(const char*, ...); int setvbuf(void*, char*, int, size_t);"
+             "extern void* stdout;")
+    libc = ffi.dlopen(None)
+    libc.setvbuf(libc.stdout, ffi.NULL, 2, 0)  # _IONBF
+    printf = int(ffi.cast("uintptr_t", ffi.addressof(libc, "printf")))
+    make = session_class._make_connection_callbacks
+
+    def with_log(self):
+        callbacks = make(self)
+        callbacks.logMessage = self._ffi.cast("void(*)(const char*, ...)", printf)
+        return callbacks
+
+    session_class._make_connection_callbacks = with_log
+
+
 def cmd_moonlight(args) -> None:
     import av
     import moonlight_python._stream_manager as manager_module
     from moonlight_python import MoonlightClient
     from moonlight_python import decoder as ml_decoder
     from moonlight_python.stream import StreamingSession
+
+    if os.environ.get("MOONLIGHT_LOG"):
+        log_to_stdout(StreamingSession)
 
     # moonlight-python skips an access unit FFmpeg calls invalid data, but any other decoding error
     # (which loss makes likely: a frame referencing one that never arrived) ends its frame thread
@@ -174,6 +200,11 @@ def cmd_moonlight(args) -> None:
     thread_error = getattr(manager, "_error", None)
     if thread_error is not None:
         error = error or f"frame thread ended: {type(thread_error).__name__}: {thread_error}"
+    # moonlight-common-c ending the connection stops the frame thread without an error of its own
+    # (pull_frame just returns None from then on), which would look like a frozen stream.
+    session = getattr(manager, "_session", None)
+    if session is not None and session.is_terminated:
+        error = error or f"moonlight-common-c ended the connection (error {session.termination_error})"
     try:
         client.stop_stream()
         client.quit_app()
@@ -350,6 +381,11 @@ def cmd_summarise(args) -> None:
         "overhead_pct": round(100.0 * (wire / s["video_bytes"] - 1), 1) if wire and s["video_bytes"] else None,
         "dropped_down_pct": win.get("dropped_down_pct"),
         "dropped_down_packets": win.get("dropped_down_packets"),
+        # Mean IP bytes of what the impairment saw: one datagram each (at most the link's MTU), not
+        # segmentation-offload batches.
+        "wire_down_packet_bytes": (
+            round(wire / win["wire_down_packets"]) if wire and win.get("wire_down_packets") else None
+        ),
         "keyframe_requests_host": win.get("keyframe_requests_host"),
     })
     print(json.dumps(row))
