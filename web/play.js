@@ -18,6 +18,31 @@ const FLAG_KEYFRAME = 1;
 // Completed frames held back waiting for an earlier one before asking for a keyframe.
 const MAX_WAITING = 8;
 
+// Input events (punktfunk_core::control::input), on a unidirectional stream: "pfi1", then each
+// event as LE32 length + body (kind byte, little-endian fields).
+const INPUT_MAGIC = new TextEncoder().encode('pfi1');
+const EV = { KEY: 0x01, POINTER_ABS: 0x04, POINTER_REL: 0x05, BUTTON: 0x06, SCROLL: 0x07 };
+// KeyboardEvent.code → Linux evdev key code (the key's position, as the host's keymap expects).
+const EVDEV = (() => {
+  const map = { Escape: 1, Minus: 12, Equal: 13, Backspace: 14, Tab: 15, BracketLeft: 26, BracketRight: 27,
+    Enter: 28, ControlLeft: 29, Semicolon: 39, Quote: 40, Backquote: 41, ShiftLeft: 42, Backslash: 43,
+    Comma: 51, Period: 52, Slash: 53, ShiftRight: 54, NumpadMultiply: 55, AltLeft: 56, Space: 57,
+    CapsLock: 58, NumLock: 69, ScrollLock: 70, NumpadSubtract: 74, NumpadAdd: 78, NumpadDecimal: 83,
+    IntlBackslash: 86, F11: 87, F12: 88, NumpadEnter: 96, ControlRight: 97, NumpadDivide: 98,
+    PrintScreen: 99, AltRight: 100, Home: 102, ArrowUp: 103, PageUp: 104, ArrowLeft: 105,
+    ArrowRight: 106, End: 107, ArrowDown: 108, PageDown: 109, Insert: 110, Delete: 111, Pause: 119,
+    MetaLeft: 125, MetaRight: 126, ContextMenu: 127 };
+  ['1234567890'].forEach((row) => [...row].forEach((c, i) => { map[`Digit${c}`] = 2 + i; }));
+  [['QWERTYUIOP', 16], ['ASDFGHJKL', 30], ['ZXCVBNM', 44]].forEach(([row, first]) =>
+    [...row].forEach((c, i) => { map[`Key${c}`] = first + i; }));
+  for (let i = 1; i <= 10; i++) map[`F${i}`] = 58 + i;
+  [[7, 71], [8, 72], [9, 73], [4, 75], [5, 76], [6, 77], [1, 79], [2, 80], [3, 81], [0, 82]]
+    .forEach(([n, code]) => { map[`Numpad${n}`] = code; });
+  return map;
+})();
+// MouseEvent.button → our button byte (0 left, 1 right, 2 middle, 3 side/back, 4 extra/forward).
+const BUTTONS = { 0: 0, 1: 2, 2: 1, 3: 3, 4: 4 };
+
 const screen = document.getElementById('screen');
 const statusLine = document.getElementById('status');
 const statsBox = document.getElementById('stats');
@@ -126,6 +151,7 @@ const stats = {
   skips: [],
   outOfOrder: 0,
   keyframeRequests: 0,
+  inputEvents: 0,
   bytes: 0,
   latenciesMs: [],
   decodeMs: [],
@@ -296,6 +322,7 @@ async function main() {
 
   for (let i = 0; i < 5; i++) await send(new Fields(MSG.PING).u64(TAG.T1, nowUs()));
   await send(new Fields(MSG.START));
+  await startInput(transport);
   const pinger = setInterval(() => send(new Fields(MSG.PING).u64(TAG.T1, nowUs())).catch(() => {}), 1000);
   stats.state = 'streaming';
   say('');
@@ -306,6 +333,86 @@ async function main() {
   stats.reason = reason;
   say(`Session over: ${reason}`);
   transport.close();
+}
+
+/** Keyboard, pointer, buttons and wheel from the page to the host's display. */
+async function startInput(transport) {
+  const stream = await transport.createUnidirectionalStream();
+  const writer = stream.getWriter();
+  writer.write(INPUT_MAGIC);
+  const event = (kind, bytes) => {
+    const out = new Uint8Array(4 + 1 + bytes.length);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, 1 + bytes.length, true);
+    out[4] = kind;
+    out.set(bytes, 5);
+    writer.write(out).catch(() => {});
+    stats.inputEvents += 1;
+  };
+  const le = (size, fill) => { const b = new Uint8Array(size); fill(new DataView(b.buffer)); return b; };
+
+  const keyEvent = (e, down) => {
+    const code = EVDEV[e.code];
+    if (code === undefined || (e.repeat && !down)) return;
+    e.preventDefault();
+    event(EV.KEY, le(3, (v) => { v.setUint16(0, code, true); v.setUint8(2, down ? 1 : 0); }));
+  };
+  window.addEventListener('keydown', (e) => keyEvent(e, true));
+  window.addEventListener('keyup', (e) => keyEvent(e, false));
+  // Keys held when the page loses focus would stay down on the host.
+  const held = new Set();
+  window.addEventListener('keydown', (e) => { if (EVDEV[e.code] !== undefined) held.add(e.code); });
+  window.addEventListener('keyup', (e) => held.delete(e.code));
+  window.addEventListener('blur', () => {
+    for (const code of held) event(EV.KEY, le(3, (v) => { v.setUint16(0, EVDEV[code], true); v.setUint8(2, 0); }));
+    held.clear();
+  });
+
+  // Where on the host's display a point of the canvas is (the picture is letterboxed into it).
+  const toDisplay = (clientX, clientY) => {
+    const r = screen.getBoundingClientRect();
+    const scale = Math.min(r.width / screen.width, r.height / screen.height);
+    const w = screen.width * scale, h = screen.height * scale;
+    const x = (clientX - r.left - (r.width - w) / 2) / w;
+    const y = (clientY - r.top - (r.height - h) / 2) / h;
+    const clamp = (v) => Math.round(Math.min(1, Math.max(0, v)) * 65535);
+    return [clamp(x), clamp(y)];
+  };
+  const locked = () => document.pointerLockElement === screen;
+  screen.addEventListener('pointermove', (e) => {
+    if (locked()) {
+      const clamp = (v) => Math.max(-32768, Math.min(32767, Math.round(v)));
+      if (e.movementX || e.movementY) {
+        event(EV.POINTER_REL, le(4, (v) => { v.setInt16(0, clamp(e.movementX), true); v.setInt16(2, clamp(e.movementY), true); }));
+      }
+    } else {
+      const [x, y] = toDisplay(e.clientX, e.clientY);
+      event(EV.POINTER_ABS, le(4, (v) => { v.setUint16(0, x, true); v.setUint16(2, y, true); }));
+    }
+  });
+  const button = (e, down) => {
+    const b = BUTTONS[e.button];
+    if (b === undefined) return;
+    e.preventDefault();
+    if (!locked()) {
+      const [x, y] = toDisplay(e.clientX, e.clientY);
+      event(EV.POINTER_ABS, le(4, (v) => { v.setUint16(0, x, true); v.setUint16(2, y, true); }));
+    }
+    event(EV.BUTTON, Uint8Array.of(b, down ? 1 : 0));
+  };
+  screen.addEventListener('pointerdown', (e) => button(e, true));
+  screen.addEventListener('pointerup', (e) => button(e, false));
+  screen.addEventListener('contextmenu', (e) => e.preventDefault());
+  screen.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    // One detent is 120; Chromium reports 100 px per detent, a line mode 3 lines.
+    const per = e.deltaMode === 1 ? 40 : e.deltaMode === 2 ? 120 * 3 : 1.2;
+    for (const [axis, delta] of [[0, e.deltaY], [1, e.deltaX]]) {
+      const value = Math.round(delta * per);
+      if (value) event(EV.SCROLL, le(5, (v) => { v.setUint8(0, axis); v.setInt32(1, value, true); }));
+    }
+  }, { passive: false });
+  document.getElementById('lock').addEventListener('click', () => screen.requestPointerLock());
 }
 
 // The overlay: fps, bitrate, latency, decode time, once a second.

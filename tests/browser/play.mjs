@@ -10,12 +10,16 @@
 //   PF_ARTIFACTS    directory for the screenshot (play.png)
 //   PF_MODE         the mode the page asks for (default 1280x720@60)
 //   PF_SECONDS      how long to stream (default 10)
-// Prints one JSON line: the page's statistics at the end, and the colour at the picture's centre.
+// Talks with the test on stdin/stdout while it streams: prints `STREAMING` once frames decode;
+// on a stdin line `PIXEL` prints `PIXEL r,g,b` (the canvas centre); on `INPUT` types "hello" and
+// clicks at (320, 180) of the page — the host's display at 1280×720 — then prints `INPUT-SENT`.
+// At the end prints one JSON line: the page's statistics.
 
 import { chromium } from 'playwright-core';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
 
 const must = (name) => {
   const value = process.env[name];
@@ -59,11 +63,26 @@ async function main() {
     if (first.state !== 'streaming') throw new Error(`the page did not stream: ${JSON.stringify(first)}`);
     log('streaming');
     const t0 = await page.evaluate(() => window.punktfunk.stats().framesDecoded);
-    await page.waitForTimeout(seconds * 1000);
-    const stats = await page.evaluate(() => window.punktfunk.stats());
+    const started = Date.now();
     const [w, h] = mode.split('@')[0].split('x').map(Number);
-    const centre = await page.evaluate(([x, y]) => window.punktfunk.pixel(x, y), [Math.floor(w / 2), Math.floor(h / 2)]);
-    await page.screenshot({ path: join(artifacts, 'play.png') });
+    const centre = () => page.evaluate(([x, y]) => window.punktfunk.pixel(x, y), [Math.floor(w / 2), Math.floor(h / 2)]);
+    let lastCentre = null;
+    const commands = createInterface({ input: process.stdin });
+    commands.on('line', async (line) => {
+      if (line === 'PIXEL') {
+        lastCentre = await centre();
+        await page.screenshot({ path: join(artifacts, 'play.png') });
+        console.log(`PIXEL ${lastCentre.join(',')}`);
+      } else if (line === 'INPUT') {
+        await page.keyboard.type('hello');
+        await page.mouse.click(320, 180);
+        console.log('INPUT-SENT');
+      }
+    });
+    console.log('STREAMING');
+    await page.waitForTimeout(Math.max(0, seconds * 1000 - (Date.now() - started)));
+    commands.close();
+    const stats = await page.evaluate(() => window.punktfunk.stats());
     const numbers = stats.decodedNumbers;
     let gaps = 0;
     for (let i = 1; i < numbers.length; i++) if (numbers[i] !== numbers[i - 1] + 1) gaps += 1;
@@ -74,7 +93,7 @@ async function main() {
       seconds,
       fps: (stats.framesDecoded - t0) / seconds,
       numberGaps: gaps,
-      centre,
+      centre: lastCentre,
       problems,
     };
     console.log(JSON.stringify(out));

@@ -10,8 +10,9 @@
 //!   connection the host closes opens the next one (at most one per [`RECONNECT_GAP`]).
 //! - ENet: half-open peers on the GameStream control port — CONNECT commands from a rusty_enet host
 //!   whose socket never receives, so the host's VERIFY_CONNECT is never acknowledged.
-//! - QUIC: punktfunk/1 handshakes started and abandoned (the client's endpoint vanishes without a
-//!   CONNECTION_CLOSE), plus Initial-looking garbage.
+//! - QUIC: handshakes started and abandoned at the punktfunk/1 listener and the browser client's
+//!   WebTransport endpoint (the client's endpoint vanishes without a CONNECTION_CLOSE), plus
+//!   Initial-looking garbage at both.
 //! - UDP: random datagrams at every data port (GameStream video, control, audio; punktfunk/1 data).
 //!
 //! One concept, one file (longer than most): the attacker, one bounded flood per port kind.
@@ -59,6 +60,8 @@ pub struct Targets {
     pub gs_audio: SocketAddr,
     pub quic: SocketAddr,
     pub data: SocketAddr,
+    /// The browser client's WebTransport (HTTP/3) endpoint.
+    pub webtransport: SocketAddr,
 }
 
 /// What one slowloris connection does once connected.
@@ -230,7 +233,7 @@ impl Flood {
         // TCP slowloris and the QUIC handshake flood: tasks on one small runtime.
         let tcp = flood.tcp.clone();
         let ips = attackers.to_vec();
-        let quic = targets.quic;
+        let (quic, webtransport) = (targets.quic, targets.webtransport);
         let handshakes = flood.quic_handshakes.clone();
         flood.runtime_thread = Some(
             std::thread::Builder::new()
@@ -263,7 +266,10 @@ impl Flood {
                             }
                         }
                         for &ip in &ips {
-                            tasks.spawn(quic_flood(ip, quic, handshakes.clone(), inner_rx.clone()));
+                            for target in [quic, webtransport] {
+                                let (count, stop) = (handshakes.clone(), inner_rx.clone());
+                                tasks.spawn(quic_flood(ip, target, count, stop));
+                            }
                         }
                         let mut stop_rx = stop_rx;
                         let left = deadline.saturating_duration_since(Instant::now());
@@ -287,6 +293,7 @@ impl Flood {
             targets.gs_audio,
             targets.quic,
             targets.data,
+            targets.webtransport,
         ];
         for &ip in attackers {
             let (stop, count, targets) = (
@@ -569,7 +576,7 @@ async fn quic_flood(
     }
 }
 
-/// Random datagrams (1–1400 bytes; to the QUIC port shaped like a long-header Initial) at every
+/// Random datagrams (1–1400 bytes; to the QUIC ports shaped like a long-header Initial) at every
 /// target, [`UDP_RATE`] per second each.
 fn udp_flood(
     ip: Ipv4Addr,
@@ -579,7 +586,8 @@ fn udp_flood(
     count: &AtomicU64,
 ) {
     let socket = UdpSocket::bind((ip, 0)).unwrap();
-    let quic = targets.get(3).copied();
+    // The QUIC ports: the punktfunk/1 listener and the WebTransport endpoint.
+    let quic = [targets.get(3).copied(), targets.get(5).copied()];
     let gap = Duration::from_secs(1) / UDP_RATE;
     let mut rng = rand::rng();
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -587,7 +595,7 @@ fn udp_flood(
         for &target in targets {
             let len = 1 + (rng.next_u32() as usize % 1400);
             let mut datagram = random_bytes(len);
-            if Some(target) == quic && len > 8 {
+            if quic.contains(&Some(target)) && len > 8 {
                 // Long header, Initial, QUIC v1, then junk.
                 datagram[0] = 0xc0 | (datagram[0] & 0x0f);
                 datagram[1..5].copy_from_slice(&1u32.to_be_bytes());

@@ -1,6 +1,7 @@
 //! A hostile LAN (issue #13): while attackers on 127.0.0.2 … flood every port of a real
 //! `punktfunk-host serve --gamestream` (tests/hostile/attacks.rs: slowloris on nvhttp, the API and
-//! RTSP, half-open ENet peers, abandoned QUIC handshakes, random UDP at every data port), the real
+//! RTSP, half-open ENet peers, abandoned QUIC handshakes at the punktfunk/1 and WebTransport ports,
+//! random UDP at every data port), the real
 //! clients on 127.0.0.1 must still get everything done: Moonlight (moonlight-python) pairs, launches
 //! and streams; the punktfunk/1 probe pairs and streams; the management API answers. Afterwards no
 //! attacker connection may have been held open past the host's deadlines, and the host must give
@@ -83,6 +84,13 @@ fn targets(host: &GameStreamHost, base: u16) -> Targets {
         gs_audio: loopback(base + 11),
         quic: loopback(host.process.quic.port()),
         data: loopback(host.process.data_port),
+        webtransport: host
+            .process
+            .wait_line("WEBTRANSPORT ", Duration::from_secs(10))
+            .expect("the host printed no WEBTRANSPORT line")
+            .trim()
+            .parse()
+            .expect("WEBTRANSPORT address"),
     }
 }
 

@@ -65,34 +65,64 @@ impl Drop for SessionInputTask {
     }
 }
 
+/// A session's injector thread and the queue into it, before any transport feeds it.
+pub(super) struct Injector {
+    pub(super) events: SyncSender<InputEvent>,
+    /// What the sink reports back (rumble, LEDs), for a transport that carries it.
+    pub(super) feedback: Option<tokio::sync::mpsc::Receiver<Feedback>>,
+    pub(super) counters: Arc<InputCounters>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Injector {
+    /// Starts injecting into the session's display sink (if any) and its gamepads.
+    pub(super) fn start(display: Option<Box<dyn InputSink>>) -> Result<Injector> {
+        let counters = Arc::new(InputCounters::default());
+        let (events, rx) = sync_channel::<InputEvent>(QUEUE);
+        let (fb_tx, feedback) = tokio::sync::mpsc::channel::<Feedback>(256);
+        let input = SessionInput::new(display);
+        tracing::info!(sink = %input.describe(), "input path ready");
+        let c = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("pkf1-input".into())
+            .spawn(move || {
+                // Feedback is state (the latest rumble wins); a full queue loses only stale values.
+                input.run(&rx, |f| drop(fb_tx.try_send(f)), &c.inject);
+            })
+            .context("starting the input thread")?;
+        Ok(Injector {
+            events,
+            feedback: Some(feedback),
+            counters,
+            thread,
+        })
+    }
+
+    /// The running input path, fed by `tasks`.
+    pub(super) fn with_tasks(self, tasks: Vec<tokio::task::JoinHandle<()>>) -> SessionInputTask {
+        SessionInputTask {
+            tasks,
+            thread: Some(self.thread),
+            counters: self.counters,
+        }
+    }
+}
+
 /// Starts the input path for `conn` with the session's display sink (if any).
 pub fn start(
     conn: quinn::Connection,
     display: Option<Box<dyn InputSink>>,
 ) -> Result<SessionInputTask> {
-    let counters = Arc::new(InputCounters::default());
-    let (tx, rx) = sync_channel::<InputEvent>(QUEUE);
-    let (fb_tx, fb_rx) = tokio::sync::mpsc::channel::<Feedback>(256);
-    let input = SessionInput::new(display);
-    tracing::info!(sink = %input.describe(), "input path ready");
-    let c = counters.clone();
-    let thread = std::thread::Builder::new()
-        .name("pkf1-input".into())
-        .spawn(move || {
-            // Feedback is state (the latest rumble wins); a full queue loses only stale values.
-            input.run(&rx, |f| drop(fb_tx.try_send(f)), &c.inject);
-        })
-        .context("starting the input thread")?;
-    let tasks = vec![
+    let mut injector = Injector::start(display)?;
+    let (tx, counters) = (injector.events.clone(), injector.counters.clone());
+    let mut tasks = vec![
         tokio::spawn(read_datagrams(conn.clone(), tx.clone(), counters.clone())),
         tokio::spawn(accept_streams(conn.clone(), tx, counters.clone())),
-        tokio::spawn(send_feedback(conn, fb_rx, counters.clone())),
     ];
-    Ok(SessionInputTask {
-        tasks,
-        thread: Some(thread),
-        counters,
-    })
+    if let Some(feedback) = injector.feedback.take() {
+        tasks.push(tokio::spawn(send_feedback(conn, feedback, counters)));
+    }
+    Ok(injector.with_tasks(tasks))
 }
 
 async fn read_datagrams(
@@ -149,11 +179,13 @@ async fn accept_streams(
     }
 }
 
-async fn read_input_stream(
-    mut stream: quinn::RecvStream,
+/// Reads one input stream (`"pfi1"`, then length-framed events) into the injector's queue.
+pub(super) async fn read_input_stream(
+    mut stream: impl tokio::io::AsyncRead + Unpin,
     tx: SyncSender<InputEvent>,
     counters: &InputCounters,
 ) -> Result<()> {
+    use tokio::io::AsyncReadExt;
     let mut magic = [0u8; 4];
     stream
         .read_exact(&mut magic)
@@ -189,8 +221,8 @@ async fn read_input_stream(
             }
         }
         match stream.read(&mut chunk).await? {
-            Some(n) => frames.extend(&chunk[..n]),
-            None => return Ok(()),
+            0 => return Ok(()),
+            n => frames.extend(&chunk[..n]),
         }
     }
 }

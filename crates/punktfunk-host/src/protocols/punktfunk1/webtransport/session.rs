@@ -5,6 +5,7 @@
 
 use super::frame_output::{QUEUE_FRAMES, WebTransportOutput};
 use crate::protocols::punktfunk1::control_stream::{ControlReader, send};
+use crate::protocols::punktfunk1::input::{Injector, read_input_stream};
 use crate::protocols::punktfunk1::session::{
     HANDSHAKE_TIMEOUT, SenderGuard, SessionSlot, Shared, answer_ping, check_hello, list_session,
     new_session_id, session_info, wait_for_start, welcome,
@@ -80,6 +81,7 @@ pub(super) async fn serve(incoming: IncomingSession, shared: Arc<Shared>) -> Res
         }
     };
     let display_info = source.display_info();
+    let input_sink = source.input_sink();
     let session_id = new_session_id();
     // Frames travel on reliable streams: no FEC, no datagrams, no separate data port.
     let welcome = welcome(&hello, session_id, codec, color_format, source.hdr());
@@ -133,6 +135,8 @@ pub(super) async fn serve(incoming: IncomingSession, shared: Arc<Shared>) -> Res
         }
         anyhow::Ok(())
     });
+
+    let _input = start_input(&conn, input_sink)?;
 
     let started = Instant::now();
     let reason = loop {
@@ -210,4 +214,34 @@ async fn next_message(
         Ok(Err(e)) => Err(format!("bad control message: {e:#}")),
         Err(_) => Err("the page sent nothing".to_string()),
     }
+}
+
+/// The page's input: it opens unidirectional streams (`"pfi1"`, then length-framed events, motion
+/// included — a page has no QUIC datagrams to spare for it), read into the display's injector.
+fn start_input(
+    conn: &wtransport::Connection,
+    sink: Option<Result<Box<dyn crate::platform::inject::InputSink>>>,
+) -> Result<crate::protocols::punktfunk1::input::SessionInputTask> {
+    let sink = match sink {
+        Some(Ok(sink)) => Some(sink),
+        Some(Err(e)) => {
+            tracing::warn!("no input injection for this display: {e:#}");
+            None
+        }
+        None => None,
+    };
+    let injector = Injector::start(sink)?;
+    let (events, counters) = (injector.events.clone(), injector.counters.clone());
+    let conn = conn.clone();
+    let accept = tokio::spawn(async move {
+        while let Ok(stream) = conn.accept_uni().await {
+            let (events, counters) = (events.clone(), counters.clone());
+            tokio::spawn(async move {
+                if let Err(e) = read_input_stream(stream, events, &counters).await {
+                    tracing::info!("browser input stream ended: {e:#}");
+                }
+            });
+        }
+    });
+    Ok(injector.with_tasks(vec![accept]))
 }
