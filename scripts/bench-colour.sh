@@ -21,42 +21,8 @@ secs=10
 kbps=20000
 say() { printf 'bench-colour: %s\n' "$*" >&2; }
 
-if [[ -z "${NO_BUILD:-}" ]]; then
-  say "building (release)"
-  cargo build --release -q -p punktfunk-host -p punktfunk-client --bins
-fi
-bin="${BIN_DIR:-target/release}"
-
-work="$(mktemp -d /tmp/punktfunk-bench-colour-XXXXXX)"
-host=""
-cleanup() {
-  set +e
-  stop_bench_host "$host"
-  if [[ -n "${KEEP_WORK:-}" ]]; then say "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
 # The moving content: a desktop entry the probe launches onto its own display.
-mkdir -p "$work/share/applications" "$work/config" "$work/client"
-cat >"$work/share/applications/moving.desktop" <<'EOF'
-[Desktop Entry]
-Type=Application
-Name=Moving
-Categories=Game;
-Exec=env SDL_VIDEODRIVER=wayland ffplay -loglevel error -an -fs -f lavfi -i testsrc2=size=1920x1080:rate=60
-EOF
-
-say "starting the host"
-XDG_DATA_HOME="$work/share" XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_DIRS="$work/none" \
-  PUNKTFUNK_CONFIG_DIR="$work/config" RUST_LOG=info \
-  "$bin/punktfunk-host" serve --compositor headless --bind 127.0.0.1 --port 0 \
-  --api-bind 127.0.0.1 --api-port 0 --no-mdns --open >"$work/host.out" 2>"$work/host.log" &
-host=$!
-for _ in $(seq 300); do
-  grep -q '^API https://' "$work/host.out" 2>/dev/null && break
-  kill -0 "$host" 2>/dev/null || { tail -20 "$work/host.log" >&2; exit 1; }
-  sleep 0.1
-done
+start_bench_serve 1920x1080 'API https://'
 addr="$(sed -n 's/^READY quic=\([^ ]*\) .*/\1/p' "$work/host.out")"
 [[ -n "$addr" ]] || { say "the host printed no READY line"; exit 1; }
 
