@@ -3,20 +3,9 @@
 //! another, nftables dropping UDP on the veth between them. Both protocols must get frames through
 //! every impaired condition; how well they do is the report's business, not this test's.
 
-use punktfunk_e2e::common::workspace_bin;
+use punktfunk_e2e::common::{is_root, workspace_bin};
 use std::path::Path;
 use std::process::Command;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|uids| uids.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 fn runs(program: &str, arg: &str) -> bool {
     Command::new(program)

@@ -4,7 +4,7 @@
 
 use punktfunk_e2e::common;
 
-use common::{HostCommand, HostProcess, workspace_bin};
+use common::{HostCommand, HostProcess, is_root, workspace_bin};
 use std::process::Command;
 
 fn ip(args: &[&str]) {
@@ -61,17 +61,6 @@ fn can_make_namespaces() -> Result<(), String> {
         Ok(o) if o.status.success() => Ok(()),
         _ => Err("needs iproute2 (`ip`)".into()),
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|uids| uids.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]
